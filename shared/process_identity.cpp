@@ -1,0 +1,71 @@
+#include "shared/process_identity.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+namespace dynmgr {
+
+namespace {
+struct StatFields {
+  char state = '?';
+  std::uint64_t start_time = 0;
+};
+
+std::optional<StatFields> read_stat(pid_t pid) noexcept {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
+  const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  char buf[1024];
+  const ssize_t n = ::read(fd, buf, sizeof buf - 1);
+  ::close(fd);
+  if (n <= 0) return std::nullopt;
+  buf[n] = '\0';
+  // The command name (field 2) may contain spaces and parentheses: skip to the last ')'.
+  const char* p = std::strrchr(buf, ')');
+  if (p == nullptr) return std::nullopt;
+  ++p;
+  StatFields out;
+  if (p[0] == ' ' && p[1] != '\0') out.state = p[1];
+  // After ')' come fields 3.. separated by spaces; starttime is field 22.
+  int field = 2;
+  while (*p != '\0' && field < 22) {
+    if (*p == ' ') ++field;
+    ++p;
+  }
+  if (field != 22) return std::nullopt;
+  char* end = nullptr;
+  const unsigned long long v = std::strtoull(p, &end, 10);
+  if (end == p) return std::nullopt;
+  out.start_time = static_cast<std::uint64_t>(v);
+  return out;
+}
+}  // namespace
+
+std::optional<std::uint64_t> process_start_time(pid_t pid) noexcept {
+  const auto st = read_stat(pid);
+  if (!st) return std::nullopt;
+  return st->start_time;
+}
+
+bool process_alive(pid_t pid, std::uint64_t start_time) noexcept {
+  if (pid <= 0) return false;
+  if (::kill(pid, 0) != 0 && errno == ESRCH) return false;
+  const auto st = read_stat(pid);
+  if (!st) return false;
+  if (st->state == 'Z' || st->state == 'X') return false;  // exited, not yet reaped
+  return start_time == 0 || st->start_time == start_time;
+}
+
+ProcessIdentity ProcessIdentity::self() noexcept {
+  const pid_t pid = ::getpid();
+  return ProcessIdentity{pid, process_start_time(pid).value_or(0)};
+}
+
+}  // namespace dynmgr

@@ -1,0 +1,78 @@
+#pragma once
+// A framed, crash-aware wrapper over boost::interprocess::message_queue.
+//
+// Failure model (DESIGN.md §5):
+//  * Boost 1.81's queue mutex is robust: once a process dies inside send or
+//    receive, every later operation on that queue throws lock_exception. Any
+//    exception marks this Queue dead; every later call returns kDeadQueue at once.
+//    The queue's owner recreates it under a new generation (a new name) and peers
+//    reopen it — nothing ever retries on a dead queue.
+//  * open() never waits on a half-created queue: Boost's open_only spins while the
+//    segment is zero-sized or not yet initialized, so the segment is checked first.
+//  * Deadlines are monotonic; Boost's waits take wall-clock time points, so waits
+//    are cut into slices of at most kSlice and the deadline re-checked each time.
+//  * Every operation runs with SIGINT/SIGTERM/SIGHUP/SIGQUIT blocked (SignalGuard).
+//  * Frames that fail decode() are dropped and counted (dropped()), never parsed.
+//  * Created with mode 0600.
+//
+// Threading: a Queue object is used by one thread at a time; different Queue
+// objects (even for the same name) may be used concurrently.
+
+#include "shared/clock.hpp"
+#include "shared/error.hpp"
+#include "shared/frame.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace dynmgr {
+
+class Queue {
+ public:
+  static constexpr Millis kSlice{50};
+
+  // Creates the queue, replacing any object under the same name.
+  static Result<Queue> create(const std::string& name, std::uint32_t depth,
+                              std::uint32_t max_msg_size);
+  // Opens an existing queue. kNotFound if absent; kDeadQueue if it is stale
+  // (zero-sized, half-initialized) or Boost refuses it.
+  static Result<Queue> open(const std::string& name);
+  static void remove(const std::string& name) noexcept;
+
+  Queue(Queue&&) noexcept;
+  Queue& operator=(Queue&&) noexcept;
+  ~Queue();
+
+  // Sends, waiting while the queue is full until the deadline (kTimeout).
+  // kTooLarge if the encoded frame exceeds max_msg_size(); kDeadQueue if dead.
+  Status send(const Frame& frame, Deadline deadline, unsigned priority = 0);
+  // Receives the next valid frame; kTimeout when the deadline passes first.
+  Result<Frame> receive(Deadline deadline);
+  // Receives without waiting; nullopt when empty.
+  Result<std::optional<Frame>> try_receive();
+
+  bool dead() const noexcept { return dead_; }
+  const std::string& name() const noexcept { return name_; }
+  std::uint32_t max_msg_size() const noexcept { return max_msg_size_; }
+  // Largest body that fits in one frame.
+  std::uint32_t max_body_size() const noexcept;
+  std::uint64_t dropped() const noexcept { return dropped_; }
+  std::size_t pending() const;  // messages waiting (0 if dead)
+
+ private:
+  struct Impl;
+  explicit Queue(std::unique_ptr<Impl> impl, std::string name, std::uint32_t max_msg_size);
+  Status mark_dead(const char* op, const std::exception& e);
+
+  std::unique_ptr<Impl> impl_;
+  std::string name_;
+  std::uint32_t max_msg_size_ = 0;
+  bool dead_ = false;
+  std::uint64_t dropped_ = 0;
+  std::string buffer_;  // receive buffer, max_msg_size_ bytes
+  std::string encoded_;
+};
+
+}  // namespace dynmgr

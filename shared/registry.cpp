@@ -1,0 +1,585 @@
+#include "shared/registry.hpp"
+
+#include "shared/clock.hpp"
+#include "shared/process_identity.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <boost/interprocess/mapped_region.hpp>
+#include <boost/interprocess/shared_memory_object.hpp>
+#include <boost/version.hpp>
+#include <cstring>
+#include <random>
+#include <thread>
+
+namespace bip = boost::interprocess;
+
+namespace dynmgr {
+namespace {
+
+constexpr std::uint64_t kMagic = 0x52474d4e59440001ULL;  // "DYNMGR" + 0001
+constexpr std::uint32_t kLayoutVersion = 1;
+constexpr std::uint32_t kReadyWord = 0x52454459;  // "REDY"
+constexpr std::size_t kIdCapacity = 256;
+constexpr std::size_t kReasonCapacity = 128;
+constexpr int kReadRetries = 20000;  // bounded: a dead writer's odd seq ends in kTorn
+
+// Everything below lives in shared memory: fixed layout, no pointers, no locks.
+struct alignas(64) Header {
+  std::uint64_t magic;
+  std::uint32_t layout_version;
+  std::uint32_t boost_version;
+  std::uint32_t header_size;
+  std::uint32_t slot_size;
+  std::uint32_t capacity;
+  std::uint32_t max_payload;
+  std::uint32_t control_depth;
+  std::uint32_t control_msg_size;
+  std::uint32_t mailbox_depth;
+  std::uint32_t mailbox_msg_size;
+  std::uint64_t generation;
+  std::uint64_t created_ms;
+  std::atomic<std::int32_t> supervisor_pid;
+  std::atomic<std::uint32_t> manager_state;
+  std::atomic<std::uint64_t> supervisor_start_time;
+  std::atomic<std::uint64_t> control_generation;
+  std::atomic<std::uint32_t> high_water;
+  std::atomic<std::uint32_t> used;
+  std::atomic<std::uint64_t> dropped_frames;
+  std::atomic<std::uint32_t> ready;  // kReadyWord once every field above is set
+};
+
+struct alignas(64) SlotHeader {
+  std::atomic<std::uint64_t> seq;            // odd while the writer updates the slot
+  std::atomic<std::uint64_t> busy_since_ms;  // worker-owned
+  std::atomic<std::uint64_t> heartbeat_ms;   // worker-owned
+  // Seqlock-protected fields (written only by the supervisor):
+  std::uint32_t in_use;
+  std::uint32_t status;
+  std::uint64_t incarnation;
+  std::int32_t pid;
+  std::uint32_t restarts;
+  std::uint64_t pid_start_time;
+  std::uint64_t mailbox_generation;
+  std::uint64_t started_ms;
+  std::uint64_t updated_ms;
+  double lull;
+  std::uint32_t timeout_ms;
+  std::uint32_t restart_type;
+  std::uint32_t flags;  // bit 0 instant_perform, bit 1 pool member
+  std::uint32_t max_restarts;
+  std::uint32_t restart_window_ms;
+  std::int32_t exit_kind;
+  std::int32_t exit_code;
+  std::uint32_t exit_reason_len;
+  char exit_reason[kReasonCapacity];
+  std::uint32_t id_len;
+  char id[kIdCapacity];
+  std::uint32_t payload_len;
+  std::uint32_t value_len;
+  // followed by payload[max_payload] and value[max_payload]
+};
+
+static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
+static_assert(std::atomic<std::uint32_t>::is_always_lock_free);
+
+std::size_t round_up(std::size_t n, std::size_t a) { return (n + a - 1) / a * a; }
+
+std::size_t slot_size_for(std::uint32_t max_payload) {
+  return round_up(sizeof(SlotHeader) + 2 * std::size_t{max_payload}, 64);
+}
+
+std::size_t header_size() { return round_up(sizeof(Header), 4096); }
+
+}  // namespace
+
+namespace detail {
+struct Mapping {
+  bip::shared_memory_object shm;
+  bip::mapped_region region;
+  Header* header = nullptr;
+  char* slots = nullptr;
+  std::size_t slot_size = 0;
+  std::uint32_t capacity = 0;
+  std::uint32_t max_payload = 0;
+
+  SlotHeader* slot(std::uint32_t i) const {
+    return reinterpret_cast<SlotHeader*>(slots + std::size_t{i} * slot_size);
+  }
+  char* payload(std::uint32_t i) const {
+    return reinterpret_cast<char*>(slot(i)) + sizeof(SlotHeader);
+  }
+  char* value(std::uint32_t i) const { return payload(i) + max_payload; }
+};
+}  // namespace detail
+
+namespace {
+
+using detail::Mapping;
+
+// Copies a slot's protected fields under the seqlock. Lengths are clamped before
+// any copy, so even a torn read stays inside the slot.
+enum class ReadOutcome { kOk, kFree, kTorn };
+
+ReadOutcome read_slot(const Mapping& m, std::uint32_t i, SlotRecord& out) {
+  const SlotHeader* s = m.slot(i);
+  for (int attempt = 0; attempt < kReadRetries; ++attempt) {
+    const std::uint64_t s1 = s->seq.load(std::memory_order_acquire);
+    if (s1 & 1U) {
+      if (attempt > 64) std::this_thread::yield();
+      continue;
+    }
+    const std::uint32_t in_use = s->in_use;
+    if (!in_use) {
+      std::atomic_thread_fence(std::memory_order_acquire);
+      if (s->seq.load(std::memory_order_relaxed) == s1) return ReadOutcome::kFree;
+      continue;
+    }
+    out.slot = i;
+    out.incarnation = s->incarnation;
+    out.status = static_cast<WorkerStatus>(s->status);
+    out.pid = s->pid;
+    out.restarts = s->restarts;
+    out.pid_start_time = s->pid_start_time;
+    out.mailbox_generation = s->mailbox_generation;
+    out.started_ms = s->started_ms;
+    out.updated_ms = s->updated_ms;
+    out.lull = s->lull;
+    out.timeout_ms = s->timeout_ms;
+    out.restart = static_cast<RestartType>(s->restart_type);
+    out.instant_perform = (s->flags & 1U) != 0;
+    out.pool_member = (s->flags & 2U) != 0;
+    out.max_restarts = s->max_restarts;
+    out.restart_window_ms = s->restart_window_ms;
+    out.last_exit.kind = static_cast<ExitInfo::Kind>(s->exit_kind);
+    out.last_exit.code = s->exit_code;
+    out.last_exit.reason.assign(s->exit_reason,
+                                std::min<std::size_t>(s->exit_reason_len, kReasonCapacity));
+    out.id.assign(s->id, std::min<std::size_t>(s->id_len, kIdCapacity));
+    out.payload.assign(m.payload(i), std::min<std::size_t>(s->payload_len, m.max_payload));
+    out.value.assign(m.value(i), std::min<std::size_t>(s->value_len, m.max_payload));
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (s->seq.load(std::memory_order_relaxed) != s1) continue;
+    // Enum values come from the writer but are still range-checked for display.
+    if (s->status > static_cast<std::uint32_t>(WorkerStatus::kExited)) continue;
+    out.busy_since_ms = s->busy_since_ms.load(std::memory_order_relaxed);
+    out.heartbeat_ms = s->heartbeat_ms.load(std::memory_order_relaxed);
+    return ReadOutcome::kOk;
+  }
+  return ReadOutcome::kTorn;
+}
+
+Result<std::unique_ptr<Mapping>> map_existing(const std::string& name, bool writable) {
+  auto m = std::make_unique<Mapping>();
+  try {
+    m->shm = bip::shared_memory_object(bip::open_only, name.c_str(),
+                                       writable ? bip::read_write : bip::read_only);
+  } catch (const bip::interprocess_exception& e) {
+    if (e.get_error_code() == bip::not_found_error) {
+      return make_error(Errc::kNoSupervisor, "no registry " + name);
+    }
+    return make_error(Errc::kSystem, "unable to open registry " + name + ": " + e.what());
+  }
+  bip::offset_t size = 0;
+  if (!m->shm.get_size(size) || static_cast<std::size_t>(size) < header_size()) {
+    return make_error(Errc::kStale, "registry " + name + " is truncated (" +
+                                        std::to_string(size) + " bytes)");
+  }
+  try {
+    m->region = bip::mapped_region(m->shm, writable ? bip::read_write : bip::read_only);
+  } catch (const bip::interprocess_exception& e) {
+    return make_error(Errc::kSystem, "unable to map registry " + name + ": " + e.what());
+  }
+  auto* h = static_cast<Header*>(m->region.get_address());
+  if (h->ready.load(std::memory_order_acquire) != kReadyWord) {
+    return make_error(Errc::kStale, "registry " + name + " was never fully initialized");
+  }
+  if (h->magic != kMagic || h->layout_version != kLayoutVersion ||
+      h->boost_version != BOOST_VERSION || h->header_size != header_size()) {
+    return make_error(Errc::kStale, "registry " + name + " has another layout (version " +
+                                        std::to_string(h->layout_version) + ", Boost " +
+                                        std::to_string(h->boost_version) + "; expected " +
+                                        std::to_string(kLayoutVersion) + ", Boost " +
+                                        std::to_string(BOOST_VERSION) + ")");
+  }
+  const std::size_t expect =
+      header_size() + std::size_t{h->capacity} * slot_size_for(h->max_payload);
+  if (h->slot_size != slot_size_for(h->max_payload) || m->region.get_size() < expect) {
+    return make_error(Errc::kStale, "registry " + name + " is inconsistent (size " +
+                                        std::to_string(m->region.get_size()) + ", expected " +
+                                        std::to_string(expect) + ")");
+  }
+  m->header = h;
+  m->slots = static_cast<char*>(m->region.get_address()) + header_size();
+  m->slot_size = h->slot_size;
+  m->capacity = h->capacity;
+  m->max_payload = h->max_payload;
+  return m;
+}
+
+RegistryHeaderInfo header_info(const Mapping& m) {
+  const Header& h = *m.header;
+  RegistryHeaderInfo info;
+  info.manager_state = static_cast<ManagerState>(h.manager_state.load(std::memory_order_acquire));
+  info.supervisor_pid = h.supervisor_pid.load(std::memory_order_acquire);
+  info.supervisor_start_time = h.supervisor_start_time.load(std::memory_order_acquire);
+  info.generation = h.generation;
+  info.control_generation = h.control_generation.load(std::memory_order_acquire);
+  info.capacity = h.capacity;
+  info.max_payload = h.max_payload;
+  info.control_depth = h.control_depth;
+  info.control_msg_size = h.control_msg_size;
+  info.mailbox_depth = h.mailbox_depth;
+  info.mailbox_msg_size = h.mailbox_msg_size;
+  info.high_water = std::min(h.high_water.load(std::memory_order_acquire), h.capacity);
+  info.used = h.used.load(std::memory_order_relaxed);
+  info.dropped_frames = h.dropped_frames.load(std::memory_order_relaxed);
+  info.created_ms = h.created_ms;
+  return info;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- config
+
+Status RegistryConfig::validate() const {
+  if (capacity == 0 || capacity > 1'000'000) {
+    return make_error(Errc::kInvalid, "invalid max-workers " + std::to_string(capacity) +
+                                          ": must be 1..1000000");
+  }
+  if (max_payload < 64 || max_payload > 16 * 1024 * 1024) {
+    return make_error(Errc::kInvalid, "invalid max-payload " + std::to_string(max_payload) +
+                                          ": must be 64..16777216 bytes");
+  }
+  if (control_depth == 0 || mailbox_depth == 0) {
+    return make_error(Errc::kInvalid, "queue depths must be positive");
+  }
+  return {};
+}
+
+// ---------------------------------------------------------------- writer
+
+RegistryWriter::RegistryWriter(std::unique_ptr<detail::Mapping> map, Names names,
+                               RegistryConfig cfg)
+    : map_(std::move(map)), names_(std::move(names)), config_(cfg) {}
+RegistryWriter::RegistryWriter(RegistryWriter&&) noexcept = default;
+RegistryWriter& RegistryWriter::operator=(RegistryWriter&&) noexcept = default;
+RegistryWriter::~RegistryWriter() = default;
+
+Result<RegistryWriter> RegistryWriter::create(const Names& names, const RegistryConfig& config) {
+  if (auto st = config.validate(); !st) return st.error();
+  const std::string name = names.registry();
+  bip::shared_memory_object::remove(name.c_str());  // stale by definition: we hold the lock
+  const std::size_t total =
+      header_size() + std::size_t{config.capacity} * slot_size_for(config.max_payload);
+  auto m = std::make_unique<Mapping>();
+  try {
+    bip::permissions perm;
+    perm.set_permissions(0600);
+    m->shm = bip::shared_memory_object(bip::create_only, name.c_str(), bip::read_write, perm);
+    m->shm.truncate(static_cast<bip::offset_t>(total));
+    m->region = bip::mapped_region(m->shm, bip::read_write);
+  } catch (const bip::interprocess_exception& e) {
+    bip::shared_memory_object::remove(name.c_str());
+    return make_error(Errc::kSystem, "unable to create registry " + name + " (" +
+                                         std::to_string(total) + " bytes): " + e.what());
+  }
+  // A fresh tmpfs object reads as zeros: every slot is free with seq 0.
+  auto* h = new (m->region.get_address()) Header{};
+  h->magic = kMagic;
+  h->layout_version = kLayoutVersion;
+  h->boost_version = BOOST_VERSION;
+  h->header_size = static_cast<std::uint32_t>(header_size());
+  h->slot_size = static_cast<std::uint32_t>(slot_size_for(config.max_payload));
+  h->capacity = config.capacity;
+  h->max_payload = config.max_payload;
+  h->control_depth = config.control_depth;
+  h->control_msg_size = config.control_msg_size();
+  h->mailbox_depth = config.mailbox_depth;
+  h->mailbox_msg_size = config.mailbox_msg_size();
+  h->generation = std::random_device{}() | (std::uint64_t{wall_ms()} << 20) | 1U;
+  h->created_ms = wall_ms();
+  const auto self = ProcessIdentity::self();
+  h->supervisor_pid.store(self.pid, std::memory_order_relaxed);
+  h->supervisor_start_time.store(self.start_time, std::memory_order_relaxed);
+  h->manager_state.store(static_cast<std::uint32_t>(ManagerState::kStarting));
+  h->ready.store(kReadyWord, std::memory_order_release);
+  m->header = h;
+  m->slots = static_cast<char*>(m->region.get_address()) + header_size();
+  m->slot_size = h->slot_size;
+  m->capacity = h->capacity;
+  m->max_payload = h->max_payload;
+  RegistryWriter w(std::move(m), names, config);
+  w.rebuild_free_list();
+  return w;
+}
+
+Result<RegistryWriter> RegistryWriter::attach(const Names& names) {
+  auto m = map_existing(names.registry(), /*writable=*/true);
+  if (!m) return m.error();
+  auto map = std::move(*m);
+  RegistryConfig cfg;
+  cfg.capacity = map->capacity;
+  cfg.max_payload = map->max_payload;
+  cfg.control_depth = map->header->control_depth;
+  cfg.mailbox_depth = map->header->mailbox_depth;
+  RegistryWriter w(std::move(map), names, cfg);
+  // A slot whose seq is odd was being written when the previous writer died: its
+  // contents are not trusted. Clear it (the slot becomes free).
+  std::uint64_t max_incarnation = 0;
+  std::uint32_t used = 0;
+  for (std::uint32_t i = 0; i < w.map_->capacity; ++i) {
+    SlotHeader* s = w.map_->slot(i);
+    const std::uint64_t seq = s->seq.load(std::memory_order_acquire);
+    if (seq & 1U) {
+      w.torn_.push_back(i);
+      s->in_use = 0;
+      s->status = static_cast<std::uint32_t>(WorkerStatus::kFree);
+      s->seq.store(seq + 1, std::memory_order_release);
+      continue;
+    }
+    if (s->in_use) {
+      ++used;
+      max_incarnation = std::max(max_incarnation, s->incarnation);
+    }
+  }
+  w.map_->header->used.store(used, std::memory_order_relaxed);
+  w.next_incarnation_ = max_incarnation + 1;
+  w.rebuild_free_list();
+  return w;
+}
+
+void RegistryWriter::rebuild_free_list() {
+  free_.clear();
+  std::uint32_t high = 0;
+  for (std::uint32_t i = map_->capacity; i-- > 0;) {
+    if (map_->slot(i)->in_use) {
+      high = std::max(high, i + 1);
+    } else {
+      free_.push_back(i);  // descending, so back() is the lowest free index
+    }
+  }
+  map_->header->high_water.store(high, std::memory_order_release);
+}
+
+Result<std::uint32_t> RegistryWriter::allocate() {
+  if (free_.empty()) {
+    return make_error(Errc::kFull, "registry is full: " + std::to_string(map_->capacity) +
+                                       " workers (raise --max-workers)");
+  }
+  const std::uint32_t i = free_.back();
+  free_.pop_back();
+  return i;
+}
+
+Status RegistryWriter::write(const SlotRecord& r) {
+  if (r.slot >= map_->capacity) {
+    return make_error(Errc::kInvalid, "slot " + std::to_string(r.slot) + " out of range");
+  }
+  if (auto st = validate_id(r.id); !st) return st;
+  if (r.payload.size() > map_->max_payload) {
+    return make_error(Errc::kTooLarge, "payload of " + std::to_string(r.payload.size()) +
+                                           " bytes exceeds the limit of " +
+                                           std::to_string(map_->max_payload) + " bytes");
+  }
+  if (r.value.size() > map_->max_payload) {
+    return make_error(Errc::kTooLarge, "value of " + std::to_string(r.value.size()) +
+                                           " bytes exceeds the limit of " +
+                                           std::to_string(map_->max_payload) + " bytes");
+  }
+  SlotHeader* s = map_->slot(r.slot);
+  const bool was_free = s->in_use == 0;
+  const std::uint64_t seq = s->seq.load(std::memory_order_relaxed);
+  s->seq.store(seq + 1, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_release);
+  s->in_use = 1;
+  s->status = static_cast<std::uint32_t>(r.status);
+  s->incarnation = was_free ? next_incarnation_++ : s->incarnation;
+  s->pid = r.pid;
+  s->restarts = r.restarts;
+  s->pid_start_time = r.pid_start_time;
+  s->mailbox_generation = r.mailbox_generation;
+  s->started_ms = r.started_ms;
+  s->updated_ms = wall_ms();
+  s->lull = r.lull;
+  s->timeout_ms = r.timeout_ms;
+  s->restart_type = static_cast<std::uint32_t>(r.restart);
+  s->flags = (r.instant_perform ? 1U : 0U) | (r.pool_member ? 2U : 0U);
+  s->max_restarts = r.max_restarts;
+  s->restart_window_ms = r.restart_window_ms;
+  s->exit_kind = static_cast<std::int32_t>(r.last_exit.kind);
+  s->exit_code = r.last_exit.code;
+  const std::size_t reason_len = std::min(r.last_exit.reason.size(), kReasonCapacity);
+  std::memcpy(s->exit_reason, r.last_exit.reason.data(), reason_len);
+  s->exit_reason_len = static_cast<std::uint32_t>(reason_len);
+  std::memcpy(s->id, r.id.data(), r.id.size());
+  s->id_len = static_cast<std::uint32_t>(r.id.size());
+  std::memcpy(map_->payload(r.slot), r.payload.data(), r.payload.size());
+  s->payload_len = static_cast<std::uint32_t>(r.payload.size());
+  std::memcpy(map_->value(r.slot), r.value.data(), r.value.size());
+  s->value_len = static_cast<std::uint32_t>(r.value.size());
+  s->seq.store(seq + 2, std::memory_order_release);
+  if (was_free) {
+    map_->header->used.fetch_add(1, std::memory_order_relaxed);
+    // A fresh slot starts idle.
+    s->busy_since_ms.store(0, std::memory_order_relaxed);
+    s->heartbeat_ms.store(0, std::memory_order_relaxed);
+    std::uint32_t high = map_->header->high_water.load(std::memory_order_relaxed);
+    if (r.slot + 1 > high) map_->header->high_water.store(r.slot + 1, std::memory_order_release);
+  }
+  return {};
+}
+
+void RegistryWriter::release(std::uint32_t slot) {
+  if (slot >= map_->capacity) return;
+  SlotHeader* s = map_->slot(slot);
+  if (s->in_use) {
+    const std::uint64_t seq = s->seq.load(std::memory_order_relaxed);
+    s->seq.store(seq + 1, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_release);
+    s->in_use = 0;
+    s->status = static_cast<std::uint32_t>(WorkerStatus::kFree);
+    s->id_len = 0;
+    s->payload_len = 0;
+    s->value_len = 0;
+    s->seq.store(seq + 2, std::memory_order_release);
+    map_->header->used.fetch_sub(1, std::memory_order_relaxed);
+  }
+  // Keep the free list ordered so allocations stay dense (low high-water mark).
+  auto it = std::lower_bound(free_.begin(), free_.end(), slot, std::greater<>());
+  if (it == free_.end() || *it != slot) free_.insert(it, slot);
+  // Shrink the high-water mark past trailing free slots.
+  std::uint32_t high = map_->header->high_water.load(std::memory_order_relaxed);
+  while (high > 0 && !map_->slot(high - 1)->in_use) --high;
+  map_->header->high_water.store(high, std::memory_order_release);
+}
+
+Result<SlotRecord> RegistryWriter::read(std::uint32_t slot) const {
+  if (slot >= map_->capacity) {
+    return make_error(Errc::kInvalid, "slot " + std::to_string(slot) + " out of range");
+  }
+  SlotRecord r;
+  switch (read_slot(*map_, slot, r)) {
+    case ReadOutcome::kOk: return r;
+    case ReadOutcome::kFree: return make_error(Errc::kNotFound, "slot is free");
+    case ReadOutcome::kTorn: break;
+  }
+  return make_error(Errc::kTorn, "slot " + std::to_string(slot) + " is mid-update");
+}
+
+void RegistryWriter::set_manager_state(ManagerState state) {
+  map_->header->manager_state.store(static_cast<std::uint32_t>(state), std::memory_order_release);
+}
+void RegistryWriter::set_control_generation(std::uint64_t generation) {
+  map_->header->control_generation.store(generation, std::memory_order_release);
+}
+void RegistryWriter::set_supervisor(pid_t pid, std::uint64_t start_time) {
+  map_->header->supervisor_start_time.store(start_time, std::memory_order_release);
+  map_->header->supervisor_pid.store(pid, std::memory_order_release);
+}
+void RegistryWriter::add_dropped_frames(std::uint64_t n) {
+  map_->header->dropped_frames.fetch_add(n, std::memory_order_relaxed);
+}
+RegistryHeaderInfo RegistryWriter::header() const { return header_info(*map_); }
+void RegistryWriter::remove_name() { bip::shared_memory_object::remove(names_.registry().c_str()); }
+
+void RegistryWriter::begin_update_for_test(std::uint32_t slot) {
+  SlotHeader* s = map_->slot(slot);
+  s->seq.fetch_add(1, std::memory_order_release);
+  std::memset(map_->payload(slot), 'X', map_->max_payload / 2);
+}
+
+// ---------------------------------------------------------------- reader
+
+RegistryReader::RegistryReader(std::unique_ptr<detail::Mapping> map, Names names)
+    : map_(std::move(map)), names_(std::move(names)) {}
+RegistryReader::RegistryReader(RegistryReader&&) noexcept = default;
+RegistryReader& RegistryReader::operator=(RegistryReader&&) noexcept = default;
+RegistryReader::~RegistryReader() = default;
+
+Result<RegistryReader> RegistryReader::open(const Names& names, Access access) {
+  auto m = map_existing(names.registry(), access == Access::kWorkerWords);
+  if (!m) {
+    if (m.error().code == Errc::kNoSupervisor) {
+      return make_error(Errc::kNoSupervisor,
+                        "no supervisor running under '" + names.instance() + "'");
+    }
+    return m.error();
+  }
+  RegistryReader r(std::move(*m), names);
+  if (!r.supervisor_alive()) {
+    const auto h = r.header();
+    return make_error(Errc::kNoSupervisor, "no supervisor running under '" + names.instance() +
+                                               "' (stale registry of pid " +
+                                               std::to_string(h.supervisor_pid) + ")");
+  }
+  return r;
+}
+
+RegistryHeaderInfo RegistryReader::header() const { return header_info(*map_); }
+
+bool RegistryReader::supervisor_alive() const {
+  const auto h = header_info(*map_);
+  return process_alive(h.supervisor_pid, h.supervisor_start_time);
+}
+
+bool RegistryReader::superseded() const {
+  struct stat now{};
+  struct stat mine{};
+  if (::stat(Names::shm_path(names_.registry()).c_str(), &now) != 0) return true;
+  if (::fstat(map_->shm.get_mapping_handle().handle, &mine) != 0) return true;
+  return now.st_ino != mine.st_ino || now.st_dev != mine.st_dev;
+}
+
+Result<SlotRecord> RegistryReader::read(std::uint32_t slot) const {
+  if (slot >= map_->capacity) {
+    return make_error(Errc::kInvalid, "slot " + std::to_string(slot) + " out of range");
+  }
+  SlotRecord r;
+  switch (read_slot(*map_, slot, r)) {
+    case ReadOutcome::kOk: return r;
+    case ReadOutcome::kFree: return make_error(Errc::kNotFound, "slot is free");
+    case ReadOutcome::kTorn: break;
+  }
+  return make_error(Errc::kTorn, "slot " + std::to_string(slot) + " is mid-update");
+}
+
+Result<SlotRecord> RegistryReader::find(std::string_view id) const {
+  const std::uint32_t high = header_info(*map_).high_water;
+  for (std::uint32_t i = 0; i < high; ++i) {
+    const SlotHeader* s = map_->slot(i);
+    // Cheap pre-filter on unsynchronised words; the full read below is checked.
+    if (!s->in_use || s->id_len != id.size()) continue;
+    SlotRecord r;
+    if (read_slot(*map_, i, r) == ReadOutcome::kOk && r.id == id) return r;
+  }
+  return make_error(Errc::kNotFound, "no such worker '" + std::string(id) + "'");
+}
+
+Result<std::vector<SlotRecord>> RegistryReader::snapshot() const {
+  const std::uint32_t high = header_info(*map_).high_water;
+  std::vector<SlotRecord> out;
+  out.reserve(header_info(*map_).used);
+  for (std::uint32_t i = 0; i < high; ++i) {
+    if (!map_->slot(i)->in_use) continue;
+    SlotRecord r;
+    switch (read_slot(*map_, i, r)) {
+      case ReadOutcome::kOk: out.push_back(std::move(r)); break;
+      case ReadOutcome::kFree: break;
+      case ReadOutcome::kTorn:
+        return make_error(Errc::kTorn, "slot " + std::to_string(i) + " stayed mid-update");
+    }
+  }
+  return out;
+}
+
+void RegistryReader::set_busy_since(std::uint32_t slot, std::uint64_t ms) const {
+  if (slot < map_->capacity) map_->slot(slot)->busy_since_ms.store(ms, std::memory_order_release);
+}
+void RegistryReader::set_heartbeat(std::uint32_t slot, std::uint64_t ms) const {
+  if (slot < map_->capacity) map_->slot(slot)->heartbeat_ms.store(ms, std::memory_order_release);
+}
+
+}  // namespace dynmgr

@@ -1,0 +1,180 @@
+#pragma once
+// The registry: a fixed-layout table in POSIX shared memory, one slot per worker.
+//
+// Contract (DESIGN.md §4):
+//  * One writer, the supervisor (RegistryWriter). Workers may store the two
+//    worker-owned atomic words of their own slot (busy_since, heartbeat).
+//  * Readers (RegistryReader) map the segment read-only and use a per-slot
+//    sequence counter (seqlock): they never block the writer, never write, and a
+//    reader killed at any instruction leaves nothing behind. Every length read
+//    from shared memory is clamped before use, so a torn read never faults.
+//  * No locks at all live in the segment: nothing can be left locked by a death.
+//  * The header carries magic, layout version, the Boost version, sizes and the
+//    supervisor's pid + start time; `ready` is stored last, so a half-initialized
+//    segment is recognised as stale, never waited on.
+//  * Created 0600 under dynmgr.<uid>.<instance>.registry.
+//
+// Threading: a RegistryWriter is used by one thread at a time. RegistryReader is
+// safe to share between threads (all reads are const).
+
+#include "shared/error.hpp"
+#include "shared/names.hpp"
+#include "shared/types.hpp"
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace dynmgr {
+
+struct RegistryConfig {
+  std::uint32_t capacity = 4096;        // worker slots (--max-workers)
+  std::uint32_t max_payload = 4096;     // bytes of JSON text for payload, value, message
+  std::uint32_t control_depth = 256;    // messages in the control queue
+  std::uint32_t mailbox_depth = 64;     // messages in each worker mailbox
+
+  Status validate() const;
+  // Frame sizes derived from max_payload (room for id, reply-to and JSON framing).
+  std::uint32_t control_msg_size() const noexcept { return 2 * max_payload + 1024; }
+  std::uint32_t mailbox_msg_size() const noexcept { return max_payload + 1024; }
+};
+
+// One worker slot, copied out of (or into) shared memory.
+struct SlotRecord {
+  std::uint32_t slot = 0;
+  std::uint64_t incarnation = 0;  // changes whenever the slot gets a new id
+  std::string id;
+  WorkerStatus status = WorkerStatus::kFree;
+  pid_t pid = 0;
+  std::uint64_t pid_start_time = 0;
+  std::uint32_t restarts = 0;
+  ExitInfo last_exit;
+  std::uint32_t timeout_ms = 1000;
+  double lull = 1.1;
+  bool instant_perform = false;
+  bool pool_member = false;
+  RestartType restart = RestartType::kPermanent;
+  std::uint32_t max_restarts = 0;
+  std::uint32_t restart_window_ms = 0;
+  std::uint64_t started_ms = 0;        // wall ms the current pid was started
+  std::uint64_t updated_ms = 0;        // wall ms of the last write by the supervisor
+  std::uint64_t mailbox_generation = 0;
+  std::string payload = "null";        // JSON text
+  std::string value = "null";          // JSON text
+  // Worker-owned words (not covered by the seqlock; each is a single atomic word).
+  std::uint64_t busy_since_ms = 0;     // wall ms a perform/call began, 0 when idle
+  std::uint64_t heartbeat_ms = 0;      // wall ms of the last finished perform
+};
+
+struct RegistryHeaderInfo {
+  ManagerState manager_state = ManagerState::kUnknown;
+  pid_t supervisor_pid = 0;
+  std::uint64_t supervisor_start_time = 0;
+  std::uint64_t generation = 0;          // changes at every supervisor start
+  std::uint64_t control_generation = 0;  // name suffix of the live control queue
+  std::uint32_t capacity = 0;
+  std::uint32_t max_payload = 0;
+  std::uint32_t control_depth = 0;
+  std::uint32_t control_msg_size = 0;
+  std::uint32_t mailbox_depth = 0;
+  std::uint32_t mailbox_msg_size = 0;
+  std::uint32_t high_water = 0;          // slots [0, high_water) may be in use
+  std::uint32_t used = 0;
+  std::uint64_t dropped_frames = 0;
+  std::uint64_t created_ms = 0;
+};
+
+namespace detail {
+struct Mapping;  // the mapped segment (registry.cpp)
+}
+
+class RegistryWriter {
+ public:
+  // Creates a fresh segment, replacing whatever is under the name: the caller
+  // holds the instance lock, so anything there is stale by definition.
+  static Result<RegistryWriter> create(const Names& names, const RegistryConfig& config);
+  // Attaches to an existing, valid segment (a new writer after a crash). Slots a
+  // dead writer left mid-update are reported by torn_slots() and cleared to free.
+  static Result<RegistryWriter> attach(const Names& names);
+
+  RegistryWriter(RegistryWriter&&) noexcept;
+  RegistryWriter& operator=(RegistryWriter&&) noexcept;
+  ~RegistryWriter();
+
+  const RegistryConfig& config() const noexcept { return config_; }
+  const std::vector<std::uint32_t>& torn_slots() const noexcept { return torn_; }
+
+  // Reserves a free slot index (kFull with the capacity in the message).
+  Result<std::uint32_t> allocate();
+  // Publishes a record into its slot. kTooLarge (nothing written) if the payload
+  // or value exceed max_payload; kInvalid for a bad id.
+  Status write(const SlotRecord& record);
+  // Marks a slot free and returns it to the free list.
+  void release(std::uint32_t slot);
+  // Reads back what this writer published (no seqlock needed: we are the writer).
+  Result<SlotRecord> read(std::uint32_t slot) const;
+
+  void set_manager_state(ManagerState state);
+  void set_control_generation(std::uint64_t generation);
+  void set_supervisor(pid_t pid, std::uint64_t start_time);
+  void add_dropped_frames(std::uint64_t n);
+  RegistryHeaderInfo header() const;
+
+  // Unlinks the segment's name (the mapping stays valid until destruction).
+  void remove_name();
+
+  // Test hooks: start an update and never finish it (simulates a writer killed
+  // mid-update when followed by _exit/SIGKILL).
+  void begin_update_for_test(std::uint32_t slot);
+
+ private:
+  RegistryWriter(std::unique_ptr<detail::Mapping> map, Names names, RegistryConfig cfg);
+  void rebuild_free_list();
+
+  std::unique_ptr<detail::Mapping> map_;
+  Names names_;
+  RegistryConfig config_;
+  std::vector<std::uint32_t> free_;  // free slot indices, lowest last
+  std::vector<std::uint32_t> torn_;
+  std::uint64_t next_incarnation_ = 1;
+};
+
+class RegistryReader {
+ public:
+  enum class Access { kReadOnly, kWorkerWords };
+  // Opens and validates the segment. kNoSupervisor if there is none or its
+  // supervisor is dead; kStale if it is of another layout or never finished
+  // initializing. Never waits.
+  static Result<RegistryReader> open(const Names& names, Access access = Access::kReadOnly);
+
+  RegistryReader(RegistryReader&&) noexcept;
+  RegistryReader& operator=(RegistryReader&&) noexcept;
+  ~RegistryReader();
+
+  RegistryHeaderInfo header() const;
+  bool supervisor_alive() const;
+  // True if the segment has been replaced (a new supervisor): reopen.
+  bool superseded() const;
+
+  // One consistent slot. kNotFound if free; kTorn if it stays mid-update.
+  Result<SlotRecord> read(std::uint32_t slot) const;
+  // The slot currently holding id (kNotFound if none).
+  Result<SlotRecord> find(std::string_view id) const;
+  // All slots in use, in slot order.
+  Result<std::vector<SlotRecord>> snapshot() const;
+
+  // Worker-owned words (Access::kWorkerWords only; the caller owns the slot).
+  void set_busy_since(std::uint32_t slot, std::uint64_t wall_ms) const;
+  void set_heartbeat(std::uint32_t slot, std::uint64_t wall_ms) const;
+
+ private:
+  explicit RegistryReader(std::unique_ptr<detail::Mapping> map, Names names);
+  std::unique_ptr<detail::Mapping> map_;
+  Names names_;
+};
+
+}  // namespace dynmgr

@@ -1,0 +1,93 @@
+#include "shared/types.hpp"
+
+#include <sys/wait.h>
+
+#include <cstring>
+
+namespace dynmgr {
+
+std::string_view to_string(ManagerState s) noexcept {
+  switch (s) {
+    case ManagerState::kStarting: return "starting";
+    case ManagerState::kUp: return "up";
+    case ManagerState::kDown: return "down";
+    case ManagerState::kUnknown: break;
+  }
+  return "unknown";
+}
+
+std::optional<ManagerState> parse_manager_state(std::string_view s) noexcept {
+  if (s == "starting") return ManagerState::kStarting;
+  if (s == "up") return ManagerState::kUp;
+  if (s == "down") return ManagerState::kDown;
+  if (s == "unknown") return ManagerState::kUnknown;
+  return std::nullopt;
+}
+
+std::string_view to_string(WorkerStatus s) noexcept {
+  switch (s) {
+    case WorkerStatus::kFree: return "free";
+    case WorkerStatus::kStarting: return "starting";
+    case WorkerStatus::kRunning: return "running";
+    case WorkerStatus::kRestarting: return "restarting";
+    case WorkerStatus::kStopping: return "stopping";
+    case WorkerStatus::kFailed: return "failed";
+    case WorkerStatus::kHalted: return "halted";
+    case WorkerStatus::kExited: return "exited";
+  }
+  return "unknown";
+}
+
+std::string_view to_string(RestartType r) noexcept {
+  switch (r) {
+    case RestartType::kPermanent: return "permanent";
+    case RestartType::kTransient: return "transient";
+    case RestartType::kTemporary: return "temporary";
+  }
+  return "permanent";
+}
+
+Result<RestartType> parse_restart_type(std::string_view s) {
+  if (s == "permanent") return RestartType::kPermanent;
+  if (s == "transient") return RestartType::kTransient;
+  if (s == "temporary") return RestartType::kTemporary;
+  return make_error(Errc::kInvalid, "invalid restart type '" + std::string(s) +
+                                        "': expected permanent, transient or temporary");
+}
+
+ExitInfo ExitInfo::from_wait_status(int status) {
+  ExitInfo e;
+  if (WIFEXITED(status)) {
+    e.kind = Kind::kExited;
+    e.code = WEXITSTATUS(status);
+    e.reason = "exited with code " + std::to_string(e.code);
+  } else if (WIFSIGNALED(status)) {
+    e.kind = Kind::kSignaled;
+    e.code = WTERMSIG(status);
+    const char* abbrev = sigabbrev_np(e.code);
+    e.reason = std::string("killed by SIG") + (abbrev != nullptr ? abbrev : std::to_string(e.code));
+    if (WCOREDUMP(status)) e.reason += " (core dumped)";
+  }
+  return e;
+}
+
+std::string ExitInfo::describe() const {
+  if (kind == Kind::kNone) return "none";
+  return reason;
+}
+
+Status validate_id(std::string_view id) {
+  if (id.empty()) return make_error(Errc::kInvalid, "invalid id: must not be empty");
+  if (id.size() > kMaxIdLength) {
+    return make_error(Errc::kInvalid, "invalid id: " + std::to_string(id.size()) +
+                                          " bytes, the limit is " + std::to_string(kMaxIdLength));
+  }
+  for (unsigned char c : id) {
+    if (c < 0x20 || c == 0x7f) {
+      return make_error(Errc::kInvalid, "invalid id: contains a control character");
+    }
+  }
+  return {};
+}
+
+}  // namespace dynmgr

@@ -1,0 +1,53 @@
+#pragma once
+// Vocabulary shared by the registry, the protocol, the supervisor and the CLI.
+
+#include "shared/error.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace dynmgr {
+
+// The manager's life cycle (Tarearbol: :starting, :up, :down).
+enum class ManagerState : std::uint32_t { kUnknown = 0, kStarting = 1, kUp = 2, kDown = 3 };
+
+// A worker slot's status as published in the registry.
+enum class WorkerStatus : std::uint32_t {
+  kFree = 0,        // slot unused
+  kStarting = 1,    // spawned, init not finished
+  kRunning = 2,     // idle or performing (busy is busy_since_ms != 0)
+  kRestarting = 3,  // exited; waiting for its backoff delay before respawn
+  kStopping = 4,    // terminate requested (del / replace / shutdown)
+  kFailed = 5,      // over its restart intensity: not restarted until put again
+  kHalted = 6,      // perform returned halt (transient: removed once reaped)
+  kExited = 7,      // exited and not restarted by policy (temporary, transient normal exit)
+};
+
+// OTP's restart types.
+enum class RestartType : std::uint32_t { kPermanent = 0, kTransient = 1, kTemporary = 2 };
+
+std::string_view to_string(ManagerState s) noexcept;
+std::string_view to_string(WorkerStatus s) noexcept;
+std::string_view to_string(RestartType r) noexcept;
+Result<RestartType> parse_restart_type(std::string_view s);
+std::optional<ManagerState> parse_manager_state(std::string_view s) noexcept;
+
+// How a worker's last incarnation ended.
+struct ExitInfo {
+  enum class Kind : std::int32_t { kNone = 0, kExited = 1, kSignaled = 2, kSpawnFailed = 3 };
+  Kind kind = Kind::kNone;
+  int code = 0;        // exit code, or signal number for kSignaled, or errno for kSpawnFailed
+  std::string reason;  // human readable, e.g. "killed by SIGKILL"
+
+  bool abnormal() const noexcept { return !(kind == Kind::kExited && code == 0); }
+  static ExitInfo from_wait_status(int status);
+  std::string describe() const;
+};
+
+// Ids: 1..255 bytes, no control characters (they end up in terminal tables).
+inline constexpr std::size_t kMaxIdLength = 255;
+Status validate_id(std::string_view id);
+
+}  // namespace dynmgr
