@@ -13,8 +13,13 @@ Error field_error(std::string_view field, const json::value& v, std::string_view
 Result<std::uint32_t> get_u32(const json::value& v, std::string_view field) {
   std::int64_t n = -1;
   if (v.is_int64()) n = v.get_int64();
-  else if (v.is_uint64() && v.get_uint64() <= UINT32_MAX) n = static_cast<std::int64_t>(v.get_uint64());
-  else if (v.is_double() && std::floor(v.get_double()) == v.get_double()) n = static_cast<std::int64_t>(v.get_double());
+  // A uint64 only appears above INT64_MAX: an integer, but out of range (n stays -1).
+  else if (v.is_uint64()) n = v.get_uint64() <= INT32_MAX ? static_cast<std::int64_t>(v.get_uint64()) : -1;
+  // Range-check a double before converting it: out of range, the cast is undefined.
+  else if (v.is_double() && std::floor(v.get_double()) == v.get_double()) {
+    const double d = v.get_double();
+    n = (d >= 0 && d <= INT32_MAX) ? static_cast<std::int64_t>(d) : -1;
+  }
   else return field_error(field, v, "an integer");
   if (n < 0 || n > INT32_MAX) return field_error(field, v, "in 0..2147483647");
   return static_cast<std::uint32_t>(n);

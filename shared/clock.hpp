@@ -22,6 +22,8 @@ class Deadline {
   static Deadline never() noexcept { return Deadline(MonoClock::time_point::max()); }
   static Deadline now() noexcept { return Deadline(MonoClock::now()); }
 
+  static Deadline earliest(Deadline a, Deadline b) noexcept { return a.at_ < b.at_ ? a : b; }
+
   bool expired() const noexcept { return MonoClock::now() >= at_; }
   bool is_never() const noexcept { return at_ == MonoClock::time_point::max(); }
   // Remaining time, clamped to [0, cap].

@@ -200,3 +200,17 @@ std::size_t Queue::pending() const {
 }
 
 }  // namespace dynmgr
+
+namespace dynmgr {
+bool Queue::probe() {
+  if (dead_) return false;
+  SignalGuard guard;
+  try {
+    (void)impl_->mq->get_num_msg();
+    return true;
+  } catch (const std::exception&) {
+    dead_ = true;
+    return false;
+  }
+}
+}  // namespace dynmgr

@@ -54,6 +54,8 @@ class Queue {
   Result<std::optional<Frame>> try_receive();
 
   bool dead() const noexcept { return dead_; }
+  // Touches the queue's lock; false (and dead) if Boost throws.
+  bool probe();
   const std::string& name() const noexcept { return name_; }
   std::uint32_t max_msg_size() const noexcept { return max_msg_size_; }
   // Largest body that fits in one frame.

@@ -48,6 +48,7 @@ struct alignas(64) Header {
   std::atomic<std::uint32_t> high_water;
   std::atomic<std::uint32_t> used;
   std::atomic<std::uint64_t> dropped_frames;
+  std::atomic<std::uint32_t> pool_strategy;
   std::atomic<std::uint32_t> ready;  // kReadyWord once every field above is set
 };
 
@@ -237,6 +238,7 @@ RegistryHeaderInfo header_info(const Mapping& m) {
   info.used = h.used.load(std::memory_order_relaxed);
   info.dropped_frames = h.dropped_frames.load(std::memory_order_relaxed);
   info.created_ms = h.created_ms;
+  info.pool_strategy = h.pool_strategy.load(std::memory_order_acquire);
   return info;
 }
 
@@ -478,6 +480,9 @@ void RegistryWriter::set_control_generation(std::uint64_t generation) {
 void RegistryWriter::set_supervisor(pid_t pid, std::uint64_t start_time) {
   map_->header->supervisor_start_time.store(start_time, std::memory_order_release);
   map_->header->supervisor_pid.store(pid, std::memory_order_release);
+}
+void RegistryWriter::set_pool_strategy(std::uint32_t strategy) {
+  map_->header->pool_strategy.store(strategy, std::memory_order_release);
 }
 void RegistryWriter::add_dropped_frames(std::uint64_t n) {
   map_->header->dropped_frames.fetch_add(n, std::memory_order_relaxed);

@@ -86,6 +86,7 @@ struct RegistryHeaderInfo {
   std::uint32_t used = 0;
   std::uint64_t dropped_frames = 0;
   std::uint64_t created_ms = 0;
+  std::uint32_t pool_strategy = 0;       // 0 not a pool; see PoolStrategy
 };
 
 namespace detail {
@@ -122,6 +123,7 @@ class RegistryWriter {
   void set_control_generation(std::uint64_t generation);
   void set_supervisor(pid_t pid, std::uint64_t start_time);
   void add_dropped_frames(std::uint64_t n);
+  void set_pool_strategy(std::uint32_t strategy);
   RegistryHeaderInfo header() const;
 
   // Unlinks the segment's name (the mapping stays valid until destruction).

@@ -1,0 +1,143 @@
+// The role switch: the only place that knows both the supervisor and the worker.
+#include "dynmgr/run.hpp"
+
+#include "shared/log.hpp"
+#include "shared/names.hpp"
+#include "shared/worker_args.hpp"
+#include "supervisor/supervisor.hpp"
+#include "worker/worker_runtime.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cerrno>
+#include <cstring>
+#include <iostream>
+
+namespace dynmgr {
+namespace {
+
+std::string basename_of(const char* path) {
+  const char* slash = std::strrchr(path, '/');
+  return slash != nullptr ? slash + 1 : path;
+}
+
+// Detaches: fork, setsid, stdio to /dev/null and the log file. The parent waits
+// until the child reports `up` (or fails) through a pipe and exits accordingly,
+// so `APP --daemon && dynmgrctl ...` works without polling.
+// Returns the write end of the readiness pipe in the child; exits in the parent.
+int daemonize(const std::string& log_file, const std::string& program) {
+  int pipefd[2];
+  if (::pipe2(pipefd, O_CLOEXEC) != 0) {
+    std::cerr << program << ": unable to create a pipe: " << std::strerror(errno) << '\n';
+    std::exit(1);
+  }
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    std::cerr << program << ": unable to fork: " << std::strerror(errno) << '\n';
+    std::exit(1);
+  }
+  if (pid > 0) {
+    ::close(pipefd[1]);
+    char c = 0;
+    const ssize_t n = ::read(pipefd[0], &c, 1);
+    if (n == 1 && c == 'U') {
+      std::exit(0);
+    }
+    int status = 0;
+    ::waitpid(pid, &status, WNOHANG);
+    std::cerr << program << ": the daemon did not start; see " << log_file << '\n';
+    std::exit(1);
+  }
+  ::close(pipefd[0]);
+  ::setsid();
+  const int devnull = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+  const int log = ::open(log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (devnull >= 0) ::dup2(devnull, STDIN_FILENO);
+  if (log >= 0) {
+    ::dup2(log, STDOUT_FILENO);
+    ::dup2(log, STDERR_FILENO);
+  }
+  if (devnull >= 0) ::close(devnull);
+  if (log >= 0) ::close(log);
+  return pipefd[1];
+}
+
+}  // namespace
+
+int run_manager(const ManagerFactory& factory, int argc, char** argv, const RunOptions& options) {
+  if (auto worker = parse_worker_args(argc, argv)) {
+    auto manager = factory();
+    return run_worker(*manager, *worker);
+  }
+  const std::string program =
+      options.program == "dynmgr" && argc > 0 ? basename_of(argv[0]) : options.program;
+  set_log_program(program);
+
+  SupervisorOptions opt;
+  opt.instance = default_instance_name();
+  bool daemon = false;
+  std::string log_file;
+  std::string level = "info";
+  CLI::App app{program + ": a dynmgr supervisor (see README)"};
+  app.add_option("-n,--name", opt.instance, "instance name (default $DYNMGR_NAME or 'default')");
+  app.add_flag("--daemon", daemon, "detach and log to --log-file");
+  app.add_option("--log-file", log_file, "daemon log file");
+  app.add_option("--max-workers", opt.registry.capacity, "registry capacity")
+      ->check(CLI::Range(1u, 1'000'000u));
+  app.add_option("--max-payload", opt.registry.max_payload, "payload/value/message limit (bytes)")
+      ->check(CLI::Range(64u, 16u * 1024 * 1024));
+  app.add_option("--mailbox-depth", opt.registry.mailbox_depth, "messages per mailbox")
+      ->check(CLI::Range(1u, 65536u));
+  app.add_option("--terminate-timeout", opt.terminate_timeout_ms, "terminate -> SIGTERM (ms)");
+  app.add_option("--kill-timeout", opt.kill_timeout_ms, "SIGTERM -> SIGKILL (ms)");
+  app.add_option("--log-level", level, "debug|info|warn|error|off");
+  if (options.add_flags) options.add_flags(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) {
+      std::cout << app.help();
+      return 0;
+    }
+    std::cerr << program << ": " << e.what() << '\n';
+    return 2;
+  }
+  LogLevel lvl;
+  if (!parse_log_level(level, lvl)) {
+    std::cerr << program << ": invalid --log-level '" << level << "'\n";
+    return 2;
+  }
+  set_log_level(lvl);
+  if (auto st = validate_instance_name(opt.instance); !st) {
+    std::cerr << program << ": " << st.error().message << '\n';
+    return 2;
+  }
+  if (options.after_parse) {
+    if (auto st = options.after_parse(); !st) {
+      std::cerr << program << ": " << st.error().message << '\n';
+      return 2;
+    }
+  }
+  int ready_fd = -1;
+  if (daemon) {
+    if (log_file.empty()) {
+      log_file = "/tmp/dynmgr." + std::to_string(::getuid()) + "." + opt.instance + ".log";
+    }
+    ready_fd = daemonize(log_file, program);
+    opt.on_ready = [ready_fd] {
+      const char c = 'U';
+      (void)::write(ready_fd, &c, 1);
+      ::close(ready_fd);
+    };
+  }
+  auto manager = factory();
+  Supervisor supervisor(*manager, std::move(opt));
+  const int rc = supervisor.run();
+  return rc;
+}
+
+}  // namespace dynmgr

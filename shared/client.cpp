@@ -1,0 +1,374 @@
+#include "dynmgr/client.hpp"
+
+#include "shared/names.hpp"
+#include "shared/pool.hpp"
+#include "shared/process_identity.hpp"
+#include "shared/protocol.hpp"
+#include "shared/queue.hpp"
+
+#include <optional>
+#include <random>
+
+namespace dynmgr {
+namespace {
+// How often a waiting call re-reads the registry to notice a crashed worker.
+constexpr Millis kCrashPoll{10};
+}  // namespace
+
+struct Client::Impl {
+  Names names;
+  RegistryReader reader;
+  ProcessIdentity self = ProcessIdentity::self();
+  std::optional<Queue> control;
+  std::uint64_t control_generation = 0;
+  std::optional<Queue> reply;
+  std::uint32_t reply_serial = 0;
+  std::uint64_t next_request = 1;
+  struct CachedMailbox {
+    std::uint64_t incarnation = 0;
+    std::uint64_t generation = 0;
+    Queue queue;
+  };
+  std::map<std::uint32_t, CachedMailbox> mailboxes;
+  std::mt19937_64 rng{std::random_device{}()};
+
+  Impl(Names n, RegistryReader r) : names(std::move(n)), reader(std::move(r)) {}
+
+  ~Impl() {
+    if (reply) Queue::remove(reply->name());
+  }
+
+  Status ensure_supervisor() const {
+    if (!reader.supervisor_alive() || reader.superseded()) {
+      return make_error(Errc::kNoSupervisor,
+                        "no supervisor running under '" + names.instance() + "'");
+    }
+    return {};
+  }
+
+  Status ensure_reply() {
+    if (reply && !reply->dead()) return {};
+    if (reply) Queue::remove(reply->name());
+    reply.reset();
+    const auto h = reader.header();
+    auto q = Queue::create(names.reply(self.pid, self.start_time, reply_serial++), 16,
+                           h.control_msg_size);
+    if (!q) return q.error();
+    reply.emplace(std::move(*q));
+    return {};
+  }
+
+  Status ensure_control() {
+    const std::uint64_t gen = reader.header().control_generation;
+    if (control && !control->dead() && gen == control_generation) return {};
+    auto q = Queue::open(names.control(gen));
+    if (!q) {
+      if (auto st = ensure_supervisor(); !st) return st;
+      return q.error();
+    }
+    control.emplace(std::move(*q));
+    control_generation = gen;
+    return {};
+  }
+
+  // Sends to the control queue; when the queue is dead, waits for the supervisor
+  // to publish a new generation and retries there.
+  Status send_control(const Frame& f, Deadline deadline) {
+    for (;;) {
+      if (auto st = ensure_control(); !st) {
+        if (st.error().code != Errc::kDeadQueue && st.error().code != Errc::kNotFound) return st;
+      } else {
+        auto st2 = control->send(f, deadline);
+        if (st2 || st2.error().code != Errc::kDeadQueue) return st2;
+      }
+      if (auto st = ensure_supervisor(); !st) return st;
+      if (deadline.expired()) {
+        return make_error(Errc::kTimeout, "the control queue stayed unusable");
+      }
+      // The supervisor notices a dead control queue within one receive slice
+      // and publishes a new generation; poll for it.
+      (void)reply->receive(Deadline::earliest(deadline, Deadline::after(Millis(5))));
+    }
+  }
+
+  // Waits for the reply to request_id; other replies (stale, from an earlier
+  // timed-out request) are discarded. `still_valid` is polled between slices.
+  template <class Check>
+  Result<json::value> await_reply(std::uint64_t request_id, Deadline deadline, Check still_valid) {
+    for (;;) {
+      auto f = reply->receive(Deadline::earliest(deadline, Deadline::after(kCrashPoll)));
+      if (f) {
+        if (f->kind == MessageKind::kReply && f->request_id == request_id) {
+          return protocol::parse_reply(*f);
+        }
+        continue;
+      }
+      if (f.error().code == Errc::kDeadQueue) {
+        return make_error(Errc::kFailed, "reply queue died while waiting; the outcome is unknown");
+      }
+      if (auto st = still_valid(); !st) return st.error();
+      if (deadline.expired()) return make_error(Errc::kTimeout, "no reply within the deadline");
+    }
+  }
+
+  Result<json::value> control_request(protocol::ControlRequest req, Millis timeout) {
+    if (auto st = ensure_supervisor(); !st) return st.error();
+    if (auto st = ensure_reply(); !st) return st.error();
+    req.reply_to = reply->name();
+    const std::uint64_t id = next_request++;
+    const Deadline deadline = Deadline::after(timeout);
+    if (auto st = send_control(protocol::make_control_request(id, req), deadline); !st) {
+      return st.error();
+    }
+    return await_reply(id, deadline, [this]() -> Status {
+      if (!reader.supervisor_alive()) {
+        return make_error(Errc::kNoSupervisor, "the supervisor exited before replying");
+      }
+      return {};
+    });
+  }
+
+  Result<Queue*> mailbox_for(const SlotRecord& r) {
+    auto it = mailboxes.find(r.slot);
+    if (it != mailboxes.end() && it->second.incarnation == r.incarnation &&
+        it->second.generation == r.mailbox_generation && !it->second.queue.dead()) {
+      return &it->second.queue;
+    }
+    if (it != mailboxes.end()) mailboxes.erase(it);
+    auto q = Queue::open(names.mailbox(r.slot, r.mailbox_generation));
+    if (!q) return q.error();
+    auto [pos, _] = mailboxes.emplace(
+        r.slot, CachedMailbox{r.incarnation, r.mailbox_generation, std::move(*q)});
+    return &pos->second.queue;
+  }
+
+  // Sends to a worker's mailbox; on a dead mailbox asks the supervisor to
+  // recreate it and retries on the new generation.
+  Result<SlotRecord> send_mailbox(std::string_view id, const Frame& f, Deadline deadline) {
+    for (;;) {
+      auto r = reader.find(id);
+      if (!r) {
+        if (auto st = ensure_supervisor(); !st) return st.error();
+        return r.error();
+      }
+      if (r->status == WorkerStatus::kFailed || r->status == WorkerStatus::kExited ||
+          r->status == WorkerStatus::kHalted || r->status == WorkerStatus::kStopping) {
+        return make_error(Errc::kFailed, "worker '" + std::string(id) + "' is " +
+                                             std::string(to_string(r->status)) +
+                                             (r->last_exit.kind != ExitInfo::Kind::kNone
+                                                  ? " (" + r->last_exit.describe() + ")"
+                                                  : std::string()));
+      }
+      auto q = mailbox_for(*r);
+      Status st = q ? (*q)->send(f, deadline) : Status(q.error());
+      if (st) return r;
+      if (st.error().code == Errc::kTimeout) {
+        return make_error(Errc::kTimeout, "mailbox of '" + std::string(id) + "' stayed full");
+      }
+      if (st.error().code != Errc::kDeadQueue) return st.error();
+      // Report and wait for a new generation.
+      (void)send_control(protocol::make_queue_dead({"mailbox", r->slot, r->mailbox_generation}),
+                         deadline);
+      const std::uint64_t old_gen = r->mailbox_generation;
+      for (;;) {
+        auto now = reader.read(r->slot);
+        if (!now || now->incarnation != r->incarnation || now->mailbox_generation != old_gen) break;
+        if (deadline.expired()) {
+          return make_error(Errc::kTimeout, "mailbox of '" + std::string(id) + "' stayed dead");
+        }
+        if (auto ss = ensure_supervisor(); !ss) return ss.error();
+        if (auto sr = ensure_reply(); sr) {
+          (void)reply->receive(Deadline::earliest(deadline, Deadline::after(Millis(2))));
+        }
+      }
+    }
+  }
+
+  Result<json::value> call_slot_id(std::string_view id, const json::value& msg, Millis timeout) {
+    if (auto st = validate_id(id); !st) return st.error();
+    if (auto st = ensure_reply(); !st) return st.error();
+    const std::uint64_t rid = next_request++;
+    const Deadline deadline = Deadline::after(timeout);
+    auto sent = send_mailbox(id, protocol::make_call(rid, reply->name(), msg), deadline);
+    if (!sent) return sent.error();
+    const SlotRecord at_send = *sent;
+    pid_t serving = at_send.status == WorkerStatus::kRunning ? at_send.pid : 0;
+    return await_reply(rid, deadline, [&]() -> Status {
+      auto now = reader.read(at_send.slot);
+      if (!now || now->incarnation != at_send.incarnation) {
+        if (auto st = ensure_supervisor(); !st) return st;
+        return make_error(Errc::kNotFound,
+                          "worker '" + std::string(id) + "' was removed before replying");
+      }
+      if (serving == 0 && now->status == WorkerStatus::kRunning) serving = now->pid;
+      const bool gone = now->status == WorkerStatus::kRestarting ||
+                        now->status == WorkerStatus::kFailed ||
+                        now->status == WorkerStatus::kExited ||
+                        now->status == WorkerStatus::kHalted ||
+                        (serving != 0 && now->pid != serving);
+      if (gone) {
+        return make_error(Errc::kCrashed, "worker '" + std::string(id) +
+                                              "' crashed while handling the call (" +
+                                              now->last_exit.describe() + ")");
+      }
+      if (!reader.supervisor_alive()) {
+        return make_error(Errc::kNoSupervisor, "the supervisor exited during the call");
+      }
+      return {};
+    });
+  }
+
+  Status check_message_size(const json::value& msg) const {
+    const std::size_t size = to_json(msg).size();
+    const std::uint32_t limit = reader.header().max_payload;
+    if (size > limit) {
+      return make_error(Errc::kTooLarge, "message of " + std::to_string(size) +
+                                             " bytes exceeds the limit of " +
+                                             std::to_string(limit) + " bytes");
+    }
+    return {};
+  }
+
+  Result<SlotRecord> put(std::string_view id, const ChildSpec& spec,
+                              bool only_new, Millis timeout) {
+    if (auto st = validate_id(id); !st) return st.error();
+    if (auto st = spec.validate(); !st) return st.error();
+    const std::size_t size = to_json(spec.payload).size();
+    const std::uint32_t limit = reader.header().max_payload;
+    if (size > limit) {
+      return make_error(Errc::kTooLarge, "payload of " + std::to_string(size) +
+                                             " bytes exceeds the limit of " + std::to_string(limit) +
+                                             " bytes");
+    }
+    protocol::ControlRequest req;
+    req.kind = MessageKind::kPut;
+    req.id = std::string(id);
+    req.spec = spec.to_json();
+    req.only_new = only_new;
+    auto r = control_request(req, timeout);
+    if (!r) return r.error();
+    return reader.find(id);
+  }
+
+  Result<std::string> pick(const json::value& msg) {
+    const auto h = reader.header();
+    auto all = reader.snapshot();
+    if (!all) return all.error();
+    auto slot = pick_worker(static_cast<PoolStrategy>(h.pool_strategy), *all, to_json(msg),
+                            rng());
+    if (!slot) return slot.error();
+    for (const auto& r : *all) {
+      if (r.slot == *slot) return r.id;
+    }
+    return make_error(Errc::kNoFreeWorker, "no free worker in the pool");
+  }
+};
+
+Client::Client(std::unique_ptr<Impl> impl, Millis timeout)
+    : impl_(std::move(impl)), timeout_(timeout) {}
+Client::Client(Client&&) noexcept = default;
+Client& Client::operator=(Client&&) noexcept = default;
+Client::~Client() = default;
+
+Result<Client> Client::connect() { return connect(Options{}); }
+
+Result<Client> Client::connect(Options options) {
+  std::string instance = options.instance.empty() ? default_instance_name() : options.instance;
+  if (auto st = validate_instance_name(instance); !st) return st.error();
+  Names names(instance);
+  auto reader = RegistryReader::open(names);
+  if (!reader) return reader.error();
+  return Client(std::make_unique<Impl>(std::move(names), std::move(*reader)), options.timeout);
+}
+
+const std::string& Client::instance() const noexcept { return impl_->names.instance(); }
+
+Status Client::ping() {
+  protocol::ControlRequest req;
+  req.kind = MessageKind::kPing;
+  auto r = impl_->control_request(req, timeout_);
+  if (!r) return r.error();
+  return {};
+}
+
+Result<SlotRecord> Client::put(std::string_view id, const ChildSpec& spec) {
+  return impl_->put(id, spec, false, timeout_);
+}
+
+Result<SlotRecord> Client::put_new(std::string_view id, const ChildSpec& spec) {
+  return impl_->put(id, spec, true, timeout_);
+}
+
+Status Client::del(std::string_view id) {
+  if (auto st = validate_id(id); !st) return st.error();
+  protocol::ControlRequest req;
+  req.kind = MessageKind::kDel;
+  req.id = std::string(id);
+  auto r = impl_->control_request(req, timeout_);
+  if (!r) return r.error();
+  return {};
+}
+
+Status Client::restart() {
+  protocol::ControlRequest req;
+  req.kind = MessageKind::kRestart;
+  auto r = impl_->control_request(req, timeout_);
+  if (!r) return r.error();
+  return {};
+}
+
+Status Client::stop() {
+  protocol::ControlRequest req;
+  req.kind = MessageKind::kStop;
+  auto r = impl_->control_request(req, timeout_);
+  if (!r) {
+    // The supervisor may exit right after replying; its absence is success here.
+    if (r.error().code == Errc::kNoSupervisor) return {};
+    return r.error();
+  }
+  return {};
+}
+
+Result<SlotRecord> Client::get(std::string_view id) const {
+  if (auto st = validate_id(id); !st) return st.error();
+  if (auto st = impl_->ensure_supervisor(); !st) return st.error();
+  return impl_->reader.find(id);
+}
+
+Result<std::vector<SlotRecord>> Client::state() const {
+  if (auto st = impl_->ensure_supervisor(); !st) return st.error();
+  return impl_->reader.snapshot();
+}
+
+RegistryHeaderInfo Client::header() const { return impl_->reader.header(); }
+
+Result<json::value> Client::call(std::string_view id, const json::value& message) {
+  if (auto st = impl_->check_message_size(message); !st) return st.error();
+  return impl_->call_slot_id(id, message, timeout_);
+}
+
+Status Client::cast(std::string_view id, const json::value& message) {
+  if (auto st = validate_id(id); !st) return st.error();
+  if (auto st = impl_->check_message_size(message); !st) return st.error();
+  auto r = impl_->send_mailbox(id, protocol::make_cast(message), Deadline::after(timeout_));
+  if (!r) return r.error();
+  return {};
+}
+
+Result<json::value> Client::call_any(const json::value& message) {
+  if (auto st = impl_->check_message_size(message); !st) return st.error();
+  auto id = impl_->pick(message);
+  if (!id) return id.error();
+  return impl_->call_slot_id(*id, message, timeout_);
+}
+
+Status Client::cast_any(const json::value& message) {
+  if (auto st = impl_->check_message_size(message); !st) return st.error();
+  auto id = impl_->pick(message);
+  if (!id) return id.error();
+  auto r = impl_->send_mailbox(*id, protocol::make_cast(message), Deadline::after(timeout_));
+  if (!r) return r.error();
+  return {};
+}
+
+}  // namespace dynmgr

@@ -1,0 +1,221 @@
+#include "shared/protocol.hpp"
+
+#include <boost/json/parse.hpp>
+
+namespace dynmgr::protocol {
+namespace {
+
+Result<json::object> body_object(const Frame& f) {
+  auto v = parse_json(f.body, "message body");
+  if (!v) return v.error();
+  if (!v->is_object()) return make_error(Errc::kInvalid, "message body is not an object");
+  return std::move(v->get_object());
+}
+
+Frame make(MessageKind kind, std::uint64_t request_id, const json::object& o) {
+  return Frame{kind, request_id, to_json(o)};
+}
+
+json::value parse_or_string(const std::string& text) {
+  boost::system::error_code ec;
+  json::value v = json::parse(text, ec);
+  if (ec) return json::value(text);  // never fails a display: show the raw text
+  return v;
+}
+
+}  // namespace
+
+Frame reply_ok(std::uint64_t request_id, const json::value& result) {
+  json::object o;
+  o["ok"] = true;
+  o["result"] = result;
+  return make(MessageKind::kReply, request_id, o);
+}
+
+Frame reply_error(std::uint64_t request_id, const Error& error) {
+  json::object o;
+  o["ok"] = false;
+  json::object e;
+  e["code"] = std::string(errc_name(error.code));
+  e["message"] = error.message;
+  o["error"] = std::move(e);
+  return make(MessageKind::kReply, request_id, o);
+}
+
+Errc errc_from_name(std::string_view name) {
+  for (int i = static_cast<int>(Errc::kFailed); i <= static_cast<int>(Errc::kSystem); ++i) {
+    if (errc_name(static_cast<Errc>(i)) == name) return static_cast<Errc>(i);
+  }
+  return Errc::kFailed;
+}
+
+Result<json::value> parse_reply(const Frame& frame) {
+  if (frame.kind != MessageKind::kReply) return make_error(Errc::kFailed, "unexpected message kind");
+  auto o = body_object(frame);
+  if (!o) return o.error();
+  if (get_bool(*o, "ok").value_or(false)) {
+    const json::value* r = get_field(*o, "result");
+    return r != nullptr ? *r : json::value(nullptr);
+  }
+  const json::value* e = get_field(*o, "error");
+  if (e == nullptr || !e->is_object()) return make_error(Errc::kFailed, "malformed error reply");
+  const auto& eo = e->get_object();
+  return make_error(errc_from_name(get_string(eo, "code").value_or("failed")),
+                    std::string(get_string(eo, "message").value_or("unknown error")));
+}
+
+Frame make_control_request(std::uint64_t request_id, const ControlRequest& req) {
+  json::object o;
+  o["reply_to"] = req.reply_to;
+  if (!req.id.empty()) o["id"] = req.id;
+  if (req.kind == MessageKind::kPut) {
+    o["spec"] = req.spec;
+    o["only_new"] = req.only_new;
+  }
+  return make(req.kind, request_id, o);
+}
+
+Result<ControlRequest> parse_control_request(const Frame& frame) {
+  auto o = body_object(frame);
+  if (!o) return o.error();
+  ControlRequest r;
+  r.kind = frame.kind;
+  r.reply_to = std::string(get_string(*o, "reply_to").value_or(""));
+  r.id = std::string(get_string(*o, "id").value_or(""));
+  if (const json::value* s = get_field(*o, "spec")) r.spec = *s;
+  r.only_new = get_bool(*o, "only_new").value_or(false);
+  return r;
+}
+
+Frame make_worker_message(const WorkerMessage& m) {
+  json::object o;
+  o["slot"] = m.slot;
+  o["incarnation"] = m.incarnation;
+  o["pid"] = m.pid;
+  if (m.value) o["value"] = *m.value;
+  if (m.payload) o["payload"] = *m.payload;
+  if (m.timeout_ms) o["timeout"] = *m.timeout_ms;
+  if (!m.new_id.empty()) o["id"] = m.new_id;
+  if (!m.reply_to.empty()) {
+    o["reply_to"] = m.reply_to;
+    o["request_id"] = m.reply_request_id;
+    o["reply"] = m.reply;
+  }
+  return make(m.kind, 0, o);
+}
+
+Result<WorkerMessage> parse_worker_message(const Frame& frame) {
+  auto o = body_object(frame);
+  if (!o) return o.error();
+  WorkerMessage m;
+  m.kind = frame.kind;
+  const auto slot = get_int(*o, "slot");
+  const auto inc = get_int(*o, "incarnation");
+  const auto pid = get_int(*o, "pid");
+  if (!slot || !inc || !pid || *slot < 0 || *slot > UINT32_MAX) {
+    return make_error(Errc::kInvalid, "worker message without slot/incarnation/pid");
+  }
+  m.slot = static_cast<std::uint32_t>(*slot);
+  m.incarnation = static_cast<std::uint64_t>(*inc);
+  m.pid = static_cast<pid_t>(*pid);
+  if (const json::value* v = get_field(*o, "value")) m.value = *v;
+  if (const json::value* v = get_field(*o, "payload")) m.payload = *v;
+  if (const auto t = get_int(*o, "timeout"); t && *t >= 0 && *t <= INT32_MAX) {
+    m.timeout_ms = static_cast<std::uint32_t>(*t);
+  }
+  m.new_id = std::string(get_string(*o, "id").value_or(""));
+  m.reply_to = std::string(get_string(*o, "reply_to").value_or(""));
+  if (const auto r = get_int(*o, "request_id")) m.reply_request_id = static_cast<std::uint64_t>(*r);
+  if (const json::value* v = get_field(*o, "reply")) m.reply = *v;
+  return m;
+}
+
+Frame make_queue_dead(const QueueDead& qd) {
+  json::object o;
+  o["queue"] = qd.queue;
+  o["slot"] = qd.slot;
+  o["generation"] = qd.generation;
+  return make(MessageKind::kQueueDead, 0, o);
+}
+
+Result<QueueDead> parse_queue_dead(const Frame& frame) {
+  auto o = body_object(frame);
+  if (!o) return o.error();
+  QueueDead qd;
+  qd.queue = std::string(get_string(*o, "queue").value_or(""));
+  qd.slot = static_cast<std::uint32_t>(get_int(*o, "slot").value_or(0));
+  qd.generation = static_cast<std::uint64_t>(get_int(*o, "generation").value_or(0));
+  return qd;
+}
+
+Frame make_call(std::uint64_t request_id, const std::string& reply_to, const json::value& msg) {
+  json::object o;
+  o["reply_to"] = reply_to;
+  o["message"] = msg;
+  return make(MessageKind::kCall, request_id, o);
+}
+
+Frame make_cast(const json::value& msg) {
+  json::object o;
+  o["message"] = msg;
+  return make(MessageKind::kCast, 0, o);
+}
+
+Frame make_terminate(const std::string& reason) {
+  json::object o;
+  o["reason"] = reason;
+  return make(MessageKind::kTerminate, 0, o);
+}
+
+Result<MailboxMessage> parse_mailbox_message(const Frame& frame) {
+  auto o = body_object(frame);
+  if (!o) return o.error();
+  MailboxMessage m;
+  m.kind = frame.kind;
+  m.reply_to = std::string(get_string(*o, "reply_to").value_or(""));
+  if (const json::value* v = get_field(*o, "message")) m.message = *v;
+  m.reason = std::string(get_string(*o, "reason").value_or(""));
+  return m;
+}
+
+std::string display_status(const SlotRecord& r) {
+  if (r.status == WorkerStatus::kRunning && r.busy_since_ms != 0) return "busy";
+  return std::string(to_string(r.status));
+}
+
+json::object record_to_json(const SlotRecord& r) {
+  json::object o;
+  o["id"] = r.id;
+  o["pid"] = r.pid;
+  o["status"] = display_status(r);
+  o["restarts"] = r.restarts;
+  o["payload"] = parse_or_string(r.payload);
+  o["value"] = parse_or_string(r.value);
+  o["timeout_ms"] = r.timeout_ms;
+  o["lull"] = r.lull;
+  o["restart"] = std::string(to_string(r.restart));
+  o["instant_perform"] = r.instant_perform;
+  o["max_restarts"] = r.max_restarts;
+  o["within_ms"] = r.restart_window_ms;
+  o["pool"] = r.pool_member;
+  o["started_ms"] = r.started_ms;
+  o["busy_since_ms"] = r.busy_since_ms;
+  o["last_perform_ms"] = r.heartbeat_ms;
+  o["slot"] = r.slot;
+  if (r.last_exit.kind == ExitInfo::Kind::kNone) {
+    o["last_exit"] = nullptr;
+  } else {
+    json::object e;
+    switch (r.last_exit.kind) {
+      case ExitInfo::Kind::kExited: e["kind"] = "exited"; e["code"] = r.last_exit.code; break;
+      case ExitInfo::Kind::kSignaled: e["kind"] = "signaled"; e["signal"] = r.last_exit.code; break;
+      case ExitInfo::Kind::kSpawnFailed: e["kind"] = "spawn_failed"; e["errno"] = r.last_exit.code; break;
+      case ExitInfo::Kind::kNone: break;
+    }
+    e["reason"] = r.last_exit.reason;
+    o["last_exit"] = std::move(e);
+  }
+  return o;
+}
+
+}  // namespace dynmgr::protocol

@@ -1,0 +1,87 @@
+#pragma once
+// Message bodies exchanged over the queues (JSON inside a Frame). One function
+// per message builds it; parse helpers turn a body into a checked struct, so no
+// other code reads protocol JSON by hand.
+//
+//   client -> supervisor   kPing kPut kDel kGet kRestart kStop   {"reply_to", ...}
+//   worker -> supervisor   kWorkerReady/Update/ReplaceId/Halt/CommitReply,
+//                          {"slot","incarnation","pid", ...}
+//   anyone -> supervisor   kQueueDead {"queue":"mailbox","slot","generation"}
+//   client -> worker       kCall {"reply_to","message"}  kCast {"message"}
+//   supervisor -> worker   kTerminate {"reason"}
+//   any -> client          kReply {"ok":true,"result":X} | {"ok":false,"error":{"code","message"}}
+
+#include "shared/error.hpp"
+#include "shared/frame.hpp"
+#include "shared/json.hpp"
+#include "shared/registry.hpp"
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace dynmgr::protocol {
+
+// ---- replies
+Frame reply_ok(std::uint64_t request_id, const json::value& result);
+Frame reply_error(std::uint64_t request_id, const Error& error);
+// Result of a kReply frame: the "result" value, or the Error it carries.
+Result<json::value> parse_reply(const Frame& frame);
+Errc errc_from_name(std::string_view name);
+
+// ---- client -> supervisor
+struct ControlRequest {
+  MessageKind kind = MessageKind::kPing;
+  std::string reply_to;
+  std::string id;          // put/put_new/del/get
+  json::value spec;        // put: ChildSpec JSON
+  bool only_new = false;   // put_new
+};
+Frame make_control_request(std::uint64_t request_id, const ControlRequest& req);
+Result<ControlRequest> parse_control_request(const Frame& frame);
+
+// ---- worker -> supervisor
+struct WorkerMessage {
+  MessageKind kind = MessageKind::kWorkerUpdate;
+  std::uint32_t slot = 0;
+  std::uint64_t incarnation = 0;
+  pid_t pid = 0;
+  std::optional<json::value> value;     // update: new value
+  std::optional<json::value> payload;   // update/replace_id/commit_reply: new payload
+  std::optional<std::uint32_t> timeout_ms;  // update: new perform interval
+  std::string new_id;                   // replace_id
+  std::string reply_to;                 // commit_reply
+  std::uint64_t reply_request_id = 0;   // commit_reply
+  json::value reply;                    // commit_reply
+};
+Frame make_worker_message(const WorkerMessage& msg);
+Result<WorkerMessage> parse_worker_message(const Frame& frame);
+
+struct QueueDead {
+  std::string queue;  // "mailbox" or "control"
+  std::uint32_t slot = 0;
+  std::uint64_t generation = 0;
+};
+Frame make_queue_dead(const QueueDead& qd);
+Result<QueueDead> parse_queue_dead(const Frame& frame);
+
+// ---- mailbox
+struct MailboxMessage {
+  MessageKind kind = MessageKind::kCast;
+  std::string reply_to;  // call
+  json::value message;   // call/cast
+  std::string reason;    // terminate
+};
+Frame make_call(std::uint64_t request_id, const std::string& reply_to, const json::value& msg);
+Frame make_cast(const json::value& msg);
+Frame make_terminate(const std::string& reason);
+Result<MailboxMessage> parse_mailbox_message(const Frame& frame);
+
+// ---- registry records as JSON (the `state --json` worker shape)
+json::object record_to_json(const SlotRecord& r);
+// "busy" when running with busy_since set, else the registry status.
+std::string display_status(const SlotRecord& r);
+
+}  // namespace dynmgr::protocol

@@ -1,0 +1,28 @@
+#pragma once
+// The worker role's command line, shared by the supervisor (which builds it) and
+// the worker runtime (which parses it):
+//   <exe> --dynmgr-worker INSTANCE SLOT INCARNATION SUPERVISOR_PID
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace dynmgr {
+
+inline constexpr const char* kWorkerRoleFlag = "--dynmgr-worker";
+
+struct WorkerArgs {
+  std::string instance;
+  std::uint32_t slot = 0;
+  std::uint64_t incarnation = 0;
+  pid_t supervisor_pid = 0;
+};
+
+std::vector<std::string> worker_argv(const std::string& exe, const WorkerArgs& args);
+// nullopt when argv does not select the worker role (or is malformed).
+std::optional<WorkerArgs> parse_worker_args(int argc, char** argv);
+
+}  // namespace dynmgr

@@ -1,0 +1,73 @@
+#include "supervisor/spawner.hpp"
+
+#include <signal.h>
+#include <spawn.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstring>
+
+extern char** environ;
+
+namespace dynmgr {
+
+Result<std::string> self_executable() {
+  char buf[PATH_MAX];
+  const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) return errno_error("unable to resolve /proc/self/exe", errno);
+  return std::string(buf, static_cast<std::size_t>(n));
+}
+
+Result<SpawnedProcess> spawn_process(const std::string& path, const std::vector<std::string>& argv,
+                                     const std::vector<std::string>& extra_env) {
+  std::vector<char*> cargv;
+  cargv.reserve(argv.size() + 1);
+  for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
+  cargv.push_back(nullptr);
+
+  std::vector<char*> cenv;
+  for (char** e = environ; *e != nullptr; ++e) {
+    bool overridden = false;
+    for (const auto& x : extra_env) {
+      const auto eq = x.find('=');
+      if (eq != std::string::npos && std::strncmp(*e, x.c_str(), eq + 1) == 0) overridden = true;
+    }
+    if (!overridden) cenv.push_back(*e);
+  }
+  for (const auto& x : extra_env) cenv.push_back(const_cast<char*>(x.c_str()));
+  cenv.push_back(nullptr);
+
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t empty;
+  sigemptyset(&empty);
+  sigset_t defaults;
+  sigemptyset(&defaults);
+  for (int s : {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGCHLD, SIGUSR1, SIGUSR2, SIGALRM}) {
+    sigaddset(&defaults, s);
+  }
+  posix_spawnattr_setsigmask(&attr, &empty);
+  posix_spawnattr_setsigdefault(&attr, &defaults);
+  posix_spawnattr_setpgroup(&attr, 0);  // its own process group: stop/kill reach its children
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
+                                      POSIX_SPAWN_SETPGROUP);
+  pid_t pid = 0;
+  const int rc = ::posix_spawn(&pid, path.c_str(), nullptr, &attr, cargv.data(), cenv.data());
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0) return errno_error("unable to spawn " + path, rc);
+
+  const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  if (pidfd < 0) {
+    const int err = errno;
+    ::kill(pid, SIGKILL);
+    int status = 0;
+    ::waitpid(pid, &status, 0);  // our own child: reap it so no zombie is left
+    return errno_error("unable to open a pidfd for " + std::to_string(pid), err);
+  }
+  return SpawnedProcess{pid, pidfd};
+}
+
+}  // namespace dynmgr

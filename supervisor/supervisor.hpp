@@ -1,0 +1,56 @@
+#pragma once
+// The supervisor: the only writer of the registry, owner of every shared object
+// of its instance, parent of every worker.
+//
+// One thread runs the event loop; its single input is the control queue
+// (requests from clients, reports from workers, wake-ups from the ChildWatcher
+// thread for signals and child exits), and its only waits are receives with a
+// deadline taken from the timer set. No sleeps. Manager callbacks of the
+// supervisor side (children_specs, handle_state_change, handle_timeout, pool)
+// run on the loop thread.
+//
+// Life cycle: lock the instance (exclusive flock) -> remove the instance's stale
+// objects -> create registry + control queue -> state `starting` -> start
+// children_specs() -> `up` once all reported ready (or failed to start) ->
+// serve -> on SIGTERM/SIGINT/stop: `down`, terminate every worker (terminate
+// message, then SIGTERM to its process group after terminate_timeout, then
+// SIGKILL after kill_timeout) -> remove every shared object -> exit 0.
+
+#include "dynmgr/manager.hpp"
+#include "shared/registry.hpp"
+#include "supervisor/restart_policy.hpp"
+
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace dynmgr {
+
+struct SupervisorOptions {
+  std::string instance = "default";
+  RegistryConfig registry;
+  BackoffConfig backoff;
+  std::uint32_t terminate_timeout_ms = 2000;  // terminate message -> SIGTERM
+  std::uint32_t kill_timeout_ms = 3000;       // SIGTERM -> SIGKILL
+  std::string worker_executable;              // empty: /proc/self/exe
+  // Called once the manager is `up` for the first time (daemon readiness).
+  std::function<void()> on_ready;
+};
+
+class Supervisor {
+ public:
+  Supervisor(Manager& manager, SupervisorOptions options);
+  ~Supervisor();
+  Supervisor(const Supervisor&) = delete;
+  Supervisor& operator=(const Supervisor&) = delete;
+
+  // Runs until stopped. Returns the process exit code (0 after a clean stop;
+  // 1 if it could not start, with the reason logged).
+  int run();
+
+ private:
+  class Loop;
+  std::unique_ptr<Loop> loop_;
+};
+
+}  // namespace dynmgr

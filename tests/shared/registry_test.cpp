@@ -1,0 +1,739 @@
+// shared/registry.cpp: the shared-memory registry, single process and across
+// fork: layout, round trips, limits (capacity, payload) that change nothing when
+// exceeded, and stale segments that are detected and replaced, never waited on.
+// The SIGKILL loops live in registry_fault_test.cpp.
+
+#include "shared/registry.hpp"
+
+#include "shared/clock.hpp"
+#include "shared/process_identity.hpp"
+
+#include "registry_support.hpp"
+#include "shm_fixture.hpp"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <functional>
+#include <ostream>
+
+namespace dynmgr {
+namespace {
+
+using testing::check_counter_record;
+using testing::counter_record;
+using testing::dump;
+using testing::dump_all;
+using testing::SharedBlock;
+
+RegistryConfig small_config(std::uint32_t capacity = 8, std::uint32_t max_payload = 256) {
+  RegistryConfig c;
+  c.capacity = capacity;
+  c.max_payload = max_payload;
+  c.control_depth = 16;
+  c.mailbox_depth = 4;
+  return c;
+}
+
+class RegistryTest : public testing::ShmTest {
+ protected:
+  RegistryWriter make_writer(const RegistryConfig& c = small_config()) {
+    auto w = RegistryWriter::create(names_, c);
+    if (!w) throw std::runtime_error(w.error().message);
+    return std::move(*w);
+  }
+  RegistryReader make_reader(RegistryReader::Access a = RegistryReader::Access::kReadOnly) {
+    auto r = RegistryReader::open(names_, a);
+    if (!r) throw std::runtime_error(r.error().message);
+    return std::move(*r);
+  }
+  // Allocates a slot and writes counter_record(slot, n) into it.
+  std::uint32_t put(RegistryWriter& w, std::uint64_t n) {
+    auto slot = w.allocate();
+    if (!slot) throw std::runtime_error(slot.error().message);
+    auto st = w.write(counter_record(*slot, n));
+    if (!st) throw std::runtime_error(st.error().message);
+    return *slot;
+  }
+};
+
+// ---------------------------------------------------------------- config
+
+struct ConfigCase {
+  const char* label;
+  std::uint32_t capacity;
+  std::uint32_t max_payload;
+  std::uint32_t control_depth;
+  std::uint32_t mailbox_depth;
+  const char* reason;  // nullptr = valid
+  friend void PrintTo(const ConfigCase& c, std::ostream* os) { *os << '"' << c.label << '"'; }
+};
+
+class RegistryConfigValidate : public ::testing::TestWithParam<ConfigCase> {};
+
+TEST_P(RegistryConfigValidate, Table) {
+  const auto& c = GetParam();
+  RegistryConfig cfg;
+  cfg.capacity = c.capacity;
+  cfg.max_payload = c.max_payload;
+  cfg.control_depth = c.control_depth;
+  cfg.mailbox_depth = c.mailbox_depth;
+  auto st = cfg.validate();
+  if (c.reason == nullptr) {
+    EXPECT_TRUE(st) << st.error().message;
+    return;
+  }
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().code, Errc::kInvalid);
+  EXPECT_NE(st.error().message.find(c.reason), std::string::npos) << st.error().message;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Registry, RegistryConfigValidate,
+    ::testing::Values(ConfigCase{"defaults", 4096, 4096, 256, 64, nullptr},
+                      ConfigCase{"smallest", 1, 64, 1, 1, nullptr},
+                      ConfigCase{"largest", 1'000'000, 16 * 1024 * 1024, 1, 1, nullptr},
+                      ConfigCase{"zero_capacity", 0, 4096, 1, 1, "invalid max-workers 0"},
+                      ConfigCase{"huge_capacity", 1'000'001, 4096, 1, 1, "invalid max-workers 1000001"},
+                      ConfigCase{"tiny_payload", 16, 63, 1, 1, "invalid max-payload 63"},
+                      ConfigCase{"huge_payload", 16, 16 * 1024 * 1024 + 1, 1, 1, "invalid max-payload"},
+                      ConfigCase{"zero_control_depth", 16, 4096, 0, 1, "queue depths"},
+                      ConfigCase{"zero_mailbox_depth", 16, 4096, 1, 0, "queue depths"}),
+    [](const auto& tp) { return std::string(tp.param.label); });
+
+TEST_F(RegistryTest, CreateRejectsAnInvalidConfigAndCreatesNothing) {
+  auto w = RegistryWriter::create(names_, small_config(0));
+  ASSERT_FALSE(w);
+  EXPECT_EQ(w.error().code, Errc::kInvalid);
+  EXPECT_TRUE(testing::shm_objects(names_).empty());
+}
+
+// ---------------------------------------------------------------- header
+
+TEST_F(RegistryTest, ReaderSeesTheHeader) {
+  auto w = make_writer(small_config(8, 256));
+  auto r = make_reader();
+  const auto h = r.header();
+  EXPECT_EQ(h.capacity, 8U);
+  EXPECT_EQ(h.max_payload, 256U);
+  EXPECT_EQ(h.control_depth, 16U);
+  EXPECT_EQ(h.mailbox_depth, 4U);
+  EXPECT_EQ(h.control_msg_size, small_config().control_msg_size());
+  EXPECT_EQ(h.mailbox_msg_size, small_config().mailbox_msg_size());
+  EXPECT_EQ(h.supervisor_pid, ::getpid());
+  EXPECT_EQ(h.supervisor_start_time, ProcessIdentity::self().start_time);
+  EXPECT_EQ(h.manager_state, ManagerState::kStarting);
+  EXPECT_EQ(h.used, 0U);
+  EXPECT_EQ(h.high_water, 0U);
+  EXPECT_NE(h.generation, 0U);
+  EXPECT_GT(h.created_ms, 0U);
+  EXPECT_TRUE(r.supervisor_alive());
+  EXPECT_FALSE(r.superseded());
+
+  w.set_manager_state(ManagerState::kUp);
+  w.set_control_generation(41);
+  w.add_dropped_frames(2);
+  w.add_dropped_frames(3);
+  const auto h2 = r.header();
+  EXPECT_EQ(h2.manager_state, ManagerState::kUp);
+  EXPECT_EQ(h2.control_generation, 41U);
+  EXPECT_EQ(h2.dropped_frames, 5U);
+}
+
+TEST_F(RegistryTest, EveryCreateGetsANewGeneration) {
+  std::uint64_t first = 0;
+  {
+    auto w = make_writer();
+    first = w.header().generation;
+  }
+  auto w = make_writer();
+  EXPECT_NE(w.header().generation, first);
+}
+
+TEST_F(RegistryTest, OpenWithoutRegistryIsNoSupervisor) {
+  auto r = RegistryReader::open(names_);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::kNoSupervisor);
+  EXPECT_NE(r.error().message.find("'" + names_.instance() + "'"), std::string::npos)
+      << r.error().message;
+  auto w = RegistryWriter::attach(names_);
+  ASSERT_FALSE(w);
+  EXPECT_EQ(w.error().code, Errc::kNoSupervisor);
+}
+
+TEST_F(RegistryTest, OpenAfterTheSupervisorDiedIsNoSupervisor) {
+  const pid_t pid = spawn([&] {
+    auto w = RegistryWriter::create(names_, small_config());
+    return w ? 0 : 1;  // exits without removing the segment: a crashed supervisor
+  });
+  ASSERT_TRUE(testing::exited_with(testing::wait_child(pid), 0));
+  ASSERT_FALSE(testing::shm_objects(names_).empty());
+  auto r = RegistryReader::open(names_);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::kNoSupervisor);
+  EXPECT_NE(r.error().message.find("stale registry of pid " + std::to_string(pid)),
+            std::string::npos)
+      << r.error().message;
+}
+
+TEST_F(RegistryTest, SupervisedByAnotherPidAfterSetSupervisor) {
+  auto w = make_writer();
+  auto r = make_reader();
+  w.set_supervisor(::getppid(), 0);  // start time 0: any process with that pid
+  EXPECT_EQ(r.header().supervisor_pid, ::getppid());
+  EXPECT_TRUE(r.supervisor_alive());
+  w.set_supervisor(::getpid(), ProcessIdentity::self().start_time + 1);  // a reused pid
+  EXPECT_FALSE(r.supervisor_alive());
+}
+
+TEST_F(RegistryTest, SupersededWhenReplacedOrRemoved) {
+  auto w = make_writer();
+  auto r = make_reader();
+  EXPECT_FALSE(r.superseded());
+  {
+    auto w2 = make_writer();  // a new supervisor replaces the segment
+    EXPECT_TRUE(r.superseded());
+    auto r2 = make_reader();
+    EXPECT_FALSE(r2.superseded());
+    w2.remove_name();
+    EXPECT_TRUE(r2.superseded());
+  }
+  EXPECT_TRUE(testing::shm_objects(names_).empty());
+}
+
+// ---------------------------------------------------------------- slots
+
+TEST_F(RegistryTest, WriteThenReadEveryField) {
+  auto w = make_writer();
+  auto r = make_reader();
+  auto slot = w.allocate();
+  ASSERT_TRUE(slot);
+  EXPECT_EQ(*slot, 0U);  // dense: lowest free slot first
+  SlotRecord in;
+  in.slot = *slot;
+  in.id = "counter";
+  in.status = WorkerStatus::kRestarting;
+  in.pid = 4242;
+  in.pid_start_time = 777;
+  in.restarts = 3;
+  in.last_exit = ExitInfo::from_wait_status(SIGKILL);
+  in.timeout_ms = 250;
+  in.lull = 2.5;
+  in.instant_perform = true;
+  in.pool_member = true;
+  in.restart = RestartType::kTransient;
+  in.max_restarts = 7;
+  in.restart_window_ms = 9000;
+  in.started_ms = 123456;
+  in.mailbox_generation = 99;
+  in.payload = R"({"n":1})";
+  in.value = R"(["+","tomato"])";
+  const std::uint64_t before = wall_ms();
+  ASSERT_TRUE(w.write(in));
+
+  auto out = r.read(*slot);
+  ASSERT_TRUE(out) << out.error().message;
+  EXPECT_EQ(out->slot, *slot);
+  EXPECT_GE(out->updated_ms, before);
+  EXPECT_GT(out->incarnation, 0U);
+  SlotRecord expect = in;
+  expect.incarnation = out->incarnation;
+  expect.updated_ms = out->updated_ms;
+  EXPECT_EQ(dump(*out), dump(expect));
+  EXPECT_EQ(out->busy_since_ms, 0U);
+  EXPECT_EQ(out->heartbeat_ms, 0U);
+
+  auto own = w.read(*slot);
+  ASSERT_TRUE(own);
+  EXPECT_EQ(dump(*own), dump(*out));
+
+  auto found = r.find("counter");
+  ASSERT_TRUE(found) << found.error().message;
+  EXPECT_EQ(found->slot, *slot);
+  auto missing = r.find("nobody");
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, Errc::kNotFound);
+  EXPECT_NE(missing.error().message.find("'nobody'"), std::string::npos);
+
+  const auto h = r.header();
+  EXPECT_EQ(h.used, 1U);
+  EXPECT_EQ(h.high_water, 1U);
+}
+
+TEST_F(RegistryTest, LongExitReasonIsTruncatedNotOverflowed) {
+  auto w = make_writer();
+  auto r = make_reader();
+  SlotRecord rec = counter_record(0, 1);
+  rec.last_exit.reason = std::string(1000, 'r');
+  ASSERT_TRUE(w.allocate());
+  ASSERT_TRUE(w.write(rec));
+  auto out = r.read(0);
+  ASSERT_TRUE(out);
+  EXPECT_LT(out->last_exit.reason.size(), 1000U);
+  EXPECT_EQ(out->last_exit.reason, std::string(out->last_exit.reason.size(), 'r'));
+}
+
+TEST_F(RegistryTest, IncarnationChangesOnlyWhenTheSlotIsReused) {
+  auto w = make_writer();
+  auto r = make_reader();
+  const std::uint32_t s = put(w, 1);
+  const auto inc1 = r.read(s)->incarnation;
+  ASSERT_TRUE(w.write(counter_record(s, 2)));
+  EXPECT_EQ(r.read(s)->incarnation, inc1);  // an update keeps the incarnation
+  w.release(s);
+  const std::uint32_t s2 = put(w, 3);
+  EXPECT_EQ(s2, s);
+  EXPECT_NE(r.read(s2)->incarnation, inc1);  // a new occupant gets a new one
+}
+
+TEST_F(RegistryTest, ReleaseFreesAndReusesLowestSlot) {
+  auto w = make_writer();
+  auto r = make_reader();
+  for (std::uint64_t n = 0; n < 5; ++n) EXPECT_EQ(put(w, n), n);
+  EXPECT_EQ(r.header().high_water, 5U);
+  w.release(1);
+  w.release(4);
+  auto freed = r.read(1);
+  ASSERT_FALSE(freed);
+  EXPECT_EQ(freed.error().code, Errc::kNotFound);
+  EXPECT_EQ(r.header().used, 3U);
+  EXPECT_EQ(r.header().high_water, 4U);  // trailing free slot trimmed
+  w.release(4);                          // releasing twice is harmless
+  w.release(1000);                       // out of range is ignored
+  EXPECT_EQ(r.header().used, 3U);
+  auto a = w.allocate();
+  ASSERT_TRUE(a);
+  EXPECT_EQ(*a, 1U);
+  auto snap = r.snapshot();
+  ASSERT_TRUE(snap);
+  ASSERT_EQ(snap->size(), 3U);
+  EXPECT_EQ((*snap)[0].slot, 0U);
+  EXPECT_EQ((*snap)[1].slot, 2U);
+  EXPECT_EQ((*snap)[2].slot, 3U);
+  for (const auto& rec : *snap) EXPECT_EQ(check_counter_record(rec), "");
+}
+
+TEST_F(RegistryTest, OutOfRangeSlotIsInvalid) {
+  auto w = make_writer(small_config(4));
+  auto r = make_reader();
+  auto rd = r.read(4);
+  ASSERT_FALSE(rd);
+  EXPECT_EQ(rd.error().code, Errc::kInvalid);
+  auto wr = w.write(counter_record(4, 1));
+  ASSERT_FALSE(wr);
+  EXPECT_EQ(wr.error().code, Errc::kInvalid);
+  EXPECT_EQ(r.header().used, 0U);
+}
+
+TEST_F(RegistryTest, InvalidIdIsRejectedAndNothingChanges) {
+  auto w = make_writer();
+  auto r = make_reader();
+  const std::uint32_t s = put(w, 5);
+  const auto before = dump(*r.read(s));
+  for (std::string bad : {std::string(), std::string(256, 'x'), std::string("a\nb")}) {
+    SlotRecord rec = counter_record(s, 6);
+    rec.id = bad;
+    auto st = w.write(rec);
+    ASSERT_FALSE(st);
+    EXPECT_EQ(st.error().code, Errc::kInvalid);
+  }
+  EXPECT_EQ(dump(*r.read(s)), before);
+}
+
+TEST_F(RegistryTest, WorkerWordsAreWrittenByTheWorkerOnly) {
+  auto w = make_writer();
+  const std::uint32_t s = put(w, 1);
+  auto worker = make_reader(RegistryReader::Access::kWorkerWords);
+  auto r = make_reader();
+  worker.set_busy_since(s, 1111);
+  worker.set_heartbeat(s, 2222);
+  worker.set_heartbeat(100000, 1);  // out of range: ignored
+  auto rec = r.read(s);
+  ASSERT_TRUE(rec);
+  EXPECT_EQ(rec->busy_since_ms, 1111U);
+  EXPECT_EQ(rec->heartbeat_ms, 2222U);
+  // A supervisor update does not clobber them ...
+  ASSERT_TRUE(w.write(counter_record(s, 2)));
+  EXPECT_EQ(r.read(s)->heartbeat_ms, 2222U);
+  // ... a new occupant of the slot starts idle.
+  w.release(s);
+  ASSERT_EQ(put(w, 3), s);
+  EXPECT_EQ(r.read(s)->busy_since_ms, 0U);
+  EXPECT_EQ(r.read(s)->heartbeat_ms, 0U);
+}
+
+TEST_F(RegistryTest, WriterAndReaderInDifferentProcesses) {
+  auto w = make_writer();
+  const std::uint32_t s = put(w, 10);
+  SharedBlock<testing::ChildNote> note;
+  const pid_t pid = spawn([&] {
+    auto r = RegistryReader::open(names_);
+    if (!r) {
+      note->write(r.error().message);
+      return 1;
+    }
+    auto rec = r->find("w" + std::to_string(s));
+    if (!rec) {
+      note->write(rec.error().message);
+      return 2;
+    }
+    note->write(check_counter_record(*rec));
+    return rec->value == "10" ? 0 : 3;
+  });
+  const int status = testing::wait_child(pid, std::chrono::seconds(10));
+  EXPECT_TRUE(testing::exited_with(status, 0)) << testing::describe_status(status) << " " << note->read();
+}
+
+TEST_F(RegistryTest, TornSlotIsReportedInBoundedTime) {
+  // begin_update_for_test leaves the slot's seqlock odd, as a writer killed
+  // mid-update would: a reader gives up with kTorn, it does not spin forever.
+  auto w = make_writer();
+  auto r = make_reader();
+  const std::uint32_t a = put(w, 1);
+  const std::uint32_t b = put(w, 2);
+  w.begin_update_for_test(b);
+  const auto t0 = std::chrono::steady_clock::now();
+  auto torn = r.read(b);
+  const auto took = std::chrono::steady_clock::now() - t0;
+  ASSERT_FALSE(torn);
+  EXPECT_EQ(torn.error().code, Errc::kTorn);
+  EXPECT_LT(took, std::chrono::seconds(2));
+  EXPECT_TRUE(r.read(a));  // other slots are unaffected
+  auto snap = r.snapshot();
+  ASSERT_FALSE(snap);
+  EXPECT_EQ(snap.error().code, Errc::kTorn);
+}
+
+// ---------------------------------------------------------------- limits (DESIGN §4.7)
+
+TEST_F(RegistryTest, CapacityFullIsAClearErrorAndChangesNothing) {
+  auto w = make_writer(small_config(4));
+  auto r = make_reader();
+  for (std::uint64_t n = 0; n < 4; ++n) put(w, 100 + n);
+  auto before = r.snapshot();
+  ASSERT_TRUE(before);
+  ASSERT_EQ(before->size(), 4U);
+  const auto header_before = r.header();
+
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    auto full = w.allocate();
+    ASSERT_FALSE(full) << "allocated slot " << *full << " beyond capacity";
+    EXPECT_EQ(full.error().code, Errc::kFull);
+    EXPECT_NE(full.error().message.find("registry is full: 4 workers"), std::string::npos)
+        << full.error().message;
+    EXPECT_NE(full.error().message.find("--max-workers"), std::string::npos);
+  }
+
+  auto after = r.snapshot();
+  ASSERT_TRUE(after);
+  EXPECT_EQ(dump_all(*after), dump_all(*before));
+  EXPECT_EQ(r.header().used, header_before.used);
+  EXPECT_EQ(r.header().high_water, header_before.high_water);
+
+  // Freeing one slot makes exactly that one available again.
+  w.release(2);
+  auto again = w.allocate();
+  ASSERT_TRUE(again);
+  EXPECT_EQ(*again, 2U);
+  EXPECT_FALSE(w.allocate());
+}
+
+struct TooLargeCase {
+  const char* label;
+  std::size_t payload;
+  std::size_t value;
+  const char* what;  // "payload" or "value"
+  friend void PrintTo(const TooLargeCase& c, std::ostream* os) { *os << '"' << c.label << '"'; }
+};
+
+class RegistryTooLargeTest : public RegistryTest,
+                             public ::testing::WithParamInterface<TooLargeCase> {};
+
+TEST_P(RegistryTooLargeTest, IsRejectedAndNothingStoredChanges) {
+  const auto& c = GetParam();
+  auto w = make_writer(small_config(4, 128));
+  auto r = make_reader();
+  for (std::uint64_t n = 0; n < 4; ++n) put(w, n);
+  auto before = r.snapshot();
+  ASSERT_TRUE(before);
+
+  for (std::uint32_t slot = 0; slot < 4; ++slot) {
+    SlotRecord rec = counter_record(slot, 1000 + slot);
+    rec.payload = std::string(c.payload, 'p');
+    rec.value = std::string(c.value, 'v');
+    auto st = w.write(rec);
+    ASSERT_FALSE(st) << "slot " << slot;
+    EXPECT_EQ(st.error().code, Errc::kTooLarge);
+    const std::string& msg = st.error().message;
+    EXPECT_NE(msg.find(c.what), std::string::npos) << msg;
+    EXPECT_NE(msg.find("limit of 128 bytes"), std::string::npos) << msg;
+  }
+  auto after = r.snapshot();
+  ASSERT_TRUE(after);
+  EXPECT_EQ(dump_all(*after), dump_all(*before));
+}
+
+INSTANTIATE_TEST_SUITE_P(Registry, RegistryTooLargeTest,
+                         ::testing::Values(TooLargeCase{"payload_one_over", 129, 4, "payload of 129"},
+                                           TooLargeCase{"payload_far_over", 100000, 4, "payload of 100000"},
+                                           TooLargeCase{"value_one_over", 4, 129, "value of 129"},
+                                           TooLargeCase{"both_over", 200, 300, "payload of 200"}),
+                         [](const auto& tp) { return std::string(tp.param.label); });
+
+TEST_F(RegistryTest, PayloadAtTheLimitFits) {
+  auto w = make_writer(small_config(2, 128));
+  auto r = make_reader();
+  SlotRecord rec = counter_record(0, 1);
+  rec.payload = std::string(128, 'p');
+  rec.value = std::string(128, 'v');
+  ASSERT_TRUE(w.allocate());
+  ASSERT_TRUE(w.write(rec));
+  auto out = r.read(0);
+  ASSERT_TRUE(out);
+  EXPECT_EQ(out->payload, rec.payload);
+  EXPECT_EQ(out->value, rec.value);
+  // The neighbouring slot is untouched by a full-size payload.
+  EXPECT_FALSE(r.read(1));
+}
+
+// ---------------------------------------------------------------- attach
+
+TEST_F(RegistryTest, AttachKeepsEverySlotAndContinuesIncarnations) {
+  std::vector<std::string> before;
+  std::uint64_t max_inc = 0;
+  {
+    auto w = make_writer();
+    for (std::uint64_t n = 0; n < 5; ++n) put(w, n);
+    w.release(2);
+    auto snap = make_reader().snapshot();
+    ASSERT_TRUE(snap);
+    before = dump_all(*snap);
+    for (const auto& rec : *snap) max_inc = std::max(max_inc, rec.incarnation);
+  }
+  auto w = RegistryWriter::attach(names_);
+  ASSERT_TRUE(w) << w.error().message;
+  EXPECT_TRUE(w->torn_slots().empty());
+  EXPECT_EQ(w->config().capacity, 8U);
+  EXPECT_EQ(w->config().max_payload, 256U);
+  EXPECT_EQ(w->header().used, 4U);
+  auto r = make_reader();
+  auto snap = r.snapshot();
+  ASSERT_TRUE(snap);
+  EXPECT_EQ(dump_all(*snap), before);
+  // The free slot 2 is reused first, with a fresh incarnation.
+  auto s = w->allocate();
+  ASSERT_TRUE(s);
+  EXPECT_EQ(*s, 2U);
+  ASSERT_TRUE(w->write(counter_record(2, 9)));
+  EXPECT_GT(r.read(2)->incarnation, max_inc);
+}
+
+// ---------------------------------------------------------------- stale segments (DESIGN §4.5)
+
+// Raw helpers that put something under the registry name behind dynmgr's back.
+void write_raw_object(const std::string& name, std::size_t size,
+                      const std::function<void(char*)>& fill = {}) {
+  ::shm_unlink(name.c_str());
+  const int fd = ::shm_open(name.c_str(), O_RDWR | O_CREAT | O_EXCL, 0600);
+  ASSERT_GE(fd, 0) << std::strerror(errno);
+  if (size > 0) {
+    ASSERT_EQ(::ftruncate(fd, static_cast<off_t>(size)), 0);
+    if (fill) {
+      void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+      ASSERT_NE(p, MAP_FAILED);
+      fill(static_cast<char*>(p));
+      ::munmap(p, size);
+    }
+  }
+  ::close(fd);
+}
+
+// Maps an existing object read-write and lets fn patch it.
+void patch_object(const std::string& name, const std::function<void(char*, std::size_t)>& fn) {
+  const int fd = ::shm_open(name.c_str(), O_RDWR, 0);
+  ASSERT_GE(fd, 0) << std::strerror(errno);
+  struct stat st{};
+  ASSERT_EQ(::fstat(fd, &st), 0);
+  const auto size = static_cast<std::size_t>(st.st_size);
+  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  ASSERT_NE(p, MAP_FAILED);
+  fn(static_cast<char*>(p), size);
+  ::munmap(p, size);
+  ::close(fd);
+}
+
+void truncate_object(const std::string& name, std::size_t size) {
+  const int fd = ::shm_open(name.c_str(), O_RDWR, 0);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::ftruncate(fd, static_cast<off_t>(size)), 0);
+  ::close(fd);
+}
+
+struct StaleCase {
+  const char* label;
+  // Leaves a stale object under the registry name (may create a real registry first).
+  std::function<void(const Names&)> make;
+  Errc open_error;    // what RegistryReader::open must return
+  bool attach_fails;  // RegistryWriter::attach must refuse it too
+  const char* reason;
+  friend void PrintTo(const StaleCase& c, std::ostream* os) { *os << '"' << c.label << '"'; }
+};
+
+class RegistryStale : public RegistryTest, public ::testing::WithParamInterface<StaleCase> {};
+
+// A real registry (its creator gone) whose header is then patched: the segment
+// stays otherwise valid.
+void real_registry(const Names& n) {
+  RegistryConfig c;
+  c.capacity = 8;
+  c.max_payload = 256;
+  ASSERT_TRUE(RegistryWriter::create(n, c));
+}
+void real_then_patch(const Names& n, const std::function<void(char*, std::size_t)>& fn) {
+  real_registry(n);
+  patch_object(n.registry(), fn);
+}
+
+template <class T>
+void put_at(char* p, std::size_t off, T v) {
+  std::memcpy(p + off, &v, sizeof v);
+}
+
+// Offsets pinned by the layout in registry.cpp (Header): magic u64 at 0,
+// layout_version u32 at 8, boost_version u32 at 12.
+const StaleCase kStaleCases[] = {
+    {"zero_size", [](const Names& n) { write_raw_object(n.registry(), 0); },
+     Errc::kStale, true, "truncated (0 bytes)"},
+    {"tiny", [](const Names& n) { write_raw_object(n.registry(), 100); },
+     Errc::kStale, true, "truncated (100 bytes)"},
+    {"zeros_never_ready",
+     [](const Names& n) { write_raw_object(n.registry(), 1 << 20); }, Errc::kStale,
+     true, "never fully initialized"},
+    {"garbage",
+     [](const Names& n) {
+       write_raw_object(n.registry(), 1 << 16, [](char* p) { std::memset(p, 0x5a, 1 << 16); });
+     },
+     Errc::kStale, true, ""},
+    {"ready_word_cleared",
+     [](const Names& n) {
+       real_then_patch(n, [](char* p, std::size_t) {
+         const std::uint32_t ready = 0x52454459;  // "REDY", searched for, not assumed
+         for (std::size_t off = 0; off < 4096; off += 4) {
+           if (std::memcmp(p + off, &ready, 4) == 0) std::memset(p + off, 0, 4);
+         }
+       });
+     },
+     Errc::kStale, true, "never fully initialized"},
+    {"wrong_magic",
+     [](const Names& n) {
+       real_then_patch(n,
+                       [](char* p, std::size_t) { put_at<std::uint64_t>(p, 0, 0x1122334455667788ULL); });
+     },
+     Errc::kStale, true, "another layout"},
+    {"wrong_layout_version",
+     [](const Names& n) {
+       real_then_patch(n,
+                       [](char* p, std::size_t) { put_at<std::uint32_t>(p, 8, 99); });
+     },
+     Errc::kStale, true, "another layout (version 99"},
+    {"wrong_boost_version",
+     [](const Names& n) {
+       real_then_patch(n,
+                       [](char* p, std::size_t) { put_at<std::uint32_t>(p, 12, 107000); });
+     },
+     Errc::kStale, true, "Boost 107000"},
+    {"truncated_slots",
+     [](const Names& n) {
+       real_registry(n);
+       truncate_object(n.registry(), 4096 + 64);
+     },
+     Errc::kStale, true, "inconsistent"},
+    {"dead_supervisor",
+     [](const Names& n) {
+       const pid_t pid = testing::fork_child([&] {
+         RegistryConfig c;
+         c.capacity = 8;
+         c.max_payload = 256;
+         return RegistryWriter::create(n, c) ? 0 : 1;
+       });
+       ASSERT_TRUE(testing::exited_with(testing::wait_child(pid), 0));
+     },
+     Errc::kNoSupervisor, false, "stale registry of pid"},
+};
+
+TEST_P(RegistryStale, IsDetectedWithoutWaitingAndReplacedByCreate) {
+  const auto& c = GetParam();
+  c.make(names_);
+  if (HasFatalFailure()) return;
+  ASSERT_FALSE(testing::shm_objects(names_).empty());
+
+  // The verdict is reached in a child with a deadline: a hang fails the test
+  // instead of wedging it.
+  struct Verdict {
+    std::atomic<int> open_errc{-1};
+    std::atomic<int> attach_errc{-1};
+    std::atomic<long> open_us{-1};
+    std::atomic<long> attach_us{-1};
+    testing::ChildNote open_msg;
+    testing::ChildNote note;
+  };
+  SharedBlock<Verdict> v;
+  const pid_t pid = spawn([&] {
+    auto t0 = std::chrono::steady_clock::now();
+    auto r = RegistryReader::open(names_);
+    v->open_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                     std::chrono::steady_clock::now() - t0)
+                     .count();
+    if (r) return 1;
+    v->open_errc = static_cast<int>(r.error().code);
+    v->open_msg.write(r.error().message);
+    t0 = std::chrono::steady_clock::now();
+    auto a = RegistryWriter::attach(names_);
+    v->attach_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                       std::chrono::steady_clock::now() - t0)
+                       .count();
+    v->attach_errc = a ? 0 : static_cast<int>(a.error().code);
+    // The supervisor holding the instance lock replaces whatever is there.
+    RegistryConfig cfg;
+    cfg.capacity = 8;
+    cfg.max_payload = 256;
+    auto w = RegistryWriter::create(names_, cfg);
+    if (!w) {
+      v->note.write("create: " + w.error().message);
+      return 2;
+    }
+    auto slot = w->allocate();
+    if (!slot || !w->write(testing::counter_record(*slot, 5))) return 3;
+    auto r2 = RegistryReader::open(names_);
+    if (!r2) {
+      v->note.write("open after create: " + r2.error().message);
+      return 4;
+    }
+    auto rec = r2->read(*slot);
+    if (!rec || rec->value != "5") return 5;
+    return 0;
+  });
+  const int status = testing::wait_child(pid, std::chrono::seconds(10));
+  ASSERT_TRUE(testing::exited_with(status, 0))
+      << testing::describe_status(status) << " (a kill by signal 9 means it hung) " << v->note.read();
+  EXPECT_EQ(v->open_errc.load(), static_cast<int>(c.open_error)) << v->open_msg.read();
+  EXPECT_NE(v->open_msg.read().find(c.reason), std::string::npos) << v->open_msg.read();
+  EXPECT_LT(v->open_us.load(), 1'000'000) << "open waited on a stale segment";
+  EXPECT_LT(v->attach_us.load(), 1'000'000) << "attach waited on a stale segment";
+  if (c.attach_fails) {
+    EXPECT_EQ(v->attach_errc.load(), static_cast<int>(Errc::kStale));
+  } else {
+    EXPECT_EQ(v->attach_errc.load(), 0);  // a dead supervisor's valid registry is adoptable
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Registry, RegistryStale, ::testing::ValuesIn(kStaleCases),
+                         [](const auto& tp) { return std::string(tp.param.label); });
+
+}  // namespace
+}  // namespace dynmgr

@@ -1,0 +1,395 @@
+#include "worker/worker_runtime.hpp"
+
+#include "shared/clock.hpp"
+#include "shared/log.hpp"
+#include "shared/names.hpp"
+#include "shared/protocol.hpp"
+#include "shared/queue.hpp"
+#include "shared/registry.hpp"
+
+#include <signal.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <csignal>
+#include <cstdlib>
+#include <list>
+
+namespace dynmgr {
+namespace {
+
+volatile std::sig_atomic_t g_terminate = 0;
+extern "C" void on_sigterm(int) { g_terminate = 1; }
+
+// How often an idle worker looks at its slot (mailbox generation) and flags.
+constexpr Millis kHousekeeping{250};
+constexpr Millis kControlSendTimeout{5000};
+
+enum class Exit { kContinue, kStop, kCrash };
+
+class WorkerRuntime {
+ public:
+  WorkerRuntime(Manager& m, const WorkerArgs& a) : m_(m), args_(a), names_(a.instance) {}
+
+  int run() {
+    if (auto st = attach(); !st) {
+      log_error("unable to start worker in slot " + std::to_string(args_.slot) + ": " +
+                st.error().message);
+      return 1;
+    }
+    set_log_program("worker " + id_);
+    try {
+      json::value initial = m_.init(id_, payload_);
+      if (initial != payload_) {
+        payload_ = std::move(initial);
+        value_ = payload_;
+        protocol::WorkerMessage u = base(MessageKind::kWorkerUpdate);
+        u.payload = payload_;
+        u.value = value_;
+        if (!send_control(protocol::make_worker_message(u))) return 1;
+      }
+    } catch (const std::exception& e) {
+      log_error("init of '" + id_ + "' threw: " + e.what());
+      return 1;
+    }
+    if (!send_control(protocol::make_worker_message(base(MessageKind::kWorkerReady)))) return 1;
+    schedule(instant_ ? Millis(0) : Millis(timeout_ms_));
+    return loop();
+  }
+
+ private:
+  Status attach() {
+    // Die with the supervisor; then make sure it did not die before we got here.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != args_.supervisor_pid) {
+      return make_error(Errc::kNoSupervisor, "the supervisor is gone");
+    }
+    struct sigaction sa{};
+    sa.sa_handler = on_sigterm;
+    sigemptyset(&sa.sa_mask);
+    ::sigaction(SIGTERM, &sa, nullptr);
+    ::signal(SIGPIPE, SIG_IGN);
+
+    auto reader = RegistryReader::open(names_, RegistryReader::Access::kWorkerWords);
+    if (!reader) return reader.error();
+    reader_.emplace(std::move(*reader));
+    auto rec = reader_->read(args_.slot);
+    if (!rec) return rec.error();
+    if (rec->incarnation != args_.incarnation) {
+      return make_error(Errc::kStale, "slot was reassigned");
+    }
+    id_ = rec->id;
+    auto p = parse_json(rec->payload, "payload");
+    payload_ = p ? *p : json::value(nullptr);
+    auto v = parse_json(rec->value, "value");
+    value_ = v ? *v : json::value(nullptr);
+    timeout_ms_ = rec->timeout_ms;
+    instant_ = rec->instant_perform;
+    if (auto st = open_mailbox(rec->mailbox_generation); !st) return st;
+    return {};
+  }
+
+  Status open_mailbox(std::uint64_t generation) {
+    auto q = Queue::open(names_.mailbox(args_.slot, generation));
+    if (!q) return q.error();
+    mailbox_.emplace(std::move(*q));
+    mailbox_generation_ = generation;
+    return {};
+  }
+
+  protocol::WorkerMessage base(MessageKind kind) const {
+    protocol::WorkerMessage m;
+    m.kind = kind;
+    m.slot = args_.slot;
+    m.incarnation = args_.incarnation;
+    m.pid = ::getpid();
+    return m;
+  }
+
+  // Sends to the supervisor, reopening the control queue on a generation change.
+  bool send_control(const Frame& f) {
+    const Deadline deadline = Deadline::after(kControlSendTimeout);
+    for (;;) {
+      const std::uint64_t gen = reader_->header().control_generation;
+      if (!control_ || control_->dead() || gen != control_generation_) {
+        auto q = Queue::open(names_.control(gen));
+        if (q) {
+          control_.emplace(std::move(*q));
+          control_generation_ = gen;
+        }
+      }
+      if (control_ && !control_->dead()) {
+        auto st = control_->send(f, deadline);
+        if (st) return true;
+        if (st.error().code != Errc::kDeadQueue) {
+          log_error("unable to report to the supervisor: " + st.error().message);
+          return false;
+        }
+      }
+      if (deadline.expired() || ::getppid() != args_.supervisor_pid) {
+        log_error("unable to report to the supervisor: control queue unusable");
+        return false;
+      }
+      // The supervisor publishes a new control generation within one slice.
+      struct timespec ts{0, 2'000'000};
+      ::nanosleep(&ts, nullptr);  // poll interval while the supervisor replaces the queue
+    }
+  }
+
+  void schedule(Millis after) {
+    // timeout 0 means "never perform" (pool workers), instant_perform or not.
+    next_perform_ = timeout_ms_ == 0 ? Deadline::never() : Deadline::after(after);
+  }
+
+  WorkerState state() const { return WorkerState{id_, payload_}; }
+
+  int loop() {
+    for (;;) {
+      if (g_terminate) return stop("shutdown");
+      const Deadline wake = Deadline::earliest(next_perform_, Deadline::after(kHousekeeping));
+      auto f = mailbox_->receive(wake);
+      Exit ex = Exit::kContinue;
+      if (f) {
+        ex = handle(*f);
+      } else if (f.error().code == Errc::kDeadQueue) {
+        ex = recover_mailbox();
+      }
+      if (ex == Exit::kContinue && next_perform_.expired() && !next_perform_.is_never()) {
+        ex = perform();
+      }
+      if (ex == Exit::kStop) return 0;
+      if (ex == Exit::kCrash) return 1;
+      if (::getppid() != args_.supervisor_pid) return 1;
+      housekeeping();
+    }
+  }
+
+  void housekeeping() {
+    auto rec = reader_->read(args_.slot);
+    if (rec && rec->incarnation == args_.incarnation &&
+        rec->mailbox_generation != mailbox_generation_) {
+      (void)open_mailbox(rec->mailbox_generation);
+    }
+  }
+
+  Exit recover_mailbox() {
+    // Ask the supervisor for a new mailbox and wait for it to be published.
+    send_control(protocol::make_queue_dead({"mailbox", args_.slot, mailbox_generation_}));
+    const Deadline deadline = Deadline::after(Millis(5000));
+    while (!deadline.expired()) {
+      auto rec = reader_->read(args_.slot);
+      if (rec && rec->mailbox_generation != mailbox_generation_) {
+        return open_mailbox(rec->mailbox_generation) ? Exit::kContinue : Exit::kCrash;
+      }
+      struct timespec ts{0, 2'000'000};
+      ::nanosleep(&ts, nullptr);  // poll interval while the supervisor recreates the mailbox
+    }
+    log_error("mailbox stayed dead");
+    return Exit::kCrash;
+  }
+
+  Exit stop(const std::string& reason) {
+    try {
+      m_.terminate(reason, state());
+    } catch (const std::exception& e) {
+      log_error("terminate of '" + id_ + "' threw: " + e.what());
+    }
+    return Exit::kStop;
+  }
+
+  int stop(const char* reason) { return stop(std::string(reason)) == Exit::kStop ? 0 : 1; }
+
+  void busy(bool on) { reader_->set_busy_since(args_.slot, on ? std::max<std::uint64_t>(wall_ms(), 1) : 0); }
+
+  Exit perform() {
+    Response r = Response::ok();
+    busy(true);
+    try {
+      r = m_.perform(id_, payload_);
+    } catch (const std::exception& e) {
+      busy(false);
+      log_error("perform of '" + id_ + "' threw: " + e.what());
+      return Exit::kCrash;
+    }
+    busy(false);
+    reader_->set_heartbeat(args_.slot, wall_ms());
+    const Exit ex = apply(r, /*reply=*/nullptr);
+    schedule(Millis(timeout_ms_));
+    return ex;
+  }
+
+  struct ReplyTo {
+    std::string queue;
+    std::uint64_t request_id = 0;
+  };
+
+  // Applies a response (perform, call or cast). For calls, `reply` says where the
+  // caller waits; the reply is sent here or, when the payload changes, by the
+  // supervisor right after it committed the payload (so the caller never sees a
+  // reply before the registry shows the new payload).
+  Exit apply(const Response& r, const ReplyTo* reply) {
+    protocol::WorkerMessage u = base(MessageKind::kWorkerUpdate);
+    switch (r.kind()) {
+      case Response::Kind::kOk:
+        if (reply != nullptr) {
+          send_reply(*reply, protocol::reply_ok(reply->request_id, r.value()));
+          return Exit::kContinue;
+        }
+        if (r.value() != value_ || !value_reported_) {
+          value_ = r.value();
+          value_reported_ = true;
+          u.value = value_;
+          if (!send_control(protocol::make_worker_message(u))) return Exit::kCrash;
+        }
+        return Exit::kContinue;
+      case Response::Kind::kReplace:
+        payload_ = r.value();
+        value_ = r.value();
+        if (reply != nullptr) {
+          u.kind = MessageKind::kWorkerCommitReply;
+          u.reply_to = reply->queue;
+          u.reply_request_id = reply->request_id;
+          u.reply = r.value();
+        }
+        u.payload = payload_;
+        u.value = value_;
+        return send_control(protocol::make_worker_message(u)) ? Exit::kContinue : Exit::kCrash;
+      case Response::Kind::kTimeout:
+        timeout_ms_ = r.timeout_ms();
+        u.timeout_ms = timeout_ms_;
+        if (reply != nullptr) {
+          send_reply(*reply, protocol::reply_ok(reply->request_id, r.value()));
+        } else {
+          value_ = r.value();
+          u.value = value_;
+        }
+        schedule(Millis(timeout_ms_));
+        return send_control(protocol::make_worker_message(u)) ? Exit::kContinue : Exit::kCrash;
+      case Response::Kind::kHalt: {
+        if (reply != nullptr) send_reply(*reply, protocol::reply_ok(reply->request_id, nullptr));
+        stop(std::string("halt"));
+        send_control(protocol::make_worker_message(base(MessageKind::kWorkerHalt)));
+        return Exit::kStop;
+      }
+      case Response::Kind::kReplaceId: {
+        if (reply != nullptr) send_reply(*reply, protocol::reply_ok(reply->request_id, r.value()));
+        if (auto st = validate_id(r.new_id()); !st) {
+          log_error("replace with an invalid id: " + st.error().message);
+          return Exit::kCrash;
+        }
+        stop(std::string("replace"));
+        protocol::WorkerMessage m = base(MessageKind::kWorkerReplaceId);
+        m.new_id = r.new_id();
+        m.payload = r.value();
+        send_control(protocol::make_worker_message(m));
+        return Exit::kStop;
+      }
+    }
+    return Exit::kContinue;
+  }
+
+  void send_reply(const ReplyTo& to, const Frame& f) {
+    Queue* q = reply_queue(to.queue);
+    if (q == nullptr) return;  // the caller is gone; nothing to do
+    auto st = q->send(f, Deadline::after(Millis(1000)));
+    if (!st) {
+      log_warn("unable to reply to " + to.queue + ": " + st.error().message);
+      drop_reply_queue(to.queue);
+    }
+  }
+
+  Queue* reply_queue(const std::string& name) {
+    // Reply queue names must belong to this instance; never open anything else.
+    if (name.rfind(names_.prefix() + "reply.", 0) != 0) return nullptr;
+    for (auto it = replies_.begin(); it != replies_.end(); ++it) {
+      if (it->name() == name) {
+        replies_.splice(replies_.begin(), replies_, it);  // most recent first
+        return &replies_.front();
+      }
+    }
+    auto q = Queue::open(name);
+    if (!q) return nullptr;
+    replies_.push_front(std::move(*q));
+    if (replies_.size() > 8) replies_.pop_back();
+    return &replies_.front();
+  }
+
+  void drop_reply_queue(const std::string& name) {
+    replies_.remove_if([&](const Queue& q) { return q.name() == name; });
+  }
+
+  Exit handle(const Frame& f) {
+    auto msg = protocol::parse_mailbox_message(f);
+    if (!msg) {
+      log_warn("dropped a malformed mailbox message: " + msg.error().message);
+      return Exit::kContinue;
+    }
+    switch (f.kind) {
+      case MessageKind::kTerminate:
+        return stop(msg->reason.empty() ? std::string("terminate") : msg->reason);
+      case MessageKind::kCall: {
+        const ReplyTo to{msg->reply_to, f.request_id};
+        Response r = Response::ok();
+        busy(true);
+        try {
+          r = m_.call(msg->message, state());
+        } catch (const std::exception& e) {
+          busy(false);
+          log_error("call on '" + id_ + "' threw: " + e.what());
+          send_reply(to, protocol::reply_error(
+                             f.request_id, make_error(Errc::kCrashed,
+                                                      "worker '" + id_ + "' crashed while handling the call: " + e.what())));
+          return Exit::kCrash;
+        }
+        busy(false);
+        return apply(r, &to);
+      }
+      case MessageKind::kCast: {
+        Response r = Response::ok();
+        busy(true);
+        try {
+          r = m_.cast(msg->message, state());
+        } catch (const std::exception& e) {
+          busy(false);
+          log_error("cast on '" + id_ + "' threw: " + e.what());
+          return Exit::kCrash;
+        }
+        busy(false);
+        // A cast's ok(x) changes nothing (the value belongs to perform).
+        if (r.kind() == Response::Kind::kOk) return Exit::kContinue;
+        return apply(r, nullptr);
+      }
+      default:
+        log_warn("dropped an unexpected mailbox message kind " +
+                 std::to_string(static_cast<int>(f.kind)));
+        return Exit::kContinue;
+    }
+  }
+
+  Manager& m_;
+  WorkerArgs args_;
+  Names names_;
+  std::optional<RegistryReader> reader_;
+  std::optional<Queue> mailbox_;
+  std::uint64_t mailbox_generation_ = 0;
+  std::optional<Queue> control_;
+  std::uint64_t control_generation_ = 0;
+  std::list<Queue> replies_;
+  std::string id_;
+  json::value payload_;
+  json::value value_;
+  bool value_reported_ = false;
+  std::uint32_t timeout_ms_ = 0;
+  bool instant_ = false;
+  Deadline next_perform_ = Deadline::never();
+};
+
+}  // namespace
+
+int run_worker(Manager& manager, const WorkerArgs& args) {
+  WorkerRuntime rt(manager, args);
+  return rt.run();
+}
+
+}  // namespace dynmgr

@@ -1,0 +1,30 @@
+#pragma once
+// The worker runtime: the process the supervisor starts for one id.
+//
+// Life cycle: attach to the registry slot named on the command line (checking
+// its incarnation), open the slot's mailbox and the control queue, run
+// Manager::init, report ready, then loop: wait on the mailbox until the next
+// perform is due, handle call/cast/terminate messages as they come, perform on
+// schedule. Every change of payload/value/interval goes to the supervisor (the
+// only registry writer) over the control queue; the worker itself stores only
+// its slot's busy_since and heartbeat words.
+//
+// The worker dies with the supervisor (PR_SET_PDEATHSIG) and stops cleanly on a
+// terminate message or SIGTERM (Manager::terminate, then exit 0). A callback
+// that throws crashes the worker (exit 1).
+
+#include "dynmgr/manager.hpp"
+#include "shared/worker_args.hpp"
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace dynmgr {
+
+// Runs the worker; returns the process exit code.
+int run_worker(Manager& manager, const WorkerArgs& args);
+
+}  // namespace dynmgr
