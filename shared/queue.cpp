@@ -3,21 +3,53 @@
 #include "shared/signal_guard.hpp"
 
 #include <fcntl.h>
+#include <semaphore.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <boost/interprocess/ipc/message_queue.hpp>
 #include <boost/interprocess/permissions.hpp>
 #include <cerrno>
 #include <cstring>
+#include <new>
 
 namespace bip = boost::interprocess;
 
 namespace dynmgr {
 
+namespace {
+
+// Why a bell: Boost 1.81 waits for "not empty"/"not full" on a condition
+// variable. If another process dies holding the queue mutex while we sleep in
+// that wait, pthread_cond_timedwait re-takes the mutex with EOWNERDEAD, which
+// Boost ignores (BOOST_ASSERT in debug builds); it loops, the mutex becomes
+// not-recoverable, every later wait returns at once with an error that Boost
+// again takes for a wake-up, and the caller spins at 100% CPU forever, past any
+// deadline, with our SignalGuard blocking SIGTERM. So we never wait inside
+// Boost: we only use try_send/try_receive (a plain lock, which throws on
+// EOWNERDEAD) and sleep on two process-shared semaphores in a companion object,
+// "<queue>.bell". A semaphore has no owner, so a process killed anywhere near
+// it cannot wedge anyone; a lost post costs at most one kSlice of latency.
+struct Bell {
+  sem_t readable;                    // posted after every send
+  sem_t writable;                    // posted after every receive
+  std::atomic<std::uint32_t> magic;  // kBellMagic once both are initialized
+};
+constexpr std::uint32_t kBellMagic = 0x4c4c4542;  // "BELL"
+
+std::string bell_name(const std::string& queue) { return queue + ".bell"; }
+
+}  // namespace
+
 struct Queue::Impl {
   std::unique_ptr<bip::message_queue> mq;
+  Bell* bell = nullptr;  // our mapping of <name>.bell
+  ~Impl() {
+    if (bell != nullptr) ::munmap(bell, sizeof(Bell));
+  }
 };
 
 namespace {
@@ -48,10 +80,69 @@ Status precheck_segment(const std::string& name) {
   return {};
 }
 
-std::chrono::system_clock::time_point slice_end(const Deadline& d) {
-  // Boost waits on CLOCK_REALTIME: convert the remaining monotonic time of this
-  // slice into a wall-clock point right before waiting.
-  return std::chrono::system_clock::now() + d.remaining(Queue::kSlice);
+Result<Bell*> create_bell(const std::string& queue) {
+  const std::string name = bell_name(queue);
+  ::shm_unlink(name.c_str());
+  const int fd = ::shm_open(name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return errno_error("unable to create queue bell " + name, errno);
+  ::fchmod(fd, 0600);  // explicit, whatever the umask (as Boost does for the queue)
+  void* p = MAP_FAILED;
+  if (::ftruncate(fd, sizeof(Bell)) == 0) {
+    p = ::mmap(nullptr, sizeof(Bell), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  }
+  const int err = errno;
+  ::close(fd);
+  if (p == MAP_FAILED) {
+    ::shm_unlink(name.c_str());
+    return errno_error("unable to map queue bell " + name, err);
+  }
+  auto* bell = new (p) Bell{};
+  ::sem_init(&bell->readable, /*pshared=*/1, 0);
+  ::sem_init(&bell->writable, /*pshared=*/1, 0);
+  bell->magic.store(kBellMagic, std::memory_order_release);
+  return bell;
+}
+
+Result<Bell*> open_bell(const std::string& queue) {
+  const std::string name = bell_name(queue);
+  const int fd = ::shm_open(name.c_str(), O_RDWR | O_CLOEXEC, 0);
+  if (fd < 0) {
+    return make_error(Errc::kDeadQueue, "queue " + queue + " has no bell: " + std::strerror(errno));
+  }
+  struct stat st{};
+  void* p = MAP_FAILED;
+  if (::fstat(fd, &st) == 0 && static_cast<std::size_t>(st.st_size) >= sizeof(Bell)) {
+    p = ::mmap(nullptr, sizeof(Bell), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  }
+  ::close(fd);
+  if (p == MAP_FAILED) return make_error(Errc::kDeadQueue, "queue bell " + name + " is stale");
+  auto* bell = static_cast<Bell*>(p);
+  if (bell->magic.load(std::memory_order_acquire) != kBellMagic) {
+    ::munmap(p, sizeof(Bell));
+    return make_error(Errc::kDeadQueue, "queue bell " + name + " was never fully initialized");
+  }
+  return bell;
+}
+
+// Forgets wake-ups already accounted for. Called before looking at the queue,
+// so a post that lands after it is still there for the wait that follows.
+void drain(sem_t* sem) noexcept {
+  while (::sem_trywait(sem) == 0) {
+  }
+}
+
+// Sleeps until sem is posted or the current slice of the deadline ends, on the
+// monotonic clock (a wall-clock jump can neither stretch nor cut it).
+void wait_bell(sem_t* sem, const Deadline& d) noexcept {
+  const auto slice = std::chrono::duration_cast<std::chrono::nanoseconds>(d.remaining(Queue::kSlice));
+  if (slice.count() <= 0) return;
+  timespec at{};
+  ::clock_gettime(CLOCK_MONOTONIC, &at);
+  const auto ns = static_cast<long long>(at.tv_nsec) + slice.count();
+  at.tv_sec += static_cast<time_t>(ns / 1'000'000'000);
+  at.tv_nsec = static_cast<long>(ns % 1'000'000'000);
+  while (::sem_clockwait(sem, CLOCK_MONOTONIC, &at) != 0 && errno == EINTR) {
+  }
 }
 
 }  // namespace
@@ -69,6 +160,10 @@ Result<Queue> Queue::create(const std::string& name, std::uint32_t depth,
   SignalGuard guard;
   bip::message_queue::remove(name.c_str());
   auto impl = std::make_unique<Impl>();
+  // The bell first: a queue that can be opened always has one.
+  auto bell = create_bell(name);
+  if (!bell) return bell.error();
+  impl->bell = *bell;
   try {
     bip::permissions perm;
     perm.set_permissions(0600);
@@ -76,6 +171,7 @@ Result<Queue> Queue::create(const std::string& name, std::uint32_t depth,
                                                     max_msg_size, perm);
   } catch (const std::exception& e) {
     bip::message_queue::remove(name.c_str());
+    ::shm_unlink(bell_name(name).c_str());
     return make_error(Errc::kSystem, "unable to create queue " + name + ": " + e.what());
   }
   return Queue(std::move(impl), name, max_msg_size);
@@ -85,6 +181,9 @@ Result<Queue> Queue::open(const std::string& name) {
   if (auto st = precheck_segment(name); !st) return st.error();
   SignalGuard guard;
   auto impl = std::make_unique<Impl>();
+  auto bell = open_bell(name);
+  if (!bell) return bell.error();
+  impl->bell = *bell;
   try {
     impl->mq = std::make_unique<bip::message_queue>(bip::open_only, name.c_str());
   } catch (const bip::interprocess_exception& e) {
@@ -104,6 +203,7 @@ void Queue::remove(const std::string& name) noexcept {
     bip::message_queue::remove(name.c_str());
   } catch (...) {
   }
+  ::shm_unlink(bell_name(name).c_str());
 }
 
 std::uint32_t Queue::max_body_size() const noexcept {
@@ -127,11 +227,12 @@ Status Queue::send(const Frame& frame, Deadline deadline, unsigned priority) {
                                            std::to_string(max_body_size()) + " bytes");
   }
   for (;;) {
+    drain(&impl_->bell->writable);
     {
       SignalGuard guard;
       try {
-        if (impl_->mq->timed_send(encoded_.data(), encoded_.size(), priority,
-                                  slice_end(deadline))) {
+        if (impl_->mq->try_send(encoded_.data(), encoded_.size(), priority)) {
+          ::sem_post(&impl_->bell->readable);
           return {};
         }
       } catch (const std::exception& e) {
@@ -141,37 +242,24 @@ Status Queue::send(const Frame& frame, Deadline deadline, unsigned priority) {
     if (deadline.expired()) {
       return make_error(Errc::kTimeout, "queue " + name_ + " stayed full");
     }
+    wait_bell(&impl_->bell->writable, deadline);
   }
 }
 
 Result<Frame> Queue::receive(Deadline deadline) {
   for (;;) {
-    if (dead_) return make_error(Errc::kDeadQueue, "queue " + name_ + " is dead");
-    bip::message_queue::size_type received = 0;
-    unsigned priority = 0;
-    bool got = false;
-    {
-      SignalGuard guard;
-      try {
-        got = impl_->mq->timed_receive(buffer_.data(), buffer_.size(), received, priority,
-                                       slice_end(deadline));
-      } catch (const std::exception& e) {
-        return mark_dead("receive", e).error();
-      }
-    }
-    if (got) {
-      auto frame = decode_frame(std::string_view(buffer_.data(), received));
-      if (frame) return frame;
-      ++dropped_;  // torn or foreign: counted, never parsed
-      continue;
-    }
+    auto got = try_receive();
+    if (!got) return got.error();
+    if (*got) return std::move(**got);
     if (deadline.expired()) return make_error(Errc::kTimeout, "nothing received");
+    wait_bell(&impl_->bell->readable, deadline);
   }
 }
 
 Result<std::optional<Frame>> Queue::try_receive() {
   for (;;) {
     if (dead_) return make_error(Errc::kDeadQueue, "queue " + name_ + " is dead");
+    drain(&impl_->bell->readable);
     bip::message_queue::size_type received = 0;
     unsigned priority = 0;
     bool got = false;
@@ -184,9 +272,10 @@ Result<std::optional<Frame>> Queue::try_receive() {
       }
     }
     if (!got) return std::optional<Frame>{};
+    ::sem_post(&impl_->bell->writable);
     auto frame = decode_frame(std::string_view(buffer_.data(), received));
     if (frame) return std::optional<Frame>(std::move(*frame));
-    ++dropped_;
+    ++dropped_;  // torn or foreign: counted, never parsed
   }
 }
 

@@ -9,8 +9,13 @@
 //    reopen it — nothing ever retries on a dead queue.
 //  * open() never waits on a half-created queue: Boost's open_only spins while the
 //    segment is zero-sized or not yet initialized, so the segment is checked first.
-//  * Deadlines are monotonic; Boost's waits take wall-clock time points, so waits
-//    are cut into slices of at most kSlice and the deadline re-checked each time.
+//  * Nothing ever waits inside Boost (its condition wait spins forever once a
+//    process died holding the queue mutex): send/receive use Boost's try_*
+//    operations and sleep on two process-shared semaphores in a companion
+//    object "<name>.bell" (0600, created before and removed with the queue).
+//    Waits are on the monotonic clock, in slices of at most kSlice, so even a
+//    lost wake-up (a sender killed between its send and its post) costs at most
+//    one slice. One receiver per queue is the fast path; more still work.
 //  * Every operation runs with SIGINT/SIGTERM/SIGHUP/SIGQUIT blocked (SignalGuard).
 //  * Frames that fail decode() are dropped and counted (dropped()), never parsed.
 //  * Created with mode 0600.
@@ -33,12 +38,13 @@ class Queue {
  public:
   static constexpr Millis kSlice{50};
 
-  // Creates the queue, replacing any object under the same name.
+  // Creates the queue (and its bell), replacing any objects under the same name.
   static Result<Queue> create(const std::string& name, std::uint32_t depth,
                               std::uint32_t max_msg_size);
   // Opens an existing queue. kNotFound if absent; kDeadQueue if it is stale
   // (zero-sized, half-initialized) or Boost refuses it.
   static Result<Queue> open(const std::string& name);
+  // Unlinks the queue and its bell.
   static void remove(const std::string& name) noexcept;
 
   Queue(Queue&&) noexcept;

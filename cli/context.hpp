@@ -1,0 +1,44 @@
+#pragma once
+// What every dynmgrctl verb shares: the global flags, the connection, and the
+// one way errors are printed ("dynmgrctl: <what failed>: <why>") and turned
+// into exit codes (0 ok, 1 failed, 2 usage/invalid, 3 no such worker,
+// 4 timed out, 5 no supervisor).
+
+#include "dynmgr/client.hpp"
+#include "shared/error.hpp"
+
+#include <CLI/CLI.hpp>
+#include <optional>
+#include <string>
+
+namespace dynmgr::cli {
+
+struct Context {
+  std::string instance;           // -n/--name; empty: $DYNMGR_NAME or "default"
+  bool json = false;              // --json
+  std::uint32_t wait_ms = 5000;   // --wait MS: per-request deadline
+  int exit_code = 0;
+  std::optional<Client> client;
+
+  // Connects on first use; prints the error and sets exit_code on failure.
+  Client* connect(const std::string& what);
+  // Prints "dynmgrctl: <what>: <why>" and records the exit code. Returns it.
+  int fail(const std::string& what, const Error& error);
+  int fail(const std::string& what, Errc code, const std::string& why);
+};
+
+// Parses a JSON argument (MESSAGE, --payload); kInvalid names the argument.
+Result<json::value> parse_json_arg(const std::string& text, const std::string& what);
+
+// Each verb adds its subcommand; the callback runs it and sets ctx.exit_code.
+void add_ping(CLI::App& app, Context& ctx);
+void add_put(CLI::App& app, Context& ctx, std::vector<std::string>& exec_argv);
+void add_del(CLI::App& app, Context& ctx);
+void add_get(CLI::App& app, Context& ctx);
+void add_call(CLI::App& app, Context& ctx);
+void add_cast(CLI::App& app, Context& ctx);
+void add_state(CLI::App& app, Context& ctx);
+void add_restart(CLI::App& app, Context& ctx);
+void add_stop(CLI::App& app, Context& ctx);
+
+}  // namespace dynmgr::cli

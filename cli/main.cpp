@@ -1,0 +1,76 @@
+// dynmgrctl — the operator's command line (README "dynmgrctl").
+#include "cli/context.hpp"
+
+#include <signal.h>
+
+#include <cstring>
+#include <iostream>
+
+int main(int argc, char** argv) {
+  ::signal(SIGPIPE, SIG_IGN);
+  using namespace dynmgr::cli;
+  // --exec takes the rest of the line (the command and its own flags), so it is
+  // cut off before CLI11 sees it.
+  std::vector<std::string> exec_argv;
+  int cli_argc = argc;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--exec") == 0) {
+      for (int j = i + 1; j < argc; ++j) exec_argv.emplace_back(argv[j]);
+      cli_argc = i;
+      if (exec_argv.empty()) {
+        std::cerr << "dynmgrctl: --exec needs a command\n";
+        return 2;
+      }
+      break;
+    }
+  }
+
+  Context ctx;
+  CLI::App app{"dynmgrctl: drive a dynmgr supervisor and its workers"};
+  app.require_subcommand(1);
+  app.fallthrough();
+  app.add_option("-n,--name", ctx.instance, "instance name (default $DYNMGR_NAME or 'default')");
+  app.add_flag("--json", ctx.json, "machine-readable output");
+  app.add_option("--wait", ctx.wait_ms, "deadline of each request in ms (default 5000)")
+      ->check(CLI::Range(1u, 86'400'000u));
+  add_ping(app, ctx);
+  add_put(app, ctx, exec_argv);
+  add_del(app, ctx);
+  add_get(app, ctx);
+  add_call(app, ctx);
+  add_cast(app, ctx);
+  add_state(app, ctx);
+  add_restart(app, ctx);
+  add_stop(app, ctx);
+  app.footer(
+      "Exit codes: 0 ok, 1 failed, 2 usage or invalid input, 3 no such worker, 4 timed out, "
+      "5 no supervisor running.");
+  try {
+    app.parse(cli_argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    std::cout << app.help();
+    return 0;
+  } catch (const CLI::CallForAllHelp&) {
+    std::cout << app.help("", CLI::AppFormatMode::All);
+    return 0;
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) {
+      std::cout << app.help();
+      return 0;
+    }
+    std::string msg = e.what();
+    std::cerr << "dynmgrctl: " << msg << " (see dynmgrctl --help)\n";
+    return 2;
+  }
+  if (!exec_argv.empty()) {
+    bool is_put = false;
+    for (auto* sub : app.get_subcommands()) {
+      if (sub->get_name() == "put" || sub->get_name() == "put-new") is_put = true;
+    }
+    if (!is_put) {
+      std::cerr << "dynmgrctl: --exec is only valid with put and put-new\n";
+      return 2;
+    }
+  }
+  return ctx.exit_code;
+}

@@ -1,0 +1,110 @@
+#include "cli/output.hpp"
+
+#include "shared/clock.hpp"
+#include "shared/protocol.hpp"
+
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+
+namespace dynmgr::cli {
+
+void print_json(const json::value& v) { std::cout << to_json(v) << '\n'; }
+
+std::string format_uptime(std::uint64_t started_ms, std::uint64_t now_ms) {
+  if (started_ms == 0 || now_ms < started_ms) return "-";
+  std::uint64_t s = (now_ms - started_ms) / 1000;
+  char buf[32];
+  if (s < 60) std::snprintf(buf, sizeof buf, "%llus", static_cast<unsigned long long>(s));
+  else if (s < 3600) std::snprintf(buf, sizeof buf, "%llum%02llus", static_cast<unsigned long long>(s / 60), static_cast<unsigned long long>(s % 60));
+  else if (s < 86400) std::snprintf(buf, sizeof buf, "%lluh%02llum", static_cast<unsigned long long>(s / 3600), static_cast<unsigned long long>((s % 3600) / 60));
+  else std::snprintf(buf, sizeof buf, "%llud%02lluh", static_cast<unsigned long long>(s / 86400), static_cast<unsigned long long>((s % 86400) / 3600));
+  return buf;
+}
+
+std::size_t terminal_width() {
+  if (const char* c = std::getenv("COLUMNS")) {
+    const long v = std::strtol(c, nullptr, 10);
+    if (v >= 40 && v <= 1000) return static_cast<std::size_t>(v);
+  }
+  winsize ws{};
+  if (::isatty(STDOUT_FILENO) && ::ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col >= 40) {
+    return ws.ws_col;
+  }
+  return 120;
+}
+
+void print_record(const SlotRecord& r) {
+  const auto o = protocol::record_to_json(r);
+  std::cout << "id:           " << r.id << '\n'
+            << "status:       " << protocol::display_status(r) << '\n'
+            << "pid:          " << r.pid << '\n'
+            << "uptime:       " << (r.pid > 0 ? format_uptime(r.started_ms, wall_ms()) : "-") << '\n'
+            << "restarts:     " << r.restarts << '\n'
+            << "restart:      " << to_string(r.restart) << " (max " << r.max_restarts << " within "
+            << r.restart_window_ms << " ms)\n"
+            << "timeout_ms:   " << r.timeout_ms << '\n'
+            << "lull:         " << r.lull << '\n'
+            << "payload:      " << r.payload << '\n'
+            << "value:        " << r.value << '\n'
+            << "last_exit:    " << (r.last_exit.kind == ExitInfo::Kind::kNone ? "-" : r.last_exit.describe())
+            << '\n';
+}
+
+namespace {
+std::string cut(const std::string& s, std::size_t width) {
+  if (s.size() <= width) return s;
+  if (width <= 3) return s.substr(0, width);
+  return s.substr(0, width - 3) + "...";
+}
+}  // namespace
+
+void print_table(const RegistryHeaderInfo& h, const std::string& instance,
+                 const std::vector<SlotRecord>& workers, std::size_t width) {
+  std::printf("instance %s: manager %s, supervisor pid %d, %zu worker(s)\n", instance.c_str(),
+              std::string(to_string(h.manager_state)).c_str(), h.supervisor_pid, workers.size());
+  if (workers.empty()) return;
+  std::size_t id_w = 2;
+  for (const auto& r : workers) id_w = std::max(id_w, std::min<std::size_t>(r.id.size(), 32));
+  const std::uint64_t now = wall_ms();
+  char line[512];
+  std::snprintf(line, sizeof line, "%-*s %7s %-10s %8s %8s  ", static_cast<int>(id_w), "ID", "PID",
+                "STATUS", "RESTARTS", "UPTIME");
+  const std::size_t fixed = std::strlen(line);
+  std::printf("%sPAYLOAD\n", line);
+  for (const auto& r : workers) {
+    const std::string status = protocol::display_status(r);
+    std::snprintf(line, sizeof line, "%-*s %7d %-10s %8u %8s  ", static_cast<int>(id_w),
+                  cut(r.id, id_w).c_str(), r.pid, status.c_str(), r.restarts,
+                  r.pid > 0 ? format_uptime(r.started_ms, now).c_str() : "-");
+    const std::size_t room = width > fixed + 8 ? width - fixed : 8;
+    std::printf("%s%s\n", line, cut(r.payload, room).c_str());
+  }
+}
+
+json::object state_json(const RegistryHeaderInfo& h, const std::string& instance,
+                        const std::vector<SlotRecord>& workers) {
+  json::object o;
+  o["name"] = instance;
+  o["manager"] = std::string(to_string(h.manager_state));
+  json::object sup;
+  sup["pid"] = h.supervisor_pid;
+  o["supervisor"] = std::move(sup);
+  o["capacity"] = h.capacity;
+  o["max_payload"] = h.max_payload;
+  json::array arr;
+  arr.reserve(workers.size());
+  for (const auto& r : workers) arr.push_back(protocol::record_to_json(r));
+  o["workers"] = std::move(arr);
+  return o;
+}
+
+}  // namespace dynmgr::cli
+
+namespace dynmgr::cli {
+json::object protocol_record(const SlotRecord& r) { return protocol::record_to_json(r); }
+}  // namespace dynmgr::cli

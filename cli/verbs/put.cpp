@@ -1,0 +1,118 @@
+// dynmgrctl put ID [...] / put-new ID [...]: start (or replace) a worker.
+#include "cli/context.hpp"
+#include "cli/output.hpp"
+
+#include <iostream>
+#include <memory>
+
+namespace dynmgr::cli {
+namespace {
+
+struct PutArgs {
+  std::string id;
+  std::string payload;
+  std::optional<std::uint32_t> timeout;
+  std::optional<double> lull;
+  bool instant = false;
+  std::string restart;
+  std::optional<std::uint32_t> max_restarts;
+  std::optional<std::uint32_t> within;
+  std::vector<std::string> env;
+  std::string cwd;
+};
+
+void run_put(Context& ctx, const PutArgs& a, bool only_new, const std::vector<std::string>& exec) {
+  const std::string verb = only_new ? "put-new" : "put";
+  const std::string what = verb + " '" + a.id + "'";
+  if (auto st = validate_id(a.id); !st) {
+    ctx.fail(verb, st.error());
+    return;
+  }
+  ChildSpec spec;
+  if (!a.payload.empty()) {
+    auto p = parse_json_arg(a.payload, "--payload");
+    if (!p) {
+      ctx.fail(what, p.error());
+      return;
+    }
+    spec.payload = std::move(*p);
+  }
+  if (a.timeout) spec.timeout_ms = *a.timeout;
+  if (a.lull) spec.lull = *a.lull;
+  spec.instant_perform = a.instant;
+  if (!a.restart.empty()) {
+    auto r = parse_restart_type(a.restart);
+    if (!r) {
+      ctx.fail(what, r.error());
+      return;
+    }
+    spec.restart = *r;
+  }
+  if (a.max_restarts) spec.max_restarts = *a.max_restarts;
+  if (a.within) spec.restart_window_ms = *a.within;
+  if (!exec.empty()) {
+    json::array argv;
+    for (const auto& s : exec) argv.emplace_back(s);
+    spec.options["exec"] = std::move(argv);
+  }
+  if (!a.env.empty()) {
+    json::object env;
+    for (const auto& kv : a.env) {
+      const auto eq = kv.find('=');
+      if (eq == std::string::npos || eq == 0) {
+        ctx.fail(what, Errc::kInvalid, "invalid --env '" + kv + "': expected KEY=VALUE");
+        return;
+      }
+      env[kv.substr(0, eq)] = kv.substr(eq + 1);
+    }
+    spec.options["env"] = std::move(env);
+  }
+  if (!a.cwd.empty()) spec.options["cwd"] = a.cwd;
+  if (auto st = spec.validate(); !st) {
+    ctx.fail(what, st.error());
+    return;
+  }
+  Client* c = ctx.connect(what);
+  if (c == nullptr) return;
+  auto r = only_new ? c->put_new(a.id, spec) : c->put(a.id, spec);
+  if (!r) {
+    ctx.fail(what, r.error());
+    return;
+  }
+  if (ctx.json) {
+    print_json(protocol_record(*r));
+  } else {
+    std::cout << "put '" << r->id << "': " << to_string(r->status) << " (pid " << r->pid << ")\n";
+  }
+}
+
+CLI::App* add_put_command(CLI::App& app, Context& ctx, const std::string& name, bool only_new,
+                          std::vector<std::string>& exec_argv) {
+  auto args = std::make_shared<PutArgs>();
+  auto* cmd = app.add_subcommand(
+      name, only_new ? "start a worker unless ID exists (no change if it does)"
+                     : "start a worker, replacing any worker under ID");
+  cmd->add_option("ID", args->id, "worker id")->required();
+  cmd->add_option("--payload", args->payload, "initial payload (JSON, default null)");
+  cmd->add_option("--timeout", args->timeout, "ms between performs (default 1000, 0 = never)")
+      ->check(CLI::Range(0u, 2147483647u));
+  cmd->add_option("--lull", args->lull, "overrun factor (default 1.1)")->check(CLI::Range(1.0, 1000.0));
+  cmd->add_flag("--instant", args->instant, "perform right away, not after one timeout");
+  cmd->add_option("--restart", args->restart, "permanent|transient|temporary (default permanent)");
+  cmd->add_option("--max-restarts", args->max_restarts, "restart intensity (default 5)");
+  cmd->add_option("--within", args->within, "intensity window in ms (default 30000)");
+  cmd->add_option("--env", args->env, "KEY=VALUE for an --exec command (repeatable)");
+  cmd->add_option("--cwd", args->cwd, "working directory of an --exec command");
+  cmd->footer("--exec CMD ARGS... runs CMD as the worker (dynmgrd); it takes the rest of the line.");
+  cmd->callback([&ctx, args, only_new, &exec_argv] { run_put(ctx, *args, only_new, exec_argv); });
+  return cmd;
+}
+
+}  // namespace
+
+void add_put(CLI::App& app, Context& ctx, std::vector<std::string>& exec_argv) {
+  add_put_command(app, ctx, "put", false, exec_argv);
+  add_put_command(app, ctx, "put-new", true, exec_argv);
+}
+
+}  // namespace dynmgr::cli

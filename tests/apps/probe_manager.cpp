@@ -1,0 +1,180 @@
+// probe — a manager whose behaviour the tests script through payloads and
+// messages, so one binary covers every row of DESIGN.md §3.
+//
+// Boot children: $PROBE_CHILDREN, a JSON object id -> ChildSpec JSON.
+// Logs (each appended one line at a time, if the variable is set):
+//   $PROBE_TERMINATE_LOG  "<id> <reason>"        from terminate()
+//   $PROBE_STATE_LOG      "<state>"              from handle_state_change()
+//   $PROBE_TIMEOUT_LOG    "<id> <busy> <limit>"  from handle_timeout()
+//   $PROBE_PERFORM_LOG    "<id> <payload>"       from perform()
+// $PROBE_RESTART_ON_UP=1: handle_state_change(up) answers restart once per
+// supervisor (tracked through $PROBE_STATE_LOG's content).
+//
+// perform(id, payload) follows payload["on_perform"]:
+//   missing/"count"   replace(payload with n := n + 1)
+//   "ok"              ok(n + 1) — payload unchanged, value changes
+//   "halt"            halt()
+//   "replace_id"      replace(payload["new_id"], payload minus on_perform)
+//   "timeout"         timeout(payload["new_timeout"], "rescheduled")
+//   "crash"           abort()
+//   "exit0"/"exit3"   _exit(0) / _exit(3)
+//   "throw"           throws
+//   "sleep"           sleeps payload["sleep_ms"], then ok("slept")
+// init: payload["init"] == "crash" aborts, == "set" returns {"from_init": true}.
+// call: "get" | ["set", v] | ["sleep", ms] | "crash" | "throw" | "halt" | ["echo", x] | "pid"
+// cast: ["add", n] (payload number += n) | ["append", x] (payload array) | "crash" | ["set", v]
+#include <dynmgr/run.hpp>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <stdexcept>
+#include <thread>
+
+namespace {
+
+using dynmgr::Response;
+using dynmgr::json::value;
+
+void append_line(const char* env, const std::string& line) {
+  const char* path = std::getenv(env);
+  if (path == nullptr) return;
+  const int fd = ::open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (fd < 0) return;
+  const std::string l = line + "\n";
+  (void)::write(fd, l.data(), l.size());
+  ::close(fd);
+}
+
+std::int64_t num(const value& v, std::int64_t dflt = 0) {
+  if (v.is_int64()) return v.get_int64();
+  if (v.is_uint64()) return static_cast<std::int64_t>(v.get_uint64());
+  if (v.is_double()) return static_cast<std::int64_t>(v.get_double());
+  return dflt;
+}
+
+const value* field(const value& v, const char* key) {
+  return v.is_object() ? v.get_object().if_contains(key) : nullptr;
+}
+
+std::string str_field(const value& v, const char* key) {
+  const value* f = field(v, key);
+  return f != nullptr && f->is_string() ? std::string(f->get_string()) : std::string();
+}
+
+class Probe : public dynmgr::Manager {
+ public:
+  std::map<std::string, dynmgr::ChildSpec> children_specs() override {
+    std::map<std::string, dynmgr::ChildSpec> out;
+    const char* env = std::getenv("PROBE_CHILDREN");
+    if (env == nullptr) return out;
+    auto v = dynmgr::parse_json(env, "PROBE_CHILDREN");
+    if (!v || !v->is_object()) return out;
+    for (const auto& kv : v->get_object()) {
+      auto spec = dynmgr::ChildSpec::from_json(kv.value());
+      if (spec) out[std::string(kv.key())] = *spec;
+    }
+    return out;
+  }
+
+  dynmgr::StateChangeAnswer handle_state_change(dynmgr::ManagerState s) override {
+    append_line("PROBE_STATE_LOG", std::string(dynmgr::to_string(s)));
+    if (s == dynmgr::ManagerState::kUp && std::getenv("PROBE_RESTART_ON_UP") != nullptr &&
+        !restarted_once_) {
+      restarted_once_ = true;
+      return dynmgr::StateChangeAnswer::kRestart;
+    }
+    return dynmgr::StateChangeAnswer::kOk;
+  }
+
+  void handle_timeout(const dynmgr::TimeoutInfo& info) override {
+    append_line("PROBE_TIMEOUT_LOG", info.id + " " + std::to_string(info.busy_ms) + " " +
+                                         std::to_string(info.limit_ms));
+  }
+
+  value init(const std::string&, const value& payload) override {
+    const std::string mode = str_field(payload, "init");
+    if (mode == "crash") std::abort();
+    if (mode == "set") return value(dynmgr::json::object{{"from_init", true}});
+    return payload;
+  }
+
+  Response perform(const std::string& id, const value& payload) override {
+    append_line("PROBE_PERFORM_LOG", id + " " + dynmgr::to_json(payload));
+    const std::string mode = str_field(payload, "on_perform");
+    const value* n = field(payload, "n");
+    const std::int64_t next = (n != nullptr ? num(*n) : 0) + 1;
+    if (mode.empty() || mode == "count") {
+      value p = payload.is_object() ? payload : value(dynmgr::json::object{});
+      p.get_object()["n"] = next;
+      return Response::replace(p);
+    }
+    if (mode == "ok") return Response::ok(value(next));
+    if (mode == "halt") return Response::halt();
+    if (mode == "replace_id") {
+      value p = payload;
+      p.get_object().erase("on_perform");
+      return Response::replace(str_field(payload, "new_id"), p);
+    }
+    if (mode == "timeout") {
+      const value* t = field(payload, "new_timeout");
+      return Response::timeout(static_cast<std::uint32_t>(t != nullptr ? num(*t) : 1000),
+                               value("rescheduled"));
+    }
+    if (mode == "crash") std::abort();
+    if (mode == "exit0") ::_exit(0);
+    if (mode == "exit3") ::_exit(3);
+    if (mode == "throw") throw std::runtime_error("perform failed on purpose");
+    if (mode == "sleep") {
+      const value* ms = field(payload, "sleep_ms");
+      std::this_thread::sleep_for(std::chrono::milliseconds(ms != nullptr ? num(*ms) : 100));
+      return Response::ok(value("slept"));
+    }
+    return Response::ok();
+  }
+
+  Response call(const value& m, const dynmgr::WorkerState& st) override {
+    if (m == value("get")) return Response::ok(st.payload);
+    if (m == value("pid")) return Response::ok(value(static_cast<std::int64_t>(::getpid())));
+    if (m == value("crash")) std::abort();
+    if (m == value("throw")) throw std::runtime_error("call failed on purpose");
+    if (m == value("halt")) return Response::halt();
+    if (m.is_array() && m.get_array().size() == 2) {
+      const auto& a = m.get_array();
+      if (a[0] == value("set")) return Response::replace(a[1]);
+      if (a[0] == value("echo")) return Response::ok(a[1]);
+      if (a[0] == value("sleep")) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(num(a[1])));
+        return Response::ok(value("slept"));
+      }
+    }
+    return Response::ok(value("unknown"));
+  }
+
+  Response cast(const value& m, const dynmgr::WorkerState& st) override {
+    if (m == value("crash")) std::abort();
+    if (m.is_array() && m.get_array().size() == 2) {
+      const auto& a = m.get_array();
+      if (a[0] == value("add")) return Response::replace(value(num(st.payload) + num(a[1])));
+      if (a[0] == value("set")) return Response::replace(a[1]);
+      if (a[0] == value("append")) {
+        dynmgr::json::array arr = st.payload.is_array() ? st.payload.get_array() : dynmgr::json::array{};
+        arr.push_back(a[1]);
+        return Response::replace(value(std::move(arr)));
+      }
+    }
+    return Response::ok();
+  }
+
+  void terminate(std::string_view reason, const dynmgr::WorkerState& st) override {
+    append_line("PROBE_TERMINATE_LOG", st.id + " " + std::string(reason));
+  }
+
+ private:
+  bool restarted_once_ = false;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) { return dynmgr::run<Probe>(argc, argv); }
