@@ -94,6 +94,10 @@ int run_manager(const ManagerFactory& factory, int argc, char** argv, const RunO
       ->check(CLI::Range(1u, 65536u));
   app.add_option("--terminate-timeout", opt.terminate_timeout_ms, "terminate -> SIGTERM (ms)");
   app.add_option("--kill-timeout", opt.kill_timeout_ms, "SIGTERM -> SIGKILL (ms)");
+  app.add_option("--backoff-base", opt.backoff.base_ms, "first restart delay after a quick crash (ms)");
+  app.add_option("--backoff-cap", opt.backoff.cap_ms, "longest restart delay (ms)");
+  app.add_option("--healthy-uptime", opt.backoff.healthy_uptime_ms,
+                 "a run this long resets the backoff (ms)");
   app.add_option("--log-level", level, "debug|info|warn|error|off");
   if (options.add_flags) options.add_flags(app);
   try {

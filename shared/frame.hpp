@@ -31,6 +31,7 @@ enum class MessageKind : std::uint16_t {
   kWorkerHalt = 23,
   kWorkerCommitReply = 24,  // call replied with replace(p): commit, then reply for the worker
   kQueueDead = 25,          // "the queue named in the body threw": recreate it
+  kWorkerFailing = 26,      // the worker is about to exit abnormally: {"reason"}
   // client -> worker (mailbox)
   kCall = 40,
   kCast = 41,

@@ -52,6 +52,10 @@ void Manager::handle_timeout(const TimeoutInfo& info) {
            std::to_string(info.limit_ms) + " ms");
 }
 
+Status Manager::check_spec(const std::string&, ChildSpec&) { return {}; }
+
+void Manager::idle(const WorkerState&) {}
+
 json::value Manager::init(const std::string&, const json::value& payload) { return payload; }
 
 Response Manager::call(const json::value& message, const WorkerState& state) {

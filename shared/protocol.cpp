@@ -96,6 +96,7 @@ Frame make_worker_message(const WorkerMessage& m) {
   if (m.payload) o["payload"] = *m.payload;
   if (m.timeout_ms) o["timeout"] = *m.timeout_ms;
   if (!m.new_id.empty()) o["id"] = m.new_id;
+  if (!m.reason.empty()) o["reason"] = m.reason;
   if (!m.reply_to.empty()) {
     o["reply_to"] = m.reply_to;
     o["request_id"] = m.reply_request_id;
@@ -127,6 +128,7 @@ Result<WorkerMessage> parse_worker_message(const Frame& frame) {
   m.reply_to = std::string(get_string(*o, "reply_to").value_or(""));
   if (const auto r = get_int(*o, "request_id")) m.reply_request_id = static_cast<std::uint64_t>(*r);
   if (const json::value* v = get_field(*o, "reply")) m.reply = *v;
+  m.reason = std::string(get_string(*o, "reason").value_or(""));
   return m;
 }
 

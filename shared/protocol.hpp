@@ -55,6 +55,7 @@ struct WorkerMessage {
   std::string reply_to;                 // commit_reply
   std::uint64_t reply_request_id = 0;   // commit_reply
   json::value reply;                    // commit_reply
+  std::string reason;                   // failing
 };
 Frame make_worker_message(const WorkerMessage& msg);
 Result<WorkerMessage> parse_worker_message(const Frame& frame);

@@ -23,7 +23,7 @@ constexpr std::uint64_t kMagic = 0x52474d4e59440001ULL;  // "DYNMGR" + 0001
 constexpr std::uint32_t kLayoutVersion = 1;
 constexpr std::uint32_t kReadyWord = 0x52454459;  // "REDY"
 constexpr std::size_t kIdCapacity = 256;
-constexpr std::size_t kReasonCapacity = 128;
+constexpr std::size_t kReasonCapacity = 256;
 constexpr int kReadRetries = 20000;  // bounded: a dead writer's odd seq ends in kTorn
 
 // Everything below lives in shared memory: fixed layout, no pointers, no locks.

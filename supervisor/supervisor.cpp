@@ -65,6 +65,7 @@ struct Entry {
   bool ever_ready = false;
   std::uint64_t overrun_reported = 0;  // busy_since already reported
   std::uint64_t timer_token = 0;       // invalidates stale timers
+  std::string failing_reason;          // what the worker said before exiting
 };
 
 enum class TimerKind { kRestart, kSigterm, kSigkill, kOverrunScan, kReplyScan };
@@ -273,6 +274,10 @@ class Supervisor::Loop {
     const std::string pool_prefix = pool ? m_.pool()->id_prefix : std::string();
     for (auto& [id, spec] : specs) {
       const bool member = pool && id.rfind(pool_prefix, 0) == 0;
+      if (auto st = check_spec(id, spec); !st) {
+        log_error("unable to start '" + id + "': " + st.error().message);
+        continue;
+      }
       auto r = start_new(id, std::move(spec), /*boot=*/true, member);
       if (!r) log_error("unable to start '" + id + "': " + r.error().message);
     }
@@ -467,6 +472,7 @@ class Supervisor::Loop {
       case MessageKind::kWorkerReplaceId:
       case MessageKind::kWorkerHalt:
       case MessageKind::kWorkerCommitReply:
+      case MessageKind::kWorkerFailing:
         handle_worker(f);
         return;
       case MessageKind::kQueueDead:
@@ -527,6 +533,9 @@ class Supervisor::Loop {
     if (auto st = validate_id(req.id); !st) return reply_error(p, st.error().code, st.error().message);
     auto spec = ChildSpec::from_json(req.spec);
     if (!spec) return reply_error(p, spec.error().code, spec.error().message);
+    if (auto st = check_spec(req.id, *spec); !st) {
+      return reply_error(p, st.error().code, st.error().message);
+    }
     const std::size_t size = to_json(spec->payload).size();
     if (size > opt_.registry.max_payload) {
       return reply_error(p, Errc::kTooLarge,
@@ -572,6 +581,14 @@ class Supervisor::Loop {
   }
 
   // ------------------------------------------------------------ workers
+
+  Status check_spec(const std::string& id, ChildSpec& spec) {
+    try {
+      return m_.check_spec(id, spec);
+    } catch (const std::exception& e) {
+      return make_error(Errc::kFailed, std::string("check_spec threw: ") + e.what());
+    }
+  }
 
   // Allocates a slot, creates its mailbox, publishes the record and spawns.
   Result<std::uint32_t> start_new(const std::string& id, ChildSpec spec, bool boot,
@@ -715,7 +732,11 @@ class Supervisor::Loop {
   }
 
   // A worker process ended (or could not be spawned).
-  void on_exit(Entry& e, const ExitInfo& info) {
+  void on_exit(Entry& e, ExitInfo info) {
+    if (!e.failing_reason.empty()) {
+      info.reason = e.failing_reason + " (" + info.reason + ")";
+      e.failing_reason.clear();
+    }
     const std::uint64_t uptime = e.started_mono ? mono_ms() - e.started_mono : 0;
     e.rec.pid = 0;
     e.rec.pid_start_time = 0;
@@ -854,6 +875,9 @@ class Supervisor::Loop {
         }
         return;
       }
+      case MessageKind::kWorkerFailing:
+        e->failing_reason = m->reason;
+        return;
       case MessageKind::kWorkerHalt:
         e->intent = Intent::kHalt;
         e->rec.status = WorkerStatus::kHalted;

@@ -20,6 +20,7 @@ namespace dynmgr {
 namespace {
 
 volatile std::sig_atomic_t g_terminate = 0;
+WorkerContext g_context;  // one worker per process
 extern "C" void on_sigterm(int) { g_terminate = 1; }
 
 // How often an idle worker looks at its slot (mailbox generation) and flags.
@@ -51,6 +52,7 @@ class WorkerRuntime {
       }
     } catch (const std::exception& e) {
       log_error("init of '" + id_ + "' threw: " + e.what());
+      report_failing(std::string("init threw: ") + e.what());
       return 1;
     }
     if (!send_control(protocol::make_worker_message(base(MessageKind::kWorkerReady)))) return 1;
@@ -86,6 +88,7 @@ class WorkerRuntime {
     value_ = v ? *v : json::value(nullptr);
     timeout_ms_ = rec->timeout_ms;
     instant_ = rec->instant_perform;
+    g_context = WorkerContext{id_, args_.instance, timeout_ms_, rec->lull};
     if (auto st = open_mailbox(rec->mailbox_generation); !st) return st;
     return {};
   }
@@ -137,6 +140,15 @@ class WorkerRuntime {
     }
   }
 
+  // Tells the supervisor why this worker is about to exit abnormally; it becomes
+  // the registry's last_exit reason. Sent before exiting, so it is ahead of the
+  // exit in the supervisor's queue.
+  void report_failing(const std::string& reason) {
+    protocol::WorkerMessage m = base(MessageKind::kWorkerFailing);
+    m.reason = reason.substr(0, 200);
+    send_control(protocol::make_worker_message(m));
+  }
+
   void schedule(Millis after) {
     // timeout 0 means "never perform" (pool workers), instant_perform or not.
     next_perform_ = timeout_ms_ == 0 ? Deadline::never() : Deadline::after(after);
@@ -161,16 +173,27 @@ class WorkerRuntime {
       if (ex == Exit::kStop) return 0;
       if (ex == Exit::kCrash) return 1;
       if (::getppid() != args_.supervisor_pid) return 1;
-      housekeeping();
+      if (housekeeping() == Exit::kCrash) return 1;
     }
   }
 
-  void housekeeping() {
+  // Time-gated so that a busy mailbox (casts at full speed) pays nothing for it.
+  Exit housekeeping() {
+    if (!housekeeping_due_.expired()) return Exit::kContinue;
+    housekeeping_due_ = Deadline::after(kHousekeeping);
     auto rec = reader_->read(args_.slot);
     if (rec && rec->incarnation == args_.incarnation &&
         rec->mailbox_generation != mailbox_generation_) {
       (void)open_mailbox(rec->mailbox_generation);
     }
+    try {
+      m_.idle(state());
+    } catch (const std::exception& e) {
+      log_error("worker '" + id_ + "' failed: " + e.what());
+      report_failing(e.what());
+      return Exit::kCrash;
+    }
+    return Exit::kContinue;
   }
 
   Exit recover_mailbox() {
@@ -210,6 +233,7 @@ class WorkerRuntime {
     } catch (const std::exception& e) {
       busy(false);
       log_error("perform of '" + id_ + "' threw: " + e.what());
+      report_failing(std::string("perform threw: ") + e.what());
       return Exit::kCrash;
     }
     busy(false);
@@ -250,13 +274,14 @@ class WorkerRuntime {
           u.kind = MessageKind::kWorkerCommitReply;
           u.reply_to = reply->queue;
           u.reply_request_id = reply->request_id;
-          u.reply = r.value();
+          u.reply = r.reply().value_or(r.value());
         }
         u.payload = payload_;
         u.value = value_;
         return send_control(protocol::make_worker_message(u)) ? Exit::kContinue : Exit::kCrash;
       case Response::Kind::kTimeout:
         timeout_ms_ = r.timeout_ms();
+        g_context.timeout_ms = timeout_ms_;
         u.timeout_ms = timeout_ms_;
         if (reply != nullptr) {
           send_reply(*reply, protocol::reply_ok(reply->request_id, r.value()));
@@ -337,6 +362,7 @@ class WorkerRuntime {
         } catch (const std::exception& e) {
           busy(false);
           log_error("call on '" + id_ + "' threw: " + e.what());
+          report_failing(std::string("call threw: ") + e.what());
           send_reply(to, protocol::reply_error(
                              f.request_id, make_error(Errc::kCrashed,
                                                       "worker '" + id_ + "' crashed while handling the call: " + e.what())));
@@ -353,6 +379,7 @@ class WorkerRuntime {
         } catch (const std::exception& e) {
           busy(false);
           log_error("cast on '" + id_ + "' threw: " + e.what());
+          report_failing(std::string("cast threw: ") + e.what());
           return Exit::kCrash;
         }
         busy(false);
@@ -383,9 +410,12 @@ class WorkerRuntime {
   std::uint32_t timeout_ms_ = 0;
   bool instant_ = false;
   Deadline next_perform_ = Deadline::never();
+  Deadline housekeeping_due_ = Deadline::after(kHousekeeping);
 };
 
 }  // namespace
+
+const WorkerContext& current_worker_context() { return g_context; }
 
 int run_worker(Manager& manager, const WorkerArgs& args) {
   WorkerRuntime rt(manager, args);

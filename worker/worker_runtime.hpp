@@ -24,6 +24,17 @@
 
 namespace dynmgr {
 
+// What the runtime knows about the running worker, for managers that need more
+// than (id, payload): the exec manager derives its response deadlines from it.
+struct WorkerContext {
+  std::string id;
+  std::string instance;
+  std::uint32_t timeout_ms = 0;  // current perform interval
+  double lull = 1.1;
+};
+// Valid inside worker callbacks (init, perform, call, cast, terminate, idle).
+const WorkerContext& current_worker_context();
+
 // Runs the worker; returns the process exit code.
 int run_worker(Manager& manager, const WorkerArgs& args);
 

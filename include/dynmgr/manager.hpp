@@ -13,7 +13,8 @@
 // in both roles; do not keep state in it that one role expects from the other.
 //
 // Throwing from a worker callback crashes that worker (it exits with code 1 and
-// the restart policy applies); a call that throws first replies with the error.
+// the restart policy applies); the exception's what() becomes the reason shown
+// in the registry's last_exit. A call that throws first replies with the error.
 
 #include "shared/child_spec.hpp"
 #include "shared/json.hpp"
@@ -46,7 +47,15 @@ class Response {
   // The worker is done: removed from the registry, not restarted.
   static Response halt();
 
+  // For a call answered with replace(p): reply `reply` instead of p (the exec
+  // manager's {"reply": X, "replace": P}).
+  Response& with_reply(json::value reply) {
+    reply_ = std::move(reply);
+    return *this;
+  }
+
   Kind kind() const noexcept { return kind_; }
+  const std::optional<json::value>& reply() const noexcept { return reply_; }
   const json::value& value() const noexcept { return value_; }
   const std::string& new_id() const noexcept { return new_id_; }
   std::uint32_t timeout_ms() const noexcept { return timeout_ms_; }
@@ -56,6 +65,7 @@ class Response {
   json::value value_;
   std::string new_id_;
   std::uint32_t timeout_ms_ = 0;
+  std::optional<json::value> reply_;
 };
 
 // The worker's view of itself, passed to call/cast/terminate ({id, payload}).
@@ -99,6 +109,9 @@ class Manager {
   virtual void handle_timeout(const TimeoutInfo& info);
   // Declares a pool; nullopt (the default) for an ordinary manager.
   virtual std::optional<PoolSpec> pool() const { return std::nullopt; }
+  // Checks (and may complete) a spec before put or boot starts it; an error is
+  // the put's reply (e.g. the exec manager requires a command).
+  virtual Status check_spec(const std::string& id, ChildSpec& spec);
 
   // ---- worker side
   // Runs in the worker before its first perform; returns the payload to start with.
@@ -111,6 +124,10 @@ class Manager {
   virtual Response cast(const json::value& message, const WorkerState& state);
   // Called before the worker stops (del, shutdown, replace, halt).
   virtual void terminate(std::string_view reason, const WorkerState& state);
+  // Called when the worker has been idle for a while (about every 250 ms);
+  // throwing from it crashes the worker like any callback (the exec manager
+  // uses it to notice that its command exited).
+  virtual void idle(const WorkerState& state);
 };
 
 }  // namespace dynmgr

@@ -16,6 +16,10 @@
 //   --mailbox-depth N        messages per worker mailbox (default 64)
 //   --terminate-timeout MS   terminate message -> SIGTERM (default 2000)
 //   --kill-timeout MS        SIGTERM -> SIGKILL (default 3000)
+//   --backoff-base MS        restart delay after the 2nd quick crash in a row; it
+//                            doubles with each further one (default 100)
+//   --backoff-cap MS         longest restart delay (default 5000)
+//   --healthy-uptime MS      a run at least this long resets the backoff (default 10000)
 //   --log-level L            debug|info|warn|error|off (default info)
 
 #include "dynmgr/manager.hpp"

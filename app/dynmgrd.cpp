@@ -1,0 +1,52 @@
+// dynmgrd — the stock supervisor: its manager is the exec manager, so every
+// worker runs an external command speaking JSON lines (README "Exec workers").
+//
+//   dynmgrd [-n NAME] [--daemon] [--children FILE] [supervisor flags] [--exec CMD ARGS...]
+//
+// --exec (the rest of the line) is the default command for `put` without --exec.
+#include "dynmgr/run.hpp"
+#include "worker/exec_manager.hpp"
+
+#include <CLI/CLI.hpp>
+#include <cstring>
+#include <fstream>
+
+int main(int argc, char** argv) {
+  dynmgr::ExecManager::Config config;
+  int cli_argc = argc;
+  bool exec_without_command = false;
+  // Worker role arguments never contain --exec; only the supervisor's line is cut.
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--exec") == 0) {
+      for (int j = i + 1; j < argc; ++j) config.default_command.emplace_back(argv[j]);
+      exec_without_command = config.default_command.empty();
+      cli_argc = i;
+      break;
+    }
+  }
+  dynmgr::RunOptions opts;
+  opts.program = "dynmgrd";
+  opts.add_flags = [&config](CLI::App& app) {
+    app.add_option("--children", config.children_file, "JSON file of id -> spec to start at boot");
+    app.footer("--exec CMD ARGS... (the rest of the line): default command for put without --exec.");
+  };
+  opts.after_parse = [&config, exec_without_command]() -> dynmgr::Status {
+    if (exec_without_command) {
+      return dynmgr::make_error(dynmgr::Errc::kInvalid, "--exec needs a command");
+    }
+    if (!config.children_file.empty()) {
+      std::ifstream in(config.children_file);
+      if (!in) return dynmgr::make_error(dynmgr::Errc::kInvalid, "unable to read --children " + config.children_file);
+      std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      auto specs = dynmgr::ExecManager::parse_children(text);
+      if (!specs) return specs.error();
+      dynmgr::ExecManager probe(config);
+      for (auto& [id, spec] : *specs) {
+        if (auto st = probe.check_spec(id, spec); !st) return st.error();
+      }
+    }
+    return {};
+  };
+  return dynmgr::run_manager([&config] { return std::make_unique<dynmgr::ExecManager>(config); },
+                             cli_argc, argv, opts);
+}

@@ -1,0 +1,457 @@
+#include "worker/exec_manager.hpp"
+
+#include "shared/clock.hpp"
+#include "shared/log.hpp"
+#include "worker/boost_process_v2.hpp"
+#include "worker/worker_runtime.hpp"
+
+#include <fcntl.h>
+#include <linux/close_range.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+namespace bp = boost::process::v2;
+
+namespace dynmgr {
+namespace {
+
+constexpr std::uint32_t kDefaultResponseTimeoutMs = 30'000;
+constexpr const char* kDefaultPath = "/usr/local/bin:/usr/bin:/bin";
+
+[[noreturn]] void fail(const std::string& why) { throw std::runtime_error(why); }
+
+std::string cut(const std::string& s, std::size_t n = 80) {
+  return s.size() <= n ? s : s.substr(0, n) + "...";
+}
+
+// A Boost.Process v2 initializer run in the child between fork and exec.
+//
+// DANGER: this code runs in the forked child of the worker. Only
+// async-signal-safe calls (setpgid, prctl, getppid, signal, close_range, _exit)
+// and no allocation: the whitelist is sorted in place.
+struct CommandSetup {
+  pid_t parent = 0;
+
+  template <class Launcher>
+  bp::error_code on_exec_setup(Launcher& launcher, const bp::filesystem::path&,
+                               const char* const*) {
+    ::setpgid(0, 0);                     // its own process group
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive the worker...
+    if (::getppid() != parent) ::_exit(127);  // ...even if it died just now
+    ::signal(SIGPIPE, SIG_DFL);          // the worker ignores SIGPIPE; the command should not
+    // Close every descriptor but stdio and the launcher's own (its exec-error
+    // pipe). Boost 1.81's close_all misses the gaps between whitelist entries.
+    auto& wl = launcher.fd_whitelist;
+    std::sort(wl.begin(), wl.end());
+    unsigned int next = 0;
+    for (int fd : wl) {
+      if (fd < 0) continue;
+      const auto ufd = static_cast<unsigned int>(fd);
+      if (ufd > next) ::syscall(SYS_close_range, next, ufd - 1, 0U);
+      next = std::max(next, ufd + 1);
+    }
+    ::syscall(SYS_close_range, next, ~0U, 0U);
+    return {};
+  }
+};
+
+json::object options_from_env() {
+  const char* env = std::getenv("DYNMGR_WORKER_OPTIONS");
+  if (env == nullptr) return {};
+  auto v = parse_json(env, "DYNMGR_WORKER_OPTIONS");
+  if (!v || !v->is_object()) return {};
+  return v->get_object();
+}
+
+}  // namespace
+
+struct ExecManager::Command {
+  boost::asio::io_context ctx;
+  std::unique_ptr<bp::process> proc;
+  pid_t pid = 0;
+  int in = -1;   // we write requests
+  int out = -1;  // we read responses
+  std::string buffer;
+  std::string id;
+  std::uint32_t response_timeout_ms = kDefaultResponseTimeoutMs;
+  bool exited = false;
+  std::string exit_reason;
+
+  ~Command() {
+    if (in >= 0) ::close(in);
+    if (out >= 0) ::close(out);
+    if (pid > 0 && !exited) {
+      ::kill(-pid, SIGKILL);
+      ::kill(pid, SIGKILL);
+    }
+    if (proc) {
+      bp::error_code ec;
+      proc->wait(ec);
+      proc->detach();
+    }
+  }
+
+  // Non-blocking check; records how it ended.
+  bool running() {
+    if (exited) return false;
+    bp::error_code ec;
+    if (proc->running(ec)) return true;
+    exited = true;
+    const int code = proc->exit_code();
+    exit_reason = "command exited with code " + std::to_string(code);
+    if (code > 128) exit_reason += " (signal " + std::to_string(code - 128) + "?)";
+    // bp reports a signal death through its native exit code; ask precisely.
+    const int native = proc->native_exit_code();
+    if (WIFSIGNALED(native)) {
+      const char* abbrev = sigabbrev_np(WTERMSIG(native));
+      exit_reason = std::string("command killed by SIG") + (abbrev ? abbrev : "?");
+    }
+    return false;
+  }
+
+  void send(const json::object& request) {
+    std::string line = to_json(request);
+    line += '\n';
+    const char* p = line.data();
+    std::size_t left = line.size();
+    while (left > 0) {
+      const ssize_t n = ::write(in, p, left);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        running();
+        fail("unable to write to the command: " +
+             (exited ? exit_reason : std::string(std::strerror(errno))));
+      }
+      p += n;
+      left -= static_cast<std::size_t>(n);
+    }
+  }
+
+  // One response line within timeout_ms, or throws with the reason.
+  std::string read_line(std::uint32_t timeout_ms, const char* op) {
+    const Deadline deadline = Deadline::after(Millis(timeout_ms));
+    for (;;) {
+      const auto nl = buffer.find('\n');
+      if (nl != std::string::npos) {
+        std::string line = buffer.substr(0, nl);
+        buffer.erase(0, nl + 1);
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        if (line.empty()) continue;  // tolerate blank lines
+        return line;
+      }
+      const auto left = std::chrono::duration_cast<Millis>(deadline.remaining(Millis(250)));
+      if (deadline.expired()) {
+        fail("command did not answer " + std::string(op) + " within " +
+             std::to_string(timeout_ms) + " ms");
+      }
+      pollfd pfd{out, POLLIN, 0};
+      const int r = ::poll(&pfd, 1, static_cast<int>(left.count()));
+      if (r < 0 && errno != EINTR) fail(std::string("unable to poll the command: ") + std::strerror(errno));
+      if (r <= 0) continue;
+      char chunk[4096];
+      const ssize_t n = ::read(out, chunk, sizeof chunk);
+      if (n > 0) {
+        buffer.append(chunk, static_cast<std::size_t>(n));
+        if (buffer.size() > 16 * 1024 * 1024) fail("command wrote a line over 16 MiB");
+        continue;
+      }
+      if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+      // EOF: the command closed stdout (it exited, or is about to).
+      for (int i = 0; i < 100 && running(); ++i) {
+        struct timespec ts{0, 5'000'000};
+        ::nanosleep(&ts, nullptr);  // poll interval while the closing command exits
+      }
+      fail(exited ? exit_reason + " while dynmgr waited for its " + op + " answer"
+                  : std::string("command closed its stdout"));
+    }
+  }
+
+  json::object request(json::object req, std::uint32_t timeout_ms, const char* op) {
+    send(req);
+    const std::string line = read_line(timeout_ms, op);
+    auto v = parse_json(line, "the command's answer");
+    if (!v) fail("command wrote invalid JSON: " + cut(line));
+    if (!v->is_object()) fail("command answered " + std::string(op) + " with a non-object: " + cut(line));
+    return std::move(v->get_object());
+  }
+};
+
+ExecManager::ExecManager(Config config) : config_(std::move(config)) {}
+ExecManager::~ExecManager() = default;
+
+// ------------------------------------------------------------ supervisor side
+
+Result<std::map<std::string, ChildSpec>> ExecManager::parse_children(const std::string& text) {
+  auto v = parse_json(text, "children file");
+  if (!v) return v.error();
+  if (!v->is_object()) return make_error(Errc::kInvalid, "children file: not a JSON object of id -> spec");
+  std::map<std::string, ChildSpec> out;
+  for (const auto& kv : v->get_object()) {
+    const std::string id(kv.key());
+    if (auto st = validate_id(id); !st) {
+      return make_error(Errc::kInvalid, "children file: " + st.error().message);
+    }
+    if (!kv.value().is_object()) {
+      return make_error(Errc::kInvalid, "children file: spec of '" + id + "' is not an object");
+    }
+    json::object spec_json = kv.value().get_object();
+    json::object options;
+    for (const char* key : {"exec", "env", "cwd", "response_timeout"}) {
+      if (auto* f = spec_json.if_contains(key)) {
+        options[key] = *f;
+        spec_json.erase(key);
+      }
+    }
+    auto spec = ChildSpec::from_json(spec_json);
+    if (!spec) return make_error(Errc::kInvalid, "children file: '" + id + "': " + spec.error().message);
+    for (auto& o : options) spec->options[o.key()] = o.value();
+    out[id] = std::move(*spec);
+  }
+  return out;
+}
+
+std::map<std::string, ChildSpec> ExecManager::children_specs() {
+  if (config_.children_file.empty()) return {};
+  std::ifstream in(config_.children_file);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto specs = parse_children(ss.str());
+  if (!specs) {
+    log_error("unable to load children file " + config_.children_file + ": " + specs.error().message);
+    return {};
+  }
+  return *specs;
+}
+
+Status ExecManager::check_spec(const std::string& id, ChildSpec& spec) {
+  json::value* exec = spec.options.if_contains("exec");
+  if (exec == nullptr) {
+    if (config_.default_command.empty()) {
+      return make_error(Errc::kInvalid, "worker '" + id +
+                                            "' has no command: use --exec CMD ARGS... (this "
+                                            "dynmgrd has no default command)");
+    }
+    json::array argv;
+    for (const auto& a : config_.default_command) argv.emplace_back(a);
+    spec.options["exec"] = std::move(argv);
+    exec = spec.options.if_contains("exec");
+  }
+  if (!exec->is_array() || exec->get_array().empty()) {
+    return make_error(Errc::kInvalid, "invalid exec of '" + id + "': not a non-empty array of strings");
+  }
+  for (const auto& a : exec->get_array()) {
+    if (!a.is_string()) return make_error(Errc::kInvalid, "invalid exec of '" + id + "': " + to_json(a) + " is not a string");
+  }
+  if (auto* env = spec.options.if_contains("env")) {
+    if (!env->is_object()) return make_error(Errc::kInvalid, "invalid env of '" + id + "': not an object");
+    for (const auto& kv : env->get_object()) {
+      if (!kv.value().is_string() || kv.key().empty() || kv.key().find('=') != json::string_view::npos) {
+        return make_error(Errc::kInvalid, "invalid env of '" + id + "': " + std::string(kv.key()));
+      }
+    }
+  }
+  if (auto* cwd = spec.options.if_contains("cwd")) {
+    if (!cwd->is_string()) return make_error(Errc::kInvalid, "invalid cwd of '" + id + "': not a string");
+  }
+  return {};
+}
+
+// ------------------------------------------------------------ worker side
+
+json::value ExecManager::init(const std::string& id, const json::value& payload) {
+  const json::object options = options_from_env();
+  const json::value* exec = options.if_contains("exec");
+  if (exec == nullptr || !exec->is_array() || exec->get_array().empty()) {
+    fail("no command to run (options carry no exec)");
+  }
+  std::vector<std::string> argv;
+  for (const auto& a : exec->get_array()) argv.emplace_back(a.is_string() ? std::string(a.get_string()) : to_json(a));
+
+  std::vector<std::string> env;
+  bool has_path = false;
+  if (const json::value* e = options.if_contains("env"); e != nullptr && e->is_object()) {
+    for (const auto& kv : e->get_object()) {
+      if (!kv.value().is_string()) continue;
+      if (kv.key() == "PATH") has_path = true;
+      env.push_back(std::string(kv.key()) + "=" + std::string(kv.value().get_string()));
+    }
+  }
+  if (!has_path) env.push_back(std::string("PATH=") + kDefaultPath);
+  env.push_back("DYNMGR_ID=" + id);
+  env.push_back("DYNMGR_NAME=" + current_worker_context().instance);
+
+  // The executable is resolved with the worker's PATH (the command's clean
+  // environment may not have one that finds it).
+  bp::filesystem::path exe = argv[0];
+  if (argv[0].find('/') == std::string::npos) {
+    exe = bp::environment::find_executable(argv[0]);
+    if (exe.empty()) fail("command '" + argv[0] + "' not found in PATH");
+  } else if (::access(argv[0].c_str(), X_OK) != 0) {
+    fail("command '" + argv[0] + "' is not executable: " + std::strerror(errno));
+  }
+  std::string cwd;
+  if (const json::value* c = options.if_contains("cwd"); c != nullptr && c->is_string()) {
+    cwd = std::string(c->get_string());
+  }
+
+  auto cmd = std::make_unique<Command>();
+  cmd->id = id;
+  if (auto t = get_int(options, "response_timeout"); t && *t > 0 && *t <= INT32_MAX) {
+    cmd->response_timeout_ms = static_cast<std::uint32_t>(*t);
+  }
+  int to_child[2];
+  int from_child[2];
+  if (::pipe2(to_child, O_CLOEXEC) != 0 || ::pipe2(from_child, O_CLOEXEC) != 0) {
+    fail(std::string("unable to create pipes: ") + std::strerror(errno));
+  }
+  std::vector<std::string> args(argv.begin() + 1, argv.end());
+  bp::error_code ec;
+  try {
+    // Order matters: stdio is bound (dup2) before CommandSetup closes the rest.
+    if (cwd.empty()) {
+      cmd->proc = std::make_unique<bp::process>(
+          cmd->ctx, exe, args, bp::process_stdio{to_child[0], from_child[1], STDERR_FILENO},
+          bp::process_environment(env), CommandSetup{::getpid()});
+    } else {
+      cmd->proc = std::make_unique<bp::process>(
+          cmd->ctx, exe, args, bp::process_stdio{to_child[0], from_child[1], STDERR_FILENO},
+          bp::process_environment(env), bp::process_start_dir(cwd), CommandSetup{::getpid()});
+    }
+  } catch (const std::exception& e) {
+    ::close(to_child[0]);
+    ::close(to_child[1]);
+    ::close(from_child[0]);
+    ::close(from_child[1]);
+    fail("unable to start '" + argv[0] + "': " + e.what());
+  }
+  ::close(to_child[0]);
+  ::close(from_child[1]);
+  cmd->in = to_child[1];
+  cmd->out = from_child[0];
+  cmd->pid = cmd->proc->id();
+  cmd_ = std::move(cmd);
+  log_debug("worker '" + id + "' runs '" + argv[0] + "' as pid " + std::to_string(cmd_->pid));
+  return payload;
+}
+
+namespace {
+
+std::uint32_t perform_deadline_ms() {
+  const auto& ctx = current_worker_context();
+  if (ctx.timeout_ms == 0) return kDefaultResponseTimeoutMs;
+  return static_cast<std::uint32_t>(std::ceil(ctx.lull * static_cast<double>(ctx.timeout_ms)));
+}
+
+// perform/cast vocabulary.
+Response to_response(const json::object& o, const char* op, const std::string& line_for_errors) {
+  if (auto h = get_bool(o, "halt"); h && *h) return Response::halt();
+  if (const json::value* rp = o.if_contains("replace")) {
+    if (auto id = get_string(o, "id")) return Response::replace(std::string(*id), *rp);
+    return Response::replace(*rp);
+  }
+  if (const json::value* t = o.if_contains("timeout")) {
+    auto ms = get_int(o, "timeout");
+    if (!ms || *ms < 0 || *ms > INT32_MAX) fail("command answered " + std::string(op) + " with an invalid timeout: " + to_json(*t));
+    const json::value* r = o.if_contains("result");
+    return Response::timeout(static_cast<std::uint32_t>(*ms), r != nullptr ? *r : json::value(nullptr));
+  }
+  if (const json::value* ok = o.if_contains("ok")) return Response::ok(*ok);
+  fail("command answered " + std::string(op) + " with an unknown response: " + cut(line_for_errors));
+}
+
+json::object base_request(const char* op, const std::string& id, const json::value& payload) {
+  json::object r;
+  r["op"] = op;
+  r["id"] = id;
+  r["payload"] = payload;
+  return r;
+}
+
+}  // namespace
+
+Response ExecManager::perform(const std::string& id, const json::value& payload) {
+  if (!cmd_) fail("no command running");
+  auto o = cmd_->request(base_request("perform", id, payload), perform_deadline_ms(), "perform");
+  return to_response(o, "perform", to_json(o));
+}
+
+Response ExecManager::call(const json::value& message, const WorkerState& state) {
+  if (!cmd_) fail("no command running");
+  auto req = base_request("call", state.id, state.payload);
+  req["message"] = message;
+  auto o = cmd_->request(std::move(req), cmd_->response_timeout_ms, "call");
+  if (const json::value* reply = o.if_contains("reply")) {
+    if (const json::value* rp = o.if_contains("replace")) return Response::replace(*rp).with_reply(*reply);
+    return Response::ok(*reply);
+  }
+  return to_response(o, "call", to_json(o));
+}
+
+Response ExecManager::cast(const json::value& message, const WorkerState& state) {
+  if (!cmd_) fail("no command running");
+  auto req = base_request("cast", state.id, state.payload);
+  req["message"] = message;
+  auto o = cmd_->request(std::move(req), cmd_->response_timeout_ms, "cast");
+  return to_response(o, "cast", to_json(o));
+}
+
+void ExecManager::terminate(std::string_view reason, const WorkerState& state) {
+  if (!cmd_) return;
+  // Best effort: tell the command, give it a moment to answer and exit, then
+  // its process group gets SIGTERM and finally SIGKILL.
+  if (cmd_->running()) {
+    try {
+      auto req = base_request("terminate", state.id, state.payload);
+      req["reason"] = std::string(reason);
+      cmd_->send(req);
+      (void)cmd_->read_line(1000, "terminate");
+    } catch (const std::exception& e) {
+      log_debug(std::string("terminate: ") + e.what());
+    }
+  }
+  ::close(cmd_->in);
+  cmd_->in = -1;
+  const Deadline soft = Deadline::after(Millis(1000));
+  while (cmd_->running() && !soft.expired()) {
+    struct timespec ts{0, 5'000'000};
+    ::nanosleep(&ts, nullptr);  // poll interval while the command exits on stdin EOF
+  }
+  if (cmd_->running()) {
+    ::kill(-cmd_->pid, SIGTERM);
+    const Deadline hard = Deadline::after(Millis(1000));
+    while (cmd_->running() && !hard.expired()) {
+      struct timespec ts{0, 5'000'000};
+      ::nanosleep(&ts, nullptr);  // poll interval while the command handles SIGTERM
+    }
+  }
+  if (cmd_->running()) ::kill(-cmd_->pid, SIGKILL);
+  cmd_.reset();
+}
+
+void ExecManager::idle(const WorkerState&) {
+  if (!cmd_) return;
+  if (!cmd_->running()) fail(cmd_->exit_reason);
+  // Anything on stdout now answers no request.
+  pollfd pfd{cmd_->out, POLLIN, 0};
+  if (!cmd_->buffer.empty() || (::poll(&pfd, 1, 0) > 0 && (pfd.revents & POLLIN))) {
+    char chunk[512];
+    const ssize_t n = ::read(cmd_->out, chunk, sizeof chunk);
+    if (n > 0) cmd_->buffer.append(chunk, static_cast<std::size_t>(n));
+    if (!cmd_->buffer.empty()) fail("command wrote a line without a request: " + cut(cmd_->buffer));
+  }
+}
+
+}  // namespace dynmgr
