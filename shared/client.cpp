@@ -8,6 +8,7 @@
 
 #include <optional>
 #include <random>
+#include <thread>
 
 namespace dynmgr {
 namespace {
@@ -86,8 +87,9 @@ struct Client::Impl {
         return make_error(Errc::kTimeout, "the control queue stayed unusable");
       }
       // The supervisor notices a dead control queue within one receive slice
-      // and publishes a new generation; poll for it.
-      (void)reply->receive(Deadline::earliest(deadline, Deadline::after(Millis(5))));
+      // and publishes a new generation; poll for it. (No reply queue may exist
+      // yet — a cast has none — so this is a plain poll interval.)
+      std::this_thread::sleep_for(std::min<MonoClock::duration>(deadline.remaining(Millis(5)), Millis(5)));
     }
   }
 
@@ -177,9 +179,8 @@ struct Client::Impl {
           return make_error(Errc::kTimeout, "mailbox of '" + std::string(id) + "' stayed dead");
         }
         if (auto ss = ensure_supervisor(); !ss) return ss.error();
-        if (auto sr = ensure_reply(); sr) {
-          (void)reply->receive(Deadline::earliest(deadline, Deadline::after(Millis(2))));
-        }
+        // Poll interval while the supervisor recreates the mailbox.
+        std::this_thread::sleep_for(Millis(2));
       }
     }
   }
@@ -201,11 +202,15 @@ struct Client::Impl {
                           "worker '" + std::string(id) + "' was removed before replying");
       }
       if (serving == 0 && now->status == WorkerStatus::kRunning) serving = now->pid;
-      const bool gone = now->status == WorkerStatus::kRestarting ||
-                        now->status == WorkerStatus::kFailed ||
+      // A worker that was not running when the call was sent (starting, or
+      // restarting after a crash) has not taken the message: it waits in the
+      // mailbox for the next incarnation. Only the death of a process that may
+      // have taken it (or an end without a restart) fails the call.
+      const bool gone = now->status == WorkerStatus::kFailed ||
                         now->status == WorkerStatus::kExited ||
                         now->status == WorkerStatus::kHalted ||
-                        (serving != 0 && now->pid != serving);
+                        (serving != 0 && (now->pid != serving ||
+                                          now->status == WorkerStatus::kRestarting));
       if (gone) {
         return make_error(Errc::kCrashed, "worker '" + std::string(id) +
                                               "' crashed while handling the call (" +

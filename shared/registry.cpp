@@ -20,11 +20,21 @@ namespace dynmgr {
 namespace {
 
 constexpr std::uint64_t kMagic = 0x52474d4e59440001ULL;  // "DYNMGR" + 0001
-constexpr std::uint32_t kLayoutVersion = 1;
+// 2: pool_strategy in the header, 256-byte exit reasons.
+constexpr std::uint32_t kLayoutVersion = 2;
 constexpr std::uint32_t kReadyWord = 0x52454459;  // "REDY"
 constexpr std::size_t kIdCapacity = 256;
 constexpr std::size_t kReasonCapacity = 256;
-constexpr int kReadRetries = 20000;  // bounded: a dead writer's odd seq ends in kTorn
+// A reader that finds a slot mid-update spins, then yields, then — if the writer
+// is still alive — sleeps in short steps for at most kLiveWriterPatience: a live
+// writer may simply be preempted mid-update (tens of ms on a loaded machine), and
+// calling that kTorn made snapshots fail at random under load. A dead writer
+// never finishes, so its slot is kTorn as soon as the yield phase is over.
+// (Few yields: under load each one can give the CPU away for a whole timeslice.)
+constexpr int kSpinRetries = 64;
+constexpr int kYieldRetries = kSpinRetries + 64;
+constexpr auto kLiveWriterPatience = std::chrono::milliseconds(1000);
+constexpr auto kPatienceStep = std::chrono::microseconds(100);
 
 // Everything below lives in shared memory: fixed layout, no pointers, no locks.
 struct alignas(64) Header {
@@ -124,14 +134,42 @@ using detail::Mapping;
 // any copy, so even a torn read stays inside the slot.
 enum class ReadOutcome { kOk, kFree, kTorn };
 
+// Decides, after each failed attempt at a consistent read, whether to try again.
+class ReadPatience {
+ public:
+  explicit ReadPatience(const Mapping& m) : m_(m) {}
+  bool again() {
+    ++attempts_;
+    if (attempts_ <= kSpinRetries) return true;
+    if (attempts_ <= kYieldRetries) {
+      std::this_thread::yield();
+      return true;
+    }
+    const auto now = MonoClock::now();
+    if (give_up_at_ == MonoClock::time_point{}) give_up_at_ = now + kLiveWriterPatience;
+    // Re-check the writer now and then: it may die while we wait for it.
+    if ((attempts_ - kYieldRetries) % 64 == 1 && !writer_alive()) return false;
+    if (now >= give_up_at_) return false;
+    std::this_thread::sleep_for(kPatienceStep);
+    return true;
+  }
+
+ private:
+  bool writer_alive() const {
+    const Header& h = *m_.header;
+    return process_alive(h.supervisor_pid.load(std::memory_order_acquire),
+                         h.supervisor_start_time.load(std::memory_order_acquire));
+  }
+  const Mapping& m_;
+  int attempts_ = 0;
+  MonoClock::time_point give_up_at_{};
+};
+
 ReadOutcome read_slot(const Mapping& m, std::uint32_t i, SlotRecord& out) {
   const SlotHeader* s = m.slot(i);
-  for (int attempt = 0; attempt < kReadRetries; ++attempt) {
+  for (ReadPatience patience(m); patience.again();) {
     const std::uint64_t s1 = s->seq.load(std::memory_order_acquire);
-    if (s1 & 1U) {
-      if (attempt > 64) std::this_thread::yield();
-      continue;
-    }
+    if (s1 & 1U) continue;
     const std::uint32_t in_use = s->in_use;
     if (!in_use) {
       std::atomic_thread_fence(std::memory_order_acquire);
@@ -355,9 +393,11 @@ Result<RegistryWriter> RegistryWriter::attach(const Names& names) {
 
 void RegistryWriter::rebuild_free_list() {
   free_.clear();
+  allocated_.assign(map_->capacity, false);
   std::uint32_t high = 0;
   for (std::uint32_t i = map_->capacity; i-- > 0;) {
     if (map_->slot(i)->in_use) {
+      allocated_[i] = true;
       high = std::max(high, i + 1);
     } else {
       free_.push_back(i);  // descending, so back() is the lowest free index
@@ -373,12 +413,18 @@ Result<std::uint32_t> RegistryWriter::allocate() {
   }
   const std::uint32_t i = free_.back();
   free_.pop_back();
+  allocated_[i] = true;
   return i;
 }
 
 Status RegistryWriter::write(const SlotRecord& r) {
   if (r.slot >= map_->capacity) {
     return make_error(Errc::kInvalid, "slot " + std::to_string(r.slot) + " out of range");
+  }
+  if (!allocated_[r.slot] && !map_->slot(r.slot)->in_use) {
+    // Writing a slot that allocate() never handed out would leave it on the
+    // free list, to be handed out again while in use.
+    return make_error(Errc::kInvalid, "slot " + std::to_string(r.slot) + " was not allocated");
   }
   if (auto st = validate_id(r.id); !st) return st;
   if (r.payload.size() > map_->max_payload) {
@@ -436,6 +482,7 @@ Status RegistryWriter::write(const SlotRecord& r) {
 
 void RegistryWriter::release(std::uint32_t slot) {
   if (slot >= map_->capacity) return;
+  allocated_[slot] = false;
   SlotHeader* s = map_->slot(slot);
   if (s->in_use) {
     const std::uint64_t seq = s->seq.load(std::memory_order_relaxed);
@@ -514,6 +561,7 @@ Result<RegistryReader> RegistryReader::open(const Names& names, Access access) {
     return m.error();
   }
   RegistryReader r(std::move(*m), names);
+  r.writable_ = access == Access::kWorkerWords;
   if (!r.supervisor_alive()) {
     const auto h = r.header();
     return make_error(Errc::kNoSupervisor, "no supervisor running under '" + names.instance() +
@@ -581,9 +629,11 @@ Result<std::vector<SlotRecord>> RegistryReader::snapshot() const {
 }
 
 void RegistryReader::set_busy_since(std::uint32_t slot, std::uint64_t ms) const {
+  if (!writable_) return;  // a read-only mapping: storing would fault
   if (slot < map_->capacity) map_->slot(slot)->busy_since_ms.store(ms, std::memory_order_release);
 }
 void RegistryReader::set_heartbeat(std::uint32_t slot, std::uint64_t ms) const {
+  if (!writable_) return;
   if (slot < map_->capacity) map_->slot(slot)->heartbeat_ms.store(ms, std::memory_order_release);
 }
 

@@ -141,6 +141,7 @@ class RegistryWriter {
   Names names_;
   RegistryConfig config_;
   std::vector<std::uint32_t> free_;  // free slot indices, lowest last
+  std::vector<bool> allocated_;      // handed out by allocate() (or in use)
   std::vector<std::uint32_t> torn_;
   std::uint64_t next_incarnation_ = 1;
 };
@@ -169,7 +170,8 @@ class RegistryReader {
   // All slots in use, in slot order.
   Result<std::vector<SlotRecord>> snapshot() const;
 
-  // Worker-owned words (Access::kWorkerWords only; the caller owns the slot).
+  // Worker-owned words (Access::kWorkerWords only — a no-op on a read-only
+  // mapping; the caller owns the slot).
   void set_busy_since(std::uint32_t slot, std::uint64_t wall_ms) const;
   void set_heartbeat(std::uint32_t slot, std::uint64_t wall_ms) const;
 
@@ -177,6 +179,7 @@ class RegistryReader {
   explicit RegistryReader(std::unique_ptr<detail::Mapping> map, Names names);
   std::unique_ptr<detail::Mapping> map_;
   Names names_;
+  bool writable_ = false;  // Access::kWorkerWords
 };
 
 }  // namespace dynmgr

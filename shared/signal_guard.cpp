@@ -3,17 +3,36 @@
 #include <pthread.h>
 
 namespace dynmgr {
+namespace {
+thread_local bool t_blocked_for_good = false;
+}  // namespace
 
-SignalGuard::SignalGuard() noexcept {
+sigset_t SignalGuard::guarded() noexcept {
   sigset_t block;
   sigemptyset(&block);
   sigaddset(&block, SIGINT);
   sigaddset(&block, SIGTERM);
   sigaddset(&block, SIGHUP);
   sigaddset(&block, SIGQUIT);
-  pthread_sigmask(SIG_BLOCK, &block, &old_);
+  return block;
 }
 
-SignalGuard::~SignalGuard() { pthread_sigmask(SIG_SETMASK, &old_, nullptr); }
+void SignalGuard::block_for_thread() noexcept {
+  const sigset_t block = guarded();
+  pthread_sigmask(SIG_BLOCK, &block, nullptr);
+  t_blocked_for_good = true;
+}
+
+SignalGuard::SignalGuard() noexcept {
+  // Two syscalls per queue operation otherwise (~0.9 us here).
+  if (t_blocked_for_good) return;
+  const sigset_t block = guarded();
+  pthread_sigmask(SIG_BLOCK, &block, &old_);
+  active_ = true;
+}
+
+SignalGuard::~SignalGuard() {
+  if (active_) pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+}
 
 }  // namespace dynmgr

@@ -16,8 +16,17 @@ class SignalGuard {
   SignalGuard(const SignalGuard&) = delete;
   SignalGuard& operator=(const SignalGuard&) = delete;
 
+  // Blocks the guarded signals in the calling thread for good and makes every
+  // later guard in this thread free (no syscalls). For threads that take those
+  // signals synchronously instead (the supervisor's signalfd, the worker's
+  // sigpending poll); threads created afterwards inherit the mask.
+  static void block_for_thread() noexcept;
+  // The guarded set: SIGINT, SIGTERM, SIGHUP, SIGQUIT.
+  static sigset_t guarded() noexcept;
+
  private:
   sigset_t old_;
+  bool active_ = false;
 };
 
 }  // namespace dynmgr

@@ -32,7 +32,7 @@ ChildWatcher::~ChildWatcher() {
 Status ChildWatcher::start() {
   sigset_t set;
   sigemptyset(&set);
-  for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&set, s);
+  for (int s : {SIGTERM, SIGINT, SIGHUP, SIGQUIT}) sigaddset(&set, s);
   signal_fd_ = ::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
   if (signal_fd_ < 0) return errno_error("unable to create signalfd", errno);
   epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);

@@ -7,6 +7,7 @@
 #include "shared/process_identity.hpp"
 #include "shared/protocol.hpp"
 #include "shared/queue.hpp"
+#include "shared/signal_guard.hpp"
 #include "shared/worker_args.hpp"
 #include "supervisor/child_watcher.hpp"
 #include "supervisor/spawner.hpp"
@@ -124,11 +125,14 @@ class Supervisor::Loop {
  private:
   // ------------------------------------------------------------ start / stop
 
+  // Before any thread exists: every thread inherits the mask, and the signals
+  // arrive only through the watcher's signalfd. Queue guards become free.
   static void block_signals() {
     sigset_t set;
     sigemptyset(&set);
-    for (int s : {SIGTERM, SIGINT, SIGHUP, SIGCHLD}) sigaddset(&set, s);
+    sigaddset(&set, SIGCHLD);
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    SignalGuard::block_for_thread();  // SIGINT, SIGTERM, SIGHUP, SIGQUIT
     ::signal(SIGPIPE, SIG_IGN);
   }
 
@@ -230,9 +234,12 @@ class Supervisor::Loop {
     watcher_.stop();
     set_state(ManagerState::kDown, /*notify=*/false);
     log_info("supervisor '" + names_.instance() + "' stopped");
-    // Reply first: stop's caller holds its reply queue until it hears back.
-    for (const auto& p : stop_waiters_) reply(p, protocol::reply_ok(p.request_id, "stopped"));
+    // Clean up first, then reply: `stop` returns once every shared object is
+    // gone and the instance lock is free, so `dynmgrctl stop && APP --daemon`
+    // cannot race our cleanup. The callers' reply queues survive it (their
+    // owners are alive; only dead clients' queues are removed).
     cleanup_objects();
+    for (const auto& p : stop_waiters_) reply(p, protocol::reply_ok(p.request_id, "stopped"));
   }
 
   // ------------------------------------------------------------ manager state
@@ -371,8 +378,10 @@ class Supervisor::Loop {
       if (!rec) continue;
       const std::uint64_t busy = rec->busy_since_ms;
       if (busy == 0 || busy == e.overrun_reported || now <= busy) continue;
-      const auto limit =
-          static_cast<std::uint64_t>(std::ceil(e.rec.lull * static_cast<double>(e.rec.timeout_ms)));
+      // lull * timeout rounded up to a whole ms; the epsilon keeps binary
+      // floating-point noise (1.1 * 200 = 220.00000000000003) from adding one.
+      const auto limit = static_cast<std::uint64_t>(
+          std::ceil(e.rec.lull * static_cast<double>(e.rec.timeout_ms) - 1e-6));
       if (now - busy <= limit) continue;
       e.overrun_reported = busy;
       TimeoutInfo info{e.id, e.rec.pid, now - busy, limit, e.rec.timeout_ms, e.rec.lull};
@@ -703,12 +712,37 @@ class Supervisor::Loop {
   }
 
   void handle_wake() {
-    auto ev = watcher_.drain();
-    for (int sig : ev.signals) {
-      log_info(std::string("received SIG") + (sigabbrev_np(sig) ? sigabbrev_np(sig) : "?"));
-      if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP) begin_shutdown("signal");
+    for (;;) {
+      auto ev = watcher_.drain();
+      // A worker's last messages (ready, update, halt, replace) were queued before
+      // it exited, so they are in the control queue now, possibly behind this
+      // wake (another exit's). Handle them before reaping: reaped first, they
+      // would be dropped as stale and a halt taken for a crash.
+      const bool more = !ev.exited_pidfds.empty() && drain_control();
+      for (int sig : ev.signals) {
+        log_info(std::string("received SIG") + (sigabbrev_np(sig) ? sigabbrev_np(sig) : "?"));
+        if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP || sig == SIGQUIT) begin_shutdown("signal");
+      }
+      for (int fd : ev.exited_pidfds) reap(fd);
+      if (!more) return;
     }
-    for (int fd : ev.exited_pidfds) reap(fd);
+  }
+
+  // Dispatches what is already in the control queue, without waiting and at
+  // most one queue's depth of it. Wakes found there are not nested: returns
+  // true if one was consumed, so the caller takes the watcher's events again.
+  bool drain_control() {
+    bool woken = false;
+    for (std::uint32_t i = 0; i < opt_.registry.control_depth; ++i) {
+      auto f = control_->try_receive();
+      if (!f || !*f) break;
+      if ((*f)->kind == MessageKind::kWake) {
+        woken = true;
+        continue;
+      }
+      dispatch(**f);
+    }
+    return woken;
   }
 
   void reap(int pidfd) {
@@ -744,10 +778,10 @@ class Supervisor::Loop {
     ++e.timer_token;
     if (e.intent == Intent::kNone) {
       log_warn("worker '" + e.id + "' " + info.describe());
-      for (const auto& p : e.waiting_ready) {
-        reply_error(p, Errc::kFailed, "worker '" + e.id + "' exited during start: " + info.describe());
-      }
+      // Answered below, once the registry shows what became of the worker.
+      const std::vector<Pending> ready_waiters = std::move(e.waiting_ready);
       e.waiting_ready.clear();
+      const std::string failed_start = "worker '" + e.id + "' exited during start: " + info.describe();
       RestartLimits limits{e.spec.restart, e.spec.max_restarts, e.spec.restart_window_ms};
       const auto d = decide_restart(limits, opt_.backoff, e.history, info.abnormal(), mono_ms(), uptime);
       switch (d.verdict) {
@@ -771,6 +805,7 @@ class Supervisor::Loop {
           publish(e);
           break;
       }
+      for (const auto& p : ready_waiters) reply_error(p, Errc::kFailed, failed_start);
       check_boot_complete();
       return;
     }
@@ -823,10 +858,9 @@ class Supervisor::Loop {
     auto it = entries_.find(slot);
     if (it == entries_.end()) return;
     Entry& e = it->second;
-    for (const auto& p : e.waiting_exit) reply(p, protocol::reply_ok(p.request_id, "deleted"));
-    for (const auto& p : e.waiting_ready) {
-      reply_error(p, Errc::kFailed, "worker '" + e.id + "' was removed before it was ready");
-    }
+    const std::string id = e.id;
+    const std::vector<Pending> exit_waiters = std::move(e.waiting_exit);
+    const std::vector<Pending> ready_waiters = std::move(e.waiting_ready);
     if (e.pidfd >= 0) {
       pidfd_slot_.erase(e.pidfd);
       ::close(e.pidfd);
@@ -835,6 +869,12 @@ class Supervisor::Loop {
     by_id_.erase(e.id);
     entries_.erase(it);
     reg_->release(slot);
+    // Reply once the registry no longer shows the worker: del is synchronous,
+    // a `get` right after it must not find the id.
+    for (const auto& p : exit_waiters) reply(p, protocol::reply_ok(p.request_id, "deleted"));
+    for (const auto& p : ready_waiters) {
+      reply_error(p, Errc::kFailed, "worker '" + id + "' was removed before it was ready");
+    }
   }
 
   Entry* worker_entry(const protocol::WorkerMessage& m) {

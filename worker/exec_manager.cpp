@@ -10,6 +10,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -40,7 +41,8 @@ std::string cut(const std::string& s, std::size_t n = 80) {
 // A Boost.Process v2 initializer run in the child between fork and exec.
 //
 // DANGER: this code runs in the forked child of the worker. Only
-// async-signal-safe calls (setpgid, prctl, getppid, signal, close_range, _exit)
+// async-signal-safe calls (setpgid, prctl, getppid, signal, sigprocmask,
+// close_range, _exit)
 // and no allocation: the whitelist is sorted in place.
 struct CommandSetup {
   pid_t parent = 0;
@@ -52,6 +54,9 @@ struct CommandSetup {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive the worker...
     if (::getppid() != parent) ::_exit(127);  // ...even if it died just now
     ::signal(SIGPIPE, SIG_DFL);          // the worker ignores SIGPIPE; the command should not
+    sigset_t none;                       // the worker keeps stop signals blocked; the
+    sigemptyset(&none);                  // command must receive them
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
     // Close every descriptor but stdio and the launcher's own (its exec-error
     // pipe). Boost 1.81's close_all misses the gaps between whitelist entries.
     auto& wl = launcher.fd_whitelist;
@@ -179,7 +184,29 @@ struct ExecManager::Command {
     }
   }
 
+  // Fails if the command wrote anything no request asked for: a line already
+  // buffered (a second answer read together with the first) or bytes readable
+  // now. An answer can only follow its request, so checked before each request
+  // this never lets a stray line pass for the next answer. Never blocks.
+  void reject_unsolicited() {
+    pollfd pfd{out, POLLIN, 0};
+    if (::poll(&pfd, 1, 0) > 0 && (pfd.revents & POLLIN)) {
+      char chunk[512];
+      const ssize_t n = ::read(out, chunk, sizeof chunk);
+      if (n > 0) buffer.append(chunk, static_cast<std::size_t>(n));
+    }
+    const auto start = buffer.find_first_not_of("\r\n");
+    if (start == std::string::npos) {
+      buffer.clear();  // blank lines are tolerated, as in read_line
+      return;
+    }
+    const auto end = buffer.find_first_of("\r\n", start);
+    fail("command wrote a line without a request: " +
+         cut(buffer.substr(start, end == std::string::npos ? std::string::npos : end - start)));
+  }
+
   json::object request(json::object req, std::uint32_t timeout_ms, const char* op) {
+    reject_unsolicited();
     send(req);
     const std::string line = read_line(timeout_ms, op);
     auto v = parse_json(line, "the command's answer");
@@ -266,6 +293,13 @@ Status ExecManager::check_spec(const std::string& id, ChildSpec& spec) {
   if (auto* cwd = spec.options.if_contains("cwd")) {
     if (!cwd->is_string()) return make_error(Errc::kInvalid, "invalid cwd of '" + id + "': not a string");
   }
+  if (auto* rt = spec.options.if_contains("response_timeout")) {
+    const auto ms = get_int(spec.options, "response_timeout");
+    if (!ms || *ms <= 0 || *ms > INT32_MAX) {
+      return make_error(Errc::kInvalid, "invalid response_timeout of '" + id + "': " + to_json(*rt) +
+                                            " is not a positive integer of ms");
+    }
+  }
   return {};
 }
 
@@ -305,6 +339,11 @@ json::value ExecManager::init(const std::string& id, const json::value& payload)
   std::string cwd;
   if (const json::value* c = options.if_contains("cwd"); c != nullptr && c->is_string()) {
     cwd = std::string(c->get_string());
+    // Checked here: a chdir failing in the child reaches us only as Boost's
+    // bare "No such file or directory", which reads as if the command were missing.
+    struct stat st{};
+    const int err = ::stat(cwd.c_str(), &st) != 0 ? errno : S_ISDIR(st.st_mode) ? 0 : ENOTDIR;
+    if (err != 0) fail("working directory '" + cwd + "' is not usable: " + std::strerror(err));
   }
 
   auto cmd = std::make_unique<Command>();
@@ -444,14 +483,7 @@ void ExecManager::terminate(std::string_view reason, const WorkerState& state) {
 void ExecManager::idle(const WorkerState&) {
   if (!cmd_) return;
   if (!cmd_->running()) fail(cmd_->exit_reason);
-  // Anything on stdout now answers no request.
-  pollfd pfd{cmd_->out, POLLIN, 0};
-  if (!cmd_->buffer.empty() || (::poll(&pfd, 1, 0) > 0 && (pfd.revents & POLLIN))) {
-    char chunk[512];
-    const ssize_t n = ::read(cmd_->out, chunk, sizeof chunk);
-    if (n > 0) cmd_->buffer.append(chunk, static_cast<std::size_t>(n));
-    if (!cmd_->buffer.empty()) fail("command wrote a line without a request: " + cut(cmd_->buffer));
-  }
+  cmd_->reject_unsolicited();  // anything on stdout now answers no request
 }
 
 }  // namespace dynmgr

@@ -6,6 +6,7 @@
 #include "shared/protocol.hpp"
 #include "shared/queue.hpp"
 #include "shared/registry.hpp"
+#include "shared/signal_guard.hpp"
 
 #include <signal.h>
 #include <sys/prctl.h>
@@ -19,9 +20,8 @@
 namespace dynmgr {
 namespace {
 
-volatile std::sig_atomic_t g_terminate = 0;
-WorkerContext g_context;  // one worker per process
-extern "C" void on_sigterm(int) { g_terminate = 1; }
+bool g_terminate = false;  // a stop signal is pending (polled in housekeeping)
+WorkerContext g_context;   // one worker per process
 
 // How often an idle worker looks at its slot (mailbox generation) and flags.
 constexpr Millis kHousekeeping{250};
@@ -67,10 +67,9 @@ class WorkerRuntime {
     if (::getppid() != args_.supervisor_pid) {
       return make_error(Errc::kNoSupervisor, "the supervisor is gone");
     }
-    struct sigaction sa{};
-    sa.sa_handler = on_sigterm;
-    sigemptyset(&sa.sa_mask);
-    ::sigaction(SIGTERM, &sa, nullptr);
+    // SIGTERM and friends stay blocked and are polled (housekeeping): a signal
+    // can then never land inside a queue operation, and queue guards are free.
+    SignalGuard::block_for_thread();
     ::signal(SIGPIPE, SIG_IGN);
 
     auto reader = RegistryReader::open(names_, RegistryReader::Access::kWorkerWords);
@@ -81,6 +80,10 @@ class WorkerRuntime {
     if (rec->incarnation != args_.incarnation) {
       return make_error(Errc::kStale, "slot was reassigned");
     }
+    // A predecessor killed inside a perform or call left its busy word set; it
+    // is ours now. Left set, this worker would show "busy" and a pool would
+    // never pick it again (random/stream take only free members).
+    reader_->set_busy_since(args_.slot, 0);
     id_ = rec->id;
     auto p = parse_json(rec->payload, "payload");
     payload_ = p ? *p : json::value(nullptr);
@@ -181,6 +184,13 @@ class WorkerRuntime {
   Exit housekeeping() {
     if (!housekeeping_due_.expired()) return Exit::kContinue;
     housekeeping_due_ = Deadline::after(kHousekeeping);
+    sigset_t pending;
+    if (::sigpending(&pending) == 0) {
+      for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGQUIT}) {
+        if (sigismember(&pending, sig)) g_terminate = true;
+      }
+    }
+    if (g_terminate) return Exit::kContinue;  // the loop stops at its top
     auto rec = reader_->read(args_.slot);
     if (rec && rec->incarnation == args_.incarnation &&
         rec->mailbox_generation != mailbox_generation_) {

@@ -389,7 +389,14 @@ TEST_F(RegistryTest, WriterAndReaderInDifferentProcesses) {
   EXPECT_TRUE(testing::exited_with(status, 0)) << testing::describe_status(status) << " " << note->read();
 }
 
-TEST_F(RegistryTest, TornSlotIsReportedInBoundedTime) {
+// A pid that certainly names no process any more (a reaped child).
+pid_t dead_pid() {
+  const pid_t pid = testing::fork_child([] { return 0; });
+  testing::wait_child(pid);
+  return pid;
+}
+
+TEST_F(RegistryTest, TornSlotOfADeadWriterIsReportedAtOnce) {
   // begin_update_for_test leaves the slot's seqlock odd, as a writer killed
   // mid-update would: a reader gives up with kTorn, it does not spin forever.
   auto w = make_writer();
@@ -397,16 +404,34 @@ TEST_F(RegistryTest, TornSlotIsReportedInBoundedTime) {
   const std::uint32_t a = put(w, 1);
   const std::uint32_t b = put(w, 2);
   w.begin_update_for_test(b);
+  w.set_supervisor(dead_pid(), 0);  // the writer is gone
   const auto t0 = std::chrono::steady_clock::now();
   auto torn = r.read(b);
   const auto took = std::chrono::steady_clock::now() - t0;
   ASSERT_FALSE(torn);
   EXPECT_EQ(torn.error().code, Errc::kTorn);
-  EXPECT_LT(took, std::chrono::seconds(2));
+  EXPECT_NE(torn.error().message.find("slot " + std::to_string(b)), std::string::npos);
+  EXPECT_LT(took, std::chrono::milliseconds(300));
   EXPECT_TRUE(r.read(a));  // other slots are unaffected
   auto snap = r.snapshot();
   ASSERT_FALSE(snap);
   EXPECT_EQ(snap.error().code, Errc::kTorn);
+}
+
+TEST_F(RegistryTest, LiveWriterMidUpdateIsWaitedForButNotForever) {
+  // A live writer may be preempted mid-update: the reader waits for it (about a
+  // second), then reports kTorn rather than hang.
+  auto w = make_writer();
+  auto r = make_reader();
+  const std::uint32_t b = put(w, 2);
+  w.begin_update_for_test(b);
+  const auto t0 = std::chrono::steady_clock::now();
+  auto torn = r.read(b);
+  const auto took = std::chrono::steady_clock::now() - t0;
+  ASSERT_FALSE(torn);
+  EXPECT_EQ(torn.error().code, Errc::kTorn);
+  EXPECT_GE(took, std::chrono::milliseconds(500));
+  EXPECT_LT(took, std::chrono::seconds(3));
 }
 
 // ---------------------------------------------------------------- limits (DESIGN §4.7)

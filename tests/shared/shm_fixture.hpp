@@ -80,6 +80,13 @@ inline bool exited_with(int status, int code) {
   return WIFEXITED(status) && WEXITSTATUS(status) == code;
 }
 
+// True once pid has exited (it is left unreaped: the caller still collects its status).
+inline bool exited_already(pid_t pid) {
+  siginfo_t info{};
+  return ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+         info.si_pid == pid;
+}
+
 inline std::string errc_of(const Error& e) {
   return std::string(errc_name(e.code)) + ": " + e.message;
 }

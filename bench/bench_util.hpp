@@ -1,0 +1,73 @@
+#pragma once
+// Helpers shared by the process-level benchmarks: timing, percentiles, and
+// starting a supervisor from build/bin as a daemon.
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+namespace bench {
+
+inline std::uint64_t now_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ULL + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+struct Summary {
+  double median_ms = 0;
+  double p99_ms = 0;
+  double mean_ms = 0;
+  std::size_t n = 0;
+};
+
+inline Summary summarize(std::vector<double> ms) {
+  Summary s;
+  if (ms.empty()) return s;
+  std::sort(ms.begin(), ms.end());
+  s.n = ms.size();
+  s.median_ms = ms[ms.size() / 2];
+  s.p99_ms = ms[std::min(ms.size() - 1, static_cast<std::size_t>(static_cast<double>(ms.size()) * 0.99))];
+  double sum = 0;
+  for (double v : ms) sum += v;
+  s.mean_ms = sum / static_cast<double>(ms.size());
+  return s;
+}
+
+inline void print(const char* what, const Summary& s) {
+  std::printf("%-48s n=%-6zu median %8.3f ms   p99 %8.3f ms   mean %8.3f ms\n", what, s.n,
+              s.median_ms, s.p99_ms, s.mean_ms);
+}
+
+// Directory of this benchmark binary (build/bin), where the examples live too.
+inline std::string bin_dir() {
+  char buf[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  std::string p(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
+  return p.substr(0, p.rfind('/'));
+}
+
+// Runs argv to completion; returns its exit code.
+inline int run(const std::vector<std::string>& argv) {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    std::vector<char*> a;
+    for (const auto& s : argv) a.push_back(const_cast<char*>(s.c_str()));
+    a.push_back(nullptr);
+    ::execv(a[0], a.data());
+    ::_exit(127);
+  }
+  int st = 0;
+  ::waitpid(pid, &st, 0);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+}  // namespace bench

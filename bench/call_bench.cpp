@@ -1,0 +1,109 @@
+// Call round trip and cast throughput (DESIGN.md §8), in one run:
+//  * raw: a Boost message_queue ping-pong between two processes (32-byte messages)
+//  * dynmgr: Client::call to a probe worker (["echo", n]), small message
+//  * casts: Client::cast of a no-op message to one worker, then one call to
+//    make sure every cast was consumed; throughput = casts / elapsed.
+//
+//   call_bench [CALLS] [CASTS]   (defaults 20000, 200000)
+#include "bench/bench_util.hpp"
+#include "dynmgr/client.hpp"
+
+#include <boost/interprocess/ipc/message_queue.hpp>
+#include <iostream>
+
+namespace bip = boost::interprocess;
+
+namespace {
+
+std::vector<double> raw_ping_pong(int n) {
+  const std::string a = "dynmgr_bench_ping_" + std::to_string(::getpid());
+  const std::string b = "dynmgr_bench_pong_" + std::to_string(::getpid());
+  bip::message_queue::remove(a.c_str());
+  bip::message_queue::remove(b.c_str());
+  bip::message_queue ping(bip::create_only, a.c_str(), 16, 256);
+  bip::message_queue pong(bip::create_only, b.c_str(), 16, 256);
+  const pid_t child = ::fork();
+  if (child == 0) {
+    char buf[256];
+    bip::message_queue::size_type got = 0;
+    unsigned prio = 0;
+    for (int i = 0; i < n + 100; ++i) {
+      ping.receive(buf, sizeof buf, got, prio);
+      pong.send(buf, got, 0);
+    }
+    ::_exit(0);
+  }
+  char msg[32] = "ping-pong-ping-pong-ping-pong-p";
+  char buf[256];
+  bip::message_queue::size_type got = 0;
+  unsigned prio = 0;
+  std::vector<double> out;
+  for (int i = 0; i < n + 100; ++i) {
+    const std::uint64_t t0 = bench::now_ns();
+    ping.send(msg, sizeof msg, 0);
+    pong.receive(buf, sizeof buf, got, prio);
+    if (i >= 100) out.push_back(static_cast<double>(bench::now_ns() - t0) / 1e6);
+  }
+  int st = 0;
+  ::waitpid(child, &st, 0);
+  bip::message_queue::remove(a.c_str());
+  bip::message_queue::remove(b.c_str());
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int calls = argc > 1 ? std::atoi(argv[1]) : 20000;
+  const int casts = argc > 2 ? std::atoi(argv[2]) : 200000;
+  const std::string name = "benchcall" + std::to_string(::getpid());
+  const std::string bin = bench::bin_dir();
+  if (bench::run({bin + "/probe", "-n", name, "--daemon", "--log-file", "/tmp/" + name + ".log",
+                  "--log-level", "error", "--mailbox-depth", "256"}) != 0) {
+    std::cerr << "unable to start probe\n";
+    return 1;
+  }
+  auto client = dynmgr::Client::connect(dynmgr::Client::Options{name, dynmgr::Millis(10000)});
+  if (!client) return 1;
+  dynmgr::ChildSpec spec;
+  spec.timeout_ms = 0;
+  spec.payload = 0;
+  if (!client->put("echo", spec)) return 1;
+
+  std::vector<double> raw, dyn;
+  for (int round = 0; round < 2; ++round) {
+    auto r = raw_ping_pong(calls / 2);
+    raw.insert(raw.end(), r.begin(), r.end());
+    for (int i = 0; i < calls / 2 + 100; ++i) {
+      const dynmgr::json::value msg = dynmgr::json::array{"echo", i};
+      const std::uint64_t t0 = bench::now_ns();
+      auto rep = client->call("echo", msg);
+      const std::uint64_t t1 = bench::now_ns();
+      if (!rep) {
+        std::cerr << "call failed: " << rep.error().message << "\n";
+        return 1;
+      }
+      if (i >= 100) dyn.push_back(static_cast<double>(t1 - t0) / 1e6);
+    }
+  }
+  const auto sr = bench::summarize(raw);
+  const auto sd = bench::summarize(dyn);
+  bench::print("raw message_queue ping-pong (baseline)", sr);
+  bench::print("dynmgr Client::call round trip", sd);
+  std::printf("ratio (median) call / raw: %.2fx   (target <= 2x)\n", sd.median_ms / sr.median_ms);
+
+  const dynmgr::json::value noop = "noop";
+  const std::uint64_t t0 = bench::now_ns();
+  for (int i = 0; i < casts; ++i) {
+    if (auto st = client->cast("echo", noop); !st) {
+      std::cerr << "cast failed: " << st.error().message << "\n";
+      return 1;
+    }
+  }
+  (void)client->call("echo", dynmgr::json::value("get"));  // every cast consumed
+  const double secs = static_cast<double>(bench::now_ns() - t0) / 1e9;
+  std::printf("%-48s %d casts in %.3f s = %.0f casts/s   (target >= 200000/s)\n",
+              "dynmgr cast throughput into one worker", casts, secs, casts / secs);
+  (void)client->stop();
+  return 0;
+}

@@ -1,0 +1,113 @@
+// Restart latency: SIGKILL -> replacement ready, dynmgr vs a bare supervisor.
+//
+// Baseline (same run, same machine): a minimal supervisor loop that
+// posix_spawns `ready_child`, which writes one byte to a pipe when it is up;
+// we SIGKILL it, reap it, respawn it and wait for the byte.
+// dynmgr: a `probe` supervisor with one worker (timeout 0, restart intensity
+// out of the way, backoff reset by --healthy-uptime 0); we SIGKILL the worker
+// and spin on the registry slot until a new pid is `running` (i.e. the new
+// worker has attached its registry, mailbox and control queue and reported
+// ready).
+//
+//   restart_bench [KILLS]   (default 300)
+#include "bench/bench_util.hpp"
+#include "dynmgr/client.hpp"
+
+#include <fcntl.h>
+#include <spawn.h>
+
+#include <iostream>
+#include <thread>
+
+extern char** environ;
+
+namespace {
+
+std::vector<double> bare_round_trips(int kills) {
+  const std::string child = bench::bin_dir() + "/ready_child";
+  std::vector<double> out;
+  for (int i = 0; i <= kills; ++i) {
+    int p[2];
+    if (::pipe(p) != 0) std::abort();
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, p[1], 3);
+    char* argv[] = {const_cast<char*>(child.c_str()), nullptr};
+    pid_t pid = 0;
+    const std::uint64_t t0 = bench::now_ns();
+    if (posix_spawn(&pid, child.c_str(), &fa, nullptr, argv, environ) != 0) std::abort();
+    posix_spawn_file_actions_destroy(&fa);
+    ::close(p[1]);
+    char c;
+    if (::read(p[0], &c, 1) != 1) std::abort();
+    const std::uint64_t t1 = bench::now_ns();
+    ::close(p[0]);
+    // The measured interval of a restart = kill + reap + spawn + ready. Kill and
+    // reap are measured here too, around the next spawn.
+    const std::uint64_t k0 = bench::now_ns();
+    ::kill(pid, SIGKILL);
+    int st = 0;
+    ::waitpid(pid, &st, 0);
+    const std::uint64_t k1 = bench::now_ns();
+    if (i > 0) out.push_back(static_cast<double>((t1 - t0) + (k1 - k0)) / 1e6);
+  }
+  return out;
+}
+
+std::vector<double> dynmgr_restarts(int kills) {
+  const std::string name = "benchrestart" + std::to_string(::getpid());
+  const std::string bin = bench::bin_dir();
+  if (bench::run({bin + "/probe", "-n", name, "--daemon", "--log-file", "/tmp/" + name + ".log",
+                  "--healthy-uptime", "0", "--log-level", "error"}) != 0) {
+    std::cerr << "unable to start probe\n";
+    std::exit(1);
+  }
+  auto client = dynmgr::Client::connect(dynmgr::Client::Options{name, dynmgr::Millis(10000)});
+  if (!client) std::abort();
+  dynmgr::ChildSpec spec;
+  spec.timeout_ms = 0;
+  spec.max_restarts = 1'000'000;
+  spec.restart_window_ms = 1;
+  auto rec = client->put("w", spec);
+  if (!rec) {
+    std::cerr << rec.error().message << "\n";
+    std::exit(1);
+  }
+  std::vector<double> out;
+  pid_t pid = rec->pid;
+  for (int i = 0; i < kills; ++i) {
+    const std::uint64_t t0 = bench::now_ns();
+    ::kill(pid, SIGKILL);
+    for (;;) {
+      auto r = client->get("w");
+      if (r && r->pid != pid && r->pid > 0 && r->status == dynmgr::WorkerStatus::kRunning) {
+        pid = r->pid;
+        break;
+      }
+      std::this_thread::yield();
+    }
+    out.push_back(static_cast<double>(bench::now_ns() - t0) / 1e6);
+  }
+  (void)client->stop();
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int kills = argc > 1 ? std::atoi(argv[1]) : 300;
+  // Interleave the two a few times so drift affects both alike.
+  std::vector<double> bare, dyn;
+  for (int round = 0; round < 3; ++round) {
+    auto b = bare_round_trips(kills / 3);
+    bare.insert(bare.end(), b.begin(), b.end());
+    auto d = dynmgr_restarts(kills / 3);
+    dyn.insert(dyn.end(), d.begin(), d.end());
+  }
+  const auto sb = bench::summarize(bare);
+  const auto sd = bench::summarize(dyn);
+  bench::print("bare spawn+ready+kill+reap (baseline)", sb);
+  bench::print("dynmgr: SIGKILL -> replacement running", sd);
+  std::printf("ratio (median) dynmgr / bare: %.2fx   (target <= 1.5x)\n", sd.median_ms / sb.median_ms);
+  return 0;
+}
