@@ -9,6 +9,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 
 int main(int argc, char** argv) {
@@ -34,10 +35,27 @@ int main(int argc, char** argv) {
     if (exec_without_command) {
       return dynmgr::make_error(dynmgr::Errc::kInvalid, "--exec needs a command");
     }
+    // --daemon runs in /: keep relative paths meaning what they meant here.
+    std::error_code ec;
+    if (!config.default_command.empty() && config.default_command[0].find('/') != std::string::npos) {
+      auto abs = std::filesystem::absolute(config.default_command[0], ec);
+      if (!ec) config.default_command[0] = abs.lexically_normal().string();
+    }
     if (!config.children_file.empty()) {
+      auto abs = std::filesystem::absolute(config.children_file, ec);
+      if (!ec) config.children_file = abs.lexically_normal().string();
       std::ifstream in(config.children_file);
       if (!in) return dynmgr::make_error(dynmgr::Errc::kInvalid, "unable to read --children " + config.children_file);
-      std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      std::string text;
+      try {
+        text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+      } catch (const std::ios_base::failure& e) {
+        // libstdc++'s filebuf throws on a read error (e.g. a directory) even
+        // with no exceptions() set; uncaught, it aborted dynmgrd.
+        return dynmgr::make_error(dynmgr::Errc::kInvalid, "unable to read --children " +
+                                                              config.children_file + ": " +
+                                                              e.code().message());
+      }
       auto specs = dynmgr::ExecManager::parse_children(text);
       if (!specs) return specs.error();
       dynmgr::ExecManager probe(config);

@@ -63,6 +63,8 @@ int daemonize(const std::string& log_file, const std::string& program) {
   }
   if (devnull >= 0) ::close(devnull);
   if (log >= 0) ::close(log);
+  // Do not pin the directory we were started from (a daemon may outlive it).
+  if (::chdir("/") != 0) std::cerr << program << ": unable to chdir to /\n";
   return pipefd[1];
 }
 

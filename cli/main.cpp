@@ -45,6 +45,17 @@ int main(int argc, char** argv) {
   app.footer(
       "Exit codes: 0 ok, 1 failed, 2 usage or invalid input, 3 no such worker, 4 timed out, "
       "5 no supervisor running.");
+  // Checked once parsing is complete but before any verb's callback runs: a
+  // misused --exec must fail without doing anything (`del ID --exec ...` would
+  // otherwise delete ID and only then complain).
+  app.parse_complete_callback([&app, &exec_argv] {
+    if (exec_argv.empty()) return;
+    for (auto* sub : app.get_subcommands()) {
+      if (sub->get_name() != "put" && sub->get_name() != "put-new") {
+        throw CLI::ValidationError("--exec", "only valid with put and put-new");
+      }
+    }
+  });
   try {
     app.parse(cli_argc, argv);
   } catch (const CLI::CallForHelp&) {
@@ -59,18 +70,12 @@ int main(int argc, char** argv) {
       return 0;
     }
     std::string msg = e.what();
+    // `dynmgrctl bogus`: CLI11 reports only "A subcommand is required"; name the word.
+    if (app.get_subcommands().empty() && !app.remaining().empty()) {
+      msg = "unknown verb '" + app.remaining().front() + "'";
+    }
     std::cerr << "dynmgrctl: " << msg << " (see dynmgrctl --help)\n";
     return 2;
-  }
-  if (!exec_argv.empty()) {
-    bool is_put = false;
-    for (auto* sub : app.get_subcommands()) {
-      if (sub->get_name() == "put" || sub->get_name() == "put-new") is_put = true;
-    }
-    if (!is_put) {
-      std::cerr << "dynmgrctl: --exec is only valid with put and put-new\n";
-      return 2;
-    }
   }
   return ctx.exit_code;
 }

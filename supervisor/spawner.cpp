@@ -54,8 +54,14 @@ Result<SpawnedProcess> spawn_process(const std::string& path, const std::vector<
   posix_spawnattr_setpgroup(&attr, 0);  // its own process group: stop/kill reach its children
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
                                       POSIX_SPAWN_SETPGROUP);
+  // Ours are all close-on-exec, but the supervisor may have inherited open
+  // descriptors from whoever started it: none of them reaches a worker.
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addclosefrom_np(&actions, 3);
   pid_t pid = 0;
-  const int rc = ::posix_spawn(&pid, path.c_str(), nullptr, &attr, cargv.data(), cenv.data());
+  const int rc = ::posix_spawn(&pid, path.c_str(), &actions, &attr, cargv.data(), cenv.data());
+  posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
   if (rc != 0) return errno_error("unable to spawn " + path, rc);
 

@@ -30,6 +30,7 @@ namespace dynmgr {
 namespace {
 
 constexpr std::uint32_t kDefaultResponseTimeoutMs = 30'000;
+constexpr std::uint32_t kPerformDeadlineMarginMs = 250;
 constexpr const char* kDefaultPath = "/usr/local/bin:/usr/bin:/bin";
 
 [[noreturn]] void fail(const std::string& why) { throw std::runtime_error(why); }
@@ -391,7 +392,10 @@ namespace {
 std::uint32_t perform_deadline_ms() {
   const auto& ctx = current_worker_context();
   if (ctx.timeout_ms == 0) return kDefaultResponseTimeoutMs;
-  return static_cast<std::uint32_t>(std::ceil(ctx.lull * static_cast<double>(ctx.timeout_ms)));
+  // A margin over lull * timeout: the supervisor's overrun check (every 100 ms)
+  // reports the stuck perform through handle_timeout before the worker gives up.
+  return static_cast<std::uint32_t>(std::ceil(ctx.lull * static_cast<double>(ctx.timeout_ms))) +
+         kPerformDeadlineMarginMs;
 }
 
 // perform/cast vocabulary.

@@ -2,6 +2,7 @@
 #include "cli/context.hpp"
 #include "cli/output.hpp"
 
+#include <filesystem>
 #include <iostream>
 #include <memory>
 
@@ -20,6 +21,16 @@ struct PutArgs {
   std::vector<std::string> env;
   std::string cwd;
 };
+
+// "x/y" or "./y" -> "<cwd>/x/y"; a bare name ("python3") is left for PATH,
+// unless `always` (directories).
+std::string absolute_if_relative_path(const std::string& p, bool always = false) {
+  if (p.empty() || p[0] == '/') return p;
+  if (!always && p.find('/') == std::string::npos) return p;
+  std::error_code ec;
+  const auto abs = std::filesystem::absolute(p, ec);
+  return ec ? p : abs.lexically_normal().string();
+}
 
 void run_put(Context& ctx, const PutArgs& a, bool only_new, const std::vector<std::string>& exec) {
   const std::string verb = only_new ? "put-new" : "put";
@@ -52,7 +63,10 @@ void run_put(Context& ctx, const PutArgs& a, bool only_new, const std::vector<st
   if (a.within) spec.restart_window_ms = *a.within;
   if (!exec.empty()) {
     json::array argv;
-    for (const auto& s : exec) argv.emplace_back(s);
+    // The daemon runs elsewhere (in / when detached): a relative command path
+    // ("./scrape.py", "bin/x") is taken relative to where dynmgrctl runs.
+    argv.emplace_back(absolute_if_relative_path(exec[0]));
+    for (std::size_t i = 1; i < exec.size(); ++i) argv.emplace_back(exec[i]);
     spec.options["exec"] = std::move(argv);
   }
   if (!a.env.empty()) {
@@ -67,7 +81,7 @@ void run_put(Context& ctx, const PutArgs& a, bool only_new, const std::vector<st
     }
     spec.options["env"] = std::move(env);
   }
-  if (!a.cwd.empty()) spec.options["cwd"] = a.cwd;
+  if (!a.cwd.empty()) spec.options["cwd"] = absolute_if_relative_path(a.cwd, /*always=*/true);
   if (auto st = spec.validate(); !st) {
     ctx.fail(what, st.error());
     return;

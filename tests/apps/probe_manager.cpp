@@ -7,8 +7,10 @@
 //   $PROBE_STATE_LOG      "<state>"              from handle_state_change()
 //   $PROBE_TIMEOUT_LOG    "<id> <busy> <limit>"  from handle_timeout()
 //   $PROBE_PERFORM_LOG    "<id> <payload>"       from perform()
+//   $PROBE_INIT_LOG       "<id> <pid> <mono_ms>" from init() (mono_ms: CLOCK_MONOTONIC,
+//                                                comparable across processes)
 // $PROBE_RESTART_ON_UP=1: handle_state_change(up) answers restart once per
-// supervisor (tracked through $PROBE_STATE_LOG's content).
+// supervisor process (a flag in the supervisor's manager object).
 //
 // perform(id, payload) follows payload["on_perform"]:
 //   missing/"count"   replace(payload with n := n + 1)
@@ -20,14 +22,25 @@
 //   "exit0"/"exit3"   _exit(0) / _exit(3)
 //   "throw"           throws
 //   "sleep"           sleeps payload["sleep_ms"], then ok("slept")
-// init: payload["init"] == "crash" aborts, == "set" returns {"from_init": true}.
+//   "ignore_term"     ignores SIGTERM, then sleeps payload["sleep_ms"] (default
+//                     600000) without looking at its mailbox: deaf to terminate
+// init: payload["init"] == "crash" aborts, == "set" returns {"from_init": true},
+//       == "sleep" sleeps payload["init_sleep_ms"] (default 500), payload unchanged;
+//       with $PROBE_INIT_SLEEP_MS set, every init first sleeps that long (a slow
+//       start whatever the payload, e.g. to queue casts while a worker restarts).
 // call: "get" | ["set", v] | ["sleep", ms] | "crash" | "throw" | "halt" | ["echo", x] | "pid"
 // cast: ["add", n] (payload number += n) | ["append", x] (payload array) | "crash" | ["set", v]
+// Supervisor flags: --pool N makes probe a pool (PoolSpec: N members pool-1..pool-N,
+//   payload null, timeout 0, besides $PROBE_CHILDREN) picked by --pickup
+//   hashring|random|stream (default stream); without --pool it is not a pool.
 #include <dynmgr/run.hpp>
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
+#include <chrono>
 #include <cstdlib>
 #include <stdexcept>
 #include <thread>
@@ -36,6 +49,10 @@ namespace {
 
 using dynmgr::Response;
 using dynmgr::json::value;
+
+// Supervisor-side flags (--pool, --pickup); unused in the worker role.
+std::uint32_t g_pool_size = 0;
+std::string g_pickup = "stream";
 
 void append_line(const char* env, const std::string& line) {
   const char* path = std::getenv(env);
@@ -93,10 +110,29 @@ class Probe : public dynmgr::Manager {
                                          std::to_string(info.limit_ms));
   }
 
-  value init(const std::string&, const value& payload) override {
+  std::optional<dynmgr::PoolSpec> pool() const override {
+    if (g_pool_size == 0) return std::nullopt;
+    dynmgr::PoolSpec spec;
+    spec.size = g_pool_size;
+    spec.strategy = dynmgr::parse_pool_strategy(g_pickup).value();
+    return spec;
+  }
+
+  value init(const std::string& id, const value& payload) override {
+    if (const char* ms = std::getenv("PROBE_INIT_SLEEP_MS")) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(std::strtol(ms, nullptr, 10)));
+    }
+    const auto mono = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now().time_since_epoch());
+    append_line("PROBE_INIT_LOG",
+                id + " " + std::to_string(::getpid()) + " " + std::to_string(mono.count()));
     const std::string mode = str_field(payload, "init");
     if (mode == "crash") std::abort();
     if (mode == "set") return value(dynmgr::json::object{{"from_init", true}});
+    if (mode == "sleep") {
+      const value* ms = field(payload, "init_sleep_ms");
+      std::this_thread::sleep_for(std::chrono::milliseconds(ms != nullptr ? num(*ms) : 500));
+    }
     return payload;
   }
 
@@ -129,6 +165,12 @@ class Probe : public dynmgr::Manager {
     if (mode == "sleep") {
       const value* ms = field(payload, "sleep_ms");
       std::this_thread::sleep_for(std::chrono::milliseconds(ms != nullptr ? num(*ms) : 100));
+      return Response::ok(value("slept"));
+    }
+    if (mode == "ignore_term") {
+      ::signal(SIGTERM, SIG_IGN);
+      const value* ms = field(payload, "sleep_ms");
+      std::this_thread::sleep_for(std::chrono::milliseconds(ms != nullptr ? num(*ms) : 600'000));
       return Response::ok(value("slept"));
     }
     return Response::ok();
@@ -177,4 +219,17 @@ class Probe : public dynmgr::Manager {
 
 }  // namespace
 
-int main(int argc, char** argv) { return dynmgr::run<Probe>(argc, argv); }
+int main(int argc, char** argv) {
+  dynmgr::RunOptions opts;
+  opts.add_flags = [](CLI::App& app) {
+    app.add_option("--pool", g_pool_size, "declare a pool of N members (default: not a pool)")
+        ->check(CLI::Range(0u, 100000u));
+    app.add_option("--pickup", g_pickup, "pool pickup: hashring|random|stream (default stream)");
+  };
+  opts.after_parse = []() -> dynmgr::Status {
+    auto s = dynmgr::parse_pool_strategy(g_pickup);
+    if (!s) return s.error();
+    return {};
+  };
+  return dynmgr::run_manager([] { return std::make_unique<Probe>(); }, argc, argv, opts);
+}

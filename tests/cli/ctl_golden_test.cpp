@@ -1,0 +1,576 @@
+// dynmgrctl, golden: every verb and every error path through the real binary
+// against a real supervisor (the probe test manager, started with --daemon under
+// a unique name). Success: exact stdout. Failure: exact exit code, nothing on
+// stdout, exactly one line "dynmgrctl: <what failed>: <why>" on stderr, and
+// nothing stored changed (state --json byte-identical before and after).
+//
+// Workers are put with --timeout 0 (they never perform), so `state --json` is
+// stable between commands and can be compared byte for byte.
+#include "cli/ctl_support.hpp"
+
+#include <gtest/gtest.h>
+
+#include <regex>
+
+namespace dynmgr::testing {
+namespace {
+
+constexpr std::uint32_t kMaxPayload = 1024;
+
+class CtlGolden : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    daemon_ = std::make_unique<Daemon>(
+        "probe", std::vector<std::string>{"--max-payload", std::to_string(kMaxPayload)},
+        std::vector<std::string>{R"(PROBE_CHILDREN={"boot":{"payload":0,"timeout":0}})"}, "g");
+    ASSERT_TRUE(daemon_->ok()) << daemon_->start_result().exit_code << ": " << daemon_->start_result().err;
+    name_ = daemon_->name();
+  }
+  void TearDown() override { daemon_.reset(); }
+
+  CommandResult run(std::vector<std::string> args, const std::vector<std::string>& env = {}) {
+    return daemon_->ctl(std::move(args), env);
+  }
+
+  // Runs a command that must succeed with exactly `out` on stdout.
+  void expect_ok(std::vector<std::string> args, const std::string& out) {
+    SCOPED_TRACE(::testing::PrintToString(args));
+    const auto r = run(args);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out, out);
+    EXPECT_EQ(r.err, "");
+  }
+
+  std::string state_json() {
+    const auto r = run({"--json", "state"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return r.out;
+  }
+
+  // Runs a command that must fail with `code` and exactly `err` (one line), and
+  // change nothing stored.
+  void expect_fail(std::vector<std::string> args, int code, const std::string& err) {
+    SCOPED_TRACE(::testing::PrintToString(args));
+    const std::string before = state_json();
+    const auto r = run(args);
+    EXPECT_EQ(r.exit_code, code);
+    EXPECT_EQ(r.err, err + "\n");
+    EXPECT_EQ(r.out, "");
+    EXPECT_EQ(state_json(), before);
+  }
+
+  json::object record(const std::string& id) {
+    const auto r = run({"--json", "get", id});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    auto v = parse(r.out);
+    return v.is_object() ? v.get_object() : json::object{};
+  }
+
+  std::string pid_of(const std::string& id) { return to_json(record(id)["pid"]); }
+
+  void put_quiet(const std::string& id, const std::string& payload) {
+    const auto r = run({"put", id, "--payload", payload, "--timeout", "0"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+
+  std::unique_ptr<Daemon> daemon_;
+  std::string name_;
+};
+
+// The exact `get --json` / `state --json` record of a worker put with
+// --timeout 0 and otherwise default options.
+std::string default_record(const std::string& id, const std::string& pid, const std::string& started,
+                           const std::string& payload, const std::string& slot) {
+  return fill(
+      R"({"id":"{ID}","pid":{PID},"status":"running","restarts":0,"payload":{PAYLOAD},)"
+      R"("value":null,"timeout_ms":0,"lull":1.1E0,"restart":"permanent","instant_perform":false,)"
+      R"("max_restarts":5,"within_ms":30000,"pool":false,"started_ms":{STARTED},"busy_since_ms":0,)"
+      R"("last_perform_ms":0,"slot":{SLOT},"last_exit":null})",
+      {{"ID", id}, {"PID", pid}, {"STARTED", started}, {"PAYLOAD", payload}, {"SLOT", slot}});
+}
+
+// ----------------------------------------------------------------- success
+
+TEST_F(CtlGolden, PingHumanAndJson) {
+  const std::string pid = std::to_string(daemon_->pid());
+  expect_ok({"ping"}, "pong: supervisor '" + name_ + "' (pid " + pid + "), manager up\n");
+  expect_ok({"--json", "ping"},
+            R"({"name":")" + name_ + R"(","manager":"up","supervisor":{"pid":)" + pid + "}}\n");
+}
+
+TEST_F(CtlGolden, PutHumanPrintsStatusAndPid) {
+  const auto r = run({"put", "a", "--payload", R"({"x":1})", "--timeout", "0"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.err, "");
+  EXPECT_EQ(r.out, "put 'a': running (pid " + pid_of("a") + ")\n");
+}
+
+TEST_F(CtlGolden, PutJsonPrintsTheRecordWithEveryOption) {
+  const auto r = run({"--json", "put", "b", "--payload", "5", "--timeout", "0", "--lull", "2.5",
+                      "--restart", "transient", "--max-restarts", "3", "--within", "1000"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.err, "");
+  auto o = parse(r.out).as_object();
+  EXPECT_EQ(r.out,
+            fill(R"({"id":"b","pid":{PID},"status":"running","restarts":0,"payload":5,)"
+                 R"("value":null,"timeout_ms":0,"lull":2.5E0,"restart":"transient",)"
+                 R"("instant_perform":false,"max_restarts":3,"within_ms":1000,"pool":false,)"
+                 R"("started_ms":{STARTED},"busy_since_ms":0,"last_perform_ms":0,"slot":1,)"
+                 R"("last_exit":null})"
+                 "\n",
+                 {{"PID", to_json(o["pid"])}, {"STARTED", to_json(o["started_ms"])}}));
+  EXPECT_GT(o["pid"].to_number<std::int64_t>(), 0);
+  EXPECT_GT(o["started_ms"].to_number<std::int64_t>(), 0);
+}
+
+TEST_F(CtlGolden, PutInstantPerformsRightAway) {
+  // --instant and a short --timeout: the first perform (probe counts n) comes at once.
+  const auto r = run({"put", "i", "--payload", "{}", "--timeout", "60000", "--instant"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(wait_until([&] { return to_json(record("i")["payload"]) == R"({"n":1})"; }, 5s));
+  EXPECT_EQ(record("i")["instant_perform"], json::value(true));
+}
+
+TEST_F(CtlGolden, PutReplacesAnExistingWorker) {
+  put_quiet("a", "1");
+  const std::string old_pid = pid_of("a");
+  const auto r = run({"put", "a", "--payload", "2", "--timeout", "0"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string new_pid = pid_of("a");
+  EXPECT_NE(new_pid, old_pid);
+  EXPECT_EQ(r.out, "put 'a': running (pid " + new_pid + ")\n");
+  EXPECT_EQ(to_json(record("a")["payload"]), "2");
+}
+
+TEST_F(CtlGolden, PutNewStartsAnAbsentWorker) {
+  const auto r = run({"put-new", "n", "--payload", R"(["x"])", "--timeout", "0"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "put 'n': running (pid " + pid_of("n") + ")\n");
+  EXPECT_EQ(to_json(record("n")["payload"]), R"(["x"])");
+}
+
+TEST_F(CtlGolden, IdOf255BytesIsAccepted) {
+  const std::string id(255, 'k');
+  const auto r = run({"put", id, "--timeout", "0"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(run({"get", id}).exit_code, 0);
+}
+
+TEST_F(CtlGolden, GetHuman) {
+  put_quiet("a", R"({"x":1})");
+  const auto r = run({"get", "a"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.err, "");
+  const auto lines = lines_of(r.out);
+  const std::vector<std::string> expected = {
+      "id:           a",
+      "status:       running",
+      "pid:          " + pid_of("a"),
+      "uptime:       <any>",
+      "restarts:     0",
+      "restart:      permanent (max 5 within 30000 ms)",
+      "timeout_ms:   0",
+      "lull:         1.1",
+      R"(payload:      {"x":1})",
+      "value:        null",
+      "last_exit:    -",
+  };
+  ASSERT_EQ(lines.size(), expected.size()) << r.out;
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    if (expected[i] == "uptime:       <any>") {
+      EXPECT_TRUE(std::regex_match(lines[i], std::regex(R"(uptime:       [0-9]+s)"))) << lines[i];
+    } else {
+      EXPECT_EQ(lines[i], expected[i]);
+    }
+  }
+}
+
+TEST_F(CtlGolden, GetJson) {
+  put_quiet("a", R"({"x":1})");
+  auto o = record("a");
+  const auto r = run({"--json", "get", "a"});
+  EXPECT_EQ(r.out, default_record("a", to_json(o["pid"]), to_json(o["started_ms"]), R"({"x":1})",
+                                   to_json(o["slot"])) +
+                       "\n");
+}
+
+TEST_F(CtlGolden, StateTableHasTheDocumentedColumns) {
+  put_quiet("a", R"({"x":1})");
+  const auto r = run({"state"}, {"COLUMNS=200"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.err, "");
+  const auto lines = lines_of(r.out);
+  ASSERT_EQ(lines.size(), 4u) << r.out;
+  EXPECT_EQ(lines[0], "instance " + name_ + ": manager up, supervisor pid " +
+                          std::to_string(daemon_->pid()) + ", 2 worker(s)");
+  // ID is as wide as the longest id ("boot").
+  EXPECT_EQ(lines[1], "ID       PID STATUS     RESTARTS   UPTIME  PAYLOAD");
+  EXPECT_TRUE(std::regex_match(
+      lines[2], std::regex("boot +" + pid_of("boot") + " running +0 +[0-9]+s  0")))
+      << lines[2];
+  EXPECT_TRUE(std::regex_match(
+      lines[3], std::regex("a +" + pid_of("a") + R"( running +0 +[0-9]+s  \{"x":1\})")))
+      << lines[3];
+}
+
+TEST_F(CtlGolden, StateTableCutsLongPayloadsToTheWidth) {
+  put_quiet("a", "\"" + std::string(300, 'p') + "\"");
+  const auto r = run({"state"}, {"COLUMNS=80"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto lines = lines_of(r.out);
+  ASSERT_EQ(lines.size(), 4u) << r.out;
+  EXPECT_EQ(lines[3].size(), 80u) << lines[3];
+  EXPECT_EQ(lines[3].substr(lines[3].size() - 3), "...");
+}
+
+TEST_F(CtlGolden, StateWithoutWorkersIsOneLine) {
+  expect_ok({"del", "boot"}, "deleted 'boot'\n");
+  expect_ok({"state"}, "instance " + name_ + ": manager up, supervisor pid " +
+                           std::to_string(daemon_->pid()) + ", 0 worker(s)\n");
+  expect_ok({"--json", "state"}, fill(R"({"name":"{N}","manager":"up","supervisor":{"pid":{P}},)"
+                                      R"("capacity":4096,"max_payload":1024,"workers":[]})"
+                                      "\n",
+                                      {{"N", name_}, {"P", std::to_string(daemon_->pid())}}));
+}
+
+TEST_F(CtlGolden, StateJson) {
+  put_quiet("a", R"({"x":1})");
+  auto boot = record("boot");
+  auto a = record("a");
+  const auto r = run({"--json", "state"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out,
+            fill(R"({"name":"{N}","manager":"up","supervisor":{"pid":{P}},"capacity":4096,)"
+                 R"("max_payload":1024,"workers":[{BOOT},{A}]})"
+                 "\n",
+                 {{"N", name_},
+                  {"P", std::to_string(daemon_->pid())},
+                  {"BOOT", default_record("boot", to_json(boot["pid"]), to_json(boot["started_ms"]),
+                                          "0", to_json(boot["slot"]))},
+                  {"A", default_record("a", to_json(a["pid"]), to_json(a["started_ms"]),
+                                       R"({"x":1})", to_json(a["slot"]))}}));
+}
+
+TEST_F(CtlGolden, CallPrintsTheReplyAsJson) {
+  put_quiet("a", R"({"x":1})");
+  expect_ok({"call", "a", R"("get")"}, "{\"x\":1}\n");
+  expect_ok({"--json", "call", "a", R"("get")"}, "{\"x\":1}\n");
+  expect_ok({"call", "a", R"(["echo", [1, "two", null]])"}, "[1,\"two\",null]\n");
+}
+
+TEST_F(CtlGolden, CallWithReplaceCommitsThePayload) {
+  put_quiet("a", "1");
+  expect_ok({"call", "a", R"(["set", {"y": 2}])"}, "{\"y\":2}\n");
+  // Committed before the reply was printed: no wait needed.
+  EXPECT_EQ(to_json(record("a")["payload"]), R"({"y":2})");
+}
+
+TEST_F(CtlGolden, CastIsAcceptedAndApplied) {
+  put_quiet("a", "1");
+  expect_ok({"cast", "a", R"(["add", 3])"}, "accepted\n");
+  expect_ok({"--json", "cast", "a", R"(["add", 2])"}, "{\"accepted\":true}\n");
+  EXPECT_TRUE(wait_until([&] { return to_json(record("a")["payload"]) == "6"; }, 5s));
+  // Mailbox order: a call after the casts sees them.
+  expect_ok({"call", "a", R"("get")"}, "6\n");
+}
+
+TEST_F(CtlGolden, DelHumanAndJson) {
+  put_quiet("a", "1");
+  put_quiet("b", "2");
+  expect_ok({"del", "a"}, "deleted 'a'\n");
+  expect_ok({"--json", "del", "b"}, "{\"deleted\":\"b\"}\n");
+  EXPECT_EQ(run({"get", "a"}).exit_code, 3);
+  EXPECT_EQ(run({"get", "b"}).exit_code, 3);
+  EXPECT_EQ(parse(state_json()).as_object()["workers"].as_array().size(), 1u);  // boot
+}
+
+TEST_F(CtlGolden, RestartGoesBackToChildrenSpecs) {
+  put_quiet("a", "1");
+  expect_ok({"call", "boot", R"(["set", 42])"}, "42\n");
+  expect_ok({"restart"}, "restarted\n");
+  // Only children_specs() again, with their initial payload.
+  auto workers = parse(state_json()).as_object()["workers"].as_array();
+  ASSERT_EQ(workers.size(), 1u);
+  EXPECT_EQ(workers[0].as_object()["id"], json::value("boot"));
+  EXPECT_EQ(workers[0].as_object()["payload"], json::value(0));
+  expect_ok({"--json", "restart"}, "{\"manager\":\"up\"}\n");
+}
+
+TEST_F(CtlGolden, StopHuman) {
+  expect_ok({"stop"}, "stopped\n");
+  // Every shared object is gone (and the lock free) once stop returned; the
+  // supervisor process exits right after.
+  EXPECT_EQ(shm_objects(daemon_->names()), std::vector<std::string>{});
+  EXPECT_TRUE(wait_until([&] { return process_gone(daemon_->pid()); }, 5s));
+  // The name can be reused at once.
+  const std::string log = "/tmp/dynmgr-test." + name_ + ".again.log";
+  const auto again = run_command({bin_path("probe"), "-n", name_, "--daemon", "--log-file", log});
+  EXPECT_EQ(again.exit_code, 0) << again.err << read_file(log);
+  EXPECT_EQ(run({"stop"}).exit_code, 0);
+  ::unlink(log.c_str());
+  EXPECT_EQ(run({"ping"}).exit_code, 5);
+}
+
+TEST_F(CtlGolden, StopJson) { expect_ok({"--json", "stop"}, "{\"stopped\":true}\n"); }
+
+TEST_F(CtlGolden, DynmgrNameSelectsTheInstance) {
+  const std::string pid = std::to_string(daemon_->pid());
+  const auto r = ctl_raw({"ping"}, {"DYNMGR_NAME=" + name_});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "pong: supervisor '" + name_ + "' (pid " + pid + "), manager up\n");
+  // -n wins over $DYNMGR_NAME.
+  const std::string other = unique_instance("none");
+  const auto r2 = ctl_raw({"-n", other, "ping"}, {"DYNMGR_NAME=" + name_});
+  EXPECT_EQ(r2.exit_code, 5);
+  EXPECT_EQ(r2.err, "dynmgrctl: ping: no supervisor running under '" + other + "'\n");
+  const auto r3 = ctl_raw({"-n", name_, "ping"}, {"DYNMGR_NAME=" + other});
+  EXPECT_EQ(r3.exit_code, 0) << r3.err;
+}
+
+TEST_F(CtlGolden, HelpExitsZero) {
+  const auto r = ctl_raw({"--help"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(r.err, "");
+  for (const char* verb : {"ping", "put", "put-new", "del", "get", "call", "cast", "state",
+                           "restart", "stop", "Exit codes"}) {
+    EXPECT_NE(r.out.find(verb), std::string::npos) << verb;
+  }
+  const auto p = ctl_raw({"put", "--help"});
+  EXPECT_EQ(p.exit_code, 0);
+  for (const char* flag : {"--payload", "--timeout", "--lull", "--instant", "--restart",
+                           "--max-restarts", "--within", "--exec"}) {
+    EXPECT_NE(p.out.find(flag), std::string::npos) << flag;
+  }
+  EXPECT_EQ(ctl_raw({"call", "--help"}).exit_code, 0);
+}
+
+// ----------------------------------------------------------------- errors: input (2)
+
+TEST_F(CtlGolden, InvalidJsonIsExit2) {
+  put_quiet("a", "1");
+  expect_fail({"put", "a", "--payload", "{x"}, 2,
+              "dynmgrctl: put 'a': invalid JSON in --payload: syntax error");
+  expect_fail({"put", "z", "--payload", "[1,"}, 2,
+              "dynmgrctl: put 'z': invalid JSON in --payload: incomplete JSON");
+  expect_fail({"put-new", "z", "--payload", "tru"}, 2,
+              "dynmgrctl: put-new 'z': invalid JSON in --payload: incomplete JSON");
+  expect_fail({"call", "a", "{x"}, 2, "dynmgrctl: call 'a': invalid JSON in MESSAGE: syntax error");
+  expect_fail({"cast", "a", "1 2"}, 2,
+              "dynmgrctl: cast 'a': invalid JSON in MESSAGE: extra data");
+  expect_fail({"call", "--any", "{"}, 2,
+              "dynmgrctl: call --any: invalid JSON in MESSAGE: incomplete JSON");
+  expect_fail({"cast", "--any", "]"}, 2,
+              "dynmgrctl: cast --any: invalid JSON in MESSAGE: syntax error");
+}
+
+TEST_F(CtlGolden, BadIdIsExit2ForEveryVerb) {
+  const std::string long_id(256, 'k');
+  const std::string ctrl = "a\tb";
+  for (const auto& [verb, extra] : std::vector<std::pair<std::string, std::vector<std::string>>>{
+           {"put", {"--timeout", "0"}},
+           {"put-new", {"--timeout", "0"}},
+           {"del", {}},
+           {"get", {}},
+           {"call", {R"("get")"}},
+           {"cast", {R"(["add",1])"}}}) {
+    for (const auto& [id, why] : std::vector<std::pair<std::string, std::string>>{
+             {"", "invalid id: must not be empty"},
+             {long_id, "invalid id: 256 bytes, the limit is 255"},
+             {ctrl, "invalid id: contains a control character"},
+             {"a\nb", "invalid id: contains a control character"},
+             {std::string("a\x7f"), "invalid id: contains a control character"}}) {
+      std::vector<std::string> args{verb, id};
+      args.insert(args.end(), extra.begin(), extra.end());
+      expect_fail(args, 2, "dynmgrctl: " + verb + ": " + why);
+    }
+  }
+}
+
+TEST_F(CtlGolden, PayloadOverMaxPayloadIsExit2AndNamesTheLimit) {
+  put_quiet("a", "1");
+  const std::string big = "\"" + std::string(kMaxPayload, 'x') + "\"";  // limit + 2 bytes
+  const std::string size = std::to_string(big.size());
+  expect_fail({"put", "a", "--payload", big}, 2,
+              "dynmgrctl: put 'a': payload of " + size + " bytes exceeds the limit of 1024 bytes");
+  expect_fail({"put-new", "b", "--payload", big}, 2,
+              "dynmgrctl: put-new 'b': payload of " + size +
+                  " bytes exceeds the limit of 1024 bytes");
+  expect_fail({"call", "a", big}, 2,
+              "dynmgrctl: call 'a': message of " + size + " bytes exceeds the limit of 1024 bytes");
+  expect_fail({"cast", "a", big}, 2,
+              "dynmgrctl: cast 'a': message of " + size + " bytes exceeds the limit of 1024 bytes");
+  // Exactly the limit is fine.
+  const std::string fits = "\"" + std::string(kMaxPayload - 2, 'x') + "\"";
+  EXPECT_EQ(run({"put", "a", "--payload", fits, "--timeout", "0"}).exit_code, 0);
+}
+
+TEST_F(CtlGolden, PutNewOnAnExistingIdIsExit2AndChangesNothing) {
+  put_quiet("a", "1");
+  expect_fail({"put-new", "a", "--payload", "2", "--timeout", "0"}, 2,
+              "dynmgrctl: put-new 'a': worker 'a' already exists");
+  expect_fail({"put-new", "boot", "--payload", "2"}, 2,
+              "dynmgrctl: put-new 'boot': worker 'boot' already exists");
+}
+
+TEST_F(CtlGolden, InvalidSpecValuesAreExit2) {
+  expect_fail({"put", "a", "--restart", "sometimes"}, 2,
+              "dynmgrctl: put 'a': invalid restart type 'sometimes': expected permanent, "
+              "transient or temporary");
+  const auto r = run({"put", "a", "--lull", "0.5"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(lines_of(r.err).size(), 1u) << r.err;
+  EXPECT_EQ(r.err.rfind("dynmgrctl: ", 0), 0u) << r.err;
+  const auto w = run({"--wait", "0", "ping"});
+  EXPECT_EQ(w.exit_code, 2);
+  EXPECT_EQ(lines_of(w.err).size(), 1u) << w.err;
+}
+
+TEST_F(CtlGolden, UnknownVerbAndMissingArgumentsAreExit2) {
+  put_quiet("a", "1");
+  const std::string before = state_json();
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"bogus"}, {}, {"put"}, {"put-new"}, {"del"}, {"get"}, {"call"}, {"cast"},
+           {"get", "a", "b"}, {"ping", "extra"}, {"put", "a", "--no-such-flag"}}) {
+    SCOPED_TRACE(::testing::PrintToString(args));
+    const auto r = run(args);
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_EQ(r.out, "");
+    EXPECT_EQ(lines_of(r.err).size(), 1u) << r.err;
+    EXPECT_EQ(r.err.rfind("dynmgrctl: ", 0), 0u) << r.err;
+  }
+  expect_fail({"bogus"}, 2, "dynmgrctl: unknown verb 'bogus' (see dynmgrctl --help)");
+  expect_fail({"--json", "pingg", "x"}, 2, "dynmgrctl: unknown verb 'pingg' (see dynmgrctl --help)");
+  expect_fail({"put"}, 2, "dynmgrctl: ID is required (see dynmgrctl --help)");
+  expect_fail({"call", "a"}, 2, "dynmgrctl: call: usage: call ID MESSAGE");
+  expect_fail({"cast", "a"}, 2, "dynmgrctl: cast: usage: cast ID MESSAGE");
+  expect_fail({"call", "--any", "a", R"("get")"}, 2, "dynmgrctl: call: usage: call --any MESSAGE");
+  expect_fail({"cast", "--any", "a", R"("get")"}, 2, "dynmgrctl: cast: usage: cast --any MESSAGE");
+  EXPECT_EQ(state_json(), before);
+}
+
+TEST_F(CtlGolden, ExecOnANonPutVerbIsExit2AndDoesNothing) {
+  put_quiet("a", "1");
+  const std::string err = "dynmgrctl: --exec: only valid with put and put-new (see dynmgrctl --help)";
+  expect_fail({"del", "a", "--exec", "/bin/true"}, 2, err);
+  expect_fail({"call", "a", R"(["set", 7])", "--exec", "/bin/true"}, 2, err);
+  expect_fail({"cast", "a", R"(["add", 7])", "--exec", "/bin/true"}, 2, err);
+  expect_fail({"get", "a", "--exec", "/bin/true"}, 2, err);
+  expect_fail({"state", "--exec", "/bin/true"}, 2, err);
+  expect_fail({"restart", "--exec", "/bin/true"}, 2, err);
+  expect_fail({"stop", "--exec", "/bin/true"}, 2, err);
+  expect_fail({"put", "b", "--exec"}, 2, "dynmgrctl: --exec needs a command");
+  EXPECT_EQ(run({"ping"}).exit_code, 0);  // stop did not run
+}
+
+// ----------------------------------------------------------------- errors: not found (3)
+
+TEST_F(CtlGolden, UnknownIdIsExit3) {
+  expect_fail({"get", "nope"}, 3, "dynmgrctl: get 'nope': no such worker 'nope'");
+  expect_fail({"del", "nope"}, 3, "dynmgrctl: del 'nope': no such worker 'nope'");
+  expect_fail({"call", "nope", R"("get")"}, 3, "dynmgrctl: call 'nope': no such worker 'nope'");
+  expect_fail({"cast", "nope", R"(["add",1])"}, 3,
+              "dynmgrctl: cast 'nope': no such worker 'nope'");
+  expect_fail({"--json", "get", "nope"}, 3, "dynmgrctl: get 'nope': no such worker 'nope'");
+}
+
+// ----------------------------------------------------------------- errors: timeout (4)
+
+TEST_F(CtlGolden, CallLongerThanWaitIsExit4) {
+  put_quiet("a", "1");
+  const std::string before = state_json();
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto r = run({"--wait", "200", "call", "a", R"(["sleep", 1500])"});
+  const auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_EQ(r.exit_code, 4);
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err, "dynmgrctl: call 'a': no reply within the deadline\n");
+  EXPECT_LT(took, 1200ms);
+  // The worker finishes its sleep and serves the next caller normally.
+  EXPECT_EQ(run({"call", "a", R"("get")"}).out, "1\n");
+  EXPECT_EQ(state_json(), before);
+}
+
+// ----------------------------------------------------------------- errors: failed (1)
+
+TEST_F(CtlGolden, CallThatCrashesTheWorkerIsExit1) {
+  put_quiet("a", "1");
+  const auto r = run({"call", "a", R"("crash")"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(lines_of(r.err).size(), 1u);
+  EXPECT_EQ(r.err.rfind("dynmgrctl: call 'a': worker 'a' crashed while handling the call", 0), 0u)
+      << r.err;
+  EXPECT_NE(r.err.find("SIGABRT"), std::string::npos) << r.err;
+  // Restarted with its last committed payload.
+  EXPECT_TRUE(wait_until([&] { return run({"call", "a", R"("get")"}).out == "1\n"; }, 5s));
+}
+
+TEST_F(CtlGolden, CallThatThrowsIsExit1WithTheReason) {
+  put_quiet("a", "1");
+  const auto r = run({"call", "a", R"("throw")"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err,
+            "dynmgrctl: call 'a': worker 'a' crashed while handling the call: call failed on "
+            "purpose\n");
+}
+
+TEST_F(CtlGolden, AnyOnANonPoolIsExit1) {
+  expect_fail({"call", "--any", R"("get")"}, 1, "dynmgrctl: call --any: this manager is not a pool");
+  expect_fail({"cast", "--any", R"(["add",1])"}, 1,
+              "dynmgrctl: cast --any: this manager is not a pool");
+}
+
+// ----------------------------------------------------------------- errors: no supervisor (5)
+
+TEST(CtlNoSupervisor, EveryVerbIsExit5) {
+  const std::string name = unique_instance("ns");
+  const std::string why = ": no supervisor running under '" + name + "'\n";
+  for (const auto& [args, what] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"ping"}, "ping"},
+           {{"put", "a"}, "put 'a'"},
+           {{"put", "a", "--payload", "{}", "--timeout", "5"}, "put 'a'"},
+           {{"put-new", "a"}, "put-new 'a'"},
+           {{"del", "a"}, "del 'a'"},
+           {{"get", "a"}, "get 'a'"},
+           {{"call", "a", R"("get")"}, "call 'a'"},
+           {{"cast", "a", R"("get")"}, "cast 'a'"},
+           {{"call", "--any", R"("get")"}, "call --any"},
+           {{"cast", "--any", R"("get")"}, "cast --any"},
+           {{"state"}, "state"},
+           {{"--json", "state"}, "state"},
+           {{"restart"}, "restart"},
+           {{"stop"}, "stop"}}) {
+    SCOPED_TRACE(::testing::PrintToString(args));
+    const auto r = ctl(name, args);
+    EXPECT_EQ(r.exit_code, 5);
+    EXPECT_EQ(r.out, "");
+    EXPECT_EQ(r.err, "dynmgrctl: " + what + why);
+  }
+  // Input errors are found before looking for the supervisor.
+  EXPECT_EQ(ctl(name, {"put", "a", "--payload", "{"}).exit_code, 2);
+  EXPECT_TRUE(shm_objects(Names(name)).empty());  // a client leaves nothing behind
+}
+
+TEST(CtlNoSupervisor, AfterTheSupervisorIsKilledEveryVerbIsExit5) {
+  Daemon d("probe", {}, {}, "k");
+  ASSERT_TRUE(d.ok()) << d.start_result().exit_code << ": " << d.start_result().err;
+  ASSERT_EQ(d.ctl({"put", "a", "--timeout", "0"}).exit_code, 0);
+  ::kill(d.pid(), SIGKILL);
+  ASSERT_TRUE(wait_until([&] { return process_gone(d.pid()); }, 5s));
+  // The registry is left behind; its dead owner is recognised.
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"ping"}, {"get", "a"}, {"state"}, {"call", "a", R"("get")"}, {"cast", "a", "1"},
+           {"put", "b"}, {"del", "a"}, {"restart"}, {"stop"}}) {
+    SCOPED_TRACE(::testing::PrintToString(args));
+    const auto r = d.ctl(args);
+    EXPECT_EQ(r.exit_code, 5) << r.err;
+    EXPECT_EQ(r.out, "");
+    EXPECT_EQ(lines_of(r.err).size(), 1u) << r.err;
+    EXPECT_NE(r.err.find("no supervisor running under '" + d.name() + "'"), std::string::npos)
+        << r.err;
+  }
+}
+
+}  // namespace
+}  // namespace dynmgr::testing

@@ -1,0 +1,75 @@
+// 1000 workers (timeout 0) put one by one, then deleted one by one: every put
+// and del is synchronous, and nothing is left behind — no process, no registry
+// slot, no mailbox. A test executable of its own so that sanitizer builds, where
+// each of the 1000 process starts costs tens of milliseconds, can label it slow.
+
+#include "probe_harness.hpp"
+
+#include <gtest/gtest.h>
+
+#include <iostream>
+#include <string>
+#include <vector>
+
+namespace dynmgr {
+namespace {
+
+using testing::mono_now_ms;
+using testing::ProbeStart;
+using testing::spec;
+using testing::wait_until;
+using namespace std::chrono_literals;
+
+class Scale : public testing::ProbeTest {};
+
+TEST_F(Scale, AThousandWorkersComeAndGoWithoutLeftovers) {
+  ASSERT_TRUE(start(ProbeStart{}.with_flags({"--max-workers", "1024", "--log-level", "warn"})));
+  constexpr int kWorkers = 1000;
+  const auto t0 = mono_now_ms();
+  for (int i = 0; i < kWorkers; ++i) {
+    auto r = put("w" + std::to_string(i), spec(json::value(i), 0));
+    ASSERT_TRUE(r) << "put " << i << ": " << r.error().message;
+  }
+  const auto put_ms = mono_now_ms() - t0;
+  auto all = client().state();
+  ASSERT_TRUE(all);
+  ASSERT_EQ(all->size(), static_cast<std::size_t>(kWorkers));
+  for (const auto& r : *all) {
+    EXPECT_EQ(r.status, WorkerStatus::kRunning) << r.id;
+    track(r.pid, r.pid_start_time);
+  }
+  std::vector<pid_t> pids;
+  for (const auto& r : *all) pids.push_back(r.pid);
+  const auto t1 = mono_now_ms();
+  for (int i = 0; i < kWorkers; ++i) {
+    auto d = client().del("w" + std::to_string(i));
+    ASSERT_TRUE(d) << "del " << i << ": " << d.error().message;
+  }
+  const auto del_ms = mono_now_ms() - t1;
+  std::cout << "put " << kWorkers << ": " << put_ms << " ms, del: " << del_ms << " ms\n";
+  all = client().state();
+  ASSERT_TRUE(all);
+  EXPECT_TRUE(all->empty());
+  for (const auto& r : *all) {
+    ADD_FAILURE() << "left in the registry: '" << r.id << "' slot " << r.slot << " status "
+                  << to_string(r.status) << " pid " << r.pid << " incarnation " << r.incarnation
+                  << (process_gone(r.pid) ? " (process gone)" : " (process alive)");
+  }
+  if (!all->empty()) {
+    const bool later = wait_until([&] { auto a = client().state(); return a && a->empty(); }, 3s);
+    ADD_FAILURE() << "registry empty 3 s later: " << later;
+  }
+  EXPECT_EQ(client().header().used, 0u);
+  for (pid_t p : pids) EXPECT_TRUE(process_gone(p)) << p;
+  // Only the registry, the control queue, the lock and our reply queue remain.
+  for (const auto& n : testing::shm_objects(names_)) {
+    const std::string rest = n.substr(names_.prefix().size());
+    EXPECT_TRUE(rest == "registry" || rest == "lock" || rest.rfind("control.", 0) == 0 ||
+                rest.rfind("reply.", 0) == 0)
+        << n;
+  }
+  EXPECT_EQ(log("terminate").size(), static_cast<std::size_t>(kWorkers));
+}
+
+}  // namespace
+}  // namespace dynmgr

@@ -1,0 +1,245 @@
+// Commands that fail or break the JSON-lines protocol, under the stock dynmgrd:
+// each is a worker failure with a clear reason in the registry's last_exit, and
+// the restart policy applies (restarted within its intensity, then `failed`;
+// never restarted when temporary). The supervisor itself never goes down.
+#include <sys/stat.h>
+
+#include <fstream>
+
+#include "dynmgrd_harness.hpp"
+
+namespace dynmgr::testing {
+namespace {
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+void write_file(const std::string& path, const std::string& text, mode_t mode = 0600) {
+  std::ofstream(path) << text;
+  ::chmod(path.c_str(), mode);
+}
+
+bool failed_after(const SlotRecord& s, std::uint32_t restarts) {
+  return s.status == WorkerStatus::kFailed && s.restarts == restarts;
+}
+
+// ------------------------------------------------------------ missing commands
+
+struct Missing {
+  std::string name;
+  std::string command;  // "{dir}" is the test's directory
+  std::string reason;   // expected in the put error and in last_exit
+};
+
+std::ostream& operator<<(std::ostream& os, const Missing& m) { return os << m.name; }
+
+class MissingCommand : public DynmgrdTest, public ::testing::WithParamInterface<Missing> {};
+
+TEST_P(MissingCommand, PutFailsClearlyThenTheWorkerIsFailed) {
+  const Missing& m = GetParam();
+  write_file(path("not-executable"), "#!/bin/sh\n", 0600);
+  write_file(path("bad-interpreter"), "#!/no/such/interpreter\n", 0700);
+  std::string command = m.command;
+  if (const auto at = command.find("{dir}"); at != std::string::npos) command.replace(at, 5, dir_);
+  std::string reason = m.reason;
+  if (const auto at = reason.find("{dir}"); at != std::string::npos) reason.replace(at, 5, dir_);
+
+  ASSERT_TRUE(start());
+  const auto r = ctl({"put", "m", "--timeout", "0", "--max-restarts", "2", "--within", "60000",
+                      "--exec", command});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err.rfind("dynmgrctl: put 'm': worker 'm' exited during start: init threw: ", 0), 0u)
+      << r.err;
+  EXPECT_TRUE(contains(r.err, reason)) << r.err;
+
+  // Restarted up to its intensity, then failed; last_exit names the command.
+  const auto rec = wait_record("m", [](const SlotRecord& s) { return failed_after(s, 2); });
+  ASSERT_TRUE(rec && failed_after(*rec, 2)) << log();
+  EXPECT_TRUE(contains(last_exit_reason(*rec), reason)) << last_exit_reason(*rec);
+  const auto g = ctl({"get", "m"});
+  EXPECT_EQ(g.exit_code, 0);
+  EXPECT_TRUE(contains(g.out, "status:       failed\n")) << g.out;
+  EXPECT_TRUE(contains(g.out, "last_exit:    init threw: ")) << g.out;
+  EXPECT_TRUE(contains(g.out, reason)) << g.out;
+  EXPECT_TRUE(contains(log(), "worker 'm' failed: more than 2 restarts within 60000 ms")) << log();
+  EXPECT_EQ(ctl({"ping"}).exit_code, 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Commands, MissingCommand,
+    ::testing::Values(
+        Missing{"AbsentPath", "/no/such/command",
+                "command '/no/such/command' is not executable: No such file or directory"},
+        Missing{"NotInPath", "dynmgr-no-such-command",
+                "command 'dynmgr-no-such-command' not found in PATH"},
+        Missing{"NotExecutable", "{dir}/not-executable",
+                "command '{dir}/not-executable' is not executable: Permission denied"},
+        Missing{"BadInterpreter", "{dir}/bad-interpreter",
+                "unable to start '{dir}/bad-interpreter': "}),
+    [](const auto& row) { return row.param.name; });
+
+// ------------------------------------------------------------ protocol breaches
+
+struct Breach {
+  std::string name;
+  std::vector<std::string> mode;  // misbehave.sh arguments
+  std::string timeout;            // --timeout (perform interval)
+  std::string reason;             // expected in last_exit
+};
+
+std::ostream& operator<<(std::ostream& os, const Breach& b) { return os << b.name; }
+
+class ProtocolBreach : public DynmgrdTest, public ::testing::WithParamInterface<Breach> {};
+
+// --lull 1.5: a perform must be answered within 1.5 x timeout.
+TEST_P(ProtocolBreach, IsAWorkerFailureWithItsReasonAndThePolicyApplies) {
+  const Breach& b = GetParam();
+  ASSERT_TRUE(start());
+  std::vector<std::string> put{"put",
+                               "b",
+                               "--timeout",
+                               b.timeout,
+                               "--lull",
+                               "1.5",
+                               "--max-restarts",
+                               "1",
+                               "--within",
+                               "60000",
+                               "--exec",
+                               "sh",
+                               script_path("misbehave.sh")};
+  put.insert(put.end(), b.mode.begin(), b.mode.end());
+  const auto r = ctl(put);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+
+  const auto rec = wait_record("b", [](const SlotRecord& s) { return failed_after(s, 1); });
+  ASSERT_TRUE(rec && failed_after(*rec, 1)) << log();
+  EXPECT_TRUE(contains(last_exit_reason(*rec), b.reason)) << last_exit_reason(*rec);
+  EXPECT_EQ(rec->last_exit.kind, ExitInfo::Kind::kExited);
+  EXPECT_EQ(rec->last_exit.code, 1);  // the worker's own exit: "a callback threw"
+  const auto g = ctl({"--json", "get", "b"});
+  EXPECT_TRUE(contains(g.out, R"("status":"failed")")) << g.out;
+  EXPECT_EQ(ctl({"ping"}).exit_code, 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Commands, ProtocolBreach,
+    ::testing::Values(
+        Breach{"Garbage",
+               {"garbage"},
+               "100",
+               "perform threw: command wrote invalid JSON: this is not JSON"},
+        Breach{"NonObject",
+               {"non-object"},
+               "100",
+               "command answered perform with a non-object: [1,2,3]"},
+        Breach{"UnknownShape",
+               {"unknown"},
+               "100",
+               R"(command answered perform with an unknown response: {"hello":"world"})"},
+        Breach{"InvalidTimeout",
+               {"bad-timeout"},
+               "100",
+               "command answered perform with an invalid timeout: -5"},
+        Breach{"LineWithoutRequest",
+               {"unsolicited"},
+               "0",
+               R"(command wrote a line without a request: {"ok":"nobody asked"})"},
+        Breach{"TwoAnswersToOneRequest",
+               {"double"},
+               "100",
+               R"(command wrote a line without a request: {"ok":2})"},
+        Breach{"NeverAnswers",
+               {"silent"},
+               "200",
+               // lull * timeout (300 ms) plus the 250 ms margin that lets the
+               // supervisor's overrun check report it first
+               "perform threw: command did not answer perform within 550 ms"},
+        Breach{"ExitsOnItsOwn", {"exit", "3"}, "0", "command exited with code 3"},
+        Breach{
+            "ExitsInsteadOfAnswering",
+            {"exit-after", "0"},
+            "100",
+            "perform threw: command exited with code 0 while dynmgr waited for its perform answer"},
+        Breach{"KilledBySignal", {"kill-self", "TERM"}, "0", "command killed by SIGTERM"}),
+    [](const auto& row) { return row.param.name; });
+
+TEST_F(DynmgrdTest, TemporaryWorkerWithABrokenCommandIsNotRestarted) {
+  ASSERT_TRUE(start());
+  const auto r = ctl({"put", "t", "--timeout", "100", "--restart", "temporary", "--exec", "sh",
+                      script_path("misbehave.sh"), "garbage"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto rec =
+      wait_record("t", [](const SlotRecord& s) { return s.status == WorkerStatus::kExited; });
+  ASSERT_TRUE(rec && rec->status == WorkerStatus::kExited) << log();
+  EXPECT_EQ(rec->restarts, 0u);
+  EXPECT_TRUE(contains(last_exit_reason(*rec), "invalid JSON")) << last_exit_reason(*rec);
+}
+
+// A perform that is never answered fails the worker once lull x timeout has
+// passed (not after the 30 s response timeout), and it is restarted.
+TEST_F(DynmgrdTest, NeverAnsweredPerformFailsWithinLullTimesTimeout) {
+  ASSERT_TRUE(start());
+  const auto put_done = std::chrono::steady_clock::now();
+  const auto r = ctl({"put", "s", "--timeout", "200", "--lull", "1.5", "--exec", "sh",
+                      script_path("misbehave.sh"), "silent"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto rec = wait_record("s", [](const SlotRecord& s) { return s.restarts >= 1; });
+  const auto elapsed = std::chrono::steady_clock::now() - put_done;
+  ASSERT_TRUE(rec && rec->restarts >= 1) << log();
+  // The first perform is due 200 ms after start and may take 300 ms (lull *
+  // timeout) plus the 250 ms margin in which handle_timeout reports it.
+  EXPECT_GE(elapsed, 550ms);
+  EXPECT_LT(elapsed, 10s);
+  EXPECT_TRUE(contains(last_exit_reason(*rec), "command did not answer perform within 550 ms"))
+      << last_exit_reason(*rec);
+}
+
+// A call to a command that never answers calls: the caller times out (exit 4),
+// the supervisor reports the overrun (handle_timeout: busy over lull x timeout),
+// and after the response timeout the worker fails and is restarted by policy.
+TEST_F(DynmgrdTest, NeverAnsweredCallTimesOutForTheCallerAndTheWorkerRecovers) {
+  const std::string children = path("children.json");
+  write_file(children, R"({"c": {"exec": ["sh", ")" + script_path("misbehave.sh") +
+                           R"(", "silent-calls"], "timeout": 200, "response_timeout": 2500}})");
+  ASSERT_TRUE(start({"--children", children}));
+  const pid_t w1 = worker_pid("c");
+  ASSERT_GT(w1, 0);
+  ASSERT_TRUE(wait_record("c", [](const SlotRecord& s) { return s.value == R"("alive")"; }));
+
+  const auto r = ctl({"--wait", "500", "call", "c", R"("hello")"});
+  EXPECT_EQ(r.exit_code, 4) << r.out << r.err;
+  EXPECT_EQ(r.out, "");
+  EXPECT_TRUE(contains(r.err, "dynmgrctl: call 'c': ")) << r.err;
+  EXPECT_TRUE(contains(r.err, "no reply within the deadline")) << r.err;
+
+  // Still stuck in the call: busy in the registry, the overrun logged.
+  auto rec = record("c");
+  ASSERT_TRUE(rec);
+  EXPECT_EQ(rec->pid, w1);
+  EXPECT_NE(rec->busy_since_ms, 0u);
+  EXPECT_TRUE(wait_until([&] { return contains(log(), "over its limit of 220 ms"); }, kWait))
+      << log();
+  EXPECT_TRUE(contains(log(), "worker 'c' (pid " + std::to_string(w1) + ") busy for ")) << log();
+
+  rec = wait_record("c", [&](const SlotRecord& s) {
+    return s.restarts == 1 && s.status == WorkerStatus::kRunning && s.pid != w1;
+  });
+  ASSERT_TRUE(rec && rec->restarts == 1 && rec->pid != w1) << log();
+  EXPECT_TRUE(
+      contains(last_exit_reason(*rec), "call threw: command did not answer call within 2500 ms"))
+      << last_exit_reason(*rec);
+  // Recovered: performs go on in the new worker.
+  const std::uint64_t beat = rec->heartbeat_ms;
+  EXPECT_TRUE(wait_until(
+      [&] {
+        auto now = record("c");
+        return now && now->heartbeat_ms > beat;
+      },
+      kWait));
+}
+
+}  // namespace
+}  // namespace dynmgr::testing
