@@ -328,6 +328,13 @@ class WorkerRuntime {
     Queue* q = reply_queue(to.queue);
     if (q == nullptr) return;  // the caller is gone; nothing to do
     auto st = q->send(f, Deadline::after(Millis(1000)));
+    if (!st && st.error().code == Errc::kTooLarge) {
+      // The caller would otherwise wait out its deadline: tell it why instead.
+      log_warn("reply to " + to.queue + " is too large: " + st.error().message);
+      st = q->send(protocol::reply_error(to.request_id,
+                                         make_error(Errc::kTooLarge, "the reply: " + st.error().message)),
+                   Deadline::after(Millis(1000)));
+    }
     if (!st) {
       log_warn("unable to reply to " + to.queue + ": " + st.error().message);
       drop_reply_queue(to.queue);
