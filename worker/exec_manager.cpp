@@ -394,7 +394,8 @@ std::uint32_t perform_deadline_ms() {
   if (ctx.timeout_ms == 0) return kDefaultResponseTimeoutMs;
   // A margin over lull * timeout: the supervisor's overrun check (every 100 ms)
   // reports the stuck perform through handle_timeout before the worker gives up.
-  return static_cast<std::uint32_t>(std::ceil(ctx.lull * static_cast<double>(ctx.timeout_ms))) +
+  // (The epsilon keeps 1.1 * 200 = 220.00000000000003 from rounding up to 221.)
+  return static_cast<std::uint32_t>(std::ceil(ctx.lull * static_cast<double>(ctx.timeout_ms) - 1e-6)) +
          kPerformDeadlineMarginMs;
 }
 

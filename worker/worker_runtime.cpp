@@ -278,6 +278,13 @@ class WorkerRuntime {
         }
         return Exit::kContinue;
       case Response::Kind::kReplace:
+        if (auto st = fits(r.value(), "payload"); !st) {
+          // The supervisor would refuse it; keep the worker and the registry in
+          // agreement by not taking it either.
+          log_error("worker '" + id_ + "' kept its payload: " + st.error().message);
+          if (reply != nullptr) send_reply(*reply, protocol::reply_error(reply->request_id, st.error()));
+          return Exit::kContinue;
+        }
         payload_ = r.value();
         value_ = r.value();
         if (reply != nullptr) {
@@ -322,6 +329,15 @@ class WorkerRuntime {
       }
     }
     return Exit::kContinue;
+  }
+
+  Status fits(const json::value& v, const char* what) const {
+    const std::size_t size = to_json(v).size();
+    const std::uint32_t limit = reader_->header().max_payload;
+    if (size <= limit) return {};
+    return make_error(Errc::kTooLarge, std::string(what) + " of " + std::to_string(size) +
+                                           " bytes exceeds the limit of " + std::to_string(limit) +
+                                           " bytes");
   }
 
   void send_reply(const ReplyTo& to, const Frame& f) {

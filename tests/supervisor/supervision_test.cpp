@@ -102,6 +102,8 @@ struct TypeRow {
   Expect expect;
 };
 
+std::ostream& operator<<(std::ostream& os, const TypeRow& row) { return os << row.name; }
+
 class RestartTypes : public testing::ProbeTest,
                      public ::testing::WithParamInterface<TypeRow> {};
 
