@@ -7,6 +7,7 @@
 #include "dynmgr/client.hpp"
 
 #include <fcntl.h>
+#include <cstring>
 
 #include <atomic>
 #include <fstream>
@@ -65,6 +66,7 @@ double parallel(int workers, int clients, const std::string& name, F op) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // results survive an interrupted run
   const int workers = argc > 1 ? std::atoi(argv[1]) : 10000;
   const int clients = argc > 2 ? std::atoi(argv[2]) : 4;
   const std::string name = "benchfleet" + std::to_string(::getpid());

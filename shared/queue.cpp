@@ -133,8 +133,8 @@ void drain(sem_t* sem) noexcept {
 
 // Sleeps until sem is posted or the current slice of the deadline ends, on the
 // monotonic clock (a wall-clock jump can neither stretch nor cut it).
-void wait_bell(sem_t* sem, const Deadline& d) noexcept {
-  const auto slice = std::chrono::duration_cast<std::chrono::nanoseconds>(d.remaining(Queue::kSlice));
+void wait_bell(sem_t* sem, const Deadline& d, Millis max_slice = Queue::kSlice) noexcept {
+  const auto slice = std::chrono::duration_cast<std::chrono::nanoseconds>(d.remaining(max_slice));
   if (slice.count() <= 0) return;
   timespec at{};
   ::clock_gettime(CLOCK_MONOTONIC, &at);
@@ -246,13 +246,13 @@ Status Queue::send(const Frame& frame, Deadline deadline, unsigned priority) {
   }
 }
 
-Result<Frame> Queue::receive(Deadline deadline) {
+Result<Frame> Queue::receive(Deadline deadline, Millis slice) {
   for (;;) {
     auto got = try_receive();
     if (!got) return got.error();
     if (*got) return std::move(**got);
     if (deadline.expired()) return make_error(Errc::kTimeout, "nothing received");
-    wait_bell(&impl_->bell->readable, deadline);
+    wait_bell(&impl_->bell->readable, deadline, slice);
   }
 }
 

@@ -55,7 +55,11 @@ class Queue {
   // kTooLarge if the encoded frame exceeds max_msg_size(); kDeadQueue if dead.
   Status send(const Frame& frame, Deadline deadline, unsigned priority = 0);
   // Receives the next valid frame; kTimeout when the deadline passes first.
-  Result<Frame> receive(Deadline deadline);
+  // Waits in slices of at most `slice` (kSlice by default), so a thread that
+  // takes signals between slices and a lost wake-up both cost at most one
+  // slice. A thread that keeps stop signals blocked (a worker) may pass a long
+  // slice: an idle process then wakes only when something happens.
+  Result<Frame> receive(Deadline deadline, Millis slice = kSlice);
   // Receives without waiting; nullopt when empty.
   Result<std::optional<Frame>> try_receive();
 

@@ -23,8 +23,6 @@ namespace {
 bool g_terminate = false;  // a stop signal is pending (polled in housekeeping)
 WorkerContext g_context;   // one worker per process
 
-// How often an idle worker looks at its slot (mailbox generation) and flags.
-constexpr Millis kHousekeeping{250};
 constexpr Millis kControlSendTimeout{5000};
 
 enum class Exit { kContinue, kStop, kCrash };
@@ -162,8 +160,10 @@ class WorkerRuntime {
   int loop() {
     for (;;) {
       if (g_terminate) return stop("shutdown");
-      const Deadline wake = Deadline::earliest(next_perform_, Deadline::after(kHousekeeping));
-      auto f = mailbox_->receive(wake);
+      // Sleep until a message, the next perform or housekeeping; no shorter
+      // slices (stop signals are blocked here and polled in housekeeping).
+      const Deadline wake = Deadline::earliest(next_perform_, housekeeping_due_);
+      auto f = mailbox_->receive(wake, std::chrono::duration_cast<Millis>(wake.remaining(Millis(3'600'000))) + Millis(1));
       Exit ex = Exit::kContinue;
       if (f) {
         ex = handle(*f);
@@ -183,7 +183,7 @@ class WorkerRuntime {
   // Time-gated so that a busy mailbox (casts at full speed) pays nothing for it.
   Exit housekeeping() {
     if (!housekeeping_due_.expired()) return Exit::kContinue;
-    housekeeping_due_ = Deadline::after(kHousekeeping);
+    housekeeping_due_ = Deadline::after(m_.idle_interval());
     sigset_t pending;
     if (::sigpending(&pending) == 0) {
       for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGQUIT}) {
@@ -443,7 +443,7 @@ class WorkerRuntime {
   std::uint32_t timeout_ms_ = 0;
   bool instant_ = false;
   Deadline next_perform_ = Deadline::never();
-  Deadline housekeeping_due_ = Deadline::after(kHousekeeping);
+  Deadline housekeeping_due_ = Deadline::after(Millis(250));  // first one early
 };
 
 }  // namespace
