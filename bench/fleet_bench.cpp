@@ -48,7 +48,7 @@ double parallel(int workers, int clients, const std::string& name, F op) {
   std::vector<std::thread> threads;
   for (int c = 0; c < clients; ++c) {
     threads.emplace_back([&] {
-      auto client = dynmgr::Client::connect(dynmgr::Client::Options{name, dynmgr::Millis(60000)});
+      auto client = dynmgr::Client::connect(dynmgr::Client::Options{name, dynmgr::Millis(15000)});
       if (!client) {
         ++failures;
         return;
@@ -69,6 +69,7 @@ int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // results survive an interrupted run
   const int workers = argc > 1 ? std::atoi(argv[1]) : 10000;
   const int clients = argc > 2 ? std::atoi(argv[2]) : 4;
+  const int idle_s = argc > 3 ? std::atoi(argv[3]) : 10;
   const std::string name = "benchfleet" + std::to_string(::getpid());
   const std::string bin = bench::bin_dir();
   if (bench::run({bin + "/probe", "-n", name, "--daemon", "--log-file", "/tmp/" + name + ".log",
@@ -95,7 +96,7 @@ int main(int argc, char** argv) {
   // Idle CPU over 10 s with every worker idle.
   const double c0 = cpu_seconds(sup);
   const std::uint64_t w0 = bench::now_ns();
-  std::this_thread::sleep_for(std::chrono::seconds(10));  // measuring an idle period, not synchronising
+  std::this_thread::sleep_for(std::chrono::seconds(idle_s));  // measuring an idle period, not synchronising
   const double idle_pct = (cpu_seconds(sup) - c0) / (static_cast<double>(bench::now_ns() - w0) / 1e9) * 100;
   std::printf("supervisor idle CPU with %d workers: %.2f %%   (target <= 1 %%)\n", workers, idle_pct);
 

@@ -6,6 +6,7 @@
 #include "shared/protocol.hpp"
 #include "shared/queue.hpp"
 
+#include <atomic>
 #include <optional>
 #include <random>
 #include <thread>
@@ -23,7 +24,6 @@ struct Client::Impl {
   std::optional<Queue> control;
   std::uint64_t control_generation = 0;
   std::optional<Queue> reply;
-  std::uint32_t reply_serial = 0;
   std::uint64_t next_request = 1;
   struct CachedMailbox {
     std::uint64_t incarnation = 0;
@@ -52,7 +52,10 @@ struct Client::Impl {
     if (reply) Queue::remove(reply->name());
     reply.reset();
     const auto h = reader.header();
-    auto q = Queue::create(names.reply(self.pid, self.start_time, reply_serial++), 16,
+    // Unique per process, not per Client: two Clients in one process (one per
+    // thread) must never create — and so replace — each other's reply queue.
+    static std::atomic<std::uint32_t> serial{0};
+    auto q = Queue::create(names.reply(self.pid, self.start_time, serial.fetch_add(1)), 16,
                            h.control_msg_size);
     if (!q) return q.error();
     reply.emplace(std::move(*q));

@@ -291,6 +291,45 @@ int echo_client(const std::string& instance, int k, long calls, Shared* shared) 
 }
 
 #ifndef DYNMGR_SLOW_TESTS
+// Regression: reply queues were named per Client (serial 0, 1, ...), so two
+// Clients of one process created — and replaced — the same queue, and their
+// requests stalled until the deadline. Several Clients in threads of one
+// process, each with its own put/call/del traffic, must all get their replies
+// promptly.
+TEST_F(Calls, ClientsInThreadsOfOneProcessGetTheirOwnReplies) {
+  constexpr int kThreads = 4;
+  constexpr int kRounds = 50;
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  const std::string name = daemon_->name();
+  for (int k = 0; k < kThreads; ++k) {
+    threads.emplace_back([&, k] {
+      Client::Options o;
+      o.instance = name;
+      o.timeout = Millis(5'000);  // a stall would show as kTimeout here
+      auto c = Client::connect(o);
+      if (!c) {
+        ++failures;
+        return;
+      }
+      const std::string id = "t" + std::to_string(k);
+      ChildSpec spec;
+      spec.timeout_ms = 0;
+      if (!c->put(id, spec)) ++failures;
+      for (int i = 0; i < kRounds; ++i) {
+        const std::string v = std::to_string(k) + "-" + std::to_string(i);
+        auto r = c->call(id, json::array{"echo", v});
+        if (!r || *r != json::value(v)) ++failures;
+      }
+      if (!c->del(id)) ++failures;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+}
+#endif
+
+#ifndef DYNMGR_SLOW_TESTS
 TEST_F(Calls, EightClientProcessesGetTheirOwnReplies) {
   Client c = daemon_->client();
   put(c, "w", json::value(0));
