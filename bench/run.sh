@@ -56,3 +56,12 @@ if rs and fs:
     print(f"one-way stream raw Boost mq    : {1e6/rs:12.0f} msgs/s")
     print(f"one-way stream dynmgr::Queue   : {1e6/fs:12.0f} msgs/s  (target >= 200000 for cast)")
 PY
+
+# Process-level benchmarks: dynmgr beside its baseline, in the same run.
+for b in restart_bench call_bench cli_bench fleet_bench; do
+  if [ -x "$bin/$b" ]; then
+    echo "== $b"
+    "$bin/$b"
+    echo
+  fi
+done
