@@ -96,7 +96,7 @@ void run_put(Context& ctx, const PutArgs& a, bool only_new, const std::vector<st
   if (ctx.json) {
     print_json(protocol_record(*r));
   } else {
-    std::cout << "put '" << r->id << "': " << to_string(r->status) << " (pid " << r->pid << ")\n";
+    std::cout << verb << " '" << r->id << "': " << to_string(r->status) << " (pid " << r->pid << ")\n";
   }
 }
 

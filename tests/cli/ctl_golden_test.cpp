@@ -145,7 +145,7 @@ TEST_F(CtlGolden, PutReplacesAnExistingWorker) {
 TEST_F(CtlGolden, PutNewStartsAnAbsentWorker) {
   const auto r = run({"put-new", "n", "--payload", R"(["x"])", "--timeout", "0"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(r.out, "put 'n': running (pid " + pid_of("n") + ")\n");
+  EXPECT_EQ(r.out, "put-new 'n': running (pid " + pid_of("n") + ")\n");
   EXPECT_EQ(to_json(record("n")["payload"]), R"(["x"])");
 }
 
