@@ -196,7 +196,9 @@ struct Client::Impl {
     auto sent = send_mailbox(id, protocol::make_call(rid, reply->name(), msg), deadline);
     if (!sent) return sent.error();
     const SlotRecord at_send = *sent;
-    pid_t serving = at_send.status == WorkerStatus::kRunning ? at_send.pid : 0;
+    // A starting process may take the call as well as a running one.
+    pid_t serving = (at_send.status == WorkerStatus::kRunning ||
+                     at_send.status == WorkerStatus::kStarting) ? at_send.pid : 0;
     return await_reply(rid, deadline, [&]() -> Status {
       auto now = reader.read(at_send.slot);
       if (!now || now->incarnation != at_send.incarnation) {
@@ -209,9 +211,13 @@ struct Client::Impl {
       // restarting after a crash) has not taken the message: it waits in the
       // mailbox for the next incarnation. Only the death of a process that may
       // have taken it (or an end without a restart) fails the call.
+      // Any incarnation that exited after the send may have taken the call: the
+      // restart counter rises on every restarted exit (failed/exited cover the
+      // rest), even when that process died before we saw it running.
       const bool gone = now->status == WorkerStatus::kFailed ||
                         now->status == WorkerStatus::kExited ||
                         now->status == WorkerStatus::kHalted ||
+                        now->restarts > at_send.restarts ||
                         (serving != 0 && (now->pid != serving ||
                                           now->status == WorkerStatus::kRestarting));
       if (gone) {
