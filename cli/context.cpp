@@ -32,4 +32,35 @@ Result<json::value> parse_json_arg(const std::string& text, const std::string& w
   return parse_json(text, what);
 }
 
+void add_message_target(CLI::App* cmd, MessageTarget& t) {
+  cmd->add_flag("--any", t.any, "let the pool's pickup strategy choose the worker");
+  cmd->add_option("ID", t.first, "worker id (or MESSAGE with --any)")->required();
+  cmd->add_option("MESSAGE", t.second, "JSON message");
+}
+
+std::optional<AddressedMessage> resolve_message_target(Context& ctx, const std::string& verb,
+                                                       const MessageTarget& t) {
+  if (t.any == !t.second.empty()) {
+    ctx.fail(verb, Errc::kInvalid,
+             t.any ? "usage: " + verb + " --any MESSAGE" : "usage: " + verb + " ID MESSAGE");
+    return std::nullopt;
+  }
+  AddressedMessage out;
+  out.id = t.any ? std::string() : t.first;
+  out.what = t.any ? verb + " --any" : verb + " '" + out.id + "'";
+  if (!t.any) {
+    if (auto st = validate_id(out.id); !st) {
+      ctx.fail(verb, st.error());
+      return std::nullopt;
+    }
+  }
+  auto msg = parse_json_arg(t.any ? t.first : t.second, "MESSAGE");
+  if (!msg) {
+    ctx.fail(out.what, msg.error());
+    return std::nullopt;
+  }
+  out.message = std::move(*msg);
+  return out;
+}
+
 }  // namespace dynmgr::cli

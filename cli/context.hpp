@@ -30,6 +30,24 @@ struct Context {
 // Parses a JSON argument (MESSAGE, --payload); kInvalid names the argument.
 Result<json::value> parse_json_arg(const std::string& text, const std::string& what);
 
+// The "ID MESSAGE | --any MESSAGE" arguments shared by call and cast.
+struct MessageTarget {
+  bool any = false;
+  std::string first;   // ID, or MESSAGE with --any
+  std::string second;  // MESSAGE
+};
+struct AddressedMessage {
+  std::string id;    // empty with --any
+  std::string what;  // "call 'x'" / "call --any", for errors
+  json::value message;
+};
+// Adds --any, ID and MESSAGE to cmd (two scalar positionals: a vector would let
+// CLI11 split a JSON "[a,b]" apart).
+void add_message_target(CLI::App* cmd, MessageTarget& target);
+// Checks usage, the id and the JSON; prints the error and returns nullopt on failure.
+std::optional<AddressedMessage> resolve_message_target(Context& ctx, const std::string& verb,
+                                                       const MessageTarget& target);
+
 // Each verb adds its subcommand; the callback runs it and sets ctx.exit_code.
 void add_ping(CLI::App& app, Context& ctx);
 void add_put(CLI::App& app, Context& ctx, std::vector<std::string>& exec_argv);
