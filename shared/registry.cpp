@@ -21,7 +21,9 @@ namespace {
 
 constexpr std::uint64_t kMagic = 0x52474d4e59440001ULL;  // "DYNMGR" + 0001
 // 2: pool_strategy in the header, 256-byte exit reasons.
-constexpr std::uint32_t kLayoutVersion = 2;
+// 3: dense 1 KiB slot headers with small payload + value inline; larger data
+//    out of line (see the layout note below).
+constexpr std::uint32_t kLayoutVersion = 3;
 constexpr std::uint32_t kReadyWord = 0x52454459;  // "REDY"
 constexpr std::size_t kIdCapacity = 256;
 constexpr std::size_t kReasonCapacity = 256;
@@ -90,19 +92,40 @@ struct alignas(64) SlotHeader {
   char id[kIdCapacity];
   std::uint32_t payload_len;
   std::uint32_t value_len;
-  // followed by payload[max_payload] and value[max_payload]
+  // payload then value, back to back, when both fit (flag kInlineData);
+  // otherwise they sit in the slot's out-of-line area.
+  char inline_data[368];
 };
+
+// Layout: [Header, one page][SlotHeader x capacity][out-of-line data x capacity].
+// Headers are dense (1 KiB each) so that a process touching every slot — the
+// supervisor scanning busy words, `state` reading them all — maps 1 KiB per
+// worker, not a page per worker; the out-of-line area of a slot (payload then
+// value, 2 x max_payload) is touched only by data too large for inline_data.
+constexpr std::uint32_t kInstantPerform = 1U;
+constexpr std::uint32_t kPoolMember = 2U;
+constexpr std::uint32_t kInlineData = 4U;
+static_assert(sizeof(SlotHeader) == 1024, "slot headers are 1 KiB: keep the layout dense");
 
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
 static_assert(std::atomic<std::uint32_t>::is_always_lock_free);
 
 std::size_t round_up(std::size_t n, std::size_t a) { return (n + a - 1) / a * a; }
 
-std::size_t slot_size_for(std::uint32_t max_payload) {
-  return round_up(sizeof(SlotHeader) + 2 * std::size_t{max_payload}, 64);
+// Bytes of out-of-line data per slot (recorded in the header as slot_size).
+std::size_t data_size_for(std::uint32_t max_payload) {
+  return round_up(2 * std::size_t{max_payload}, 64);
 }
 
 std::size_t header_size() { return round_up(sizeof(Header), 4096); }
+
+std::size_t slot_table_size(std::uint32_t capacity) {
+  return round_up(std::size_t{capacity} * sizeof(SlotHeader), 4096);
+}
+
+std::size_t segment_size(std::uint32_t capacity, std::uint32_t max_payload) {
+  return header_size() + slot_table_size(capacity) + std::size_t{capacity} * data_size_for(max_payload);
+}
 
 }  // namespace
 
@@ -111,18 +134,22 @@ struct Mapping {
   bip::shared_memory_object shm;
   bip::mapped_region region;
   Header* header = nullptr;
-  char* slots = nullptr;
-  std::size_t slot_size = 0;
+  SlotHeader* slots = nullptr;
+  char* data = nullptr;       // out-of-line areas
+  std::size_t data_size = 0;  // per slot
   std::uint32_t capacity = 0;
   std::uint32_t max_payload = 0;
 
-  SlotHeader* slot(std::uint32_t i) const {
-    return reinterpret_cast<SlotHeader*>(slots + std::size_t{i} * slot_size);
+  void locate(char* base, std::uint32_t cap, std::uint32_t max_pl) {
+    header = reinterpret_cast<Header*>(base);
+    slots = reinterpret_cast<SlotHeader*>(base + header_size());
+    data = base + header_size() + slot_table_size(cap);
+    data_size = data_size_for(max_pl);
+    capacity = cap;
+    max_payload = max_pl;
   }
-  char* payload(std::uint32_t i) const {
-    return reinterpret_cast<char*>(slot(i)) + sizeof(SlotHeader);
-  }
-  char* value(std::uint32_t i) const { return payload(i) + max_payload; }
+  SlotHeader* slot(std::uint32_t i) const { return slots + i; }
+  char* out_of_line(std::uint32_t i) const { return data + std::size_t{i} * data_size; }
 };
 }  // namespace detail
 
@@ -188,8 +215,8 @@ ReadOutcome read_slot(const Mapping& m, std::uint32_t i, SlotRecord& out) {
     out.lull = s->lull;
     out.timeout_ms = s->timeout_ms;
     out.restart = static_cast<RestartType>(s->restart_type);
-    out.instant_perform = (s->flags & 1U) != 0;
-    out.pool_member = (s->flags & 2U) != 0;
+    out.instant_perform = (s->flags & kInstantPerform) != 0;
+    out.pool_member = (s->flags & kPoolMember) != 0;
     out.max_restarts = s->max_restarts;
     out.restart_window_ms = s->restart_window_ms;
     out.last_exit.kind = static_cast<ExitInfo::Kind>(s->exit_kind);
@@ -197,8 +224,15 @@ ReadOutcome read_slot(const Mapping& m, std::uint32_t i, SlotRecord& out) {
     out.last_exit.reason.assign(s->exit_reason,
                                 std::min<std::size_t>(s->exit_reason_len, kReasonCapacity));
     out.id.assign(s->id, std::min<std::size_t>(s->id_len, kIdCapacity));
-    out.payload.assign(m.payload(i), std::min<std::size_t>(s->payload_len, m.max_payload));
-    out.value.assign(m.value(i), std::min<std::size_t>(s->value_len, m.max_payload));
+    // Clamp to the area the flag names, so a torn read stays inside it.
+    const bool inline_data = (s->flags & kInlineData) != 0;
+    const char* data = inline_data ? s->inline_data : m.out_of_line(i);
+    const std::size_t room = inline_data ? sizeof s->inline_data : 2 * std::size_t{m.max_payload};
+    const std::size_t payload_len = std::min<std::size_t>({s->payload_len, m.max_payload, room});
+    const std::size_t value_len =
+        std::min<std::size_t>({s->value_len, m.max_payload, room - payload_len});
+    out.payload.assign(data, payload_len);
+    out.value.assign(data + payload_len, value_len);
     std::atomic_thread_fence(std::memory_order_acquire);
     if (s->seq.load(std::memory_order_relaxed) != s1) continue;
     // Enum values come from the writer but are still range-checked for display.
@@ -243,18 +277,13 @@ Result<std::unique_ptr<Mapping>> map_existing(const std::string& name, bool writ
                                         std::to_string(kLayoutVersion) + ", Boost " +
                                         std::to_string(BOOST_VERSION) + ")");
   }
-  const std::size_t expect =
-      header_size() + std::size_t{h->capacity} * slot_size_for(h->max_payload);
-  if (h->slot_size != slot_size_for(h->max_payload) || m->region.get_size() < expect) {
+  const std::size_t expect = segment_size(h->capacity, h->max_payload);
+  if (h->slot_size != data_size_for(h->max_payload) || m->region.get_size() < expect) {
     return make_error(Errc::kStale, "registry " + name + " is inconsistent (size " +
                                         std::to_string(m->region.get_size()) + ", expected " +
                                         std::to_string(expect) + ")");
   }
-  m->header = h;
-  m->slots = static_cast<char*>(m->region.get_address()) + header_size();
-  m->slot_size = h->slot_size;
-  m->capacity = h->capacity;
-  m->max_payload = h->max_payload;
+  m->locate(static_cast<char*>(m->region.get_address()), h->capacity, h->max_payload);
   return m;
 }
 
@@ -312,8 +341,7 @@ Result<RegistryWriter> RegistryWriter::create(const Names& names, const Registry
   if (auto st = config.validate(); !st) return st.error();
   const std::string name = names.registry();
   bip::shared_memory_object::remove(name.c_str());  // stale by definition: we hold the lock
-  const std::size_t total =
-      header_size() + std::size_t{config.capacity} * slot_size_for(config.max_payload);
+  const std::size_t total = segment_size(config.capacity, config.max_payload);
   auto m = std::make_unique<Mapping>();
   try {
     bip::permissions perm;
@@ -332,7 +360,7 @@ Result<RegistryWriter> RegistryWriter::create(const Names& names, const Registry
   h->layout_version = kLayoutVersion;
   h->boost_version = BOOST_VERSION;
   h->header_size = static_cast<std::uint32_t>(header_size());
-  h->slot_size = static_cast<std::uint32_t>(slot_size_for(config.max_payload));
+  h->slot_size = static_cast<std::uint32_t>(data_size_for(config.max_payload));
   h->capacity = config.capacity;
   h->max_payload = config.max_payload;
   h->control_depth = config.control_depth;
@@ -346,13 +374,9 @@ Result<RegistryWriter> RegistryWriter::create(const Names& names, const Registry
   h->supervisor_start_time.store(self.start_time, std::memory_order_relaxed);
   h->manager_state.store(static_cast<std::uint32_t>(ManagerState::kStarting));
   h->ready.store(kReadyWord, std::memory_order_release);
-  m->header = h;
-  m->slots = static_cast<char*>(m->region.get_address()) + header_size();
-  m->slot_size = h->slot_size;
-  m->capacity = h->capacity;
-  m->max_payload = h->max_payload;
+  m->locate(static_cast<char*>(m->region.get_address()), h->capacity, h->max_payload);
   RegistryWriter w(std::move(m), names, config);
-  w.rebuild_free_list();
+  w.rebuild_free_list(/*fresh=*/true);
   return w;
 }
 
@@ -387,16 +411,18 @@ Result<RegistryWriter> RegistryWriter::attach(const Names& names) {
   }
   w.map_->header->used.store(used, std::memory_order_relaxed);
   w.next_incarnation_ = max_incarnation + 1;
-  w.rebuild_free_list();
+  w.rebuild_free_list(/*fresh=*/false);
   return w;
 }
 
-void RegistryWriter::rebuild_free_list() {
+void RegistryWriter::rebuild_free_list(bool fresh) {
   free_.clear();
+  free_.reserve(map_->capacity);
   allocated_.assign(map_->capacity, false);
   std::uint32_t high = 0;
   for (std::uint32_t i = map_->capacity; i-- > 0;) {
-    if (map_->slot(i)->in_use) {
+    // A fresh segment is all zeros: do not read (and so map) every slot.
+    if (!fresh && map_->slot(i)->in_use) {
       allocated_[i] = true;
       high = std::max(high, i + 1);
     } else {
@@ -454,7 +480,9 @@ Status RegistryWriter::write(const SlotRecord& r) {
   s->lull = r.lull;
   s->timeout_ms = r.timeout_ms;
   s->restart_type = static_cast<std::uint32_t>(r.restart);
-  s->flags = (r.instant_perform ? 1U : 0U) | (r.pool_member ? 2U : 0U);
+  const bool inline_data = r.payload.size() + r.value.size() <= sizeof s->inline_data;
+  s->flags = (r.instant_perform ? kInstantPerform : 0U) | (r.pool_member ? kPoolMember : 0U) |
+             (inline_data ? kInlineData : 0U);
   s->max_restarts = r.max_restarts;
   s->restart_window_ms = r.restart_window_ms;
   s->exit_kind = static_cast<std::int32_t>(r.last_exit.kind);
@@ -464,9 +492,10 @@ Status RegistryWriter::write(const SlotRecord& r) {
   s->exit_reason_len = static_cast<std::uint32_t>(reason_len);
   std::memcpy(s->id, r.id.data(), r.id.size());
   s->id_len = static_cast<std::uint32_t>(r.id.size());
-  std::memcpy(map_->payload(r.slot), r.payload.data(), r.payload.size());
+  char* data = inline_data ? s->inline_data : map_->out_of_line(r.slot);
+  std::memcpy(data, r.payload.data(), r.payload.size());
   s->payload_len = static_cast<std::uint32_t>(r.payload.size());
-  std::memcpy(map_->value(r.slot), r.value.data(), r.value.size());
+  std::memcpy(data + r.payload.size(), r.value.data(), r.value.size());
   s->value_len = static_cast<std::uint32_t>(r.value.size());
   s->seq.store(seq + 2, std::memory_order_release);
   if (was_free) {
@@ -501,7 +530,7 @@ void RegistryWriter::release(std::uint32_t slot) {
   if (it == free_.end() || *it != slot) free_.insert(it, slot);
   // Shrink the high-water mark past trailing free slots.
   std::uint32_t high = map_->header->high_water.load(std::memory_order_relaxed);
-  while (high > 0 && !map_->slot(high - 1)->in_use) --high;
+  while (high > 0 && !allocated_[high - 1]) --high;
   map_->header->high_water.store(high, std::memory_order_release);
 }
 
@@ -516,6 +545,11 @@ Result<SlotRecord> RegistryWriter::read(std::uint32_t slot) const {
     case ReadOutcome::kTorn: break;
   }
   return make_error(Errc::kTorn, "slot " + std::to_string(slot) + " is mid-update");
+}
+
+std::uint64_t RegistryWriter::busy_since(std::uint32_t slot) const {
+  if (slot >= map_->capacity) return 0;
+  return map_->slot(slot)->busy_since_ms.load(std::memory_order_acquire);
 }
 
 void RegistryWriter::set_manager_state(ManagerState state) {
@@ -540,7 +574,8 @@ void RegistryWriter::remove_name() { bip::shared_memory_object::remove(names_.re
 void RegistryWriter::begin_update_for_test(std::uint32_t slot) {
   SlotHeader* s = map_->slot(slot);
   s->seq.fetch_add(1, std::memory_order_release);
-  std::memset(map_->payload(slot), 'X', map_->max_payload / 2);
+  std::memset(s->inline_data, 'X', sizeof s->inline_data);
+  std::memset(map_->out_of_line(slot), 'X', map_->max_payload / 2);
 }
 
 // ---------------------------------------------------------------- reader

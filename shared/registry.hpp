@@ -118,6 +118,9 @@ class RegistryWriter {
   void release(std::uint32_t slot);
   // Reads back what this writer published (no seqlock needed: we are the writer).
   Result<SlotRecord> read(std::uint32_t slot) const;
+  // The worker-owned busy word of a slot (0 when idle or out of range): one
+  // atomic load, for scans over every worker.
+  std::uint64_t busy_since(std::uint32_t slot) const;
 
   void set_manager_state(ManagerState state);
   void set_control_generation(std::uint64_t generation);
@@ -135,7 +138,7 @@ class RegistryWriter {
 
  private:
   RegistryWriter(std::unique_ptr<detail::Mapping> map, Names names, RegistryConfig cfg);
-  void rebuild_free_list();
+  void rebuild_free_list(bool fresh);
 
   std::unique_ptr<detail::Mapping> map_;
   Names names_;

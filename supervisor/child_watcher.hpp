@@ -9,13 +9,23 @@
 // dead worker had queued. If the wake frame cannot be sent (queue full or
 // dead), wake_lost() is set and the loop polls it after every receive slice.
 //
-// Threading: add()/drain() are called by the loop thread, the rest of the
+// The pidfds live in the watcher thread's own descriptor table
+// (unshare(CLONE_FILES) at its start), never in the loop thread's: every spawn
+// copies the spawning thread's table into the child and closes it again at
+// exec, so 10 000 pidfds there made each spawn cost O(workers) — a 10 000-worker
+// put quadratic. The loop thread spawns with a table of a dozen descriptors and
+// reaps by pid (waitid(P_PID), never a global waitpid(-1)); the pid of an
+// unreaped child cannot be reused, so the pid is exact until the loop reaps it.
+//
+// Threading: watch()/drain() are called by the loop thread, the rest of the
 // watcher runs on its own thread. SIGTERM/SIGINT/SIGHUP/SIGCHLD must be blocked
 // in every thread before start() (the loop does so at its very beginning).
 
 #include "shared/error.hpp"
 #include "shared/names.hpp"
 #include "shared/queue.hpp"
+
+#include <sys/types.h>
 
 #include <atomic>
 #include <cstdint>
@@ -29,7 +39,8 @@ namespace dynmgr {
 class ChildWatcher {
  public:
   struct Events {
-    std::vector<int> exited_pidfds;  // pidfds that became readable (process exited)
+    std::vector<pid_t> exited;       // children that exited (reap them)
+    std::vector<pid_t> unwatchable;  // children no pidfd could be opened for
     std::vector<int> signals;        // signals received, in order
   };
 
@@ -40,25 +51,29 @@ class ChildWatcher {
 
   Status start();
   void stop();
-  // Watches pidfd (one-shot: it reports once, then the caller reaps and closes).
-  Status add(int pidfd);
+  // Watches a child of this process until it exits; reported once in
+  // Events::exited (or in Events::unwatchable if it cannot be watched).
+  void watch(pid_t pid);
   Events drain();
   bool take_wake_lost() { return wake_lost_.exchange(false); }
 
  private:
   void run();
+  void take_requests();
   void wake();
 
   Names names_;
   const std::atomic<std::uint64_t>& control_generation_;
   int epoll_fd_ = -1;
   int signal_fd_ = -1;
-  int stop_fd_ = -1;  // eventfd to end the thread
+  int stop_fd_ = -1;     // eventfd: end the thread
+  int request_fd_ = -1;  // eventfd: requested_ has pids to watch
   std::thread thread_;
   std::mutex mu_;
-  Events pending_;  // guarded by mu_
+  Events pending_;                // guarded by mu_
+  std::vector<pid_t> requested_;  // guarded by mu_
   std::atomic<bool> wake_lost_{false};
-  std::optional<Queue> wake_queue_;  // watcher thread only
+  std::optional<Queue> wake_queue_;  // watcher thread only (its descriptor table)
   std::uint64_t wake_generation_ = 0;
 };
 

@@ -14,9 +14,11 @@ RestartDecision decide_restart(const RestartLimits& limits, const BackoffConfig&
     return {RestartVerdict::kDone, 0, "transient worker exited normally"};
   }
   if (uptime_ms >= backoff.healthy_uptime_ms) history.consecutive = 0;
-  while (!history.recent_ms.empty() && history.recent_ms.front() + limits.window_ms <= now_ms) {
-    history.recent_ms.pop_front();
-  }
+  auto& recent = history.recent_ms;
+  const auto expired = std::find_if(recent.begin(), recent.end(), [&](std::uint64_t t) {
+    return t + limits.window_ms > now_ms;
+  });
+  recent.erase(recent.begin(), expired);
   if (history.recent_ms.size() >= limits.max_restarts) {
     return {RestartVerdict::kFailed, 0,
             "more than " + std::to_string(limits.max_restarts) + " restarts within " +

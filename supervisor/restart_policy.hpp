@@ -16,7 +16,7 @@
 #include "shared/types.hpp"
 
 #include <cstdint>
-#include <deque>
+#include <vector>
 #include <string>
 
 namespace dynmgr {
@@ -34,7 +34,9 @@ struct BackoffConfig {
 };
 
 struct RestartHistory {
-  std::deque<std::uint64_t> recent_ms;  // times of restarts inside the window
+  // Times of restarts inside the window, oldest first. A vector, not a deque:
+  // an empty std::deque allocates ~600 bytes, once per worker.
+  std::vector<std::uint64_t> recent_ms;
   std::uint32_t consecutive = 0;        // restarts since the last healthy run
 };
 

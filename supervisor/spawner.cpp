@@ -2,7 +2,6 @@
 
 #include <signal.h>
 #include <spawn.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -64,16 +63,7 @@ Result<SpawnedProcess> spawn_process(const std::string& path, const std::vector<
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
   if (rc != 0) return errno_error("unable to spawn " + path, rc);
-
-  const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-  if (pidfd < 0) {
-    const int err = errno;
-    ::kill(pid, SIGKILL);
-    int status = 0;
-    ::waitpid(pid, &status, 0);  // our own child: reap it so no zombie is left
-    return errno_error("unable to open a pidfd for " + std::to_string(pid), err);
-  }
-  return SpawnedProcess{pid, pidfd};
+  return SpawnedProcess{pid};
 }
 
 }  // namespace dynmgr

@@ -5,8 +5,8 @@
 // fork+exec here (DESIGN.md §8) and runs no user code between fork and exec.
 // Every descriptor of ours is close-on-exec, so the child inherits none of them.
 //
-// The child is watched through a pidfd: exact, immune to pid reuse, pollable,
-// and reaped with waitid(P_PIDFD) — never a global waitpid(-1).
+// The caller watches the child (ChildWatcher: a pidfd in its own descriptor
+// table) and reaps it by pid — never a global waitpid(-1).
 
 #include "shared/error.hpp"
 
@@ -19,7 +19,6 @@ namespace dynmgr {
 
 struct SpawnedProcess {
   pid_t pid = 0;
-  int pidfd = -1;  // owned by the caller
 };
 
 // argv[0] is the path. env entries are "K=V" and are added to the environment.

@@ -25,10 +25,6 @@
 #include <set>
 #include <unordered_map>
 
-#ifndef P_PIDFD
-#define P_PIDFD 3
-#endif
-
 namespace dynmgr {
 namespace {
 
@@ -55,7 +51,6 @@ struct Entry {
   std::string id;
   ChildSpec spec;
   SlotRecord rec;  // what is published; the authoritative copy
-  int pidfd = -1;
   std::uint64_t started_mono = 0;
   RestartHistory history;
   Intent intent = Intent::kNone;
@@ -210,7 +205,6 @@ class Supervisor::Loop {
   void cleanup_objects() {
     for (auto& [slot, e] : entries_) {
       Queue::remove(names_.mailbox(slot, e.rec.mailbox_generation));
-      if (e.pidfd >= 0) ::close(e.pidfd);
     }
     if (control_) Queue::remove(control_->name());
     if (reg_) reg_->remove_name();
@@ -374,9 +368,8 @@ class Supervisor::Loop {
     const std::uint64_t now = wall_ms();
     for (auto& [slot, e] : entries_) {
       if (e.rec.pid <= 0 || e.rec.timeout_ms == 0) continue;
-      auto rec = reg_->read(slot);
-      if (!rec) continue;
-      const std::uint64_t busy = rec->busy_since_ms;
+      // One word per worker (the scan runs every 100 ms over the whole fleet).
+      const std::uint64_t busy = reg_->busy_since(slot);
       if (busy == 0 || busy == e.overrun_reported || now <= busy) continue;
       // lull * timeout rounded up to a whole ms; the epsilon keeps binary
       // floating-point noise (1.1 * 200 = 220.00000000000003) from adding one.
@@ -673,17 +666,14 @@ class Supervisor::Loop {
       on_exit(e, info);
       return;
     }
-    e.pidfd = sp->pidfd;
     e.rec.pid = sp->pid;
     e.rec.pid_start_time = process_start_time(sp->pid).value_or(0);
     e.rec.started_ms = wall_ms();
     e.started_mono = mono_ms();
     e.rec.status = WorkerStatus::kStarting;
     publish(e);
-    pidfd_slot_[sp->pidfd] = e.rec.slot;
-    if (auto st = watcher_.add(sp->pidfd); !st) {
-      log_error("unable to watch worker '" + e.id + "': " + st.error().message);
-    }
+    pid_slot_[sp->pid] = e.rec.slot;
+    watcher_.watch(sp->pid);
     log_debug("started worker '" + e.id + "' (pid " + std::to_string(sp->pid) + ")");
   }
 
@@ -718,12 +708,20 @@ class Supervisor::Loop {
       // it exited, so they are in the control queue now, possibly behind this
       // wake (another exit's). Handle them before reaping: reaped first, they
       // would be dropped as stale and a halt taken for a crash.
-      const bool more = !ev.exited_pidfds.empty() && drain_control();
+      const bool more = !ev.exited.empty() && drain_control();
       for (int sig : ev.signals) {
         log_info(std::string("received SIG") + (sigabbrev_np(sig) ? sigabbrev_np(sig) : "?"));
         if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP || sig == SIGQUIT) begin_shutdown("signal");
       }
-      for (int fd : ev.exited_pidfds) reap(fd);
+      for (pid_t pid : ev.unwatchable) {
+        // Without a pidfd its exit would go unnoticed: end it now (its process
+        // group too) and treat it as an exit.
+        log_error("killing worker pid " + std::to_string(pid) + ": it cannot be watched");
+        ::kill(-pid, SIGKILL);
+        ::kill(pid, SIGKILL);
+        reap(pid);
+      }
+      for (pid_t pid : ev.exited) reap(pid);
       if (!more) return;
     }
   }
@@ -745,24 +743,27 @@ class Supervisor::Loop {
     return woken;
   }
 
-  void reap(int pidfd) {
-    auto it = pidfd_slot_.find(pidfd);
-    if (it == pidfd_slot_.end()) return;
-    const std::uint32_t slot = it->second;
-    pidfd_slot_.erase(it);
-    auto eit = entries_.find(slot);
-    siginfo_t si{};
+  // Reaps a child the watcher saw exit (or that was just killed).
+  void reap(pid_t pid) {
+    auto it = pid_slot_.find(pid);
+    std::optional<std::uint32_t> slot;
+    if (it != pid_slot_.end()) {
+      slot = it->second;
+      pid_slot_.erase(it);
+    }
     // The process is a zombie now: its pid (and so its process group id) cannot
     // be reused until we reap it, so this kill reaches only its own leftovers.
-    if (eit != entries_.end() && eit->second.rec.pid > 0) ::kill(-eit->second.rec.pid, SIGKILL);
-    if (::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd), &si, WEXITED) != 0) {
-      log_error("unable to reap a worker: " + std::string(std::strerror(errno)));
+    ::kill(-pid, SIGKILL);
+    siginfo_t si{};
+    // Our own child, by pid: never a global wait that could take another
+    // library's child.
+    if (::waitid(P_PID, static_cast<id_t>(pid), &si, WEXITED) != 0) {
+      log_error("unable to reap worker pid " + std::to_string(pid) + ": " + std::strerror(errno));
     }
-    ::close(pidfd);
-    if (eit == entries_.end()) return;
-    Entry& e = eit->second;
-    e.pidfd = -1;
-    on_exit(e, exit_from_siginfo(si));
+    if (!slot) return;
+    auto eit = entries_.find(*slot);
+    if (eit == entries_.end() || eit->second.rec.pid != pid) return;
+    on_exit(eit->second, exit_from_siginfo(si));
   }
 
   // A worker process ended (or could not be spawned).
@@ -861,10 +862,6 @@ class Supervisor::Loop {
     const std::string id = e.id;
     const std::vector<Pending> exit_waiters = std::move(e.waiting_exit);
     const std::vector<Pending> ready_waiters = std::move(e.waiting_ready);
-    if (e.pidfd >= 0) {
-      pidfd_slot_.erase(e.pidfd);
-      ::close(e.pidfd);
-    }
     Queue::remove(names_.mailbox(slot, e.rec.mailbox_generation));
     by_id_.erase(e.id);
     entries_.erase(it);
@@ -1032,7 +1029,7 @@ class Supervisor::Loop {
   std::uint64_t dropped_seen_ = 0;
   std::map<std::uint32_t, Entry> entries_;
   std::unordered_map<std::string, std::uint32_t> by_id_;
-  std::unordered_map<int, std::uint32_t> pidfd_slot_;
+  std::unordered_map<pid_t, std::uint32_t> pid_slot_;  // running workers
   std::multimap<std::uint64_t, Timer> timers_;
   std::list<Queue> replies_;
   std::vector<Pending> stop_waiters_;

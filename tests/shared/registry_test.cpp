@@ -19,6 +19,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <fstream>
 #include <functional>
 #include <ostream>
 
@@ -524,6 +525,73 @@ TEST_F(RegistryTest, PayloadAtTheLimitFits) {
   EXPECT_EQ(out->value, rec.value);
   // The neighbouring slot is untouched by a full-size payload.
   EXPECT_FALSE(r.read(1));
+}
+
+// Small payload + value live inline in the slot header, larger ones out of
+// line; one slot moves between the two as its data grows and shrinks, and the
+// neighbours never see a byte of it. Sizes straddle the inline room (368 bytes).
+struct PlacementCase {
+  const char* label;
+  std::size_t payload;
+  std::size_t value;
+};
+
+class RegistryPlacement : public RegistryTest,
+                          public ::testing::WithParamInterface<PlacementCase> {};
+
+TEST_P(RegistryPlacement, RoundTripsAndMovesBetweenInlineAndOutOfLine) {
+  const auto& c = GetParam();
+  auto w = make_writer(small_config(3, 1024));
+  auto r = make_reader();
+  for (std::uint64_t n = 0; n < 3; ++n) put(w, n);
+  const std::string neighbours_before = dump(*r.read(0)) + dump(*r.read(2));
+  SlotRecord rec = counter_record(1, 1);
+  // Every step rewrites slot 1: tiny, the case, large, the case again, tiny.
+  const std::pair<std::size_t, std::size_t> steps[] = {
+      {1, 1}, {c.payload, c.value}, {1024, 1024}, {c.payload, c.value}, {2, 0}};
+  char fill = 'a';
+  for (const auto& [pl, vl] : steps) {
+    rec.payload = std::string(pl, fill++);
+    rec.value = std::string(vl, fill++);
+    ASSERT_TRUE(w.write(rec)) << pl << "+" << vl;
+    auto out = r.read(1);
+    ASSERT_TRUE(out);
+    EXPECT_EQ(out->payload, rec.payload) << pl << "+" << vl;
+    EXPECT_EQ(out->value, rec.value) << pl << "+" << vl;
+    auto back = w.read(1);
+    ASSERT_TRUE(back);
+    EXPECT_EQ(back->payload, rec.payload);
+  }
+  EXPECT_EQ(dump(*r.read(0)) + dump(*r.read(2)), neighbours_before);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Registry, RegistryPlacement,
+    ::testing::Values(PlacementCase{"empty", 0, 0}, PlacementCase{"inline_exact", 200, 168},
+                      PlacementCase{"one_over_inline", 200, 169},
+                      PlacementCase{"payload_only_over", 369, 0},
+                      PlacementCase{"value_only_over", 0, 369},
+                      PlacementCase{"both_at_limit", 1024, 1024}),
+    [](const auto& tp) { return std::string(tp.param.label); });
+
+// The writer of a fresh segment maps what it writes, not the whole table: the
+// supervisor's resident memory grows with its workers, not with --max-workers.
+TEST_F(RegistryTest, AFreshWriterDoesNotTouchEverySlot) {
+  const auto rss_kb = [] {
+    std::ifstream in("/proc/self/status");
+    std::string line;
+    long shmem = -1;
+    while (std::getline(in, line)) {
+      if (line.rfind("RssShmem:", 0) == 0) shmem = std::atol(line.c_str() + 9);
+    }
+    return shmem;
+  };
+  const long before = rss_kb();
+  ASSERT_GE(before, 0);
+  auto w = make_writer(small_config(100000, 4096));  // 100 MiB of slot headers alone
+  for (std::uint64_t n = 0; n < 10; ++n) put(w, n);
+  // 10 small workers: a few pages, far from the 100 000 a full scan would map.
+  EXPECT_LT(rss_kb() - before, 4096) << "KiB of shared memory mapped by the writer";
 }
 
 // ---------------------------------------------------------------- attach

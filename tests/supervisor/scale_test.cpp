@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -38,6 +39,17 @@ TEST_F(Scale, AThousandWorkersComeAndGoWithoutLeftovers) {
     EXPECT_EQ(r.status, WorkerStatus::kRunning) << r.id;
     track(r.pid, r.pid_start_time);
   }
+  // The loop thread's descriptor table (what /proc/PID/fd shows: the main
+  // thread's) holds no per-worker descriptor: every spawn copies that table
+  // into the child, so per-worker pidfds there made each put cost O(workers).
+  const pid_t sup = client().header().supervisor_pid;
+  std::size_t fds = 0;
+  for ([[maybe_unused]] const auto& e :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(sup) + "/fd")) {
+    ++fds;
+  }
+  EXPECT_LT(fds, 64u) << "descriptors in the supervisor's loop thread with " << kWorkers
+                      << " workers";
   std::vector<pid_t> pids;
   for (const auto& r : *all) pids.push_back(r.pid);
   const auto t1 = mono_now_ms();
