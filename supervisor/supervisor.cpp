@@ -365,8 +365,20 @@ class Supervisor::Loop {
   }
 
   void scan_overruns() {
+    // The slots worth a look (a process running, a timeout set), rebuilt only
+    // after a change: an idle fleet costs nothing here, whatever its size.
+    if (timed_dirty_) {
+      timed_.clear();
+      for (const auto& [slot, e] : entries_) {
+        if (e.rec.pid > 0 && e.rec.timeout_ms != 0) timed_.push_back(slot);
+      }
+      timed_dirty_ = false;
+    }
     const std::uint64_t now = wall_ms();
-    for (auto& [slot, e] : entries_) {
+    for (const std::uint32_t slot : timed_) {
+      auto it = entries_.find(slot);
+      if (it == entries_.end()) continue;
+      Entry& e = it->second;
       if (e.rec.pid <= 0 || e.rec.timeout_ms == 0) continue;
       // One word per worker (the scan runs every 100 ms over the whole fleet).
       const std::uint64_t busy = reg_->busy_since(slot);
@@ -642,6 +654,7 @@ class Supervisor::Loop {
   }
 
   void publish(Entry& e) {
+    timed_dirty_ = true;
     if (auto st = reg_->write(e.rec); !st) {
       log_error("unable to publish worker '" + e.id + "': " + st.error().message);
     }
@@ -866,6 +879,7 @@ class Supervisor::Loop {
     by_id_.erase(e.id);
     entries_.erase(it);
     reg_->release(slot);
+    timed_dirty_ = true;
     // Reply once the registry no longer shows the worker: del is synchronous,
     // a `get` right after it must not find the id.
     for (const auto& p : exit_waiters) reply(p, protocol::reply_ok(p.request_id, "deleted"));
@@ -939,6 +953,7 @@ class Supervisor::Loop {
     if (m.payload) next.payload = to_json(*m.payload);
     if (m.value) next.value = to_json(*m.value);
     if (m.timeout_ms) next.timeout_ms = *m.timeout_ms;
+    timed_dirty_ = true;
     if (auto st = reg_->write(next); !st) {
       log_error("unable to store the update of worker '" + e.id + "': " + st.error().message);
       (void)reg_->write(e.rec);  // keep the last good record published
@@ -1031,6 +1046,8 @@ class Supervisor::Loop {
   std::unordered_map<std::string, std::uint32_t> by_id_;
   std::unordered_map<pid_t, std::uint32_t> pid_slot_;  // running workers
   std::multimap<std::uint64_t, Timer> timers_;
+  std::vector<std::uint32_t> timed_;  // slots scan_overruns looks at
+  bool timed_dirty_ = true;
   std::list<Queue> replies_;
   std::vector<Pending> stop_waiters_;
   std::vector<Pending> restart_waiters_;
