@@ -15,6 +15,7 @@ namespace dynmgr {
 namespace {
 // How often a waiting call re-reads the registry to notice a crashed worker.
 constexpr Millis kCrashPoll{10};
+constexpr std::uint32_t kReplyDepth = 4;  // messages in a Client's reply queue
 }  // namespace
 
 struct Client::Impl {
@@ -55,8 +56,11 @@ struct Client::Impl {
     // Unique per process, not per Client: two Clients in one process (one per
     // thread) must never create — and so replace — each other's reply queue.
     static std::atomic<std::uint32_t> serial{0};
-    auto q = Queue::create(names.reply(self.pid, self.start_time, serial.fetch_add(1)), 16,
-                           h.control_msg_size);
+    // A Client waits for one reply at a time; a few slots leave room for late
+    // replies to requests that timed out (they are skipped). Every slot is
+    // committed up front (fallocate), and a one-shot dynmgrctl pays for them.
+    auto q = Queue::create(names.reply(self.pid, self.start_time, serial.fetch_add(1)),
+                           kReplyDepth, h.control_msg_size);
     if (!q) return q.error();
     reply.emplace(std::move(*q));
     return {};

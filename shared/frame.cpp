@@ -1,6 +1,7 @@
 #include "shared/frame.hpp"
 
-#include <boost/crc.hpp>
+#include "shared/crc32.hpp"
+
 #include <cstring>
 
 namespace dynmgr {
@@ -14,10 +15,10 @@ std::uint32_t get_u32(const char* p) { std::uint32_t v; std::memcpy(&v, p, 4); r
 std::uint64_t get_u64(const char* p) { std::uint64_t v; std::memcpy(&v, p, 8); return v; }
 
 std::uint32_t checksum(const char* header_first20, std::string_view body) {
-  boost::crc_32_type crc;
-  crc.process_bytes(header_first20, 20);
-  crc.process_bytes(body.data(), body.size());
-  return crc.checksum();
+  Crc32 crc;
+  crc.update(header_first20, 20);
+  crc.update(body.data(), body.size());
+  return crc.value();
 }
 
 }  // namespace

@@ -4,10 +4,14 @@
 
 #include "shared/frame.hpp"
 
+#include "shared/crc32.hpp"
+
+#include <boost/crc.hpp>
 #include <gtest/gtest.h>
 
 #include <cstring>
 #include <functional>
+#include <random>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -66,6 +70,28 @@ INSTANTIATE_TEST_SUITE_P(
                       RoundTripCase{"large_body", MessageKind::kPut, 7, std::string(65536, 'x')},
                       RoundTripCase{"unknown_kind", static_cast<MessageKind>(999), 3, "[]"}),
     [](const auto& tp) { return std::string(tp.param.name); });
+
+// The compile-time CRC-32 is boost::crc_32_type's, byte for byte, whatever
+// the length and however the input is split.
+TEST(Crc32, MatchesBoostCrc32) {
+  std::mt19937 rng(7);
+  for (std::size_t len : {0u, 1u, 2u, 3u, 7u, 20u, 255u, 256u, 1000u, 4096u}) {
+    std::string data(len, '\0');
+    for (auto& c : data) c = static_cast<char>(rng());
+    boost::crc_32_type reference;
+    reference.process_bytes(data.data(), data.size());
+    Crc32 whole;
+    whole.update(data.data(), data.size());
+    EXPECT_EQ(whole.value(), reference.checksum()) << len << " bytes";
+    Crc32 split;
+    split.update(data.data(), len / 3);
+    split.update(data.data() + len / 3, len - len / 3);
+    EXPECT_EQ(split.value(), reference.checksum()) << len << " bytes in two parts";
+  }
+  Crc32 check;
+  check.update("123456789", 9);
+  EXPECT_EQ(check.value(), 0xcbf43926U);  // the standard check value
+}
 
 TEST(Frame, EncodeReplacesPreviousContents) {
   std::string out = "left over from an earlier, longer frame";
