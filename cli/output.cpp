@@ -3,6 +3,8 @@
 #include "shared/clock.hpp"
 #include "shared/protocol.hpp"
 
+#include <boost/json/monotonic_resource.hpp>
+
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -88,17 +90,20 @@ void print_table(const RegistryHeaderInfo& h, const std::string& instance,
 
 json::object state_json(const RegistryHeaderInfo& h, const std::string& instance,
                         const std::vector<SlotRecord>& workers) {
-  json::object o;
+  // The whole document from one arena (it travels with the returned object):
+  // no malloc/free per JSON node, and no copy when the array moves in.
+  json::storage_ptr sp = json::make_shared_resource<json::monotonic_resource>();
+  json::object o(sp);
   o["name"] = instance;
   o["manager"] = std::string(to_string(h.manager_state));
-  json::object sup;
+  json::object sup(sp);
   sup["pid"] = h.supervisor_pid;
   o["supervisor"] = std::move(sup);
   o["capacity"] = h.capacity;
   o["max_payload"] = h.max_payload;
-  json::array arr;
+  json::array arr(sp);
   arr.reserve(workers.size());
-  for (const auto& r : workers) arr.push_back(protocol::record_to_json(r));
+  for (const auto& r : workers) arr.push_back(protocol::record_to_json(r, sp));
   o["workers"] = std::move(arr);
   return o;
 }

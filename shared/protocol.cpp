@@ -16,10 +16,10 @@ Frame make(MessageKind kind, std::uint64_t request_id, const json::object& o) {
   return Frame{kind, request_id, to_json(o)};
 }
 
-json::value parse_or_string(const std::string& text) {
+json::value parse_or_string(const std::string& text, const json::storage_ptr& sp = {}) {
   boost::system::error_code ec;
-  json::value v = json::parse(text, ec);
-  if (ec) return json::value(text);  // never fails a display: show the raw text
+  json::value v = json::parse(text, ec, sp);
+  if (ec) return json::value(json::string(text, sp));  // never fails a display: show the raw text
   return v;
 }
 
@@ -185,37 +185,40 @@ std::string display_status(const SlotRecord& r) {
   return std::string(to_string(r.status));
 }
 
-json::object record_to_json(const SlotRecord& r) {
-  json::object o;
-  o["id"] = r.id;
-  o["pid"] = r.pid;
-  o["status"] = display_status(r);
-  o["restarts"] = r.restarts;
-  o["payload"] = parse_or_string(r.payload);
-  o["value"] = parse_or_string(r.value);
-  o["timeout_ms"] = r.timeout_ms;
-  o["lull"] = r.lull;
-  o["restart"] = std::string(to_string(r.restart));
-  o["instant_perform"] = r.instant_perform;
-  o["max_restarts"] = r.max_restarts;
-  o["within_ms"] = r.restart_window_ms;
-  o["pool"] = r.pool_member;
-  o["started_ms"] = r.started_ms;
-  o["busy_since_ms"] = r.busy_since_ms;
-  o["last_perform_ms"] = r.heartbeat_ms;
-  o["slot"] = r.slot;
+json::object record_to_json(const SlotRecord& r, json::storage_ptr sp) {
+  // Reserved up front and filled with emplace: `state --json` builds 10 000 of
+  // these, and rehashing plus operator[] lookups were a third of its time.
+  json::object o(sp);
+  o.reserve(19);
+  o.emplace("id", json::string(r.id, sp));
+  o.emplace("pid", r.pid);
+  o.emplace("status", json::string(display_status(r), sp));
+  o.emplace("restarts", r.restarts);
+  o.emplace("payload", parse_or_string(r.payload, sp));
+  o.emplace("value", parse_or_string(r.value, sp));
+  o.emplace("timeout_ms", r.timeout_ms);
+  o.emplace("lull", r.lull);
+  o.emplace("restart", json::string(to_string(r.restart), sp));
+  o.emplace("instant_perform", r.instant_perform);
+  o.emplace("max_restarts", r.max_restarts);
+  o.emplace("within_ms", r.restart_window_ms);
+  o.emplace("pool", r.pool_member);
+  o.emplace("started_ms", r.started_ms);
+  o.emplace("busy_since_ms", r.busy_since_ms);
+  o.emplace("last_perform_ms", r.heartbeat_ms);
+  o.emplace("slot", r.slot);
   if (r.last_exit.kind == ExitInfo::Kind::kNone) {
-    o["last_exit"] = nullptr;
+    o.emplace("last_exit", nullptr);
   } else {
-    json::object e;
+    json::object e(sp);
     switch (r.last_exit.kind) {
-      case ExitInfo::Kind::kExited: e["kind"] = "exited"; e["code"] = r.last_exit.code; break;
-      case ExitInfo::Kind::kSignaled: e["kind"] = "signaled"; e["signal"] = r.last_exit.code; break;
-      case ExitInfo::Kind::kSpawnFailed: e["kind"] = "spawn_failed"; e["errno"] = r.last_exit.code; break;
+      case ExitInfo::Kind::kExited: e.emplace("kind", "exited"); e.emplace("code", r.last_exit.code); break;
+      case ExitInfo::Kind::kSignaled: e.emplace("kind", "signaled"); e.emplace("signal", r.last_exit.code); break;
+      case ExitInfo::Kind::kSpawnFailed: e.emplace("kind", "spawn_failed"); e.emplace("errno", r.last_exit.code); break;
       case ExitInfo::Kind::kNone: break;
     }
-    e["reason"] = r.last_exit.reason;
-    o["last_exit"] = std::move(e);
+    e.emplace("reason", json::string(r.last_exit.reason, sp));
+    o.emplace("last_exit", std::move(e));
   }
   return o;
 }

@@ -81,7 +81,8 @@ Frame make_terminate(const std::string& reason);
 Result<MailboxMessage> parse_mailbox_message(const Frame& frame);
 
 // ---- registry records as JSON (the `state --json` worker shape)
-json::object record_to_json(const SlotRecord& r);
+// sp: where the object's memory comes from (a monotonic resource for bulk output).
+json::object record_to_json(const SlotRecord& r, json::storage_ptr sp = {});
 // "busy" when running with busy_since set, else the registry status.
 std::string display_status(const SlotRecord& r);
 
