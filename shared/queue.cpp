@@ -141,8 +141,9 @@ void wait_bell(sem_t* sem, const Deadline& d, Millis max_slice = Queue::kSlice) 
   const auto ns = static_cast<long long>(at.tv_nsec) + slice.count();
   at.tv_sec += static_cast<time_t>(ns / 1'000'000'000);
   at.tv_nsec = static_cast<long>(ns % 1'000'000'000);
-  while (::sem_clockwait(sem, CLOCK_MONOTONIC, &at) != 0 && errno == EINTR) {
-  }
+  // A signal ends the wait early (EINTR): the caller looks at the queue (and
+  // at its interrupt flag) and waits again if there is nothing to do.
+  (void)::sem_clockwait(sem, CLOCK_MONOTONIC, &at);
 }
 
 }  // namespace
@@ -246,14 +247,28 @@ Status Queue::send(const Frame& frame, Deadline deadline, unsigned priority) {
   }
 }
 
-Result<Frame> Queue::receive(Deadline deadline, Millis slice) {
+Result<Frame> Queue::receive(Deadline deadline, Millis slice,
+                             const volatile std::sig_atomic_t* interrupted) {
   for (;;) {
     auto got = try_receive();
     if (!got) return got.error();
     if (*got) return std::move(**got);
     if (deadline.expired()) return make_error(Errc::kTimeout, "nothing received");
+    if (interrupted != nullptr && *interrupted != 0) {
+      return make_error(Errc::kTimeout, "interrupted by a signal");
+    }
     wait_bell(&impl_->bell->readable, deadline, slice);
   }
+}
+
+sem_t* Queue::receive_wakeup() const noexcept { return &impl_->bell->readable; }
+
+void Queue::ring(const std::string& name) noexcept {
+  auto bell = open_bell(name);
+  if (!bell) return;
+  ::sem_post(&(*bell)->readable);
+  ::sem_post(&(*bell)->writable);
+  ::munmap(*bell, sizeof(Bell));
 }
 
 Result<std::optional<Frame>> Queue::try_receive() {

@@ -27,6 +27,9 @@
 #include "shared/error.hpp"
 #include "shared/frame.hpp"
 
+#include <semaphore.h>
+
+#include <csignal>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -46,6 +49,9 @@ class Queue {
   static Result<Queue> open(const std::string& name);
   // Unlinks the queue and its bell.
   static void remove(const std::string& name) noexcept;
+  // Wakes every process waiting on the queue named `name` (its readers and its
+  // writers), e.g. before the queue is replaced: they look again and find out.
+  static void ring(const std::string& name) noexcept;
 
   Queue(Queue&&) noexcept;
   Queue& operator=(Queue&&) noexcept;
@@ -59,11 +65,18 @@ class Queue {
   // takes signals between slices and a lost wake-up both cost at most one
   // slice. A thread that keeps stop signals blocked (a worker) may pass a long
   // slice: an idle process then wakes only when something happens.
-  Result<Frame> receive(Deadline deadline, Millis slice = kSlice);
+  // `interrupted`: a flag a signal handler sets; a wait cut short by a signal
+  // (EINTR) with the flag set returns kTimeout at once, so the caller can act.
+  Result<Frame> receive(Deadline deadline, Millis slice = kSlice,
+                        const volatile std::sig_atomic_t* interrupted = nullptr);
   // Receives without waiting; nullopt when empty.
   Result<std::optional<Frame>> try_receive();
 
   bool dead() const noexcept { return dead_; }
+  // The semaphore a receive() on this queue sleeps on. sem_post on it is
+  // async-signal-safe: a signal handler that sets receive()'s interrupt flag
+  // posts it too, so a signal landing just before the wait cannot be missed.
+  sem_t* receive_wakeup() const noexcept;
   // Touches the queue's lock; false (and dead) if Boost throws.
   bool probe();
   const std::string& name() const noexcept { return name_; }

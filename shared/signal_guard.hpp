@@ -21,6 +21,11 @@ class SignalGuard {
   // signals synchronously instead (the supervisor's signalfd, the worker's
   // sigpending poll); threads created afterwards inherit the mask.
   static void block_for_thread() noexcept;
+  // For a process that catches the guarded signals with a handler of its own
+  // (a worker: the handler only sets a flag). A caught signal cannot kill the
+  // process inside a queue operation, so every later guard in this thread is
+  // free, and the signals stay deliverable (they cut a queue wait short).
+  static void handled_for_thread() noexcept;
   // The guarded set: SIGINT, SIGTERM, SIGHUP, SIGQUIT.
   static sigset_t guarded() noexcept;
 

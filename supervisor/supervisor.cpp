@@ -985,10 +985,13 @@ class Supervisor::Loop {
       log_error("unable to recreate the mailbox of '" + e.id + "': " + created.error().message);
       return;
     }
-    Queue::remove(names_.mailbox(qd->slot, old));
     log_warn("mailbox of worker '" + e.id + "' was dead; recreated as generation " +
              std::to_string(e.rec.mailbox_generation));
     publish(e);
+    // Wake whoever still waits on the old one (the worker, idle until its next
+    // event otherwise): it finds the queue dead and the new generation published.
+    Queue::ring(names_.mailbox(qd->slot, old));
+    Queue::remove(names_.mailbox(qd->slot, old));
   }
 
   // ------------------------------------------------------------ restart / shutdown

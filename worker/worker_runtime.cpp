@@ -8,10 +8,14 @@
 #include "shared/registry.hpp"
 #include "shared/signal_guard.hpp"
 
+#include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <cerrno>
 #include <cmath>
 #include <csignal>
 #include <cstdlib>
@@ -20,8 +24,32 @@
 namespace dynmgr {
 namespace {
 
-bool g_terminate = false;  // a stop signal is pending (polled in housekeeping)
-WorkerContext g_context;   // one worker per process
+// Stop signals (SIGTERM, SIGINT, SIGHUP, SIGQUIT) are caught: the handler sets
+// g_stop_signal and posts the mailbox's wake-up semaphore, so the loop leaves
+// its wait at once, whether the signal lands in the wait or just before it.
+volatile std::sig_atomic_t g_stop_signal = 0;
+std::atomic<sem_t*> g_wake{nullptr};
+static_assert(std::atomic<sem_t*>::is_always_lock_free);
+
+extern "C" void on_stop_signal(int) {
+  const int saved = errno;
+  g_stop_signal = 1;
+  if (sem_t* s = g_wake.load(std::memory_order_relaxed)) ::sem_post(s);  // async-signal-safe
+  errno = saved;
+}
+
+void catch_stop_signals() {
+  struct sigaction sa{};
+  sa.sa_handler = on_stop_signal;
+  sigfillset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;  // user code's reads and writes go on; waits end early
+  const sigset_t stop = SignalGuard::guarded();
+  for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGQUIT}) ::sigaction(sig, &sa, nullptr);
+  ::pthread_sigmask(SIG_UNBLOCK, &stop, nullptr);
+  SignalGuard::handled_for_thread();
+}
+
+WorkerContext g_context;  // one worker per process
 
 constexpr Millis kControlSendTimeout{5000};
 
@@ -65,9 +93,10 @@ class WorkerRuntime {
     if (::getppid() != args_.supervisor_pid) {
       return make_error(Errc::kNoSupervisor, "the supervisor is gone");
     }
-    // SIGTERM and friends stay blocked and are polled (housekeeping): a signal
-    // can then never land inside a queue operation, and queue guards are free.
-    SignalGuard::block_for_thread();
+    // SIGTERM and friends are caught by a flag-setting handler: a signal can
+    // then never kill the worker inside a queue operation (queue guards are
+    // free), and it ends an idle wait at once.
+    catch_stop_signals();
     ::signal(SIGPIPE, SIG_IGN);
 
     auto reader = RegistryReader::open(names_, RegistryReader::Access::kWorkerWords);
@@ -97,7 +126,9 @@ class WorkerRuntime {
   Status open_mailbox(std::uint64_t generation) {
     auto q = Queue::open(names_.mailbox(args_.slot, generation));
     if (!q) return q.error();
+    g_wake.store(nullptr);  // the old mapping goes away with the old queue
     mailbox_.emplace(std::move(*q));
+    g_wake.store(mailbox_->receive_wakeup());
     mailbox_generation_ = generation;
     return {};
   }
@@ -159,11 +190,13 @@ class WorkerRuntime {
 
   int loop() {
     for (;;) {
-      if (g_terminate) return stop("shutdown");
-      // Sleep until a message, the next perform or housekeeping; no shorter
-      // slices (stop signals are blocked here and polled in housekeeping).
+      if (g_stop_signal) return stop("shutdown");
+      // Sleep until a message, a stop signal, the next perform or housekeeping;
+      // no shorter slices.
       const Deadline wake = Deadline::earliest(next_perform_, housekeeping_due_);
-      auto f = mailbox_->receive(wake, std::chrono::duration_cast<Millis>(wake.remaining(Millis(3'600'000))) + Millis(1));
+      auto f = mailbox_->receive(
+          wake, std::chrono::duration_cast<Millis>(wake.remaining(Millis(3'600'000))) + Millis(1),
+          &g_stop_signal);
       Exit ex = Exit::kContinue;
       if (f) {
         ex = handle(*f);
@@ -184,13 +217,9 @@ class WorkerRuntime {
   Exit housekeeping() {
     if (!housekeeping_due_.expired()) return Exit::kContinue;
     housekeeping_due_ = Deadline::after(m_.idle_interval());
-    sigset_t pending;
-    if (::sigpending(&pending) == 0) {
-      for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGQUIT}) {
-        if (sigismember(&pending, sig)) g_terminate = true;
-      }
-    }
-    if (g_terminate) return Exit::kContinue;  // the loop stops at its top
+    if (g_stop_signal) return Exit::kContinue;  // the loop stops at its top
+    // The supervisor rings the old mailbox when it replaces it; this catches
+    // a replacement whose ring came before we were waiting.
     auto rec = reader_->read(args_.slot);
     if (rec && rec->incarnation == args_.incarnation &&
         rec->mailbox_generation != mailbox_generation_) {

@@ -318,6 +318,34 @@ TEST_F(Supervision, LastMessagesOfAnExitingWorkerAreHandledBeforeItsExit) {
 
 // ---------------------------------------------------------------- stop escalation
 
+// A stop signal sent straight to an idle worker (an operator's `kill PID`)
+// ends its wait at once: terminate("shutdown") runs and the worker exits 0,
+// long before its next housekeeping (idle_interval, 5 s). As `permanent` it is
+// then restarted. Each of the four stop signals, with the same outcome.
+class StopSignals : public testing::ProbeTest, public ::testing::WithParamInterface<int> {};
+
+TEST_P(StopSignals, AnIdleWorkerStopsAtOnce) {
+  ASSERT_TRUE(start());
+  auto w = put("idle", spec(json::value(1), 0));  // timeout 0: never performs
+  ASSERT_TRUE(w) << w.error().message;
+  ASSERT_TRUE(wait_until([&] { return log_lines("init", "idle ").size() == 1; }, kWait));
+  ASSERT_EQ(::kill(w->pid, GetParam()), 0);
+  // Well inside the 5 s housekeeping interval: only a woken wait gets there.
+  EXPECT_TRUE(wait_until([&] { return log_lines("terminate", "idle shutdown").size() == 1; }, 2s))
+      << "terminate lines: " << log_lines("terminate", "").size();
+  auto after = wait_record("idle", [&](const SlotRecord& r) {
+    return r.pid != w->pid && r.status == WorkerStatus::kRunning;
+  });
+  ASSERT_TRUE(after);
+  EXPECT_EQ(after->last_exit.kind, ExitInfo::Kind::kExited);
+  EXPECT_EQ(after->last_exit.code, 0);
+  EXPECT_TRUE(process_gone(w->pid));
+}
+
+INSTANTIATE_TEST_SUITE_P(Supervision, StopSignals,
+                         ::testing::Values(SIGTERM, SIGINT, SIGHUP, SIGQUIT),
+                         [](const auto& tp) { return std::string(sigabbrev_np(tp.param)); });
+
 TEST_F(Supervision, WorkerDeafToTerminateAndSigtermIsKilledAfterBothTimeouts) {
   ASSERT_TRUE(start(ProbeStart{}.with_flags({"--terminate-timeout", "300", "--kill-timeout", "300"})));
   ChildSpec s = spec(P(R"({"on_perform": "ignore_term"})"), 10);
