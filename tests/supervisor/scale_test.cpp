@@ -6,6 +6,7 @@
 #include "probe_harness.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 
 #include <filesystem>
 #include <iostream>
@@ -80,6 +81,28 @@ TEST_F(Scale, AThousandWorkersComeAndGoWithoutLeftovers) {
                 rest.rfind("reply.", 0) == 0)
         << n;
   }
+  EXPECT_EQ(log("terminate").size(), static_cast<std::size_t>(kWorkers));
+}
+
+// A stop with many workers running (not deleted one by one): the supervisor
+// terminates all of them, reaps them, removes every object and exits 0.
+TEST_F(Scale, StopWithFiveHundredWorkersRunningLeavesNothing) {
+  ASSERT_TRUE(start(ProbeStart{}.with_flags({"--max-workers", "512", "--log-level", "warn"})));
+  constexpr int kWorkers = 500;
+  std::vector<pid_t> pids;
+  for (int i = 0; i < kWorkers; ++i) {
+    auto r = put("w" + std::to_string(i), spec(json::value(i), 0));
+    ASSERT_TRUE(r) << "put " << i << ": " << r.error().message;
+    pids.push_back(r->pid);
+  }
+  ASSERT_TRUE(client().stop());
+  auto status = wait_supervisor_exit(30s);
+  ASSERT_TRUE(status) << "supervisor still running";
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << *status;
+  for (pid_t p : pids) EXPECT_TRUE(process_gone(p)) << p;
+  drop_client();
+  EXPECT_TRUE(testing::shm_objects(names_).empty())
+      << ::testing::PrintToString(testing::shm_objects(names_));
   EXPECT_EQ(log("terminate").size(), static_cast<std::size_t>(kWorkers));
 }
 
