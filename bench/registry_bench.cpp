@@ -3,6 +3,7 @@
 //  * BM_SnapshotUnderWrites the same while another process rewrites slots
 //                           at full speed (seqlock retries included)
 //  * BM_ReadOneSlot         one seqlock-checked read
+//  * BM_FindById            find() of a random id among 10 000 (the id index)
 //  * BM_WriterUpdate        RegistryWriter::write of a slot with a small payload
 // Each run uses its own instance name and removes its segment afterwards.
 
@@ -128,6 +129,23 @@ void BM_ReadOneSlot(benchmark::State& state) {
                                                  benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_ReadOneSlot);
+
+void BM_FindById(benchmark::State& state) {
+  Fixture f("find", kWorkers);
+  std::uint32_t i = 0;
+  for (auto _ : state) {
+    i = (i * 2654435761U + 1) % kWorkers;  // all over the table
+    auto r = f.reader->find("worker-" + std::to_string(i));
+    if (!r) {
+      state.SkipWithError("find failed");
+      break;
+    }
+    benchmark::DoNotOptimize(r);
+  }
+  state.counters["finds/s"] = benchmark::Counter(static_cast<double>(state.iterations()),
+                                                 benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_FindById);
 
 void BM_WriterUpdate(benchmark::State& state) {
   Fixture f("write", 1024);

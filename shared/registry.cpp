@@ -23,7 +23,8 @@ constexpr std::uint64_t kMagic = 0x52474d4e59440001ULL;  // "DYNMGR" + 0001
 // 2: pool_strategy in the header, 256-byte exit reasons.
 // 3: dense 1 KiB slot headers with small payload + value inline; larger data
 //    out of line (see the layout note below).
-constexpr std::uint32_t kLayoutVersion = 3;
+// 4: an id -> slot hash index, so finding a worker by id does not scan.
+constexpr std::uint32_t kLayoutVersion = 4;
 constexpr std::uint32_t kReadyWord = 0x52454459;  // "REDY"
 constexpr std::size_t kIdCapacity = 256;
 constexpr std::size_t kReasonCapacity = 256;
@@ -61,6 +62,8 @@ struct alignas(64) Header {
   std::atomic<std::uint32_t> used;
   std::atomic<std::uint64_t> dropped_frames;
   std::atomic<std::uint32_t> pool_strategy;
+  std::uint32_t index_buckets;                  // a power of two, >= 2 x capacity
+  std::atomic<std::uint64_t> index_generation;  // odd while the index is rebuilt
   std::atomic<std::uint32_t> ready;  // kReadyWord once every field above is set
 };
 
@@ -97,7 +100,15 @@ struct alignas(64) SlotHeader {
   char inline_data[368];
 };
 
-// Layout: [Header, one page][SlotHeader x capacity][out-of-line data x capacity].
+// Layout: [Header, one page][id index][SlotHeader x capacity][out-of-line data x capacity].
+//
+// The id index: open addressing, linear probing, FNV-1a of the id; each bucket
+// holds 0 (empty), kTombstone (deleted) or slot + 1. Only the writer stores;
+// readers probe with acquire loads and confirm every hit by reading the slot
+// under its seqlock, so a stale bucket can only cost a look, never a wrong
+// answer. Deletions leave tombstones (a probe chain is never cut); when they
+// pile up, the writer rebuilds the table with index_generation odd, and a
+// reader whose probe overlapped a rebuild falls back to a scan.
 // Headers are dense (1 KiB each) so that a process touching every slot — the
 // supervisor scanning busy words, `state` reading them all — maps 1 KiB per
 // worker, not a page per worker; the out-of-line area of a slot (payload then
@@ -119,13 +130,38 @@ std::size_t data_size_for(std::uint32_t max_payload) {
 
 std::size_t header_size() { return round_up(sizeof(Header), 4096); }
 
+constexpr std::uint32_t kTombstone = 0xffffffffU;
+
+std::uint32_t index_buckets_for(std::uint32_t capacity) {
+  std::uint32_t b = 16;
+  while (b < 2 * capacity) b *= 2;
+  return b;
+}
+
+std::size_t index_size(std::uint32_t capacity) {
+  return round_up(std::size_t{index_buckets_for(capacity)} * sizeof(std::uint32_t), 4096);
+}
+
 std::size_t slot_table_size(std::uint32_t capacity) {
   return round_up(std::size_t{capacity} * sizeof(SlotHeader), 4096);
 }
 
 std::size_t segment_size(std::uint32_t capacity, std::uint32_t max_payload) {
-  return header_size() + slot_table_size(capacity) + std::size_t{capacity} * data_size_for(max_payload);
+  return header_size() + index_size(capacity) + slot_table_size(capacity) +
+         std::size_t{capacity} * data_size_for(max_payload);
 }
+
+// FNV-1a, 64 bits: the same in every process and build (std::hash is not).
+std::uint64_t id_hash(std::string_view id) {
+  std::uint64_t h = 14695981039346656037ULL;
+  for (unsigned char c : id) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
+static_assert(std::atomic<std::uint32_t>::is_always_lock_free);
 
 }  // namespace
 
@@ -134,6 +170,8 @@ struct Mapping {
   bip::shared_memory_object shm;
   bip::mapped_region region;
   Header* header = nullptr;
+  std::atomic<std::uint32_t>* index = nullptr;
+  std::uint32_t index_mask = 0;
   SlotHeader* slots = nullptr;
   char* data = nullptr;       // out-of-line areas
   std::size_t data_size = 0;  // per slot
@@ -142,8 +180,10 @@ struct Mapping {
 
   void locate(char* base, std::uint32_t cap, std::uint32_t max_pl) {
     header = reinterpret_cast<Header*>(base);
-    slots = reinterpret_cast<SlotHeader*>(base + header_size());
-    data = base + header_size() + slot_table_size(cap);
+    index = reinterpret_cast<std::atomic<std::uint32_t>*>(base + header_size());
+    index_mask = index_buckets_for(cap) - 1;
+    slots = reinterpret_cast<SlotHeader*>(base + header_size() + index_size(cap));
+    data = base + header_size() + index_size(cap) + slot_table_size(cap);
     data_size = data_size_for(max_pl);
     capacity = cap;
     max_payload = max_pl;
@@ -278,7 +318,8 @@ Result<std::unique_ptr<Mapping>> map_existing(const std::string& name, bool writ
                                         std::to_string(BOOST_VERSION) + ")");
   }
   const std::size_t expect = segment_size(h->capacity, h->max_payload);
-  if (h->slot_size != data_size_for(h->max_payload) || m->region.get_size() < expect) {
+  if (h->slot_size != data_size_for(h->max_payload) ||
+      h->index_buckets != index_buckets_for(h->capacity) || m->region.get_size() < expect) {
     return make_error(Errc::kStale, "registry " + name + " is inconsistent (size " +
                                         std::to_string(m->region.get_size()) + ", expected " +
                                         std::to_string(expect) + ")");
@@ -306,6 +347,7 @@ RegistryHeaderInfo header_info(const Mapping& m) {
   info.dropped_frames = h.dropped_frames.load(std::memory_order_relaxed);
   info.created_ms = h.created_ms;
   info.pool_strategy = h.pool_strategy.load(std::memory_order_acquire);
+  info.index_generation = h.index_generation.load(std::memory_order_acquire);
   return info;
 }
 
@@ -361,6 +403,7 @@ Result<RegistryWriter> RegistryWriter::create(const Names& names, const Registry
   h->boost_version = BOOST_VERSION;
   h->header_size = static_cast<std::uint32_t>(header_size());
   h->slot_size = static_cast<std::uint32_t>(data_size_for(config.max_payload));
+  h->index_buckets = index_buckets_for(config.capacity);
   h->capacity = config.capacity;
   h->max_payload = config.max_payload;
   h->control_depth = config.control_depth;
@@ -412,6 +455,7 @@ Result<RegistryWriter> RegistryWriter::attach(const Names& names) {
   w.map_->header->used.store(used, std::memory_order_relaxed);
   w.next_incarnation_ = max_incarnation + 1;
   w.rebuild_free_list(/*fresh=*/false);
+  w.index_rebuild();
   return w;
 }
 
@@ -430,6 +474,57 @@ void RegistryWriter::rebuild_free_list(bool fresh) {
     }
   }
   map_->header->high_water.store(high, std::memory_order_release);
+}
+
+// ---------------------------------------------------------------- id index
+
+void RegistryWriter::index_insert(std::string_view id, std::uint32_t slot) {
+  const std::uint64_t h = id_hash(id);
+  for (std::uint32_t i = 0; i <= map_->index_mask; ++i) {
+    auto& b = map_->index[(h + i) & map_->index_mask];
+    const std::uint32_t v = b.load(std::memory_order_relaxed);
+    if (v == 0 || v == kTombstone) {
+      if (v == kTombstone) --tombstones_;
+      b.store(slot + 1, std::memory_order_release);
+      return;
+    }
+  }
+  // Unreachable: at most capacity live entries in >= 2 x capacity buckets, and
+  // tombstones are cleared long before they fill the rest.
+  index_rebuild();
+}
+
+void RegistryWriter::index_remove(std::string_view id, std::uint32_t slot) {
+  const std::uint64_t h = id_hash(id);
+  for (std::uint32_t i = 0; i <= map_->index_mask; ++i) {
+    auto& b = map_->index[(h + i) & map_->index_mask];
+    const std::uint32_t v = b.load(std::memory_order_relaxed);
+    if (v == 0) return;  // not indexed
+    if (v == slot + 1) {
+      b.store(kTombstone, std::memory_order_release);
+      ++tombstones_;
+      break;
+    }
+  }
+  if (tombstones_ > (map_->index_mask + 1) / 4) index_rebuild();
+}
+
+void RegistryWriter::index_rebuild() {
+  Header& hd = *map_->header;
+  // Odd while rebuilding: a reader whose probe overlaps it scans instead.
+  hd.index_generation.fetch_add(1, std::memory_order_acq_rel);
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  for (std::uint32_t i = 0; i <= map_->index_mask; ++i) {
+    map_->index[i].store(0, std::memory_order_relaxed);
+  }
+  tombstones_ = 0;
+  for (std::uint32_t i = 0; i < map_->capacity; ++i) {
+    if (!allocated_[i]) continue;
+    const SlotHeader* sh = map_->slot(i);
+    if (!sh->in_use) continue;
+    index_insert(std::string_view(sh->id, std::min<std::size_t>(sh->id_len, kIdCapacity)), i);
+  }
+  hd.index_generation.fetch_add(1, std::memory_order_release);
 }
 
 Result<std::uint32_t> RegistryWriter::allocate() {
@@ -465,6 +560,9 @@ Status RegistryWriter::write(const SlotRecord& r) {
   }
   SlotHeader* s = map_->slot(r.slot);
   const bool was_free = s->in_use == 0;
+  const std::string_view stored_id(s->id, std::min<std::size_t>(s->id_len, kIdCapacity));
+  const bool id_changed = was_free || stored_id != r.id;
+  const std::string old_id = (id_changed && !was_free) ? std::string(stored_id) : std::string();
   const std::uint64_t seq = s->seq.load(std::memory_order_relaxed);
   s->seq.store(seq + 1, std::memory_order_relaxed);
   std::atomic_thread_fence(std::memory_order_release);
@@ -498,6 +596,11 @@ Status RegistryWriter::write(const SlotRecord& r) {
   std::memcpy(data + r.payload.size(), r.value.data(), r.value.size());
   s->value_len = static_cast<std::uint32_t>(r.value.size());
   s->seq.store(seq + 2, std::memory_order_release);
+  // Indexed once published: a reader that finds the bucket finds the slot.
+  if (id_changed) {
+    if (!was_free) index_remove(old_id, r.slot);
+    index_insert(r.id, r.slot);
+  }
   if (was_free) {
     map_->header->used.fetch_add(1, std::memory_order_relaxed);
     // A fresh slot starts idle.
@@ -514,11 +617,13 @@ void RegistryWriter::release(std::uint32_t slot) {
   allocated_[slot] = false;
   SlotHeader* s = map_->slot(slot);
   if (s->in_use) {
+    const std::string id(s->id, std::min<std::size_t>(s->id_len, kIdCapacity));
     const std::uint64_t seq = s->seq.load(std::memory_order_relaxed);
     s->seq.store(seq + 1, std::memory_order_relaxed);
     std::atomic_thread_fence(std::memory_order_release);
     s->in_use = 0;
     s->status = static_cast<std::uint32_t>(WorkerStatus::kFree);
+    index_remove(id, slot);
     s->id_len = 0;
     s->payload_len = 0;
     s->value_len = 0;
@@ -635,13 +740,31 @@ Result<SlotRecord> RegistryReader::read(std::uint32_t slot) const {
 }
 
 Result<SlotRecord> RegistryReader::find(std::string_view id) const {
-  const std::uint32_t high = header_info(*map_).high_water;
+  const Mapping& m = *map_;
+  const std::uint64_t gen = m.header->index_generation.load(std::memory_order_acquire);
+  if ((gen & 1U) == 0) {
+    const std::uint64_t h = id_hash(id);
+    for (std::uint32_t i = 0; i <= m.index_mask; ++i) {
+      const std::uint32_t b = m.index[(h + i) & m.index_mask].load(std::memory_order_acquire);
+      if (b == 0) break;
+      if (b == kTombstone || b - 1 >= m.capacity) continue;
+      const SlotHeader* s = m.slot(b - 1);
+      if (!s->in_use || s->id_len != id.size()) continue;  // pre-filter; confirmed below
+      SlotRecord r;
+      if (read_slot(m, b - 1, r) == ReadOutcome::kOk && r.id == id) return r;
+    }
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (m.header->index_generation.load(std::memory_order_relaxed) == gen) {
+      return make_error(Errc::kNotFound, "no such worker '" + std::string(id) + "'");
+    }
+  }
+  // The index was being rebuilt under us: look at every slot instead.
+  const std::uint32_t high = header_info(m).high_water;
   for (std::uint32_t i = 0; i < high; ++i) {
-    const SlotHeader* s = map_->slot(i);
-    // Cheap pre-filter on unsynchronised words; the full read below is checked.
+    const SlotHeader* s = m.slot(i);
     if (!s->in_use || s->id_len != id.size()) continue;
     SlotRecord r;
-    if (read_slot(*map_, i, r) == ReadOutcome::kOk && r.id == id) return r;
+    if (read_slot(m, i, r) == ReadOutcome::kOk && r.id == id) return r;
   }
   return make_error(Errc::kNotFound, "no such worker '" + std::string(id) + "'");
 }

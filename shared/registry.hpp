@@ -87,6 +87,7 @@ struct RegistryHeaderInfo {
   std::uint64_t dropped_frames = 0;
   std::uint64_t created_ms = 0;
   std::uint32_t pool_strategy = 0;       // 0 not a pool; see PoolStrategy
+  std::uint64_t index_generation = 0;    // id index: 2 per rebuild, odd mid-rebuild
 };
 
 namespace detail {
@@ -139,6 +140,9 @@ class RegistryWriter {
  private:
   RegistryWriter(std::unique_ptr<detail::Mapping> map, Names names, RegistryConfig cfg);
   void rebuild_free_list(bool fresh);
+  void index_insert(std::string_view id, std::uint32_t slot);
+  void index_remove(std::string_view id, std::uint32_t slot);
+  void index_rebuild();
 
   std::unique_ptr<detail::Mapping> map_;
   Names names_;
@@ -147,6 +151,7 @@ class RegistryWriter {
   std::vector<bool> allocated_;      // handed out by allocate() (or in use)
   std::vector<std::uint32_t> torn_;
   std::uint64_t next_incarnation_ = 1;
+  std::uint32_t tombstones_ = 0;  // deleted buckets in the id index
 };
 
 class RegistryReader {
@@ -168,7 +173,7 @@ class RegistryReader {
 
   // One consistent slot. kNotFound if free; kTorn if it stays mid-update.
   Result<SlotRecord> read(std::uint32_t slot) const;
-  // The slot currently holding id (kNotFound if none).
+  // The slot currently holding id (kNotFound if none), through the id index.
   Result<SlotRecord> find(std::string_view id) const;
   // All slots in use, in slot order.
   Result<std::vector<SlotRecord>> snapshot() const;

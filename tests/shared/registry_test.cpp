@@ -18,6 +18,9 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <atomic>
+#include <random>
+#include <map>
 #include <cstring>
 #include <fstream>
 #include <functional>
@@ -387,6 +390,101 @@ TEST_F(RegistryTest, WriterAndReaderInDifferentProcesses) {
     return rec->value == "10" ? 0 : 3;
   });
   const int status = testing::wait_child(pid, std::chrono::seconds(10));
+  EXPECT_TRUE(testing::exited_with(status, 0)) << testing::describe_status(status) << " " << note->read();
+}
+
+// ---------------------------------------------------------------- id index
+
+// find() goes through the id index: through put/del/rename churn (enough
+// deletions to force many tombstone rebuilds) every live id is found in its
+// slot and every removed one is not.
+TEST_F(RegistryTest, IdIndexFindsEveryLiveIdThroughChurn) {
+  auto w = make_writer(small_config(64, 128));
+  auto r = make_reader();
+  std::mt19937 rng(11);
+  std::map<std::string, std::uint32_t> live;  // id -> slot
+  std::map<std::uint32_t, std::string> by_slot;
+  std::vector<std::string> gone;
+  int serial = 0;
+  for (int op = 0; op < 3000; ++op) {
+    const int kind = static_cast<int>(rng() % 3);
+    if (kind == 0 && live.size() < 64) {  // put a new id
+      auto slot = w.allocate();
+      ASSERT_TRUE(slot);
+      SlotRecord rec = counter_record(*slot, 1);
+      rec.id = "id-" + std::to_string(serial++);
+      ASSERT_TRUE(w.write(rec));
+      live[rec.id] = *slot;
+      by_slot[*slot] = rec.id;
+    } else if (kind == 1 && !live.empty()) {  // del
+      auto it = std::next(live.begin(), static_cast<long>(rng() % live.size()));
+      w.release(it->second);
+      by_slot.erase(it->second);
+      gone.push_back(it->first);
+      live.erase(it);
+    } else if (kind == 2 && !live.empty()) {  // the same slot gets another id
+      auto it = std::next(live.begin(), static_cast<long>(rng() % live.size()));
+      SlotRecord rec = counter_record(it->second, 2);
+      rec.id = "renamed-" + std::to_string(serial++);
+      ASSERT_TRUE(w.write(rec));
+      gone.push_back(it->first);
+      live[rec.id] = it->second;
+      by_slot[it->second] = rec.id;
+      live.erase(it);
+    }
+    if (op % 50 != 0) continue;
+    if (op == 2950) {
+      EXPECT_GT(w.header().index_generation, 0u) << "no rebuild was exercised";
+    }
+    for (const auto& [id, slot] : live) {
+      auto found = r.find(id);
+      ASSERT_TRUE(found) << "op " << op << ": " << id << ": " << found.error().message;
+      EXPECT_EQ(found->slot, slot) << id;
+    }
+    for (std::size_t i = gone.size() > 20 ? gone.size() - 20 : 0; i < gone.size(); ++i) {
+      if (live.count(gone[i]) != 0) continue;
+      auto found = r.find(gone[i]);
+      ASSERT_FALSE(found) << "op " << op << ": removed id " << gone[i] << " still found";
+      EXPECT_EQ(found.error().code, Errc::kNotFound);
+    }
+  }
+}
+
+// A reader in another process looking up an id that never moves always finds
+// it, while the writer churns every other slot and rebuilds the index.
+TEST_F(RegistryTest, AStableIdIsAlwaysFoundWhileTheIndexIsRebuilt) {
+  auto w = make_writer(small_config(16, 128));
+  SlotRecord stable = counter_record(0, 7);
+  stable.id = "stable";
+  ASSERT_TRUE(w.allocate());
+  ASSERT_TRUE(w.write(stable));
+  SharedBlock<std::atomic<int>> stop;
+  SharedBlock<testing::ChildNote> note;
+  const pid_t pid = spawn([&] {
+    auto r = RegistryReader::open(names_);
+    if (!r) return 1;
+    int lookups = 0;
+    while (stop->load() == 0 || lookups < 20000) {
+      auto rec = r->find("stable");
+      if (!rec || rec->slot != 0 || rec->value != "7") {
+        note->write(rec ? "wrong record in slot " + std::to_string(rec->slot) : rec.error().message);
+        return 2;
+      }
+      ++lookups;
+    }
+    return 0;
+  });
+  for (int round = 0; round < 20000; ++round) {
+    auto slot = w.allocate();
+    ASSERT_TRUE(slot);
+    SlotRecord rec = counter_record(*slot, 1);
+    rec.id = "churn-" + std::to_string(round);
+    ASSERT_TRUE(w.write(rec));
+    w.release(*slot);
+  }
+  stop->store(1);
+  EXPECT_GE(w.header().index_generation, 2u * 100) << "the churn must rebuild the index often";
+  const int status = testing::wait_child(pid, std::chrono::seconds(30));
   EXPECT_TRUE(testing::exited_with(status, 0)) << testing::describe_status(status) << " " << note->read();
 }
 
