@@ -16,6 +16,14 @@
 
 namespace bench {
 
+// Line-buffered results (they survive an interrupted run), and no death by
+// SIGPIPE: `bench | head` must not kill a benchmark before it stops the
+// supervisor it started (that left 3 000-worker fleets running).
+inline void setup_output() {
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
+  ::signal(SIGPIPE, SIG_IGN);
+}
+
 inline std::uint64_t now_ns() {
   timespec ts{};
   clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -54,7 +54,7 @@ std::vector<double> raw_ping_pong(int n) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // results survive an interrupted run
+  bench::setup_output();
   const int calls = argc > 1 ? std::atoi(argv[1]) : 20000;
   const int casts = argc > 2 ? std::atoi(argv[2]) : 200000;
   const std::string name = "benchcall" + std::to_string(::getpid());

@@ -41,7 +41,7 @@ std::vector<double> time_runs(const std::vector<std::string>& argv, int runs) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // results survive an interrupted run
+  bench::setup_output();
   const int runs = argc > 1 ? std::atoi(argv[1]) : 300;
   const std::string name = "benchcli" + std::to_string(::getpid());
   const std::string bin = bench::bin_dir();

@@ -76,7 +76,7 @@ double parallel(int workers, int clients, const std::string& name, F op) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // results survive an interrupted run
+  bench::setup_output();
   const int workers = argc > 1 ? std::atoi(argv[1]) : 10000;
   const int clients = argc > 2 ? std::atoi(argv[2]) : 4;
   const int idle_s = argc > 3 ? std::atoi(argv[3]) : 10;

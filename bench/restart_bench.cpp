@@ -100,7 +100,7 @@ std::vector<double> dynmgr_restarts(int kills) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // results survive an interrupted run
+  bench::setup_output();
   const int kills = argc > 1 ? std::atoi(argv[1]) : 300;
   // Interleave the two a few times so drift affects both alike.
   std::vector<double> bare, dyn;

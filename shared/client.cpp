@@ -265,19 +265,16 @@ struct Client::Impl {
     req.only_new = only_new;
     auto r = control_request(req, timeout);
     if (!r) return r.error();
-    // The reply names the worker's slot: read it there rather than scanning
-    // the registry (a scan per put made a 10 000-worker fleet quadratic).
-    if (const auto* o = r->if_object()) {
-      if (const auto* slot = o->if_contains("slot"); slot != nullptr) {
-        boost::system::error_code ec;
-        const auto n = slot->to_number<std::uint32_t>(ec);
-        if (!ec) {
-          auto rec = reader.read(n);
-          if (rec && rec->id == id) return rec;
-        }
-      }
-    }
-    return reader.find(id);
+    // The reply is the worker's record when it became ready. The registry
+    // has the same or newer; but a worker may already have moved on (halted,
+    // replaced its id), and the put still succeeded: then the reply is it.
+    const auto* o = r->if_object();
+    if (o == nullptr) return make_error(Errc::kInvalid, "the put reply is not a worker record");
+    auto replied = protocol::record_from_json(*o);
+    if (!replied) return replied.error();
+    auto rec = reader.read(replied->slot);
+    if (rec && rec->id == id) return rec;
+    return replied;
   }
 
   Result<std::string> pick(const json::value& msg) {

@@ -223,4 +223,51 @@ json::object record_to_json(const SlotRecord& r, json::storage_ptr sp) {
   return o;
 }
 
+Result<SlotRecord> record_from_json(const json::object& o) {
+  SlotRecord r;
+  const auto id = get_string(o, "id");
+  const auto slot = get_int(o, "slot");
+  const auto status = get_string(o, "status");
+  if (!id || !slot || !status) return make_error(Errc::kInvalid, "not a worker record");
+  r.id = std::string(*id);
+  r.slot = static_cast<std::uint32_t>(*slot);
+  r.status = WorkerStatus::kFree;
+  for (std::uint32_t k = 0; k <= static_cast<std::uint32_t>(WorkerStatus::kExited); ++k) {
+    if (to_string(static_cast<WorkerStatus>(k)) == *status) r.status = static_cast<WorkerStatus>(k);
+  }
+  if (*status == "busy") r.status = WorkerStatus::kRunning;  // display_status()
+  r.pid = static_cast<pid_t>(get_int(o, "pid").value_or(0));
+  r.restarts = static_cast<std::uint32_t>(get_int(o, "restarts").value_or(0));
+  if (const auto* v = get_field(o, "payload")) r.payload = to_json(*v);
+  if (const auto* v = get_field(o, "value")) r.value = to_json(*v);
+  r.timeout_ms = static_cast<std::uint32_t>(get_int(o, "timeout_ms").value_or(0));
+  r.lull = get_number(o, "lull").value_or(r.lull);
+  if (const auto t = get_string(o, "restart")) {
+    if (auto parsed = parse_restart_type(*t)) r.restart = *parsed;
+  }
+  r.instant_perform = get_bool(o, "instant_perform").value_or(false);
+  r.max_restarts = static_cast<std::uint32_t>(get_int(o, "max_restarts").value_or(0));
+  r.restart_window_ms = static_cast<std::uint32_t>(get_int(o, "within_ms").value_or(0));
+  r.pool_member = get_bool(o, "pool").value_or(false);
+  r.started_ms = static_cast<std::uint64_t>(get_int(o, "started_ms").value_or(0));
+  r.busy_since_ms = static_cast<std::uint64_t>(get_int(o, "busy_since_ms").value_or(0));
+  r.heartbeat_ms = static_cast<std::uint64_t>(get_int(o, "last_perform_ms").value_or(0));
+  if (const auto* e = get_field(o, "last_exit"); e != nullptr && e->is_object()) {
+    const auto& eo = e->get_object();
+    const auto kind = get_string(eo, "kind").value_or("");
+    if (kind == "exited") {
+      r.last_exit.kind = ExitInfo::Kind::kExited;
+      r.last_exit.code = static_cast<int>(get_int(eo, "code").value_or(0));
+    } else if (kind == "signaled") {
+      r.last_exit.kind = ExitInfo::Kind::kSignaled;
+      r.last_exit.code = static_cast<int>(get_int(eo, "signal").value_or(0));
+    } else if (kind == "spawn_failed") {
+      r.last_exit.kind = ExitInfo::Kind::kSpawnFailed;
+      r.last_exit.code = static_cast<int>(get_int(eo, "errno").value_or(0));
+    }
+    r.last_exit.reason = std::string(get_string(eo, "reason").value_or(""));
+  }
+  return r;
+}
+
 }  // namespace dynmgr::protocol

@@ -1,0 +1,102 @@
+// shared/protocol.cpp: a worker record survives the trip through its JSON
+// form (record_to_json, then record_from_json), as a put reply makes it.
+
+#include "shared/protocol.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace dynmgr {
+namespace {
+
+SlotRecord sample(WorkerStatus status, ExitInfo::Kind exit_kind) {
+  SlotRecord r;
+  r.slot = 42;
+  r.id = "device-7";
+  r.status = status;
+  r.pid = 4321;
+  r.restarts = 3;
+  r.payload = R"({"n":5,"tags":["a","b"]})";
+  r.value = "17";
+  r.timeout_ms = 250;
+  r.lull = 1.5;
+  r.instant_perform = true;
+  r.pool_member = true;
+  r.restart = RestartType::kTransient;
+  r.max_restarts = 9;
+  r.restart_window_ms = 60000;
+  r.started_ms = 1700000000123;
+  r.heartbeat_ms = 1700000000456;
+  r.last_exit.kind = exit_kind;
+  r.last_exit.code = exit_kind == ExitInfo::Kind::kNone ? 0 : 9;
+  r.last_exit.reason = exit_kind == ExitInfo::Kind::kNone ? "" : "killed by SIGKILL";
+  return r;
+}
+
+struct RoundTripCase {
+  const char* label;
+  WorkerStatus status;
+  ExitInfo::Kind exit_kind;
+};
+
+class RecordJson : public ::testing::TestWithParam<RoundTripCase> {};
+
+TEST_P(RecordJson, RoundTrips) {
+  const SlotRecord in = sample(GetParam().status, GetParam().exit_kind);
+  auto out = protocol::record_from_json(protocol::record_to_json(in));
+  ASSERT_TRUE(out) << out.error().message;
+  EXPECT_EQ(out->slot, in.slot);
+  EXPECT_EQ(out->id, in.id);
+  EXPECT_EQ(out->status, in.status);
+  EXPECT_EQ(out->pid, in.pid);
+  EXPECT_EQ(out->restarts, in.restarts);
+  EXPECT_EQ(out->payload, in.payload);
+  EXPECT_EQ(out->value, in.value);
+  EXPECT_EQ(out->timeout_ms, in.timeout_ms);
+  EXPECT_DOUBLE_EQ(out->lull, in.lull);
+  EXPECT_EQ(out->instant_perform, in.instant_perform);
+  EXPECT_EQ(out->pool_member, in.pool_member);
+  EXPECT_EQ(out->restart, in.restart);
+  EXPECT_EQ(out->max_restarts, in.max_restarts);
+  EXPECT_EQ(out->restart_window_ms, in.restart_window_ms);
+  EXPECT_EQ(out->started_ms, in.started_ms);
+  EXPECT_EQ(out->heartbeat_ms, in.heartbeat_ms);
+  EXPECT_EQ(out->last_exit.kind, in.last_exit.kind);
+  EXPECT_EQ(out->last_exit.code, in.last_exit.code);
+  EXPECT_EQ(out->last_exit.reason, in.last_exit.reason);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Protocol, RecordJson,
+    ::testing::Values(RoundTripCase{"running", WorkerStatus::kRunning, ExitInfo::Kind::kNone},
+                      RoundTripCase{"restarting_signaled", WorkerStatus::kRestarting,
+                                    ExitInfo::Kind::kSignaled},
+                      RoundTripCase{"failed_exited", WorkerStatus::kFailed, ExitInfo::Kind::kExited},
+                      RoundTripCase{"exited_spawn_failed", WorkerStatus::kExited,
+                                    ExitInfo::Kind::kSpawnFailed},
+                      RoundTripCase{"halted", WorkerStatus::kHalted, ExitInfo::Kind::kNone}),
+    [](const auto& tp) { return std::string(tp.param.label); });
+
+// A busy worker is shown as "busy"; it comes back as running.
+TEST(RecordJsonBusy, BusyReadsBackAsRunning) {
+  SlotRecord in = sample(WorkerStatus::kRunning, ExitInfo::Kind::kNone);
+  in.busy_since_ms = 1700000000999;
+  const auto o = protocol::record_to_json(in);
+  ASSERT_EQ(o.at("status"), json::value("busy"));
+  auto out = protocol::record_from_json(o);
+  ASSERT_TRUE(out);
+  EXPECT_EQ(out->status, WorkerStatus::kRunning);
+  EXPECT_EQ(out->busy_since_ms, in.busy_since_ms);
+}
+
+TEST(RecordJsonInvalid, SomethingElseIsRefused) {
+  json::object o;
+  o["ok"] = true;
+  auto out = protocol::record_from_json(o);
+  ASSERT_FALSE(out);
+  EXPECT_EQ(out.error().code, Errc::kInvalid);
+}
+
+}  // namespace
+}  // namespace dynmgr
