@@ -11,6 +11,7 @@
 #include <boost/interprocess/shared_memory_object.hpp>
 #include <boost/version.hpp>
 #include <cstring>
+#include <optional>
 #include <random>
 #include <thread>
 
@@ -282,6 +283,31 @@ ReadOutcome read_slot(const Mapping& m, std::uint32_t i, SlotRecord& out) {
     return ReadOutcome::kOk;
   }
   return ReadOutcome::kTorn;
+}
+
+// One slot as a Result: kInvalid out of range, kNotFound if free, kTorn if it
+// stays mid-update.
+Result<SlotRecord> read_record(const Mapping& m, std::uint32_t slot) {
+  if (slot >= m.capacity) {
+    return make_error(Errc::kInvalid, "slot " + std::to_string(slot) + " out of range");
+  }
+  SlotRecord r;
+  switch (read_slot(m, slot, r)) {
+    case ReadOutcome::kOk: return r;
+    case ReadOutcome::kFree: return make_error(Errc::kNotFound, "slot is free");
+    case ReadOutcome::kTorn: break;
+  }
+  return make_error(Errc::kTorn, "slot " + std::to_string(slot) + " is mid-update");
+}
+
+// The record in `slot` if it holds `id` (a cheap pre-filter on unsynchronised
+// words first; the full read is seqlock-checked).
+std::optional<SlotRecord> slot_with_id(const Mapping& m, std::uint32_t slot, std::string_view id) {
+  const SlotHeader* s = m.slot(slot);
+  if (!s->in_use || s->id_len != id.size()) return std::nullopt;
+  SlotRecord r;
+  if (read_slot(m, slot, r) == ReadOutcome::kOk && r.id == id) return r;
+  return std::nullopt;
 }
 
 Result<std::unique_ptr<Mapping>> map_existing(const std::string& name, bool writable) {
@@ -639,18 +665,7 @@ void RegistryWriter::release(std::uint32_t slot) {
   map_->header->high_water.store(high, std::memory_order_release);
 }
 
-Result<SlotRecord> RegistryWriter::read(std::uint32_t slot) const {
-  if (slot >= map_->capacity) {
-    return make_error(Errc::kInvalid, "slot " + std::to_string(slot) + " out of range");
-  }
-  SlotRecord r;
-  switch (read_slot(*map_, slot, r)) {
-    case ReadOutcome::kOk: return r;
-    case ReadOutcome::kFree: return make_error(Errc::kNotFound, "slot is free");
-    case ReadOutcome::kTorn: break;
-  }
-  return make_error(Errc::kTorn, "slot " + std::to_string(slot) + " is mid-update");
-}
+Result<SlotRecord> RegistryWriter::read(std::uint32_t slot) const { return read_record(*map_, slot); }
 
 std::uint64_t RegistryWriter::busy_since(std::uint32_t slot) const {
   if (slot >= map_->capacity) return 0;
@@ -726,18 +741,7 @@ bool RegistryReader::superseded() const {
   return now.st_ino != mine.st_ino || now.st_dev != mine.st_dev;
 }
 
-Result<SlotRecord> RegistryReader::read(std::uint32_t slot) const {
-  if (slot >= map_->capacity) {
-    return make_error(Errc::kInvalid, "slot " + std::to_string(slot) + " out of range");
-  }
-  SlotRecord r;
-  switch (read_slot(*map_, slot, r)) {
-    case ReadOutcome::kOk: return r;
-    case ReadOutcome::kFree: return make_error(Errc::kNotFound, "slot is free");
-    case ReadOutcome::kTorn: break;
-  }
-  return make_error(Errc::kTorn, "slot " + std::to_string(slot) + " is mid-update");
-}
+Result<SlotRecord> RegistryReader::read(std::uint32_t slot) const { return read_record(*map_, slot); }
 
 Result<SlotRecord> RegistryReader::find(std::string_view id) const {
   const Mapping& m = *map_;
@@ -748,10 +752,7 @@ Result<SlotRecord> RegistryReader::find(std::string_view id) const {
       const std::uint32_t b = m.index[(h + i) & m.index_mask].load(std::memory_order_acquire);
       if (b == 0) break;
       if (b == kTombstone || b - 1 >= m.capacity) continue;
-      const SlotHeader* s = m.slot(b - 1);
-      if (!s->in_use || s->id_len != id.size()) continue;  // pre-filter; confirmed below
-      SlotRecord r;
-      if (read_slot(m, b - 1, r) == ReadOutcome::kOk && r.id == id) return r;
+      if (auto r = slot_with_id(m, b - 1, id)) return std::move(*r);
     }
     std::atomic_thread_fence(std::memory_order_acquire);
     if (m.header->index_generation.load(std::memory_order_relaxed) == gen) {
@@ -761,10 +762,7 @@ Result<SlotRecord> RegistryReader::find(std::string_view id) const {
   // The index was being rebuilt under us: look at every slot instead.
   const std::uint32_t high = header_info(m).high_water;
   for (std::uint32_t i = 0; i < high; ++i) {
-    const SlotHeader* s = m.slot(i);
-    if (!s->in_use || s->id_len != id.size()) continue;
-    SlotRecord r;
-    if (read_slot(m, i, r) == ReadOutcome::kOk && r.id == id) return r;
+    if (auto r = slot_with_id(m, i, id)) return std::move(*r);
   }
   return make_error(Errc::kNotFound, "no such worker '" + std::string(id) + "'");
 }
