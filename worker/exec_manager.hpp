@@ -60,8 +60,9 @@ class ExecManager : public Manager {
   Response cast(const json::value& message, const WorkerState& state) override;
   void terminate(std::string_view reason, const WorkerState& state) override;
   void idle(const WorkerState& state) override;
-  // A command that exits is noticed within this.
-  Millis idle_interval() const override { return Millis(250); }
+  // A command that exits is noticed at once (SIGCHLD wakes the worker); this
+  // bounds how late a line the command wrote unasked is noticed while idle.
+  Millis idle_interval() const override { return Millis(1000); }
 
   // Parses a children file's content into specs (exec/env/cwd go to options).
   static Result<std::map<std::string, ChildSpec>> parse_children(const std::string& text);

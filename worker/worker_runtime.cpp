@@ -27,14 +27,32 @@ namespace {
 // Stop signals (SIGTERM, SIGINT, SIGHUP, SIGQUIT) are caught: the handler sets
 // g_stop_signal and posts the mailbox's wake-up semaphore, so the loop leaves
 // its wait at once, whether the signal lands in the wait or just before it.
+// SIGCHLD (a process the manager started ended, e.g. an exec worker's command)
+// does the same with g_child_exited: housekeeping, and so idle(), runs at once.
+// g_woken is what the wait watches; the loop clears it before looking at the
+// other two.
 volatile std::sig_atomic_t g_stop_signal = 0;
+volatile std::sig_atomic_t g_child_exited = 0;
+volatile std::sig_atomic_t g_woken = 0;
 std::atomic<sem_t*> g_wake{nullptr};
 static_assert(std::atomic<sem_t*>::is_always_lock_free);
+
+void wake_from_handler() {
+  g_woken = 1;
+  if (sem_t* s = g_wake.load(std::memory_order_relaxed)) ::sem_post(s);  // async-signal-safe
+}
 
 extern "C" void on_stop_signal(int) {
   const int saved = errno;
   g_stop_signal = 1;
-  if (sem_t* s = g_wake.load(std::memory_order_relaxed)) ::sem_post(s);  // async-signal-safe
+  wake_from_handler();
+  errno = saved;
+}
+
+extern "C" void on_child_exit(int) {
+  const int saved = errno;
+  g_child_exited = 1;
+  wake_from_handler();
   errno = saved;
 }
 
@@ -45,7 +63,14 @@ void catch_stop_signals() {
   sa.sa_flags = SA_RESTART;  // user code's reads and writes go on; waits end early
   const sigset_t stop = SignalGuard::guarded();
   for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGQUIT}) ::sigaction(sig, &sa, nullptr);
-  ::pthread_sigmask(SIG_UNBLOCK, &stop, nullptr);
+  struct sigaction child{};
+  child.sa_handler = on_child_exit;
+  sigfillset(&child.sa_mask);
+  child.sa_flags = SA_RESTART | SA_NOCLDSTOP;  // exits only; reaping stays the manager's
+  ::sigaction(SIGCHLD, &child, nullptr);
+  sigset_t unblock = stop;
+  sigaddset(&unblock, SIGCHLD);
+  ::pthread_sigmask(SIG_UNBLOCK, &unblock, nullptr);
   SignalGuard::handled_for_thread();
 }
 
@@ -58,6 +83,12 @@ enum class Exit { kContinue, kStop, kCrash };
 class WorkerRuntime {
  public:
   WorkerRuntime(Manager& m, const WorkerArgs& a) : m_(m), args_(a), names_(a.instance) {}
+  // The signal handlers must not post into the mailbox's mapping once it is
+  // gone: a command killed at teardown sends SIGCHLD after the mailbox is
+  // unmapped (that was a SIGSEGV on every exec worker that failed).
+  ~WorkerRuntime() { g_wake.store(nullptr); }
+  WorkerRuntime(const WorkerRuntime&) = delete;
+  WorkerRuntime& operator=(const WorkerRuntime&) = delete;
 
   int run() {
     if (auto st = attach(); !st) {
@@ -196,7 +227,12 @@ class WorkerRuntime {
       const Deadline wake = Deadline::earliest(next_perform_, housekeeping_due_);
       auto f = mailbox_->receive(
           wake, std::chrono::duration_cast<Millis>(wake.remaining(Millis(3'600'000))) + Millis(1),
-          &g_stop_signal);
+          &g_woken);
+      g_woken = 0;
+      if (g_child_exited) {
+        g_child_exited = 0;
+        housekeeping_due_ = Deadline::now();  // let idle() look at it now
+      }
       Exit ex = Exit::kContinue;
       if (f) {
         ex = handle(*f);
@@ -213,7 +249,8 @@ class WorkerRuntime {
     }
   }
 
-  // Time-gated so that a busy mailbox (casts at full speed) pays nothing for it.
+  // Time-gated so that a busy mailbox (casts at full speed) pays nothing for it;
+  // a child's exit (SIGCHLD) makes it due at once.
   Exit housekeeping() {
     if (!housekeeping_due_.expired()) return Exit::kContinue;
     housekeeping_due_ = Deadline::after(m_.idle_interval());

@@ -166,6 +166,22 @@ INSTANTIATE_TEST_SUITE_P(
         Breach{"KilledBySignal", {"kill-self", "TERM"}, "0", "command killed by SIGTERM"}),
     [](const auto& row) { return row.param.name; });
 
+// An idle exec worker (timeout 0: no perform will ever ask) notices its
+// command's exit at once through SIGCHLD, not at its next housekeeping. The
+// command exits 400 ms in, after the worker's first (early, 250 ms)
+// housekeeping: without the wake-up the next one would come at 1 250 ms.
+TEST_F(DynmgrdTest, AnIdleWorkerNoticesItsCommandExitingAtOnce) {
+  ASSERT_TRUE(start());
+  const auto r = ctl({"put", "e", "--timeout", "0", "--restart", "temporary", "--exec", "sh",
+                      "-c", "sleep 0.4; exit 3"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto rec = wait_record(
+      "e", [](const SlotRecord& s) { return s.status == WorkerStatus::kExited; }, 900ms);
+  ASSERT_TRUE(rec && rec->status == WorkerStatus::kExited) << log();
+  EXPECT_TRUE(contains(last_exit_reason(*rec), "command exited with code 3"))
+      << last_exit_reason(*rec);
+}
+
 TEST_F(DynmgrdTest, TemporaryWorkerWithABrokenCommandIsNotRestarted) {
   ASSERT_TRUE(start());
   const auto r = ctl({"put", "t", "--timeout", "100", "--restart", "temporary", "--exec", "sh",
