@@ -4,6 +4,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -66,6 +67,12 @@ std::vector<std::string> read_lines(const std::string& path) {
 
 json::value parse(const std::string& text) {
   auto v = parse_json(text, "registry text");
+  return v ? *v : json::value(nullptr);
+}
+
+json::value P(std::string_view text) {
+  auto v = parse_json(text, "test literal");
+  EXPECT_TRUE(v) << text;
   return v ? *v : json::value(nullptr);
 }
 

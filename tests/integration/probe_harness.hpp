@@ -46,6 +46,8 @@ std::uint64_t mono_now_ms();
 std::vector<std::string> read_lines(const std::string& path);
 // Parses a registry JSON text (payload/value); null on error.
 json::value parse(const std::string& text);
+// A JSON literal written in a test; one that does not parse fails the test.
+json::value P(std::string_view text);
 // payload[key] as an integer, or -1.
 std::int64_t int_field(const std::string& json_text, const char* key);
 

@@ -22,16 +22,11 @@ using testing::int_field;
 using testing::kWait;
 using testing::mono_now_ms;
 using testing::parse;
+using testing::P;
 using testing::ProbeStart;
 using testing::spec;
 using testing::wait_until;
 using namespace std::chrono_literals;
-
-json::value P(std::string_view text) {
-  auto v = parse_json(text, "test literal");
-  EXPECT_TRUE(v) << text;
-  return v ? *v : json::value(nullptr);
-}
 
 bool contains(const std::vector<std::string>& lines, const std::string& line) {
   return std::find(lines.begin(), lines.end(), line) != lines.end();

@@ -20,17 +20,12 @@ namespace dynmgr {
 namespace {
 
 using testing::kWait;
+using testing::P;
 using testing::ProbeStart;
 using testing::run_command;
 using testing::spec;
 using testing::wait_until;
 using namespace std::chrono_literals;
-
-json::value P(std::string_view text) {
-  auto v = parse_json(text, "test literal");
-  EXPECT_TRUE(v) << text;
-  return v ? *v : json::value(nullptr);
-}
 
 class Lifecycle : public testing::ProbeTest {
  protected:

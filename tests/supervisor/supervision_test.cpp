@@ -24,16 +24,11 @@ using testing::int_field;
 using testing::kWait;
 using testing::mono_now_ms;
 using testing::parse;
+using testing::P;
 using testing::ProbeStart;
 using testing::spec;
 using testing::wait_until;
 using namespace std::chrono_literals;
-
-json::value P(std::string_view text) {
-  auto v = parse_json(text, "test literal");
-  EXPECT_TRUE(v) << text;
-  return v ? *v : json::value(nullptr);
-}
 
 class Supervision : public testing::ProbeTest {
  protected:
