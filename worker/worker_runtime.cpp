@@ -222,8 +222,8 @@ class WorkerRuntime {
   int loop() {
     for (;;) {
       if (g_stop_signal) return stop("shutdown");
-      // Sleep until a message, a stop signal, the next perform or housekeeping;
-      // no shorter slices.
+      // Sleep until a message, a stop signal, a child's exit, the next perform
+      // or housekeeping; no shorter slices.
       const Deadline wake = Deadline::earliest(next_perform_, housekeeping_due_);
       auto f = mailbox_->receive(
           wake, std::chrono::duration_cast<Millis>(wake.remaining(Millis(3'600'000))) + Millis(1),

@@ -125,7 +125,8 @@ class Manager {
   virtual Response cast(const json::value& message, const WorkerState& state);
   // Called before the worker stops (del, shutdown, replace, halt).
   virtual void terminate(std::string_view reason, const WorkerState& state);
-  // Called about every idle_interval() while the worker runs; throwing from it
+  // Called about every idle_interval() while the worker runs, and at once
+  // when a child process of the worker exits (SIGCHLD); throwing from it
   // crashes the worker like any callback (the exec manager uses it to notice
   // that its command exited).
   virtual void idle(const WorkerState& state);
