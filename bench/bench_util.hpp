@@ -78,4 +78,15 @@ inline int run(const std::vector<std::string>& argv) {
   return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
+// Starts the probe test manager as a daemon under `name` (log in /tmp), with
+// extra supervisor flags; false (and a message) if it did not come up.
+inline bool start_probe(const std::string& name, const std::vector<std::string>& flags = {}) {
+  std::vector<std::string> argv = {bin_dir() + "/probe", "-n", name, "--daemon", "--log-file",
+                                   "/tmp/" + name + ".log", "--log-level", "error"};
+  argv.insert(argv.end(), flags.begin(), flags.end());
+  if (run(argv) == 0) return true;
+  std::fprintf(stderr, "unable to start probe\n");
+  return false;
+}
+
 }  // namespace bench

@@ -58,12 +58,7 @@ int main(int argc, char** argv) {
   const int calls = argc > 1 ? std::atoi(argv[1]) : 20000;
   const int casts = argc > 2 ? std::atoi(argv[2]) : 200000;
   const std::string name = "benchcall" + std::to_string(::getpid());
-  const std::string bin = bench::bin_dir();
-  if (bench::run({bin + "/probe", "-n", name, "--daemon", "--log-file", "/tmp/" + name + ".log",
-                  "--log-level", "error", "--mailbox-depth", "256"}) != 0) {
-    std::cerr << "unable to start probe\n";
-    return 1;
-  }
+  if (!bench::start_probe(name, {"--mailbox-depth", "256"})) return 1;
   auto client = dynmgr::Client::connect(dynmgr::Client::Options{name, dynmgr::Millis(10000)});
   if (!client) return 1;
   dynmgr::ChildSpec spec;

@@ -45,11 +45,7 @@ int main(int argc, char** argv) {
   const int runs = argc > 1 ? std::atoi(argv[1]) : 300;
   const std::string name = "benchcli" + std::to_string(::getpid());
   const std::string bin = bench::bin_dir();
-  if (bench::run({bin + "/probe", "-n", name, "--daemon", "--log-file", "/tmp/" + name + ".log",
-                  "--log-level", "error"}) != 0) {
-    std::cerr << "unable to start probe\n";
-    return 1;
-  }
+  if (!bench::start_probe(name)) return 1;
   auto client = dynmgr::Client::connect(dynmgr::Client::Options{name, dynmgr::Millis(10000)});
   if (!client) return 1;
   dynmgr::ChildSpec spec;

@@ -82,11 +82,7 @@ int main(int argc, char** argv) {
   const int idle_s = argc > 3 ? std::atoi(argv[3]) : 10;
   const std::string name = "benchfleet" + std::to_string(::getpid());
   const std::string bin = bench::bin_dir();
-  if (bench::run({bin + "/probe", "-n", name, "--daemon", "--log-file", "/tmp/" + name + ".log",
-                  "--log-level", "error", "--max-workers", std::to_string(workers + 16)}) != 0) {
-    std::cerr << "unable to start probe\n";
-    return 1;
-  }
+  if (!bench::start_probe(name, {"--max-workers", std::to_string(workers + 16)})) return 1;
   auto client = dynmgr::Client::connect(dynmgr::Client::Options{name, dynmgr::Millis(10000)});
   if (!client) return 1;
   const pid_t sup = client->header().supervisor_pid;

@@ -56,12 +56,7 @@ std::vector<double> bare_round_trips(int kills) {
 
 std::vector<double> dynmgr_restarts(int kills) {
   const std::string name = "benchrestart" + std::to_string(::getpid());
-  const std::string bin = bench::bin_dir();
-  if (bench::run({bin + "/probe", "-n", name, "--daemon", "--log-file", "/tmp/" + name + ".log",
-                  "--healthy-uptime", "0", "--log-level", "error"}) != 0) {
-    std::cerr << "unable to start probe\n";
-    std::exit(1);
-  }
+  if (!bench::start_probe(name, {"--healthy-uptime", "0"})) std::exit(1);
   auto client = dynmgr::Client::connect(dynmgr::Client::Options{name, dynmgr::Millis(10000)});
   if (!client) std::abort();
   dynmgr::ChildSpec spec;

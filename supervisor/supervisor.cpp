@@ -953,7 +953,7 @@ class Supervisor::Loop {
     if (m.payload) next.payload = to_json(*m.payload);
     if (m.value) next.value = to_json(*m.value);
     if (m.timeout_ms) next.timeout_ms = *m.timeout_ms;
-    timed_dirty_ = true;
+    if (m.timeout_ms) timed_dirty_ = true;  // a value or payload changes nothing there
     if (auto st = reg_->write(next); !st) {
       log_error("unable to store the update of worker '" + e.id + "': " + st.error().message);
       (void)reg_->write(e.rec);  // keep the last good record published

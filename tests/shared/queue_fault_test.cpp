@@ -33,6 +33,7 @@ namespace bip = boost::interprocess;
 using std::chrono::milliseconds;
 using std::chrono::steady_clock;
 using testing::SharedBlock;
+using testing::process_state;
 using testing::wait_until;
 
 // Boost 1.81's queue header (public in the headers, layout pinned by the
@@ -53,19 +54,6 @@ MappedHeader map_queue_header(const std::string& name) {
   m.hdr = reinterpret_cast<MqHeader*>(static_cast<char*>(m.region.get_address()) +
                                       MqSegment::ManagedOpenOrCreateUserOffset);
   return m;
-}
-
-// The scheduler state of pid from /proc/<pid>/stat ('S' = asleep), '?' if unknown.
-[[maybe_unused]] char process_state(pid_t pid) {
-  char path[64];
-  std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
-  FILE* f = std::fopen(path, "r");
-  if (f == nullptr) return '?';
-  char buf[512] = {};
-  const std::size_t n = std::fread(buf, 1, sizeof buf - 1, f);
-  std::fclose(f);
-  const char* close = std::strrchr(buf, ')');
-  return (n > 0 && close != nullptr && close[1] == ' ') ? close[2] : '?';
 }
 
 class QueueFaultTest : public testing::ShmTest {

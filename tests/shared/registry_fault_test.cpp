@@ -36,6 +36,7 @@ using testing::check_counter_record;
 using testing::counter_record;
 using testing::dump_all;
 using testing::SharedBlock;
+using testing::process_state;
 using testing::wait_until;
 
 // Poll interval for the parent's hot waits: short, but asleep in between, so the
@@ -180,19 +181,6 @@ TEST_F(RegistryFaultTest, ReadersKilledAtRandomPointsNeverBlockTheWriter) {
 }
 
 // ---------------------------------------------------------------- 1b. writer preempted
-
-// The scheduler state of pid ('T' stopped, 'S' asleep, 'R' running), '?' if unknown.
-char process_state(pid_t pid) {
-  char path[64];
-  std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
-  FILE* f = std::fopen(path, "r");
-  if (f == nullptr) return '?';
-  char buf[512] = {};
-  const std::size_t n = std::fread(buf, 1, sizeof buf - 1, f);
-  std::fclose(f);
-  const char* close = std::strrchr(buf, ')');
-  return (n > 0 && close != nullptr && close[1] == ' ') ? close[2] : '?';
-}
 
 TEST_F(RegistryFaultTest, AWriterStoppedMidUpdateIsWaitedForNotReportedTorn) {
   // SIGSTOP freezes the writer at a random instruction — often mid-update, as a

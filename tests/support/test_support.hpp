@@ -26,6 +26,10 @@ pid_t fork_child(const std::function<int()>& fn);
 // Waits for pid (blocking up to timeout, then SIGKILLs it). Returns the wait status.
 int wait_child(pid_t pid, std::chrono::milliseconds timeout = std::chrono::milliseconds(30000));
 
+// The scheduler state of pid from /proc/<pid>/stat ('S' asleep, 'T' stopped,
+// 'R' running), '?' if unknown.
+char process_state(pid_t pid);
+
 // Names of /dev/shm entries starting with the instance's prefix.
 std::vector<std::string> shm_objects(const Names& names);
 // Removes every /dev/shm entry of the instance (test cleanup).
