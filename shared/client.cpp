@@ -126,7 +126,14 @@ struct Client::Impl {
     req.reply_to = reply->name();
     const std::uint64_t id = next_request++;
     const Deadline deadline = Deadline::after(timeout);
+    req.deadline_mono_ms = mono_ms() + static_cast<std::uint64_t>(std::max<Millis::rep>(timeout.count(), 1));
     if (auto st = send_control(protocol::make_control_request(id, req), deadline); !st) {
+      if (st.error().code == Errc::kTimeout) {
+        // Nothing was sent: the supervisor takes requests more slowly than
+        // they come. Fail now rather than add to its backlog.
+        return make_error(Errc::kTimeout, "supervisor busy: its control queue stayed full for " +
+                                              std::to_string(timeout.count()) + " ms");
+      }
       return st.error();
     }
     return await_reply(id, deadline, [this]() -> Status {

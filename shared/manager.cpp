@@ -54,7 +54,7 @@ void Manager::handle_timeout(const TimeoutInfo& info) {
 
 Status Manager::check_spec(const std::string&, ChildSpec&) { return {}; }
 
-void Manager::idle(const WorkerState&) {}
+void Manager::idle(const WorkerState&) { idle_is_default_ = true; }
 
 json::value Manager::init(const std::string&, const json::value& payload) { return payload; }
 

@@ -38,6 +38,10 @@ struct ControlRequest {
   std::string id;          // put/put_new/del/get
   json::value spec;        // put: ChildSpec JSON
   bool only_new = false;   // put_new
+  // CLOCK_MONOTONIC ms (system-wide) after which the client has given up; 0 =
+  // none. The supervisor drops a request it takes off the queue after this:
+  // a command that failed with "timed out" must change nothing later.
+  std::uint64_t deadline_mono_ms = 0;
 };
 Frame make_control_request(std::uint64_t request_id, const ControlRequest& req);
 Result<ControlRequest> parse_control_request(const Frame& frame);

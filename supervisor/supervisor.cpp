@@ -72,6 +72,18 @@ struct Timer {
   std::uint64_t token;
 };
 
+const char* kind_name(MessageKind k) {
+  switch (k) {
+    case MessageKind::kPing: return "ping";
+    case MessageKind::kPut: return "put";
+    case MessageKind::kDel: return "del";
+    case MessageKind::kGet: return "get";
+    case MessageKind::kRestart: return "restart";
+    case MessageKind::kStop: return "stop";
+    default: return "control";
+  }
+}
+
 ExitInfo exit_from_siginfo(const siginfo_t& si) {
   int status = 0;
   if (si.si_code == CLD_EXITED) {
@@ -505,6 +517,14 @@ class Supervisor::Loop {
       return;
     }
     const Pending p{req->reply_to, f.request_id};
+    if (req->deadline_mono_ms != 0 && mono_ms() >= req->deadline_mono_ms) {
+      // Its client has given up and reported a timeout: carrying it out now
+      // would make "a failed command changes nothing" false, and under
+      // overload it would spend the loop on work nobody waits for.
+      log_warn("dropped a " + std::string(kind_name(f.kind)) + " request whose client gave up " +
+               std::to_string(mono_ms() - req->deadline_mono_ms) + " ms ago");
+      return;
+    }
     switch (f.kind) {
       case MessageKind::kPing: {
         json::object o;

@@ -382,6 +382,7 @@ json::value ExecManager::init(const std::string& id, const json::value& payload)
   cmd->in = to_child[1];
   cmd->out = from_child[0];
   cmd->pid = cmd->proc->id();
+  if (auto st = wake_on_input(cmd->out); !st) fail("unable to watch the command's stdout: " + st.error().message);
   cmd_ = std::move(cmd);
   log_debug("worker '" + id + "' runs '" + argv[0] + "' as pid " + std::to_string(cmd_->pid));
   return payload;

@@ -60,9 +60,9 @@ class ExecManager : public Manager {
   Response cast(const json::value& message, const WorkerState& state) override;
   void terminate(std::string_view reason, const WorkerState& state) override;
   void idle(const WorkerState& state) override;
-  // A command that exits is noticed at once (SIGCHLD wakes the worker); this
-  // bounds how late a line the command wrote unasked is noticed while idle.
-  Millis idle_interval() const override { return Millis(1000); }
+  // Never on a timer: a command that exits wakes the worker (SIGCHLD), and so
+  // does a line it writes unasked (its stdout is watched with wake_on_input).
+  Millis idle_interval() const override { return kOnEventsOnly; }
 
   // Parses a children file's content into specs (exec/env/cwd go to options).
   static Result<std::map<std::string, ChildSpec>> parse_children(const std::string& text);

@@ -8,6 +8,7 @@
 #include "shared/registry.hpp"
 #include "shared/signal_guard.hpp"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <signal.h>
@@ -28,11 +29,12 @@ namespace {
 // g_stop_signal and posts the mailbox's wake-up semaphore, so the loop leaves
 // its wait at once, whether the signal lands in the wait or just before it.
 // SIGCHLD (a process the manager started ended, e.g. an exec worker's command)
-// does the same with g_child_exited: housekeeping, and so idle(), runs at once.
+// and SIGIO (a descriptor passed to wake_on_input became readable) do the same
+// with g_housekeeping: housekeeping, and so idle(), runs at once.
 // g_woken is what the wait watches; the loop clears it before looking at the
 // other two.
 volatile std::sig_atomic_t g_stop_signal = 0;
-volatile std::sig_atomic_t g_child_exited = 0;
+volatile std::sig_atomic_t g_housekeeping = 0;
 volatile std::sig_atomic_t g_woken = 0;
 std::atomic<sem_t*> g_wake{nullptr};
 static_assert(std::atomic<sem_t*>::is_always_lock_free);
@@ -49,9 +51,9 @@ extern "C" void on_stop_signal(int) {
   errno = saved;
 }
 
-extern "C" void on_child_exit(int) {
+extern "C" void on_housekeeping_signal(int) {
   const int saved = errno;
-  g_child_exited = 1;
+  g_housekeeping = 1;
   wake_from_handler();
   errno = saved;
 }
@@ -64,12 +66,15 @@ void catch_stop_signals() {
   const sigset_t stop = SignalGuard::guarded();
   for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGQUIT}) ::sigaction(sig, &sa, nullptr);
   struct sigaction child{};
-  child.sa_handler = on_child_exit;
+  child.sa_handler = on_housekeeping_signal;
   sigfillset(&child.sa_mask);
   child.sa_flags = SA_RESTART | SA_NOCLDSTOP;  // exits only; reaping stays the manager's
   ::sigaction(SIGCHLD, &child, nullptr);
+  child.sa_flags = SA_RESTART;
+  ::sigaction(SIGIO, &child, nullptr);  // before any wake_on_input: SIGIO kills by default
   sigset_t unblock = stop;
   sigaddset(&unblock, SIGCHLD);
+  sigaddset(&unblock, SIGIO);
   ::pthread_sigmask(SIG_UNBLOCK, &unblock, nullptr);
   SignalGuard::handled_for_thread();
 }
@@ -77,6 +82,7 @@ void catch_stop_signals() {
 WorkerContext g_context;  // one worker per process
 
 constexpr Millis kControlSendTimeout{5000};
+constexpr Millis kLongestIdleInterval{24LL * 3600 * 1000};  // keeps Deadline::after in range
 
 enum class Exit { kContinue, kStop, kCrash };
 
@@ -112,6 +118,11 @@ class WorkerRuntime {
       report_failing(std::string("init threw: ") + e.what());
       return 1;
     }
+    // The first idle() runs before ready: it tells whether the manager keeps
+    // the base idle() (then this worker never wakes for housekeeping), and an
+    // exec worker's command that died at once is noticed before `put` returns.
+    housekeeping_due_ = Deadline::now();
+    if (housekeeping() == Exit::kCrash) return 1;
     if (!send_control(protocol::make_worker_message(base(MessageKind::kWorkerReady)))) return 1;
     schedule(instant_ ? Millis(0) : Millis(timeout_ms_));
     return loop();
@@ -229,8 +240,8 @@ class WorkerRuntime {
           wake, std::chrono::duration_cast<Millis>(wake.remaining(Millis(3'600'000))) + Millis(1),
           &g_woken);
       g_woken = 0;
-      if (g_child_exited) {
-        g_child_exited = 0;
+      if (g_housekeeping) {
+        g_housekeeping = 0;
         housekeeping_due_ = Deadline::now();  // let idle() look at it now
       }
       Exit ex = Exit::kContinue;
@@ -250,10 +261,17 @@ class WorkerRuntime {
   }
 
   // Time-gated so that a busy mailbox (casts at full speed) pays nothing for it;
-  // a child's exit (SIGCHLD) makes it due at once.
+  // a child's exit (SIGCHLD) or watched input (SIGIO) makes it due at once.
+  //
+  // An idle worker whose manager keeps the base idle() is never due on a
+  // timer: on a 2-core VM, 8 000 idle workers waking every 5 s used up both
+  // cores and wedged the machine. Nothing else needs the timer: the
+  // supervisor's death kills the worker (PDEATHSIG), a stop signal and a ring
+  // of the old mailbox wake it, and a replaced mailbox is always a dead one,
+  // which the next receive reports (recover_mailbox).
   Exit housekeeping() {
     if (!housekeeping_due_.expired()) return Exit::kContinue;
-    housekeeping_due_ = Deadline::after(m_.idle_interval());
+    housekeeping_due_ = Deadline::never();
     if (g_stop_signal) return Exit::kContinue;  // the loop stops at its top
     // The supervisor rings the old mailbox when it replaces it; this catches
     // a replacement whose ring came before we were waiting.
@@ -268,6 +286,10 @@ class WorkerRuntime {
       log_error("worker '" + id_ + "' failed: " + e.what());
       report_failing(e.what());
       return Exit::kCrash;
+    }
+    const Millis every = m_.idle_interval();
+    if (!m_.idle_is_default() && every != Manager::kOnEventsOnly) {
+      housekeeping_due_ = Deadline::after(std::min(every, kLongestIdleInterval));
     }
     return Exit::kContinue;
   }
@@ -509,12 +531,29 @@ class WorkerRuntime {
   std::uint32_t timeout_ms_ = 0;
   bool instant_ = false;
   Deadline next_perform_ = Deadline::never();
-  Deadline housekeeping_due_ = Deadline::after(Millis(250));  // first one early
+  Deadline housekeeping_due_ = Deadline::never();  // run() makes the first one due
 };
 
 }  // namespace
 
 const WorkerContext& current_worker_context() { return g_context; }
+
+Status wake_on_input(int fd) {
+  // The runtime installs the handler at attach; installed here too, so that a
+  // manager used outside a worker (tests run the exec manager in process) is
+  // not killed by SIGIO's default action.
+  struct sigaction io{};
+  io.sa_handler = on_housekeeping_signal;
+  sigfillset(&io.sa_mask);
+  io.sa_flags = SA_RESTART;
+  ::sigaction(SIGIO, &io, nullptr);
+  if (::fcntl(fd, F_SETOWN, ::getpid()) != 0) return errno_error("unable to own descriptor", errno);
+  const int flags = ::fcntl(fd, F_GETFL);
+  if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_ASYNC) != 0) {
+    return errno_error("unable to watch descriptor", errno);
+  }
+  return {};
+}
 
 int run_worker(Manager& manager, const WorkerArgs& args) {
   WorkerRuntime rt(manager, args);

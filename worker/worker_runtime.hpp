@@ -14,6 +14,7 @@
 // that throws crashes the worker (exit 1).
 
 #include "dynmgr/manager.hpp"
+#include "shared/error.hpp"
 #include "shared/worker_args.hpp"
 
 #include <sys/types.h>
@@ -34,6 +35,11 @@ struct WorkerContext {
 };
 // Valid inside worker callbacks (init, perform, call, cast, terminate, idle).
 const WorkerContext& current_worker_context();
+
+// Makes `fd` (a pipe or socket the manager reads) wake the idle worker when it
+// becomes readable: housekeeping, and so Manager::idle(), runs at once
+// (O_ASYNC + SIGIO, caught by the runtime). Call from a worker callback.
+Status wake_on_input(int fd);
 
 // Runs the worker; returns the process exit code.
 int run_worker(Manager& manager, const WorkerArgs& args);

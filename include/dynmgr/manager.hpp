@@ -125,16 +125,28 @@ class Manager {
   virtual Response cast(const json::value& message, const WorkerState& state);
   // Called before the worker stops (del, shutdown, replace, halt).
   virtual void terminate(std::string_view reason, const WorkerState& state);
-  // Called about every idle_interval() while the worker runs, and at once
-  // when a child process of the worker exits (SIGCHLD); throwing from it
-  // crashes the worker like any callback (the exec manager uses it to notice
-  // that its command exited).
+  // Housekeeping for an idle worker: called about every idle_interval(), at
+  // once when a child process of the worker exits (SIGCHLD), and when a
+  // descriptor the worker watches becomes readable (the exec manager's
+  // command output). Throwing from it crashes the worker like any callback.
+  //
+  // A manager that does not override idle() (or whose override calls
+  // Manager::idle()) costs nothing while idle: its workers sleep until a
+  // message, a signal or their next perform, and never wake to call it. The
+  // runtime finds this out from the first call, made after init() and before
+  // the worker reports ready.
   virtual void idle(const WorkerState& state);
-  // How often an idle worker wakes up for housekeeping: idle(), and a look at
-  // its registry slot. Stop signals, messages and a replaced mailbox wake it at
-  // once, so this is only the idle() rate. Default 5000 ms: 10 000 idle
-  // workers then cost the machine 2 000 short wake-ups a second.
+  // How often idle() runs while the worker is idle (default 5000 ms).
+  // kOnEventsOnly: never on a timer, only on the events above.
   virtual Millis idle_interval() const { return Millis(5000); }
+  static constexpr Millis kOnEventsOnly = Millis::max();
+
+  // True once the base idle() has run: the runtime then stops waking the
+  // worker for housekeeping.
+  bool idle_is_default() const noexcept { return idle_is_default_; }
+
+ private:
+  bool idle_is_default_ = false;
 };
 
 }  // namespace dynmgr

@@ -9,6 +9,9 @@
 //   $PROBE_PERFORM_LOG    "<id> <payload>"       from perform()
 //   $PROBE_INIT_LOG       "<id> <pid> <mono_ms>" from init() (mono_ms: CLOCK_MONOTONIC,
 //                                                comparable across processes)
+// $PROBE_IDLE_MS: idle_interval() in ms (default: the base 5000).
+// $PROBE_IDLE_OVERRIDE=1: idle() is overridden (it does nothing); without it
+// the probe calls the base idle(), so its idle workers never wake.
 // $PROBE_RESTART_ON_UP=1: handle_state_change(up) answers restart once per
 // supervisor process (a flag in the supervisor's manager object).
 //
@@ -211,6 +214,17 @@ class Probe : public dynmgr::Manager {
 
   void terminate(std::string_view reason, const dynmgr::WorkerState& st) override {
     append_line("PROBE_TERMINATE_LOG", st.id + " " + std::string(reason));
+  }
+
+  // With $PROBE_IDLE_OVERRIDE, idle() is a real housekeeping callback (it does
+  // nothing); otherwise it is the base one, and an idle worker never wakes.
+  void idle(const dynmgr::WorkerState& st) override {
+    if (std::getenv("PROBE_IDLE_OVERRIDE") == nullptr) Manager::idle(st);
+  }
+  std::chrono::milliseconds idle_interval() const override {
+    const char* ms = std::getenv("PROBE_IDLE_MS");
+    return ms != nullptr ? std::chrono::milliseconds(std::strtol(ms, nullptr, 10))
+                         : Manager::idle_interval();
   }
 
  private:

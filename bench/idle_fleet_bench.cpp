@@ -1,0 +1,159 @@
+// Grows a fleet of idle workers in steps and reports, at each step, what the
+// idle fleet costs the machine (busy CPU %, worker wake-ups per second) and how
+// fast the supervisor still takes puts. Two configurations side by side, in
+// the same run:
+//   timer   every worker runs housekeeping on a 5 s timer (what every worker
+//           did before idle workers stopped waking: PROBE_IDLE_OVERRIDE=1,
+//           PROBE_IDLE_MS=5000)
+//   events  the base idle(): an idle worker sleeps until something happens
+// A watchdog SIGKILLs the fleet (the supervisor's process group; workers die
+// with it) when the 1-minute load average passes 100: on this project's 2-core
+// VM, 8 000 workers on the timer made the machine unusable for 15 minutes.
+//
+//   idle_fleet_bench [MAX_WORKERS] [STEP] [IDLE_S] [TIMER_MAX]
+//   (defaults 8000, 2000, 5, 4000: the timer configuration stops at TIMER_MAX)
+#include "bench/bench_util.hpp"
+#include "dynmgr/client.hpp"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <thread>
+#include <vector>
+
+namespace {
+
+double loadavg1() {
+  std::ifstream in("/proc/loadavg");
+  double l = 0;
+  in >> l;
+  return l;
+}
+
+// Busy CPU time of the whole machine (user + nice + system + irq + softirq).
+double system_cpu_seconds() {
+  std::ifstream in("/proc/stat");
+  std::string cpu;
+  unsigned long long user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0;
+  in >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq;
+  return static_cast<double>(user + nice + system + irq + softirq) /
+         static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+std::uint64_t context_switches(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  std::uint64_t total = 0;
+  while (std::getline(in, line)) {
+    for (const char* key : {"voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:"}) {
+      if (line.rfind(key, 0) == 0) total += std::strtoull(line.c_str() + std::strlen(key), nullptr, 10);
+    }
+  }
+  return total;
+}
+
+struct Config {
+  const char* label;
+  bool timer;
+  int max_workers;
+};
+
+void run(const Config& cfg, int step, int idle_s) {
+  if (cfg.timer) {
+    ::setenv("PROBE_IDLE_OVERRIDE", "1", 1);
+    ::setenv("PROBE_IDLE_MS", "5000", 1);
+  } else {
+    ::unsetenv("PROBE_IDLE_OVERRIDE");
+    ::unsetenv("PROBE_IDLE_MS");
+  }
+  const std::string name = "benchidle" + std::to_string(::getpid()) + (cfg.timer ? "t" : "e");
+  if (!bench::start_probe(name, {"--max-workers", std::to_string(cfg.max_workers + 16)})) return;
+  auto client = dynmgr::Client::connect(dynmgr::Client::Options{name, dynmgr::Millis(15000)});
+  if (!client) return;
+  const pid_t sup = client->header().supervisor_pid;
+  std::atomic<bool> done{false};
+  std::atomic<bool> tripped{false};
+  std::thread watchdog([&] {
+    while (!done) {
+      if (loadavg1() > 100) {
+        tripped = true;
+        ::kill(-sup, SIGKILL);
+        ::kill(sup, SIGKILL);
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));  // watchdog period
+    }
+  });
+  std::printf("== %s\n%8s %10s %12s %14s %10s\n", cfg.label, "workers", "puts/s", "idle CPU %",
+              "wake-ups/s", "load1");
+  dynmgr::ChildSpec spec;
+  spec.timeout_ms = 0;
+  spec.payload = dynmgr::json::object{{"n", 0}};
+  std::vector<pid_t> pids;
+  for (int n = 0; n < cfg.max_workers && !tripped;) {
+    const int block = std::min(step, cfg.max_workers - n);
+    std::atomic<int> next{n};
+    std::atomic<int> failed{0};
+    std::vector<pid_t> got(static_cast<std::size_t>(block));
+    const std::uint64_t t0 = bench::now_ns();
+    std::vector<std::thread> putters;
+    for (int c = 0; c < 2; ++c) {
+      putters.emplace_back([&] {
+        auto cl = dynmgr::Client::connect(dynmgr::Client::Options{name, dynmgr::Millis(15000)});
+        if (!cl) return;
+        for (int i = next++; i < n + block && !tripped; i = next++) {
+          auto r = cl->put("w" + std::to_string(i), spec);
+          if (r) got[static_cast<std::size_t>(i - n)] = r->pid; else ++failed;
+        }
+      });
+    }
+    for (auto& t : putters) t.join();
+    const double put_s = static_cast<double>(bench::now_ns() - t0) / 1e9;
+    n += block;
+    for (pid_t p : got) if (p > 0) pids.push_back(p);
+    if (tripped) break;
+    std::uint64_t sw0 = 0;
+    for (pid_t p : pids) sw0 += context_switches(p);
+    const double cpu0 = system_cpu_seconds();
+    const std::uint64_t w0 = bench::now_ns();
+    std::this_thread::sleep_for(std::chrono::seconds(idle_s));  // measuring an idle period
+    const double wall = static_cast<double>(bench::now_ns() - w0) / 1e9;
+    std::uint64_t sw1 = 0;
+    for (pid_t p : pids) sw1 += context_switches(p);
+    const double cpu_pct = (system_cpu_seconds() - cpu0) / (wall * static_cast<double>(::sysconf(_SC_NPROCESSORS_ONLN))) * 100;
+    std::printf("%8d %10.0f %12.2f %14.0f %10.1f%s\n", n, block / put_s, cpu_pct,
+                static_cast<double>(sw1 - sw0) / wall, loadavg1(),
+                failed > 0 ? "  (some puts failed)" : "");
+    std::fflush(stdout);
+  }
+  done = true;
+  watchdog.join();
+  if (tripped) {
+    std::printf("   stopped by the watchdog: load average over 100\n");
+    bench::run({bench::bin_dir() + "/dynmgrctl", "-n", name, "stop"});
+    return;
+  }
+  auto stopper = dynmgr::Client::connect(dynmgr::Client::Options{name, dynmgr::Millis(120000)});
+  if (stopper) (void)stopper->stop();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bench::setup_output();
+  const int max_workers = argc > 1 ? std::atoi(argv[1]) : 8000;
+  const int step = argc > 2 ? std::atoi(argv[2]) : 2000;
+  const int idle_s = argc > 3 ? std::atoi(argv[3]) : 5;
+  const int timer_max = argc > 4 ? std::atoi(argv[4]) : 4000;
+  run(Config{"timer: housekeeping every 5 s in every worker (before)", true,
+             std::min(max_workers, timer_max)},
+      step, idle_s);
+  run(Config{"events: the base idle(), idle workers never wake (now)", false, max_workers}, step,
+      idle_s);
+  return 0;
+}
