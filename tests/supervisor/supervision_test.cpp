@@ -7,6 +7,8 @@
 #include "probe_harness.hpp"
 
 #include "shared/process_identity.hpp"
+#include "shared/protocol.hpp"
+#include "shared/queue.hpp"
 
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -382,6 +384,43 @@ TEST_F(Supervision, ShutdownKillsADeafWorkerAndStillCleansUp) {
   drop_client();
   EXPECT_TRUE(testing::shm_objects(names_).empty())
       << ::testing::PrintToString(testing::shm_objects(names_));
+}
+
+}  // namespace
+}  // namespace dynmgr
+
+// ---------------------------------------------------------------- the loop never waits on a client
+
+namespace dynmgr {
+namespace {
+
+// A client that stops reading its replies (its reply queue full) cannot stall
+// the supervisor: the other clients are still answered. Each reply to a full
+// queue used to block the loop for 200 ms, so the 36 replies below that cannot
+// go in would have held every later request back for about 7 s.
+TEST_F(Supervision, AClientThatDoesNotReadItsRepliesCannotStallTheLoop) {
+  ASSERT_TRUE(start());
+  const auto self = ProcessIdentity::self();
+  const std::string deaf = names_.reply(self.pid, self.start_time, 999'999);
+  auto q = Queue::create(deaf, 4, client().header().control_msg_size);
+  ASSERT_TRUE(q) << q.error().message;
+  auto control = Queue::open(names_.control(client().header().control_generation));
+  ASSERT_TRUE(control) << control.error().message;
+  constexpr int kRequests = 40;
+  for (int i = 0; i < kRequests; ++i) {
+    protocol::ControlRequest req;
+    req.kind = MessageKind::kPing;
+    req.reply_to = deaf;
+    ASSERT_TRUE(control->send(protocol::make_control_request(static_cast<std::uint64_t>(i + 1), req),
+                              Deadline::after(5s)));
+  }
+  // Queued behind the 40 pings: answered only if the loop does not wait on the deaf queue.
+  client().set_timeout(3000ms);
+  auto pinged = client().ping();
+  client().set_timeout(kWait);
+  ASSERT_TRUE(pinged) << pinged.error().message;
+  EXPECT_EQ(q->pending(), 4u);  // it got what fitted, in order
+  Queue::remove(deaf);
 }
 
 }  // namespace

@@ -1,0 +1,122 @@
+#pragma once
+// The supervisor's event loop (private to supervisor/). Its inputs are the
+// control queue (client requests, worker reports, the ChildWatcher's wake-ups
+// for signals and exits) and its timers. Each input becomes an event for one
+// worker's life cycle (supervisor/worker_lifecycle.hpp) or for the manager's
+// phase (supervisor/manager_phase.hpp); the pure machines decide, and the loop
+// only carries out their actions. No function here waits: sends go through
+// the Outbox, waits are the control queue's receive with the next deadline.
+//
+//   supervisor.cpp           start, run, stop; timers; feeding the machines
+//   supervisor_requests.cpp  client requests (put, del, get, restart, stop, ping)
+//   supervisor_workers.cpp   worker reports, exits, and the actions on workers
+//
+// Threading: one thread (the loop); the ChildWatcher runs its own.
+
+#include "dynmgr/manager.hpp"
+#include "shared/instance_lock.hpp"
+#include "shared/names.hpp"
+#include "shared/protocol.hpp"
+#include "shared/queue.hpp"
+#include "shared/registry.hpp"
+#include "supervisor/child_watcher.hpp"
+#include "supervisor/fleet.hpp"
+#include "supervisor/manager_calls.hpp"
+#include "supervisor/manager_phase.hpp"
+#include "supervisor/outbox.hpp"
+#include "supervisor/overrun_watch.hpp"
+#include "supervisor/supervisor.hpp"
+#include "supervisor/timer_queue.hpp"
+#include "supervisor/worker_lifecycle.hpp"
+
+#include <atomic>
+#include <deque>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace dynmgr {
+
+class Supervisor::Loop {
+ public:
+  Loop(Manager& m, SupervisorOptions o);
+  int run();
+
+ private:
+  using Waiter = lifecycle::Waiter;
+
+  // supervisor.cpp: start and stop, timers, the machines
+  Status start();
+  Status create_control(std::uint64_t generation);
+  void recreate_control();
+  void publish_dropped();
+  void cleanup_objects();
+  void finish();
+  void run_timers();
+  void feed(std::uint32_t slot, std::uint64_t incarnation, lifecycle::Event ev);
+  void run_inbox();
+  void step_worker(std::uint32_t slot, std::uint64_t incarnation, const lifecycle::Event& ev);
+  void after_workers_changed();
+  bool boot_settled() const;
+  void feed_manager(manager_phase::Event ev);
+  lifecycle::Context context(const Entry& e) const;
+  void reply(const Waiter& w, const Frame& f);
+  void reply_error(const Waiter& w, Errc code, const std::string& message);
+
+  // supervisor_requests.cpp: what clients ask
+  void dispatch(const Frame& f);
+  void handle_request(const Frame& f);
+  void handle_put(const Waiter& w, const protocol::ControlRequest& req);
+  void handle_queue_dead(const Frame& f);
+
+  // supervisor_workers.cpp: what workers report, and the actions on them
+  void handle_worker(const Frame& f);
+  Status apply_update(Entry& e, const protocol::WorkerMessage& m);
+  void handle_wake();
+  bool drain_control();
+  void reap(pid_t pid);
+  bool carry_out(std::uint32_t slot, lifecycle::Action& a);
+  void send_terminate(Entry& e, const std::string& reason);
+  void spawn(Entry& e);
+  void publish(Entry& e);
+  void apply_spec(Entry& e, ChildSpec spec);
+  void remove(std::uint32_t slot);
+  Result<std::uint32_t> start_new(const std::string& id, ChildSpec spec, bool boot,
+                                  bool pool_member, std::optional<Waiter> waiter);
+  void start_replacement(lifecycle::Replacement r);
+  void carry_out_manager(manager_phase::Action& a);
+  void set_state(ManagerState s);
+  void boot_children();
+  void stop_all(lifecycle::StopCause cause);
+
+  struct PendingEvent {
+    std::uint32_t slot;
+    std::uint64_t incarnation;
+    lifecycle::Event event;
+  };
+
+  ManagerCalls m_;  // every callback into the manager, exceptions caught
+  SupervisorOptions opt_;  // constant after start()
+  const Names names_;
+  std::atomic<std::uint64_t> control_generation_{0};
+  ChildWatcher watcher_;
+  Outbox outbox_;
+  std::optional<InstanceLock> lock_;
+  std::optional<RegistryWriter> reg_;
+  std::optional<Queue> control_;
+  std::uint64_t dropped_seen_ = 0;
+  Fleet fleet_;
+  TimerQueue timers_;
+  OverrunWatch overruns_;
+  std::uint64_t mailbox_counter_ = 0;
+  std::deque<PendingEvent> inbox_;  // worker events raised while carrying out actions
+  bool feeding_ = false;
+  manager_phase::State phase_;
+  std::deque<manager_phase::Event> manager_inbox_;
+  bool feeding_manager_ = false;
+  ManagerState state_ = ManagerState::kUnknown;  // what the registry shows
+  std::vector<Waiter> stop_waiters_;             // answered after cleanup
+  bool finished_ = false;
+};
+
+}  // namespace dynmgr

@@ -1,0 +1,154 @@
+// The supervisor loop: what clients ask (put, put-new, del, get, restart, stop,
+// ping) and reports that a queue is dead. Each request is checked here and
+// then becomes an event for a worker's life cycle or for the manager's phase.
+
+#include "shared/log.hpp"
+#include "supervisor/supervisor_loop.hpp"
+
+#include <unistd.h>
+
+namespace dynmgr {
+namespace {
+
+namespace lc = lifecycle;
+namespace mp = manager_phase;
+
+const char* kind_name(MessageKind k) {
+  switch (k) {
+    case MessageKind::kPing: return "ping";
+    case MessageKind::kPut: return "put";
+    case MessageKind::kDel: return "del";
+    case MessageKind::kGet: return "get";
+    case MessageKind::kRestart: return "restart";
+    case MessageKind::kStop: return "stop";
+    default: return "control";
+  }
+}
+
+}  // namespace
+
+void Supervisor::Loop::dispatch(const Frame& f) {
+  switch (f.kind) {
+    case MessageKind::kWake:
+      return handle_wake();
+    case MessageKind::kPing:
+    case MessageKind::kPut:
+    case MessageKind::kDel:
+    case MessageKind::kGet:
+    case MessageKind::kRestart:
+    case MessageKind::kStop:
+      return handle_request(f);
+    case MessageKind::kWorkerReady:
+    case MessageKind::kWorkerUpdate:
+    case MessageKind::kWorkerReplaceId:
+    case MessageKind::kWorkerHalt:
+    case MessageKind::kWorkerCommitReply:
+    case MessageKind::kWorkerFailing:
+      return handle_worker(f);
+    case MessageKind::kQueueDead:
+      return handle_queue_dead(f);
+    default:
+      log_warn("dropped a control message of unknown kind " + std::to_string(static_cast<int>(f.kind)));
+  }
+}
+
+void Supervisor::Loop::handle_request(const Frame& f) {
+  auto req = protocol::parse_control_request(f);
+  if (!req) {
+    log_warn("dropped a malformed request: " + req.error().message);
+    return;
+  }
+  const Waiter w{req->reply_to, f.request_id};
+  if (req->deadline_mono_ms != 0 && mono_ms() >= req->deadline_mono_ms) {
+    // Its client has given up and reported a timeout: carrying it out now
+    // would make "a failed command changes nothing" false, and under
+    // overload it would spend the loop on work nobody waits for.
+    log_warn("dropped a " + std::string(kind_name(f.kind)) + " request whose client gave up " +
+             std::to_string(mono_ms() - req->deadline_mono_ms) + " ms ago");
+    return;
+  }
+  switch (f.kind) {
+    case MessageKind::kPing: {
+      json::object o;
+      o["pid"] = ::getpid();
+      o["manager"] = std::string(to_string(state_));
+      return reply(w, protocol::reply_ok(w.request_id, o));
+    }
+    case MessageKind::kPut:
+      return handle_put(w, *req);
+    case MessageKind::kDel: {
+      Entry* e = fleet_.find_id(req->id);
+      if (e == nullptr) return reply_error(w, Errc::kNotFound, "no such worker '" + req->id + "'");
+      lc::Event ev(lc::EventKind::kStopRequested);
+      ev.cause = lc::StopCause::kDelete;
+      ev.waiter = w;
+      return feed(e->rec.slot, e->rec.incarnation, std::move(ev));
+    }
+    case MessageKind::kGet: {
+      Entry* e = fleet_.find_id(req->id);
+      if (e == nullptr) return reply_error(w, Errc::kNotFound, "no such worker '" + req->id + "'");
+      return reply(w, protocol::reply_ok(w.request_id, protocol::record_to_json(e->rec)));
+    }
+    case MessageKind::kRestart:
+      return feed_manager(mp::Event(mp::EventKind::kRestartRequested, w));
+    case MessageKind::kStop:
+      return feed_manager(mp::Event(mp::EventKind::kShutdownRequested, w));
+    default:
+      return;
+  }
+}
+
+void Supervisor::Loop::handle_put(const Waiter& w, const protocol::ControlRequest& req) {
+  if (phase_.phase == mp::Phase::kStopping || phase_.phase == mp::Phase::kDown) {
+    return reply_error(w, Errc::kFailed, "the supervisor is stopping");
+  }
+  if (auto st = validate_id(req.id); !st) return reply_error(w, st.error().code, st.error().message);
+  auto spec = ChildSpec::from_json(req.spec);
+  if (!spec) return reply_error(w, spec.error().code, spec.error().message);
+  if (auto st = m_.check_spec(req.id, *spec); !st) return reply_error(w, st.error().code, st.error().message);
+  const std::size_t size = to_json(spec->payload).size();
+  if (size > opt_.registry.max_payload) {
+    return reply_error(w, Errc::kTooLarge,
+                       "payload of " + std::to_string(size) + " bytes exceeds the limit of " +
+                           std::to_string(opt_.registry.max_payload) + " bytes");
+  }
+  if (Entry* e = fleet_.find_id(req.id)) {
+    if (req.only_new) return reply_error(w, Errc::kExists, "worker '" + req.id + "' already exists");
+    lc::Event ev(lc::EventKind::kStopRequested);
+    ev.cause = lc::StopCause::kReplace;
+    ev.waiter = w;
+    ev.replacement = lc::Replacement{req.id, std::move(*spec)};
+    return feed(e->rec.slot, e->rec.incarnation, std::move(ev));
+  }
+  auto r = start_new(req.id, std::move(*spec), /*boot=*/false, /*pool_member=*/false, w);
+  if (!r) reply_error(w, r.error().code, r.error().message);
+}
+
+void Supervisor::Loop::handle_queue_dead(const Frame& f) {
+  auto qd = protocol::parse_queue_dead(f);
+  if (!qd || qd->queue != "mailbox") return;
+  Entry* e = fleet_.find(qd->slot);
+  if (e == nullptr || e->rec.mailbox_generation != qd->generation) return;  // already replaced
+  // Confirm before replacing: messages still in a live mailbox must not be lost
+  // on the word of a confused peer. A dead queue cannot be read safely, so
+  // whatever it held is lost with it.
+  const std::string old_name = names_.mailbox(qd->slot, qd->generation);
+  if (auto q = Queue::open(old_name); q && q->probe()) return;
+  const std::uint64_t next = ++mailbox_counter_;
+  auto created = Queue::create(names_.mailbox(qd->slot, next), opt_.registry.mailbox_depth,
+                               opt_.registry.mailbox_msg_size());
+  if (!created) {
+    log_error("unable to recreate the mailbox of '" + e->id + "': " + created.error().message);
+    return;
+  }
+  e->rec.mailbox_generation = next;
+  log_warn("mailbox of worker '" + e->id + "' was dead; recreated as generation " + std::to_string(next));
+  publish(*e);
+  // Wake whoever still waits on the old one (the worker, idle until its next
+  // event otherwise): it finds the queue dead and the new generation published.
+  outbox_.forget(old_name);
+  Queue::ring(old_name);
+  Queue::remove(old_name);
+}
+
+}  // namespace dynmgr

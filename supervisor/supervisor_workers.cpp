@@ -1,0 +1,378 @@
+// The supervisor loop: what workers report (ready, updates, halt, replace-id,
+// last words), how they end (the watcher's exits, reaping), and the life
+// cycle's actions carried out on them (spawn, terminate, signal, timers,
+// publish, replies, removal).
+
+#include "shared/log.hpp"
+#include "shared/process_identity.hpp"
+#include "shared/worker_args.hpp"
+#include "supervisor/spawner.hpp"
+#include "supervisor/supervisor_loop.hpp"
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <map>
+
+namespace dynmgr {
+namespace {
+
+namespace lc = lifecycle;
+namespace mp = manager_phase;
+
+ExitInfo exit_from_siginfo(const siginfo_t& si) {
+  int status = 0;
+  if (si.si_code == CLD_EXITED) {
+    status = (si.si_status & 0xff) << 8;
+  } else {
+    status = si.si_status & 0x7f;
+    if (si.si_code == CLD_DUMPED) status |= 0x80;
+  }
+  return ExitInfo::from_wait_status(status);
+}
+
+bool is_stop_signal(int sig) {
+  return sig == SIGTERM || sig == SIGINT || sig == SIGHUP || sig == SIGQUIT;
+}
+
+}  // namespace
+
+// ------------------------------------------------------------ worker reports
+
+void Supervisor::Loop::handle_worker(const Frame& f) {
+  auto m = protocol::parse_worker_message(f);
+  if (!m) {
+    log_warn("dropped a malformed worker message: " + m.error().message);
+    return;
+  }
+  Entry* e = fleet_.find(m->slot);
+  if (e == nullptr || e->rec.incarnation != m->incarnation || e->rec.pid != m->pid) return;  // stale
+  lc::Event ev;
+  switch (m->kind) {
+    case MessageKind::kWorkerReady:
+      ev.kind = lc::EventKind::kReady;
+      break;
+    case MessageKind::kWorkerUpdate:
+    case MessageKind::kWorkerCommitReply: {
+      // Data, not life cycle: committed whatever the phase.
+      Status st = apply_update(*e, *m);
+      if (m->kind == MessageKind::kWorkerCommitReply) {
+        const Waiter w{m->reply_to, m->reply_request_id};
+        if (st) {
+          reply(w, protocol::reply_ok(w.request_id, m->reply));
+        } else {
+          reply_error(w, st.error().code, st.error().message);
+        }
+      }
+      return;
+    }
+    case MessageKind::kWorkerFailing:
+      ev.kind = lc::EventKind::kFailing;
+      ev.reason = m->reason;
+      break;
+    case MessageKind::kWorkerHalt:
+      ev.kind = lc::EventKind::kHalt;
+      break;
+    case MessageKind::kWorkerReplaceId: {
+      ev.kind = lc::EventKind::kReplaceId;
+      ChildSpec spec = e->spec;
+      spec.payload = m->payload.value_or(nullptr);
+      ev.replacement = lc::Replacement{m->new_id, std::move(spec)};
+      break;
+    }
+    default:
+      return;
+  }
+  feed(e->rec.slot, e->rec.incarnation, std::move(ev));
+}
+
+Status Supervisor::Loop::apply_update(Entry& e, const protocol::WorkerMessage& m) {
+  SlotRecord next = e.rec;
+  if (m.payload) next.payload = to_json(*m.payload);
+  if (m.value) next.value = to_json(*m.value);
+  if (m.timeout_ms) {
+    next.timeout_ms = *m.timeout_ms;
+    overruns_.changed();  // a value or payload changes nothing there
+  }
+  if (auto st = reg_->write(next); !st) {
+    log_error("unable to store the update of worker '" + e.id + "': " + st.error().message);
+    (void)reg_->write(e.rec);  // keep the last good record published
+    return st;
+  }
+  e.rec = std::move(next);
+  if (m.payload) e.spec.payload = *m.payload;  // a restart starts from the committed payload
+  if (m.timeout_ms) e.spec.timeout_ms = *m.timeout_ms;
+  return {};
+}
+
+// ------------------------------------------------------------ exits
+
+void Supervisor::Loop::handle_wake() {
+  for (;;) {
+    auto ev = watcher_.drain();
+    // A worker's last messages (ready, update, halt, replace) were queued before
+    // it exited, so they are in the control queue now, possibly behind this
+    // wake (another exit's). Handle them before reaping: reaped first, they
+    // would be dropped as stale and a halt taken for a crash.
+    const bool more = !ev.exited.empty() && drain_control();
+    for (int sig : ev.signals) {
+      log_info(std::string("received SIG") + (sigabbrev_np(sig) ? sigabbrev_np(sig) : "?"));
+      if (is_stop_signal(sig)) feed_manager(mp::Event(mp::EventKind::kShutdownRequested));
+    }
+    for (pid_t pid : ev.unwatchable) {
+      // Without a pidfd its exit would go unnoticed: end it now (its process
+      // group too) and treat it as an exit.
+      log_error("killing worker pid " + std::to_string(pid) + ": it cannot be watched");
+      ::kill(-pid, SIGKILL);
+      ::kill(pid, SIGKILL);
+      reap(pid);
+    }
+    for (pid_t pid : ev.exited) reap(pid);
+    if (!more) return;
+  }
+}
+
+// Dispatches what is already in the control queue, without waiting and at
+// most one queue's depth of it. Wakes found there are not nested: returns
+// true if one was consumed, so the caller takes the watcher's events again.
+bool Supervisor::Loop::drain_control() {
+  bool woken = false;
+  for (std::uint32_t i = 0; i < opt_.registry.control_depth; ++i) {
+    auto f = control_->try_receive();
+    if (!f || !*f) break;
+    if ((*f)->kind == MessageKind::kWake) {
+      woken = true;
+      continue;
+    }
+    dispatch(**f);
+  }
+  return woken;
+}
+
+// Reaps a child the watcher saw exit (or that was just killed).
+void Supervisor::Loop::reap(pid_t pid) {
+  const auto slot = fleet_.take_pid(pid);
+  // The process is a zombie now: its pid (and so its process group id) cannot
+  // be reused until we reap it, so this kill reaches only its own leftovers.
+  ::kill(-pid, SIGKILL);
+  siginfo_t si{};
+  // Our own child, by pid: never a global wait that could take another
+  // library's child.
+  if (::waitid(P_PID, static_cast<id_t>(pid), &si, WEXITED) != 0) {
+    log_error("unable to reap worker pid " + std::to_string(pid) + ": " + std::strerror(errno));
+  }
+  Entry* e = slot ? fleet_.find(*slot) : nullptr;
+  if (e == nullptr || e->rec.pid != pid) return;
+  lc::Event ev(lc::EventKind::kExited);
+  ev.exit = exit_from_siginfo(si);
+  ev.uptime_ms = e->started_mono ? mono_ms() - e->started_mono : 0;
+  e->rec.pid = 0;
+  e->rec.pid_start_time = 0;
+  overruns_.changed();
+  feed(e->rec.slot, e->rec.incarnation, std::move(ev));
+}
+
+// ------------------------------------------------------------ actions
+
+// Carries out one action of a worker's transition. Returns false if the
+// action needs the slot's entry and it is gone (the rest are skipped).
+bool Supervisor::Loop::carry_out(std::uint32_t slot, lc::Action& a) {
+  switch (a.kind) {  // actions that outlive the slot
+    case lc::ActionKind::kReplyError:
+      for (const auto& w : a.waiters) reply_error(w, Errc::kFailed, a.message);
+      return true;
+    case lc::ActionKind::kReplyDeleted:
+      for (const auto& w : a.waiters) reply(w, protocol::reply_ok(w.request_id, "deleted"));
+      return true;
+    case lc::ActionKind::kStartReplacement:
+      start_replacement(std::move(*a.replacement));
+      return true;
+    case lc::ActionKind::kLog:
+      (a.level == lc::LogLevel::kError ? log_error : a.level == lc::LogLevel::kWarn ? log_warn : log_info)(a.message);
+      return true;
+    default:
+      break;
+  }
+  Entry* e = fleet_.find(slot);
+  if (e == nullptr) return false;
+  switch (a.kind) {
+    case lc::ActionKind::kSpawn: spawn(*e); break;
+    case lc::ActionKind::kSendTerminate: send_terminate(*e, a.message); break;
+    case lc::ActionKind::kSignalGroup:
+      if (e->rec.pid > 0) ::kill(-e->rec.pid, a.signal);
+      break;
+    case lc::ActionKind::kArmTimer: {
+      const auto kind = a.timer == lc::TimerKind::kStage ? Timer::Kind::kStage : Timer::Kind::kBackoff;
+      timers_.arm(a.delay_ms, Timer{kind, slot, e->rec.incarnation, e->life.timer_token});
+      break;
+    }
+    case lc::ActionKind::kApplySpec: apply_spec(*e, std::move(a.replacement->spec)); break;
+    case lc::ActionKind::kPublish: publish(*e); break;
+    case lc::ActionKind::kReplyRecord:
+      for (const auto& w : a.waiters) reply(w, protocol::reply_ok(w.request_id, protocol::record_to_json(e->rec)));
+      break;
+    case lc::ActionKind::kRemoveSlot: remove(slot); break;
+    default: break;
+  }
+  return true;
+}
+
+void Supervisor::Loop::send_terminate(Entry& e, const std::string& reason) {
+  // Priority 1: ahead of the calls and casts already waiting. A full mailbox
+  // is retried until the terminate stage's own timeout escalates to SIGTERM.
+  const auto sent = outbox_.send(names_.mailbox(e.rec.slot, e.rec.mailbox_generation),
+                                 protocol::make_terminate(reason),
+                                 Deadline::after(Millis(opt_.terminate_timeout_ms)), 1);
+  if (sent == Outbox::Sent::kNever) {
+    // No way to ask politely: the machine goes straight to SIGTERM.
+    inbox_.push_back(PendingEvent{e.rec.slot, e.rec.incarnation, lc::Event(lc::EventKind::kTerminateLost)});
+  }
+}
+
+void Supervisor::Loop::spawn(Entry& e) {
+  e.overrun_reported = 0;
+  const std::vector<std::string> argv = worker_argv(
+      opt_.worker_executable, WorkerArgs{names_.instance(), e.rec.slot, e.rec.incarnation, ::getpid()});
+  std::vector<std::string> env = {"DYNMGR_NAME=" + names_.instance(), "DYNMGR_WORKER_ID=" + e.id};
+  if (!e.spec.options.empty()) env.push_back("DYNMGR_WORKER_OPTIONS=" + to_json(e.spec.options));
+  auto sp = spawn_process(opt_.worker_executable, argv, env);
+  lc::Event ev(lc::EventKind::kSpawned);
+  if (!sp) {
+    log_error("unable to spawn worker '" + e.id + "': " + sp.error().message);
+    ev.kind = lc::EventKind::kSpawnFailed;
+    ev.exit.kind = ExitInfo::Kind::kSpawnFailed;
+    ev.exit.reason = sp.error().message;
+  } else {
+    e.rec.pid = sp->pid;
+    e.rec.pid_start_time = process_start_time(sp->pid).value_or(0);
+    e.rec.started_ms = wall_ms();
+    e.started_mono = mono_ms();
+    fleet_.add_pid(sp->pid, e.rec.slot);
+    watcher_.watch(sp->pid);
+    overruns_.changed();
+    log_debug("started worker '" + e.id + "' (pid " + std::to_string(sp->pid) + ")");
+  }
+  inbox_.push_back(PendingEvent{e.rec.slot, e.rec.incarnation, std::move(ev)});
+}
+
+void Supervisor::Loop::publish(Entry& e) {
+  e.rec.status = lc::status_of(e.life.phase);
+  e.rec.restarts = e.life.restarts;
+  e.rec.last_exit = e.life.last_exit;
+  overruns_.changed();
+  if (auto st = reg_->write(e.rec); !st) {
+    log_error("unable to publish worker '" + e.id + "': " + st.error().message);
+  }
+}
+
+void Supervisor::Loop::apply_spec(Entry& e, ChildSpec spec) {
+  e.spec = std::move(spec);
+  e.rec.payload = to_json(e.spec.payload);
+  e.rec.value = "null";
+  e.rec.timeout_ms = e.spec.timeout_ms;
+  e.rec.lull = e.spec.lull;
+  e.rec.instant_perform = e.spec.instant_perform;
+  e.rec.restart = e.spec.restart;
+  e.rec.max_restarts = e.spec.max_restarts;
+  e.rec.restart_window_ms = e.spec.restart_window_ms;
+  e.rec.restarts = 0;
+  e.rec.last_exit = ExitInfo{};
+}
+
+void Supervisor::Loop::remove(std::uint32_t slot) {
+  Entry* e = fleet_.find(slot);
+  if (e == nullptr) return;
+  const std::string mailbox = names_.mailbox(slot, e->rec.mailbox_generation);
+  outbox_.forget(mailbox);
+  Queue::remove(mailbox);
+  fleet_.erase(slot);
+  reg_->release(slot);
+  overruns_.changed();
+}
+
+// Allocates a slot, creates its mailbox, publishes the record and spawns.
+Result<std::uint32_t> Supervisor::Loop::start_new(const std::string& id, ChildSpec spec, bool boot,
+                                                  bool pool_member, std::optional<Waiter> waiter) {
+  if (auto st = validate_id(id); !st) return st.error();
+  auto slot = reg_->allocate();
+  if (!slot) return slot.error();
+  Entry e;
+  e.id = id;
+  e.rec.slot = *slot;
+  e.rec.id = id;
+  e.rec.pool_member = pool_member;
+  e.life = lc::initial_state(spec, boot);
+  if (waiter) e.life.ready_waiters.push_back(*waiter);
+  apply_spec(e, std::move(spec));
+  e.rec.mailbox_generation = ++mailbox_counter_;
+  const std::string mailbox = names_.mailbox(*slot, e.rec.mailbox_generation);
+  auto q = Queue::create(mailbox, opt_.registry.mailbox_depth, opt_.registry.mailbox_msg_size());
+  if (!q) {
+    reg_->release(*slot);
+    return q.error();
+  }
+  e.rec.status = WorkerStatus::kStarting;
+  if (auto st = reg_->write(e.rec); !st) {
+    Queue::remove(mailbox);
+    reg_->release(*slot);
+    return st.error();
+  }
+  if (auto rb = reg_->read(*slot)) e.rec.incarnation = rb->incarnation;
+  spawn(fleet_.add(std::move(e)));
+  run_inbox();
+  return *slot;
+}
+
+// replace(new_id, p): the new id takes over; an existing worker of that id is
+// put over (stopped, then started with this spec), as a put would.
+void Supervisor::Loop::start_replacement(lc::Replacement r) {
+  if (Entry* other = fleet_.find_id(r.id)) {
+    lc::Event ev(lc::EventKind::kStopRequested);
+    ev.cause = lc::StopCause::kReplace;
+    ev.replacement = std::move(r);
+    inbox_.push_back(PendingEvent{other->rec.slot, other->rec.incarnation, std::move(ev)});
+    return;
+  }
+  const std::string id = r.id;
+  auto started = start_new(r.id, std::move(r.spec), false, false, std::nullopt);
+  if (!started) log_error("unable to start replacement '" + id + "': " + started.error().message);
+}
+
+// ------------------------------------------------------------ the manager's actions
+
+void Supervisor::Loop::boot_children() {
+  std::map<std::string, ChildSpec> specs = m_.children_specs();
+  const std::optional<PoolSpec> pool = m_.pool();
+  if (pool) {
+    for (std::uint32_t i = 1; i <= pool->size; ++i) {
+      ChildSpec s;
+      s.payload = pool->payload;
+      s.timeout_ms = 0;
+      specs[pool->id_prefix + std::to_string(i)] = s;
+    }
+  }
+  for (auto& [id, spec] : specs) {
+    const bool member = pool && id.rfind(pool->id_prefix, 0) == 0;
+    if (auto st = m_.check_spec(id, spec); !st) {
+      log_error("unable to start '" + id + "': " + st.error().message);
+      continue;
+    }
+    auto r = start_new(id, std::move(spec), /*boot=*/true, member, std::nullopt);
+    if (!r) log_error("unable to start '" + id + "': " + r.error().message);
+  }
+}
+
+void Supervisor::Loop::stop_all(lc::StopCause cause) {
+  for (const std::uint32_t slot : fleet_.slots()) {
+    const Entry* e = fleet_.find(slot);
+    if (e == nullptr) continue;
+    lc::Event ev(lc::EventKind::kStopRequested);
+    ev.cause = cause;
+    inbox_.push_back(PendingEvent{slot, e->rec.incarnation, std::move(ev)});
+  }
+  run_inbox();
+}
+
+}  // namespace dynmgr

@@ -1,0 +1,452 @@
+#include "supervisor/worker_lifecycle.hpp"
+
+#include <csignal>
+
+namespace dynmgr::lifecycle {
+namespace {
+
+// Builds a Transition from the current state; every row below is one of these.
+struct Builder {
+  Transition t;
+  const Context& ctx;
+
+  Builder(const WorkerState& s, const Context& c) : t{s, {}, Verdict::kApplied}, ctx(c) {}
+
+  WorkerState& s() { return t.next; }
+  void add(Action a) { t.actions.push_back(std::move(a)); }
+  void publish() { add(Action{ActionKind::kPublish}); }
+  void spawn() { add(Action{ActionKind::kSpawn}); }
+  void log(LogLevel level, std::string message) {
+    Action a{ActionKind::kLog};
+    a.level = level;
+    a.message = std::move(message);
+    add(std::move(a));
+  }
+  void arm(TimerKind timer, std::uint64_t delay_ms) {
+    Action a{ActionKind::kArmTimer};
+    a.timer = timer;
+    a.delay_ms = delay_ms;
+    add(std::move(a));
+  }
+  void signal(int sig) {
+    Action a{ActionKind::kSignalGroup};
+    a.signal = sig;
+    add(std::move(a));
+  }
+  void reply(ActionKind kind, std::vector<Waiter>& waiters, std::string message = {}) {
+    if (waiters.empty()) return;
+    Action a{kind};
+    a.waiters = std::move(waiters);
+    waiters.clear();
+    a.message = std::move(message);
+    add(std::move(a));
+  }
+  Transition ignored() {
+    t.verdict = Verdict::kIgnored;
+    t.actions.clear();
+    return std::move(t);
+  }
+  Transition invalid() {
+    t.verdict = Verdict::kInvalid;
+    t.actions.clear();
+    return std::move(t);
+  }
+  Transition done() { return std::move(t); }
+
+  std::string who() const { return "worker '" + ctx.id + "'"; }
+
+  // -------------------------------------------------------------- shared rows
+
+  // Asks a running process to go: terminate message, then SIGTERM, then SIGKILL.
+  void begin_stop(StopCause cause) {
+    s().phase = Phase::kStopping;
+    s().stage = Stage::kTerminateSent;
+    s().cause = cause;
+    ++s().timer_token;
+    publish();
+    Action a{ActionKind::kSendTerminate};
+    a.message = std::string(to_string(cause));
+    add(std::move(a));
+    arm(TimerKind::kStage, ctx.terminate_timeout_ms);
+  }
+
+  // The slot is let go: answered, freed, and (replace(new_id)) handed on.
+  void remove() {
+    std::optional<Replacement> handed_on;
+    if (s().phase == Phase::kReplacing) handed_on = std::move(s().replacement);
+    s().phase = Phase::kGone;
+    s().stage = Stage::kNone;
+    s().replacement.reset();
+    add(Action{ActionKind::kRemoveSlot});
+    reply(ActionKind::kReplyDeleted, s().exit_waiters);
+    reply(ActionKind::kReplyError, s().ready_waiters, who() + " was removed before it was ready");
+    if (handed_on) {
+      Action a{ActionKind::kStartReplacement};
+      a.replacement = std::move(handed_on);
+      add(std::move(a));
+    }
+  }
+
+  // put over an existing id, once nothing runs: the same slot takes the new
+  // spec with a fresh history and starts again.
+  void take_replacement() {
+    Action a{ActionKind::kApplySpec};
+    a.replacement = std::move(s().replacement);
+    s().replacement.reset();
+    const ChildSpec& spec = a.replacement->spec;
+    s().limits = RestartLimits{spec.restart, spec.max_restarts, spec.restart_window_ms};
+    s().history = RestartHistory{};
+    s().restarts = 0;
+    s().last_exit = ExitInfo{};
+    s().ever_ready = false;
+    s().phase = Phase::kStarting;
+    s().stage = Stage::kNone;
+    s().cause = StopCause::kNone;
+    ++s().timer_token;
+    add(std::move(a));
+    spawn();
+  }
+
+  // What a stop's cause means once the process is gone.
+  void finish_stop() {
+    if (s().cause == StopCause::kReplace && s().replacement) {
+      take_replacement();
+    } else {
+      remove();
+    }
+  }
+
+  // An exit nobody asked for: the restart policy decides.
+  void apply_policy(const ExitInfo& info, std::uint64_t uptime_ms, std::uint64_t now_ms) {
+    log(LogLevel::kWarn, who() + " " + info.describe());
+    const auto d = decide_restart(s().limits, ctx.backoff, s().history, info.abnormal(), now_ms,
+                                  uptime_ms);
+    switch (d.verdict) {
+      case RestartVerdict::kRestart:
+        ++s().restarts;
+        if (d.delay_ms == 0 && !ctx.shutting_down) {
+          s().phase = Phase::kStarting;
+          spawn();
+        } else {
+          s().phase = Phase::kRestarting;
+          publish();
+          arm(TimerKind::kBackoff, d.delay_ms);
+        }
+        break;
+      case RestartVerdict::kFailed:
+        log(LogLevel::kError, who() + " failed: " + d.reason);
+        s().phase = Phase::kFailed;
+        publish();
+        break;
+      case RestartVerdict::kDone:
+        s().phase = Phase::kExited;
+        publish();
+        break;
+    }
+    reply(ActionKind::kReplyError, s().ready_waiters,
+          who() + " exited during start: " + info.describe());
+  }
+
+  // ---------------------------------------------------------------- events
+
+  Transition on_spawned() {
+    if (s().phase != Phase::kStarting) return invalid();
+    publish();
+    return done();
+  }
+
+  Transition on_exit(ExitInfo info, std::uint64_t uptime_ms, std::uint64_t now_ms) {
+    if (!has_process(s().phase)) return invalid();
+    if (!s().failing_reason.empty()) {
+      info.reason = s().failing_reason + " (" + info.reason + ")";
+      s().failing_reason.clear();
+    }
+    s().last_exit = info;
+    ++s().timer_token;  // no stop stage or backoff of this process fires later
+    switch (s().phase) {
+      case Phase::kStarting:
+      case Phase::kRunning:
+        apply_policy(info, uptime_ms, now_ms);
+        break;
+      case Phase::kStopping:
+        finish_stop();
+        break;
+      default:  // kHalting, kReplacing
+        remove();
+        break;
+    }
+    return done();
+  }
+
+  Transition on_ready() {
+    switch (s().phase) {
+      case Phase::kStarting:
+        s().phase = Phase::kRunning;
+        [[fallthrough]];
+      case Phase::kStopping:
+        // A stopping worker that got ready still answers its put (the put did
+        // start it); a put-over's own waiter is answered by the new process.
+        s().ever_ready = true;
+        publish();
+        reply(ActionKind::kReplyRecord, s().ready_waiters);
+        return done();
+      case Phase::kRunning:
+        return ignored();  // said twice; nothing new
+      default:
+        return invalid();
+    }
+  }
+
+  Transition on_failing(const std::string& reason) {
+    if (!has_process(s().phase)) return invalid();
+    s().failing_reason = reason;
+    return done();
+  }
+
+  Transition on_stop_requested(const Event& ev) {
+    if (s().phase == Phase::kGone) return invalid();
+    if (ev.cause == StopCause::kReplace) return on_put_over(ev);
+    if (ev.cause == StopCause::kDelete && ev.waiter) s().exit_waiters.push_back(*ev.waiter);
+    switch (s().phase) {
+      case Phase::kStopping:
+        // Already on its way out: the latest cause decides what follows.
+        s().cause = ev.cause;
+        s().replacement.reset();
+        break;
+      case Phase::kStarting:
+      case Phase::kRunning:
+      case Phase::kHalting:
+      case Phase::kReplacing:
+        s().replacement.reset();
+        begin_stop(ev.cause);
+        break;
+      default:  // nothing runs: done at once
+        ++s().timer_token;
+        s().cause = ev.cause;
+        remove();
+        break;
+    }
+    return done();
+  }
+
+  Transition on_put_over(const Event& ev) {
+    const bool leaving = (s().phase == Phase::kStopping && s().cause != StopCause::kReplace) ||
+                         s().phase == Phase::kHalting || s().phase == Phase::kReplacing;
+    if (leaving) {
+      std::vector<Waiter> w;
+      if (ev.waiter) w.push_back(*ev.waiter);
+      reply(ActionKind::kReplyError, w, who() + " is being removed");
+      return done();
+    }
+    if (ev.waiter) s().ready_waiters.push_back(*ev.waiter);
+    s().replacement = ev.replacement;
+    if (s().phase == Phase::kStopping) return done();  // the latest spec wins
+    if (has_process(s().phase)) {
+      begin_stop(StopCause::kReplace);
+    } else {
+      take_replacement();
+    }
+    return done();
+  }
+
+  Transition on_terminate_lost() {
+    if (s().phase != Phase::kStopping || s().stage != Stage::kTerminateSent) return ignored();
+    ++s().timer_token;  // the terminate stage's timer is moot
+    s().stage = Stage::kSigtermSent;
+    signal(SIGTERM);
+    arm(TimerKind::kStage, ctx.kill_timeout_ms);
+    return done();
+  }
+
+  Transition on_stage_timer(std::uint64_t token) {
+    if (s().phase != Phase::kStopping || token != s().timer_token) return ignored();
+    switch (s().stage) {
+      case Stage::kTerminateSent:
+        log(LogLevel::kInfo, who() + " did not stop after terminate; sending SIGTERM");
+        s().stage = Stage::kSigtermSent;
+        signal(SIGTERM);
+        arm(TimerKind::kStage, ctx.kill_timeout_ms);
+        return done();
+      case Stage::kSigtermSent:
+        log(LogLevel::kWarn, who() + " did not stop after SIGTERM; sending SIGKILL");
+        s().stage = Stage::kSigkillSent;
+        signal(SIGKILL);
+        return done();
+      default:
+        return ignored();
+    }
+  }
+
+  Transition on_backoff_timer(std::uint64_t token) {
+    if (s().phase != Phase::kRestarting || token != s().timer_token) return ignored();
+    s().phase = Phase::kStarting;
+    spawn();
+    return done();
+  }
+
+  Transition on_halt() {
+    switch (s().phase) {
+      case Phase::kStarting:
+      case Phase::kRunning:
+        s().phase = Phase::kHalting;
+        publish();
+        return done();
+      case Phase::kStopping:  // the stop's cause decides what follows
+      case Phase::kHalting:
+      case Phase::kReplacing:
+        return ignored();
+      default:
+        return invalid();
+    }
+  }
+
+  Transition on_replace_id(const Event& ev) {
+    switch (s().phase) {
+      case Phase::kStarting:
+      case Phase::kRunning:
+        s().phase = Phase::kReplacing;
+        s().replacement = ev.replacement;
+        publish();
+        return done();
+      case Phase::kStopping:
+      case Phase::kHalting:
+      case Phase::kReplacing:
+        return ignored();
+      default:
+        return invalid();
+    }
+  }
+};
+
+}  // namespace
+
+Transition step(const WorkerState& state, const Event& ev, std::uint64_t now_ms,
+                const Context& context) {
+  Builder b(state, context);
+  switch (ev.kind) {
+    case EventKind::kSpawned:
+      return b.on_spawned();
+    case EventKind::kSpawnFailed:
+      // Answers a kSpawn, which only a starting worker asks for.
+      if (state.phase != Phase::kStarting) return b.invalid();
+      return b.on_exit(ev.exit, 0, now_ms);
+    case EventKind::kReady:
+      return b.on_ready();
+    case EventKind::kExited:
+      return b.on_exit(ev.exit, ev.uptime_ms, now_ms);
+    case EventKind::kFailing:
+      return b.on_failing(ev.reason);
+    case EventKind::kStopRequested:
+      return b.on_stop_requested(ev);
+    case EventKind::kTerminateLost:
+      return b.on_terminate_lost();
+    case EventKind::kStageTimer:
+      return b.on_stage_timer(ev.token);
+    case EventKind::kBackoffTimer:
+      return b.on_backoff_timer(ev.token);
+    case EventKind::kHalt:
+      return b.on_halt();
+    case EventKind::kReplaceId:
+      return b.on_replace_id(ev);
+  }
+  return b.invalid();
+}
+
+WorkerState initial_state(const ChildSpec& spec, bool boot_child) {
+  WorkerState s;
+  s.phase = Phase::kStarting;
+  s.limits = RestartLimits{spec.restart, spec.max_restarts, spec.restart_window_ms};
+  s.boot_child = boot_child;
+  return s;
+}
+
+bool has_process(Phase p) noexcept {
+  switch (p) {
+    case Phase::kStarting:
+    case Phase::kRunning:
+    case Phase::kStopping:
+    case Phase::kHalting:
+    case Phase::kReplacing:
+      return true;
+    default:
+      return false;
+  }
+}
+
+WorkerStatus status_of(Phase p) noexcept {
+  switch (p) {
+    case Phase::kStarting: return WorkerStatus::kStarting;
+    case Phase::kRunning: return WorkerStatus::kRunning;
+    case Phase::kStopping: return WorkerStatus::kStopping;
+    case Phase::kRestarting: return WorkerStatus::kRestarting;
+    case Phase::kFailed: return WorkerStatus::kFailed;
+    case Phase::kExited: return WorkerStatus::kExited;
+    case Phase::kHalting: return WorkerStatus::kHalted;
+    case Phase::kReplacing: return WorkerStatus::kStopping;
+    case Phase::kGone: return WorkerStatus::kFree;
+  }
+  return WorkerStatus::kFree;
+}
+
+std::string_view to_string(Phase p) noexcept {
+  switch (p) {
+    case Phase::kStarting: return "starting";
+    case Phase::kRunning: return "running";
+    case Phase::kStopping: return "stopping";
+    case Phase::kRestarting: return "restarting";
+    case Phase::kFailed: return "failed";
+    case Phase::kExited: return "exited";
+    case Phase::kHalting: return "halting";
+    case Phase::kReplacing: return "replacing";
+    case Phase::kGone: return "gone";
+  }
+  return "?";
+}
+
+std::string_view to_string(EventKind e) noexcept {
+  switch (e) {
+    case EventKind::kSpawned: return "spawned";
+    case EventKind::kSpawnFailed: return "spawn-failed";
+    case EventKind::kReady: return "ready";
+    case EventKind::kExited: return "exited";
+    case EventKind::kFailing: return "failing";
+    case EventKind::kStopRequested: return "stop-requested";
+    case EventKind::kTerminateLost: return "terminate-lost";
+    case EventKind::kStageTimer: return "stage-timer";
+    case EventKind::kBackoffTimer: return "backoff-timer";
+    case EventKind::kHalt: return "halt";
+    case EventKind::kReplaceId: return "replace-id";
+  }
+  return "?";
+}
+
+std::string_view to_string(ActionKind a) noexcept {
+  switch (a) {
+    case ActionKind::kSpawn: return "spawn";
+    case ActionKind::kSendTerminate: return "send-terminate";
+    case ActionKind::kSignalGroup: return "signal-group";
+    case ActionKind::kArmTimer: return "arm-timer";
+    case ActionKind::kApplySpec: return "apply-spec";
+    case ActionKind::kPublish: return "publish";
+    case ActionKind::kReplyRecord: return "reply-record";
+    case ActionKind::kReplyError: return "reply-error";
+    case ActionKind::kReplyDeleted: return "reply-deleted";
+    case ActionKind::kRemoveSlot: return "remove-slot";
+    case ActionKind::kStartReplacement: return "start-replacement";
+    case ActionKind::kLog: return "log";
+  }
+  return "?";
+}
+
+std::string_view to_string(StopCause c) noexcept {
+  switch (c) {
+    case StopCause::kNone: return "none";
+    case StopCause::kDelete: return "del";
+    case StopCause::kReplace: return "replace";
+    case StopCause::kRestartAll: return "restart";
+    case StopCause::kShutdown: return "shutdown";
+  }
+  return "?";
+}
+
+}  // namespace dynmgr::lifecycle

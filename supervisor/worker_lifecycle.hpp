@@ -1,0 +1,200 @@
+#pragma once
+// A worker's life cycle as a pure state machine (the model: s6-supervise's
+// actions[state][event] table).
+//
+//   step(state, event, now, context) -> Transition{next state, actions}
+//
+// No syscalls, no clock reads, no I/O: time comes in as `now` (monotonic ms),
+// the process's exit status as an event, and everything the supervisor must do
+// (spawn, signal, arm a timer, publish, reply, remove the slot) goes out as an
+// Action for the event loop to carry out. Every (phase, event) pair has a row in
+// the table test (tests/supervisor/worker_lifecycle_test.cpp), and a pair
+// missing from that table fails it.
+//
+// What is *not* life cycle: a worker's value/payload/interval updates are data,
+// committed by the loop whatever the phase while the reporting process is the
+// slot's current one; "busy" is a word the worker itself stores in its slot
+// (the overrun scan reads it). Neither changes the phase.
+//
+// Phases (and the registry status each publishes):
+//   kStarting    spawned, init not finished                       starting
+//   kRunning     reported ready                                   running
+//   kStopping    asked to go (del, put-over, restart, shutdown);  stopping
+//                stage: terminate sent -> SIGTERM -> SIGKILL
+//   kRestarting  exited; waiting out its backoff delay             restarting
+//   kFailed      over its restart intensity; no process            failed
+//   kExited      exited and not restarted by policy                exited
+//   kHalting     perform answered halt(); the process is ending    halted
+//   kReplacing   perform answered replace(new_id, p); ending       stopping
+//   kGone        removed from the registry (terminal)              (free)
+
+#include "shared/child_spec.hpp"
+#include "shared/types.hpp"
+#include "supervisor/restart_policy.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace dynmgr::lifecycle {
+
+enum class Phase : std::uint8_t {
+  kStarting,
+  kRunning,
+  kStopping,
+  kRestarting,
+  kFailed,
+  kExited,
+  kHalting,
+  kReplacing,
+  kGone,
+};
+inline constexpr int kPhaseCount = 9;
+
+// Where a stop has got to (kStopping only).
+enum class Stage : std::uint8_t { kNone, kTerminateSent, kSigtermSent, kSigkillSent };
+
+// Why a worker is asked to stop; decides what happens once it has exited.
+enum class StopCause : std::uint8_t {
+  kNone,
+  kDelete,      // del: remove the slot
+  kReplace,     // put over an existing id: start the new spec in the same slot
+  kRestartAll,  // restart: remove, the manager then boots children_specs()
+  kShutdown,    // the supervisor is stopping: remove
+};
+
+// A client waiting for an answer (its reply queue and request id).
+struct Waiter {
+  std::string reply_to;
+  std::uint64_t request_id = 0;
+  bool operator==(const Waiter&) const = default;
+};
+
+// A spec waiting to be started once the current process is gone.
+struct Replacement {
+  std::string id;  // the same id (put-over) or the new one (replace(new_id, p))
+  ChildSpec spec;
+};
+
+// Everything the machine knows about one worker. The loop keeps one per slot,
+// beside the spec and the published record.
+struct WorkerState {
+  Phase phase = Phase::kStarting;
+  Stage stage = Stage::kNone;
+  StopCause cause = StopCause::kNone;
+  std::uint64_t timer_token = 0;  // a timer event with another token is stale
+  RestartLimits limits;
+  RestartHistory history;
+  std::uint32_t restarts = 0;  // published restart count
+  ExitInfo last_exit;
+  std::string failing_reason;  // what the worker said before exiting abnormally
+  bool boot_child = false;     // counts toward the manager's `starting` -> `up`
+  bool ever_ready = false;
+  std::vector<Waiter> ready_waiters;  // put/put-over: answered at ready (or failure)
+  std::vector<Waiter> exit_waiters;   // del: answered once the slot is removed
+  std::optional<Replacement> replacement;
+};
+
+// ---- events
+enum class EventKind : std::uint8_t {
+  kSpawned,         // the process exists
+  kSpawnFailed,     // it could not be started (exit: kSpawnFailed + reason)
+  kReady,           // the worker reported ready
+  kExited,          // the process ended (exit, uptime_ms)
+  kFailing,         // the worker said why it is about to exit abnormally (reason)
+  kStopRequested,   // cause, waiter (optional), replacement (kReplace)
+  kTerminateLost,   // the terminate message could not be delivered
+  kStageTimer,      // a stop stage's timer fired (token)
+  kBackoffTimer,    // the restart backoff ended (token)
+  kHalt,            // perform/call/cast answered halt()
+  kReplaceId,       // perform/call/cast answered replace(new_id, payload) (replacement)
+};
+inline constexpr int kEventKindCount = 11;
+
+struct Event {
+  Event() = default;
+  explicit Event(EventKind k) : kind(k) {}
+  EventKind kind = EventKind::kReady;
+  ExitInfo exit;                 // kExited, kSpawnFailed
+  std::uint64_t uptime_ms = 0;   // kExited
+  std::string reason;            // kFailing
+  StopCause cause = StopCause::kNone;  // kStopRequested
+  std::optional<Waiter> waiter;  // kStopRequested (del: exit waiter; put-over: ready waiter)
+  std::optional<Replacement> replacement;  // kStopRequested(kReplace), kReplaceId
+  std::uint64_t token = 0;       // kStageTimer, kBackoffTimer
+};
+
+// ---- actions
+enum class ActionKind : std::uint8_t {
+  kSpawn,             // start a process for the slot (answer: kSpawned / kSpawnFailed)
+  kSendTerminate,     // put terminate(message) in the mailbox (if it cannot: kTerminateLost)
+  kSignalGroup,       // signal the worker's process group (signal)
+  kArmTimer,          // after delay_ms, deliver `timer` with the state's current token
+  kApplySpec,         // the slot takes replacement's spec (put-over): a fresh record
+  kPublish,           // write the record (status from the phase, restarts, last_exit)
+  kReplyRecord,       // answer waiters with the worker's record
+  kReplyError,        // answer waiters with kFailed and message
+  kReplyDeleted,      // answer waiters "deleted"
+  kRemoveSlot,        // free the slot and its mailbox (no more events after this)
+  kStartReplacement,  // put replacement's id with its spec (replace(new_id, p))
+  kLog,               // one line in the supervisor log (level, message)
+};
+inline constexpr int kActionKindCount = 12;
+
+enum class TimerKind : std::uint8_t { kStage, kBackoff };
+enum class LogLevel : std::uint8_t { kInfo, kWarn, kError };
+
+struct Action {
+  Action() = default;
+  explicit Action(ActionKind k) : kind(k) {}
+  ActionKind kind = ActionKind::kPublish;
+  int signal = 0;                          // kSignalGroup
+  TimerKind timer = TimerKind::kStage;     // kArmTimer
+  std::uint64_t delay_ms = 0;              // kArmTimer
+  std::vector<Waiter> waiters;             // kReply*
+  std::string message;                     // kSendTerminate (reason), kReplyError, kLog
+  LogLevel level = LogLevel::kInfo;        // kLog
+  std::optional<Replacement> replacement;  // kApplySpec, kStartReplacement
+};
+
+// What the machine needs from the supervisor's configuration and phase.
+struct Context {
+  BackoffConfig backoff;
+  std::uint32_t terminate_timeout_ms = 2000;  // terminate -> SIGTERM
+  std::uint32_t kill_timeout_ms = 3000;       // SIGTERM -> SIGKILL
+  bool shutting_down = false;                 // no immediate respawn while stopping
+  std::string id;                             // for messages
+};
+
+// kApplied: next and actions are the row's. kIgnored: the event can happen in
+// this phase and means nothing (a stale timer, a repeated report): next ==
+// state, no actions. kInvalid: the loop never delivers it in this phase (no
+// process to report it); next == state, no actions, and the loop logs it.
+enum class Verdict : std::uint8_t { kApplied, kIgnored, kInvalid };
+
+struct Transition {
+  WorkerState next;
+  std::vector<Action> actions;
+  Verdict verdict = Verdict::kApplied;
+};
+
+// The machine. Pure: same arguments, same result.
+Transition step(const WorkerState& state, const Event& event, std::uint64_t now_ms,
+                const Context& context);
+
+// A freshly put worker (about to be spawned): phase kStarting with its limits.
+WorkerState initial_state(const ChildSpec& spec, bool boot_child);
+
+// The registry status a phase publishes (kGone: kFree).
+WorkerStatus status_of(Phase phase) noexcept;
+// Does the phase have a live process?
+bool has_process(Phase phase) noexcept;
+
+std::string_view to_string(Phase p) noexcept;
+std::string_view to_string(EventKind e) noexcept;
+std::string_view to_string(ActionKind a) noexcept;
+std::string_view to_string(StopCause c) noexcept;
+
+}  // namespace dynmgr::lifecycle

@@ -1,0 +1,660 @@
+// supervisor/worker_lifecycle.cpp and supervisor/manager_phase.cpp: every
+// (state, event) pair against a table row, as s6-supervise's
+// actions[state][event]. A pair without a row fails the test, so a new phase
+// or event cannot be added without deciding, row by row, what it means.
+//
+// Each state and event below is one canonical fixture; the rows say what must
+// come out: the verdict (applied / ignored / invalid), the next phase and the
+// list of action kinds in order. Focused tests after the tables pin the values
+// the rows do not show (delays, messages, waiters, replacements).
+
+#include "supervisor/manager_phase.hpp"
+#include "supervisor/worker_lifecycle.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <csignal>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace dynmgr {
+namespace {
+
+using namespace lifecycle;
+using A = ActionKind;
+
+constexpr std::uint64_t kNow = 1'000'000;
+constexpr std::uint64_t kToken = 7;
+
+Waiter waiter(const char* name) { return Waiter{name, 1}; }
+
+ChildSpec spec_with_payload(int n) {
+  ChildSpec s;
+  s.payload = json::value(n);
+  s.timeout_ms = 0;
+  return s;
+}
+
+Context context() {
+  Context c;
+  c.id = "w";
+  c.terminate_timeout_ms = 2000;
+  c.kill_timeout_ms = 3000;
+  return c;
+}
+
+// ---------------------------------------------------------------- states
+
+WorkerState base() {
+  WorkerState s = initial_state(spec_with_payload(0), false);
+  s.timer_token = kToken;
+  return s;
+}
+
+WorkerState stopping(Stage stage) {
+  WorkerState s = base();
+  s.phase = Phase::kStopping;
+  s.stage = stage;
+  s.cause = StopCause::kDelete;
+  s.exit_waiters = {waiter("del")};
+  return s;
+}
+
+const std::map<std::string, WorkerState>& states() {
+  static const std::map<std::string, WorkerState> all = [] {
+    std::map<std::string, WorkerState> m;
+    WorkerState s = base();
+    s.ready_waiters = {waiter("put")};
+    m["starting"] = s;
+    s = base();
+    s.phase = Phase::kRunning;
+    s.ever_ready = true;
+    m["running"] = s;
+    m["stopping/terminate"] = stopping(Stage::kTerminateSent);
+    m["stopping/sigterm"] = stopping(Stage::kSigtermSent);
+    m["stopping/sigkill"] = stopping(Stage::kSigkillSent);
+    for (auto [key, phase] : {std::pair{"restarting", Phase::kRestarting},
+                              std::pair{"failed", Phase::kFailed}, std::pair{"exited", Phase::kExited},
+                              std::pair{"halting", Phase::kHalting}, std::pair{"gone", Phase::kGone}}) {
+      s = base();
+      s.phase = phase;
+      m[key] = s;
+    }
+    s = base();
+    s.phase = Phase::kReplacing;
+    s.replacement = Replacement{"next", spec_with_payload(9)};
+    m["replacing"] = s;
+    return m;
+  }();
+  return all;
+}
+
+// ---------------------------------------------------------------- events
+
+Event stop_request(StopCause cause) {
+  Event e{EventKind::kStopRequested};
+  e.cause = cause;
+  e.waiter = waiter("client");
+  if (cause == StopCause::kReplace) e.replacement = Replacement{"w", spec_with_payload(5)};
+  return e;
+}
+
+const std::map<std::string, Event>& events() {
+  static const std::map<std::string, Event> all = [] {
+    std::map<std::string, Event> m;
+    m["spawned"] = Event{EventKind::kSpawned};
+    Event e{EventKind::kSpawnFailed};
+    e.exit.kind = ExitInfo::Kind::kSpawnFailed;
+    e.exit.reason = "no such file";
+    m["spawn-failed"] = e;
+    m["ready"] = Event{EventKind::kReady};
+    e = Event{EventKind::kExited};
+    e.exit = ExitInfo::from_wait_status(SIGKILL);
+    e.uptime_ms = 50;
+    m["exited"] = e;
+    e = Event{EventKind::kFailing};
+    e.reason = "perform threw";
+    m["failing"] = e;
+    m["stop(del)"] = stop_request(StopCause::kDelete);
+    m["stop(replace)"] = stop_request(StopCause::kReplace);
+    m["stop(restart)"] = stop_request(StopCause::kRestartAll);
+    m["stop(shutdown)"] = stop_request(StopCause::kShutdown);
+    m["terminate-lost"] = Event{EventKind::kTerminateLost};
+    e = Event{EventKind::kStageTimer};
+    e.token = kToken;
+    m["stage-timer"] = e;
+    e = Event{EventKind::kBackoffTimer};
+    e.token = kToken;
+    m["backoff-timer"] = e;
+    m["halt"] = Event{EventKind::kHalt};
+    e = Event{EventKind::kReplaceId};
+    e.replacement = Replacement{"next", spec_with_payload(9)};
+    m["replace-id"] = e;
+    return m;
+  }();
+  return all;
+}
+
+// ---------------------------------------------------------------- the table
+
+constexpr Verdict kApplied = Verdict::kApplied;
+constexpr Verdict kIgnored = Verdict::kIgnored;
+constexpr Verdict kInvalid = Verdict::kInvalid;
+
+struct Row {
+  const char* state;
+  const char* event;
+  Verdict verdict;
+  const char* next;  // a phase name; "=" for the same state
+  std::vector<A> actions;
+};
+
+// Rows shared by every phase with a live process that is not stopping.
+#define LIVE_STOP_ROWS(S)                                                              \
+  Row{S, "stop(del)", kApplied, "stopping", {A::kPublish, A::kSendTerminate, A::kArmTimer}}, \
+  Row{S, "stop(restart)", kApplied, "stopping", {A::kPublish, A::kSendTerminate, A::kArmTimer}}, \
+  Row{S, "stop(shutdown)", kApplied, "stopping", {A::kPublish, A::kSendTerminate, A::kArmTimer}}, \
+  Row{S, "terminate-lost", kIgnored, "=", {}},                                        \
+  Row{S, "stage-timer", kIgnored, "=", {}},                                           \
+  Row{S, "backoff-timer", kIgnored, "=", {}}
+
+// Rows shared by every stop stage (cause del, one exit waiter).
+#define STOPPING_ROWS(S)                                                      \
+  Row{S, "spawned", kInvalid, "=", {}},                                       \
+  Row{S, "spawn-failed", kInvalid, "=", {}},                                  \
+  Row{S, "ready", kApplied, "stopping", {A::kPublish}},                       \
+  Row{S, "exited", kApplied, "gone", {A::kRemoveSlot, A::kReplyDeleted}},     \
+  Row{S, "failing", kApplied, "stopping", {}},                                \
+  Row{S, "stop(del)", kApplied, "stopping", {}},                              \
+  Row{S, "stop(replace)", kApplied, "stopping", {A::kReplyError}},            \
+  Row{S, "stop(restart)", kApplied, "stopping", {}},                          \
+  Row{S, "stop(shutdown)", kApplied, "stopping", {}},                         \
+  Row{S, "backoff-timer", kIgnored, "=", {}},                                 \
+  Row{S, "halt", kIgnored, "=", {}},                                          \
+  Row{S, "replace-id", kIgnored, "=", {}}
+
+// Rows shared by the phases with no process (restarting, failed, exited).
+#define IDLE_ROWS(S)                                                          \
+  Row{S, "spawned", kInvalid, "=", {}},                                       \
+  Row{S, "spawn-failed", kInvalid, "=", {}},                                  \
+  Row{S, "ready", kInvalid, "=", {}},                                         \
+  Row{S, "exited", kInvalid, "=", {}},                                        \
+  Row{S, "failing", kInvalid, "=", {}},                                       \
+  Row{S, "stop(del)", kApplied, "gone", {A::kRemoveSlot, A::kReplyDeleted}},  \
+  Row{S, "stop(replace)", kApplied, "starting", {A::kApplySpec, A::kSpawn}},  \
+  Row{S, "stop(restart)", kApplied, "gone", {A::kRemoveSlot}},                \
+  Row{S, "stop(shutdown)", kApplied, "gone", {A::kRemoveSlot}},               \
+  Row{S, "terminate-lost", kIgnored, "=", {}},                                \
+  Row{S, "stage-timer", kIgnored, "=", {}},                                   \
+  Row{S, "halt", kInvalid, "=", {}},                                          \
+  Row{S, "replace-id", kInvalid, "=", {}}
+
+// Rows shared by halting and replacing (the process is ending by itself).
+#define ENDING_ROWS(S)                                                              \
+  Row{S, "spawned", kInvalid, "=", {}},                                             \
+  Row{S, "spawn-failed", kInvalid, "=", {}},                                        \
+  Row{S, "ready", kInvalid, "=", {}},                                               \
+  Row{S, "failing", kApplied, "=", {}},                                             \
+  Row{S, "stop(replace)", kApplied, "=", {A::kReplyError}},                         \
+  Row{S, "halt", kIgnored, "=", {}},                                                \
+  Row{S, "replace-id", kIgnored, "=", {}},                                          \
+  LIVE_STOP_ROWS(S)
+
+const std::vector<Row>& table() {
+  static const std::vector<Row> rows = {
+      // starting (one put waiting for ready)
+      Row{"starting", "spawned", kApplied, "starting", {A::kPublish}},
+      Row{"starting", "spawn-failed", kApplied, "starting", {A::kLog, A::kSpawn, A::kReplyError}},
+      Row{"starting", "ready", kApplied, "running", {A::kPublish, A::kReplyRecord}},
+      Row{"starting", "exited", kApplied, "starting", {A::kLog, A::kSpawn, A::kReplyError}},
+      Row{"starting", "failing", kApplied, "starting", {}},
+      Row{"starting", "stop(replace)", kApplied, "stopping", {A::kPublish, A::kSendTerminate, A::kArmTimer}},
+      Row{"starting", "halt", kApplied, "halting", {A::kPublish}},
+      Row{"starting", "replace-id", kApplied, "replacing", {A::kPublish}},
+      LIVE_STOP_ROWS("starting"),
+      // running
+      Row{"running", "spawned", kInvalid, "=", {}},
+      Row{"running", "spawn-failed", kInvalid, "=", {}},
+      Row{"running", "ready", kIgnored, "=", {}},
+      Row{"running", "exited", kApplied, "starting", {A::kLog, A::kSpawn}},
+      Row{"running", "failing", kApplied, "running", {}},
+      Row{"running", "stop(replace)", kApplied, "stopping", {A::kPublish, A::kSendTerminate, A::kArmTimer}},
+      Row{"running", "halt", kApplied, "halting", {A::kPublish}},
+      Row{"running", "replace-id", kApplied, "replacing", {A::kPublish}},
+      LIVE_STOP_ROWS("running"),
+      // stopping, by stage
+      STOPPING_ROWS("stopping/terminate"),
+      Row{"stopping/terminate", "terminate-lost", kApplied, "stopping", {A::kSignalGroup, A::kArmTimer}},
+      Row{"stopping/terminate", "stage-timer", kApplied, "stopping", {A::kLog, A::kSignalGroup, A::kArmTimer}},
+      STOPPING_ROWS("stopping/sigterm"),
+      Row{"stopping/sigterm", "terminate-lost", kIgnored, "=", {}},
+      Row{"stopping/sigterm", "stage-timer", kApplied, "stopping", {A::kLog, A::kSignalGroup}},
+      STOPPING_ROWS("stopping/sigkill"),
+      Row{"stopping/sigkill", "terminate-lost", kIgnored, "=", {}},
+      Row{"stopping/sigkill", "stage-timer", kIgnored, "=", {}},
+      // no process
+      IDLE_ROWS("restarting"),
+      Row{"restarting", "backoff-timer", kApplied, "starting", {A::kSpawn}},
+      IDLE_ROWS("failed"),
+      Row{"failed", "backoff-timer", kIgnored, "=", {}},
+      IDLE_ROWS("exited"),
+      Row{"exited", "backoff-timer", kIgnored, "=", {}},
+      // ending by itself
+      ENDING_ROWS("halting"),
+      Row{"halting", "exited", kApplied, "gone", {A::kRemoveSlot}},
+      ENDING_ROWS("replacing"),
+      Row{"replacing", "exited", kApplied, "gone", {A::kRemoveSlot, A::kStartReplacement}},
+      // gone: the loop has dropped the slot; nothing may reach it
+      Row{"gone", "spawned", kInvalid, "=", {}},
+      Row{"gone", "spawn-failed", kInvalid, "=", {}},
+      Row{"gone", "ready", kInvalid, "=", {}},
+      Row{"gone", "exited", kInvalid, "=", {}},
+      Row{"gone", "failing", kInvalid, "=", {}},
+      Row{"gone", "stop(del)", kInvalid, "=", {}},
+      Row{"gone", "stop(replace)", kInvalid, "=", {}},
+      Row{"gone", "stop(restart)", kInvalid, "=", {}},
+      Row{"gone", "stop(shutdown)", kInvalid, "=", {}},
+      Row{"gone", "terminate-lost", kIgnored, "=", {}},
+      Row{"gone", "stage-timer", kIgnored, "=", {}},
+      Row{"gone", "backoff-timer", kIgnored, "=", {}},
+      Row{"gone", "halt", kInvalid, "=", {}},
+      Row{"gone", "replace-id", kInvalid, "=", {}},
+  };
+  return rows;
+}
+
+std::string kinds(const std::vector<Action>& actions) {
+  std::ostringstream os;
+  for (const auto& a : actions) os << to_string(a.kind) << ' ';
+  return os.str();
+}
+
+std::string kinds(const std::vector<A>& actions) {
+  std::ostringstream os;
+  for (A a : actions) os << to_string(a) << ' ';
+  return os.str();
+}
+
+const char* verdict_name(Verdict v) {
+  switch (v) {
+    case Verdict::kApplied: return "applied";
+    case Verdict::kIgnored: return "ignored";
+    case Verdict::kInvalid: return "invalid";
+  }
+  return "?";
+}
+
+TEST(WorkerLifecycle, EveryStateEventPairHasExactlyOneRow) {
+  for (const auto& [skey, state] : states()) {
+    for (const auto& [ekey, event] : events()) {
+      int found = 0;
+      for (const auto& r : table()) found += (skey == r.state && ekey == r.event) ? 1 : 0;
+      EXPECT_EQ(found, 1) << "(" << skey << ", " << ekey << ") has " << found
+                          << " rows in the table; it needs exactly one";
+    }
+  }
+  for (const auto& r : table()) {
+    EXPECT_TRUE(states().count(r.state)) << "row for unknown state " << r.state;
+    EXPECT_TRUE(events().count(r.event)) << "row for unknown event " << r.event;
+  }
+  // Every phase and every event kind is covered by some fixture.
+  std::vector<bool> phases(kPhaseCount), kinds_seen(kEventKindCount);
+  for (const auto& [k, s] : states()) phases[static_cast<int>(s.phase)] = true;
+  for (const auto& [k, e] : events()) kinds_seen[static_cast<int>(e.kind)] = true;
+  for (int i = 0; i < kPhaseCount; ++i) EXPECT_TRUE(phases[i]) << "no state fixture for phase " << i;
+  for (int i = 0; i < kEventKindCount; ++i) EXPECT_TRUE(kinds_seen[i]) << "no event fixture for kind " << i;
+}
+
+TEST(WorkerLifecycle, EveryRowHolds) {
+  const Context ctx = context();
+  for (const auto& r : table()) {
+    const auto s = states().find(r.state);
+    const auto e = events().find(r.event);
+    if (s == states().end() || e == events().end()) continue;  // reported above
+    const Transition t = step(s->second, e->second, kNow, ctx);
+    SCOPED_TRACE(std::string("(") + r.state + ", " + r.event + ")");
+    EXPECT_EQ(verdict_name(t.verdict), std::string(verdict_name(r.verdict)));
+    const std::string next = r.next == std::string("=") ? std::string(to_string(s->second.phase)) : r.next;
+    EXPECT_EQ(std::string(to_string(t.next.phase)), next);
+    EXPECT_EQ(kinds(t.actions), kinds(r.actions));
+    if (r.verdict != kApplied) {
+      EXPECT_TRUE(t.actions.empty());
+      EXPECT_EQ(t.next.phase, s->second.phase);
+      EXPECT_EQ(t.next.stage, s->second.stage);
+      EXPECT_EQ(t.next.timer_token, s->second.timer_token);
+    }
+  }
+}
+
+// ---------------------------------------------------------------- values behind the rows
+
+const Action* find(const Transition& t, A kind) {
+  for (const auto& a : t.actions) {
+    if (a.kind == kind) return &a;
+  }
+  return nullptr;
+}
+
+TEST(WorkerLifecycle, StopStagesEscalateWithTheirTimeouts) {
+  const Context ctx = context();
+  WorkerState s = states().at("running");
+  Transition t = step(s, events().at("stop(del)"), kNow, ctx);
+  ASSERT_EQ(t.next.stage, Stage::kTerminateSent);
+  EXPECT_EQ(find(t, A::kSendTerminate)->message, "del");
+  EXPECT_EQ(find(t, A::kArmTimer)->delay_ms, 2000u);
+  EXPECT_EQ(t.next.exit_waiters, std::vector<Waiter>{waiter("client")});
+  Event timer{EventKind::kStageTimer};
+  timer.token = t.next.timer_token;
+  t = step(t.next, timer, kNow, ctx);
+  EXPECT_EQ(find(t, A::kSignalGroup)->signal, SIGTERM);
+  EXPECT_EQ(find(t, A::kArmTimer)->delay_ms, 3000u);
+  t = step(t.next, timer, kNow, ctx);
+  EXPECT_EQ(find(t, A::kSignalGroup)->signal, SIGKILL);
+  EXPECT_EQ(t.next.stage, Stage::kSigkillSent);
+}
+
+TEST(WorkerLifecycle, AStaleTimerIsIgnored) {
+  const Context ctx = context();
+  Event timer{EventKind::kStageTimer};
+  timer.token = kToken - 1;
+  EXPECT_EQ(step(states().at("stopping/terminate"), timer, kNow, ctx).verdict, Verdict::kIgnored);
+  timer.kind = EventKind::kBackoffTimer;
+  EXPECT_EQ(step(states().at("restarting"), timer, kNow, ctx).verdict, Verdict::kIgnored);
+  // An exit moves the token on: the process's stop timers can no longer fire.
+  const Transition t = step(states().at("stopping/terminate"), events().at("exited"), kNow, ctx);
+  EXPECT_NE(t.next.timer_token, kToken);
+}
+
+TEST(WorkerLifecycle, RepeatedCrashesBackOffThenFail) {
+  Context ctx = context();
+  ctx.backoff = BackoffConfig{100, 1000, 10'000};
+  WorkerState s = states().at("running");
+  s.limits = RestartLimits{RestartType::kPermanent, 3, 60'000};
+  Event crash = events().at("exited");
+  // First crash: at once. Second: after 100 ms (restarting, timer armed).
+  Transition t = step(s, crash, kNow, ctx);
+  EXPECT_EQ(t.next.phase, Phase::kStarting);
+  EXPECT_EQ(t.next.restarts, 1u);
+  t = step(t.next, crash, kNow + 10, ctx);
+  ASSERT_EQ(t.next.phase, Phase::kRestarting);
+  EXPECT_EQ(find(t, A::kArmTimer)->delay_ms, 100u);
+  EXPECT_EQ(find(t, A::kArmTimer)->timer, TimerKind::kBackoff);
+  Event backoff{EventKind::kBackoffTimer};
+  backoff.token = t.next.timer_token;
+  t = step(t.next, backoff, kNow + 110, ctx);
+  ASSERT_EQ(t.next.phase, Phase::kStarting);
+  t = step(t.next, crash, kNow + 120, ctx);
+  ASSERT_EQ(t.next.phase, Phase::kRestarting);
+  backoff.token = t.next.timer_token;
+  t = step(t.next, backoff, kNow + 400, ctx);
+  t = step(t.next, crash, kNow + 410, ctx);
+  EXPECT_EQ(t.next.phase, Phase::kFailed);
+  EXPECT_EQ(t.next.restarts, 3u);
+  const Action* log = find(t, A::kLog);
+  ASSERT_NE(log, nullptr);
+  EXPECT_NE(t.actions.back().kind, A::kSpawn);
+}
+
+TEST(WorkerLifecycle, TemporaryAndTransientFollowThePolicy) {
+  const Context ctx = context();
+  WorkerState s = states().at("running");
+  s.limits.type = RestartType::kTemporary;
+  EXPECT_EQ(step(s, events().at("exited"), kNow, ctx).next.phase, Phase::kExited);
+  s.limits.type = RestartType::kTransient;
+  Event clean{EventKind::kExited};
+  clean.exit = ExitInfo::from_wait_status(0);
+  EXPECT_EQ(step(s, clean, kNow, ctx).next.phase, Phase::kExited);
+  EXPECT_EQ(step(s, events().at("exited"), kNow, ctx).next.phase, Phase::kStarting);
+}
+
+TEST(WorkerLifecycle, NoImmediateRespawnWhileTheSupervisorStops) {
+  Context ctx = context();
+  ctx.shutting_down = true;
+  const Transition t = step(states().at("running"), events().at("exited"), kNow, ctx);
+  EXPECT_EQ(t.next.phase, Phase::kRestarting);
+  EXPECT_EQ(find(t, A::kSpawn), nullptr);
+}
+
+TEST(WorkerLifecycle, TheWorkersLastWordsBecomeTheExitReason) {
+  const Context ctx = context();
+  Transition t = step(states().at("running"), events().at("failing"), kNow, ctx);
+  t = step(t.next, events().at("exited"), kNow, ctx);
+  EXPECT_EQ(t.next.last_exit.reason, "perform threw (killed by SIGKILL)");
+  EXPECT_TRUE(t.next.failing_reason.empty());
+}
+
+TEST(WorkerLifecycle, AFailedStartAnswersThePutWithTheExit) {
+  const Context ctx = context();
+  const Transition t = step(states().at("starting"), events().at("exited"), kNow, ctx);
+  const Action* err = find(t, A::kReplyError);
+  ASSERT_NE(err, nullptr);
+  EXPECT_EQ(err->waiters, std::vector<Waiter>{waiter("put")});
+  EXPECT_EQ(err->message, "worker 'w' exited during start: killed by SIGKILL");
+  EXPECT_TRUE(t.next.ready_waiters.empty());
+}
+
+TEST(WorkerLifecycle, PutOverStartsTheLatestSpecInTheSameSlot) {
+  const Context ctx = context();
+  Transition t = step(states().at("running"), events().at("stop(replace)"), kNow, ctx);
+  ASSERT_EQ(t.next.cause, StopCause::kReplace);
+  EXPECT_EQ(find(t, A::kSendTerminate)->message, "replace");
+  Event second = events().at("stop(replace)");
+  second.waiter = waiter("second");
+  second.replacement = Replacement{"w", spec_with_payload(6)};
+  t = step(t.next, second, kNow, ctx);
+  EXPECT_TRUE(t.actions.empty());
+  t = step(t.next, events().at("exited"), kNow, ctx);
+  ASSERT_EQ(t.next.phase, Phase::kStarting);
+  const Action* apply = find(t, A::kApplySpec);
+  ASSERT_NE(apply, nullptr);
+  EXPECT_EQ(apply->replacement->spec.payload, json::value(6));
+  EXPECT_EQ(t.next.restarts, 0u);
+  EXPECT_EQ(t.next.last_exit.kind, ExitInfo::Kind::kNone);
+  // Both puts are answered by the new process's ready.
+  t = step(t.next, events().at("ready"), kNow, ctx);
+  EXPECT_EQ(find(t, A::kReplyRecord)->waiters,
+            (std::vector<Waiter>{waiter("client"), waiter("second")}));
+}
+
+TEST(WorkerLifecycle, ReplaceIdHandsTheNewIdOnOnceTheProcessIsGone) {
+  const Context ctx = context();
+  Transition t = step(states().at("running"), events().at("replace-id"), kNow, ctx);
+  EXPECT_EQ(status_of(t.next.phase), WorkerStatus::kStopping);
+  t = step(t.next, events().at("exited"), kNow, ctx);
+  const Action* start = find(t, A::kStartReplacement);
+  ASSERT_NE(start, nullptr);
+  EXPECT_EQ(start->replacement->id, "next");
+  EXPECT_EQ(start->replacement->spec.payload, json::value(9));
+}
+
+TEST(WorkerLifecycle, ADelDuringAStopIsAnsweredWhenTheSlotIsRemoved) {
+  const Context ctx = context();
+  Transition t = step(states().at("running"), events().at("stop(shutdown)"), kNow, ctx);
+  t = step(t.next, events().at("stop(del)"), kNow, ctx);
+  EXPECT_EQ(t.next.cause, StopCause::kDelete);
+  t = step(t.next, events().at("exited"), kNow, ctx);
+  EXPECT_EQ(find(t, A::kReplyDeleted)->waiters, std::vector<Waiter>{waiter("client")});
+}
+
+TEST(WorkerLifecycle, StatusesFollowThePhase) {
+  EXPECT_EQ(status_of(Phase::kStarting), WorkerStatus::kStarting);
+  EXPECT_EQ(status_of(Phase::kRunning), WorkerStatus::kRunning);
+  EXPECT_EQ(status_of(Phase::kStopping), WorkerStatus::kStopping);
+  EXPECT_EQ(status_of(Phase::kRestarting), WorkerStatus::kRestarting);
+  EXPECT_EQ(status_of(Phase::kFailed), WorkerStatus::kFailed);
+  EXPECT_EQ(status_of(Phase::kExited), WorkerStatus::kExited);
+  EXPECT_EQ(status_of(Phase::kHalting), WorkerStatus::kHalted);
+  EXPECT_EQ(status_of(Phase::kReplacing), WorkerStatus::kStopping);
+  EXPECT_EQ(status_of(Phase::kGone), WorkerStatus::kFree);
+}
+
+// ================================================================ manager phase
+
+namespace mp = manager_phase;
+using MA = mp::ActionKind;
+
+const std::map<std::string, mp::State>& manager_states() {
+  static const std::map<std::string, mp::State> all = [] {
+    std::map<std::string, mp::State> m;
+    for (auto [key, phase] : {std::pair{"idle", mp::Phase::kIdle}, std::pair{"starting", mp::Phase::kStarting},
+                              std::pair{"up", mp::Phase::kUp}, std::pair{"restarting", mp::Phase::kRestarting},
+                              std::pair{"stopping", mp::Phase::kStopping}, std::pair{"down", mp::Phase::kDown}}) {
+      mp::State s;
+      s.phase = phase;
+      s.announced = phase != mp::Phase::kIdle && phase != mp::Phase::kStarting;
+      m[key] = s;
+    }
+    mp::State s = m["starting"];
+    s.restart_asked = true;
+    s.restart_waiters = {waiter("restart")};
+    m["starting/restart-asked"] = s;
+    return m;
+  }();
+  return all;
+}
+
+const std::map<std::string, mp::Event>& manager_events() {
+  static const std::map<std::string, mp::Event> all = [] {
+    std::map<std::string, mp::Event> m;
+    m["boot"] = mp::Event{mp::EventKind::kBoot};
+    m["boot-settled"] = mp::Event{mp::EventKind::kBootSettled};
+    m["restart-requested"] = mp::Event{mp::EventKind::kRestartRequested, waiter("client")};
+    m["restart-asked"] = mp::Event{mp::EventKind::kRestartAsked};
+    m["workers-gone"] = mp::Event{mp::EventKind::kWorkersGone};
+    m["shutdown-requested"] = mp::Event{mp::EventKind::kShutdownRequested, waiter("client")};
+    return m;
+  }();
+  return all;
+}
+
+struct ManagerRow {
+  const char* state;
+  const char* event;
+  Verdict verdict;
+  const char* next;
+  std::vector<MA> actions;
+};
+
+const std::vector<ManagerRow>& manager_table() {
+  static const std::vector<ManagerRow> rows = {
+      {"idle", "boot", kApplied, "starting", {MA::kSetState, MA::kBootChildren}},
+      {"idle", "boot-settled", kInvalid, "=", {}},
+      {"idle", "restart-requested", kInvalid, "=", {}},
+      {"idle", "restart-asked", kIgnored, "=", {}},
+      {"idle", "workers-gone", kIgnored, "=", {}},
+      {"idle", "shutdown-requested", kApplied, "stopping", {MA::kSetState, MA::kStopAll}},
+      {"starting", "boot", kInvalid, "=", {}},
+      {"starting", "boot-settled", kApplied, "up", {MA::kSetState, MA::kAnnounceReady}},
+      {"starting", "restart-requested", kApplied, "restarting", {MA::kSetState, MA::kStopAll}},
+      {"starting", "restart-asked", kApplied, "starting", {}},
+      {"starting", "workers-gone", kIgnored, "=", {}},
+      {"starting", "shutdown-requested", kApplied, "stopping", {MA::kSetState, MA::kStopAll}},
+      {"starting/restart-asked", "boot", kInvalid, "=", {}},
+      {"starting/restart-asked", "boot-settled", kApplied, "restarting",
+       {MA::kSetState, MA::kReplyUp, MA::kAnnounceReady, MA::kSetState, MA::kStopAll}},
+      {"starting/restart-asked", "restart-requested", kApplied, "restarting", {MA::kSetState, MA::kStopAll}},
+      {"starting/restart-asked", "restart-asked", kApplied, "starting", {}},
+      {"starting/restart-asked", "workers-gone", kIgnored, "=", {}},
+      {"starting/restart-asked", "shutdown-requested", kApplied, "stopping",
+       {MA::kSetState, MA::kReplyStopping, MA::kStopAll}},
+      {"up", "boot", kInvalid, "=", {}},
+      {"up", "boot-settled", kIgnored, "=", {}},
+      {"up", "restart-requested", kApplied, "restarting", {MA::kSetState, MA::kStopAll}},
+      {"up", "restart-asked", kApplied, "restarting", {MA::kSetState, MA::kStopAll}},
+      {"up", "workers-gone", kIgnored, "=", {}},
+      {"up", "shutdown-requested", kApplied, "stopping", {MA::kSetState, MA::kStopAll}},
+      {"restarting", "boot", kInvalid, "=", {}},
+      {"restarting", "boot-settled", kIgnored, "=", {}},
+      {"restarting", "restart-requested", kApplied, "restarting", {}},
+      {"restarting", "restart-asked", kApplied, "restarting", {}},
+      {"restarting", "workers-gone", kApplied, "starting", {MA::kSetState, MA::kBootChildren}},
+      {"restarting", "shutdown-requested", kApplied, "stopping", {MA::kSetState, MA::kStopAll}},
+      {"stopping", "boot", kInvalid, "=", {}},
+      {"stopping", "boot-settled", kIgnored, "=", {}},
+      {"stopping", "restart-requested", kApplied, "stopping", {MA::kReplyStopping}},
+      {"stopping", "restart-asked", kIgnored, "=", {}},
+      {"stopping", "workers-gone", kApplied, "down", {MA::kFinish}},
+      {"stopping", "shutdown-requested", kApplied, "stopping", {}},
+      {"down", "boot", kInvalid, "=", {}},
+      {"down", "boot-settled", kIgnored, "=", {}},
+      {"down", "restart-requested", kApplied, "down", {MA::kReplyStopping}},
+      {"down", "restart-asked", kIgnored, "=", {}},
+      {"down", "workers-gone", kIgnored, "=", {}},
+      {"down", "shutdown-requested", kIgnored, "=", {}},
+  };
+  return rows;
+}
+
+std::string kinds(const std::vector<mp::Action>& actions) {
+  std::ostringstream os;
+  for (const auto& a : actions) os << mp::to_string(a.kind) << ' ';
+  return os.str();
+}
+
+std::string kinds(const std::vector<MA>& actions) {
+  std::ostringstream os;
+  for (MA a : actions) os << mp::to_string(a) << ' ';
+  return os.str();
+}
+
+TEST(ManagerPhase, EveryStateEventPairHasExactlyOneRow) {
+  for (const auto& [skey, state] : manager_states()) {
+    for (const auto& [ekey, event] : manager_events()) {
+      int found = 0;
+      for (const auto& r : manager_table()) found += (skey == r.state && ekey == r.event) ? 1 : 0;
+      EXPECT_EQ(found, 1) << "(" << skey << ", " << ekey << ") has " << found << " rows";
+    }
+  }
+  std::vector<bool> phases(mp::kPhaseCount), kinds_seen(mp::kEventKindCount);
+  for (const auto& [k, s] : manager_states()) phases[static_cast<int>(s.phase)] = true;
+  for (const auto& [k, e] : manager_events()) kinds_seen[static_cast<int>(e.kind)] = true;
+  for (int i = 0; i < mp::kPhaseCount; ++i) EXPECT_TRUE(phases[i]) << "no fixture for phase " << i;
+  for (int i = 0; i < mp::kEventKindCount; ++i) EXPECT_TRUE(kinds_seen[i]) << "no fixture for event " << i;
+}
+
+TEST(ManagerPhase, EveryRowHolds) {
+  for (const auto& r : manager_table()) {
+    const auto s = manager_states().find(r.state);
+    const auto e = manager_events().find(r.event);
+    ASSERT_NE(s, manager_states().end()) << r.state;
+    ASSERT_NE(e, manager_events().end()) << r.event;
+    const mp::Transition t = mp::step(s->second, e->second);
+    SCOPED_TRACE(std::string("(") + r.state + ", " + r.event + ")");
+    EXPECT_EQ(verdict_name(t.verdict), std::string(verdict_name(r.verdict)));
+    const std::string next = r.next == std::string("=") ? std::string(mp::to_string(s->second.phase)) : r.next;
+    EXPECT_EQ(std::string(mp::to_string(t.next.phase)), next);
+    EXPECT_EQ(kinds(t.actions), kinds(r.actions));
+  }
+}
+
+TEST(ManagerPhase, ShutdownAnswersWaitersOnlyWhenEveryWorkerIsGone) {
+  mp::Transition t = mp::step(manager_states().at("up"), manager_events().at("shutdown-requested"));
+  EXPECT_EQ(t.actions.front().state, ManagerState::kDown);
+  EXPECT_EQ(t.actions.back().cause, StopCause::kShutdown);
+  t = mp::step(t.next, mp::Event{mp::EventKind::kShutdownRequested, waiter("second")});
+  t = mp::step(t.next, manager_events().at("workers-gone"));
+  ASSERT_EQ(t.actions.size(), 1u);
+  EXPECT_EQ(t.actions[0].waiters, (std::vector<Waiter>{waiter("client"), waiter("second")}));
+}
+
+TEST(ManagerPhase, RestartWaitersAreAnsweredUpAfterTheReboot) {
+  mp::Transition t = mp::step(manager_states().at("up"), manager_events().at("restart-requested"));
+  EXPECT_EQ(t.actions.back().cause, StopCause::kRestartAll);
+  t = mp::step(t.next, manager_events().at("workers-gone"));
+  t = mp::step(t.next, manager_events().at("boot-settled"));
+  ASSERT_EQ(t.next.phase, mp::Phase::kUp);
+  const auto up = std::find_if(t.actions.begin(), t.actions.end(),
+                               [](const mp::Action& a) { return a.kind == MA::kReplyUp; });
+  ASSERT_NE(up, t.actions.end());
+  EXPECT_EQ(up->waiters, std::vector<Waiter>{waiter("client")});
+  // Announced once, at the first `up` only.
+  EXPECT_EQ(std::count_if(t.actions.begin(), t.actions.end(),
+                          [](const mp::Action& a) { return a.kind == MA::kAnnounceReady; }),
+            0);
+}
+
+}  // namespace
+}  // namespace dynmgr
