@@ -12,6 +12,10 @@
 
 #include <regex>
 
+#include "shared/protocol.hpp"
+#include "shared/queue.hpp"
+#include <signal.h>
+
 namespace dynmgr::testing {
 namespace {
 
@@ -488,6 +492,50 @@ TEST_F(CtlGolden, CallLongerThanWaitIsExit4) {
   // The worker finishes its sleep and serves the next caller normally.
   EXPECT_EQ(run({"call", "a", R"("get")"}).out, "1\n");
   EXPECT_EQ(state_json(), before);
+}
+
+// A command that timed out changes nothing later: with the supervisor frozen,
+// put, del, restart and stop each exit 4; once it runs again, none of them is
+// carried out (each request carries its client's deadline, and the supervisor
+// drops what it takes off the queue after it).
+TEST_F(CtlGolden, ATimedOutCommandChangesNothingLater) {
+  put_quiet("a", "1");
+  const std::string before = state_json();
+  ASSERT_EQ(::kill(daemon_->pid(), SIGSTOP), 0);
+  for (std::vector<std::string> args : {std::vector<std::string>{"put", "b", "--payload", "2"},
+                                        std::vector<std::string>{"del", "a"},
+                                        std::vector<std::string>{"restart"},
+                                        std::vector<std::string>{"stop"}}) {
+    args.insert(args.begin(), {"--wait", "300"});
+    const auto r = run(args);
+    EXPECT_EQ(r.exit_code, 4) << ::testing::PrintToString(args) << r.err;
+  }
+  ASSERT_EQ(::kill(daemon_->pid(), SIGCONT), 0);
+  // The ping queues behind the four: once it is answered they have been taken.
+  EXPECT_EQ(run({"ping"}).exit_code, 0);
+  EXPECT_EQ(state_json(), before);
+  EXPECT_EQ(run({"get", "b"}).exit_code, 3);
+  EXPECT_NE(daemon_->log().find("dropped a restart request whose client gave up"), std::string::npos)
+      << daemon_->log();
+}
+
+// A supervisor that takes requests more slowly than they come: a put that
+// finds its control queue full fails at once as "supervisor busy" (exit 4).
+TEST_F(CtlGolden, AFullControlQueueIsSupervisorBusy) {
+  auto control = Queue::open(daemon_->names().control(daemon_->client().header().control_generation));
+  ASSERT_TRUE(control) << control.error().message;
+  ASSERT_EQ(::kill(daemon_->pid(), SIGSTOP), 0);
+  protocol::ControlRequest ping;
+  ping.kind = MessageKind::kPing;
+  int sent = 0;
+  while (control->send(protocol::make_control_request(1, ping), Deadline::now())) ++sent;
+  EXPECT_GT(sent, 0);
+  const auto r = run({"--wait", "300", "put", "x"});
+  ASSERT_EQ(::kill(daemon_->pid(), SIGCONT), 0);
+  EXPECT_EQ(r.exit_code, 4);
+  EXPECT_EQ(r.err, "dynmgrctl: put 'x': supervisor busy: its control queue stayed full for 300 ms\n");
+  EXPECT_EQ(run({"ping"}).exit_code, 0);
+  EXPECT_EQ(run({"get", "x"}).exit_code, 3);
 }
 
 // ----------------------------------------------------------------- errors: failed (1)
