@@ -30,6 +30,13 @@ std::string basename_of(const char* path) {
 // so `APP --daemon && dynmgrctl ...` works without polling.
 // Returns the write end of the readiness pipe in the child; exits in the parent.
 int daemonize(const std::string& log_file, const std::string& program) {
+  // Opened before detaching, so a log file that cannot be written is the
+  // caller's error (exit 1, nothing started), not a daemon without a log.
+  const int log = ::open(log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (log < 0) {
+    std::cerr << program << ": unable to open log file " << log_file << ": " << std::strerror(errno) << '\n';
+    std::exit(1);
+  }
   int pipefd[2];
   if (::pipe2(pipefd, O_CLOEXEC) != 0) {
     std::cerr << program << ": unable to create a pipe: " << std::strerror(errno) << '\n';
@@ -55,7 +62,6 @@ int daemonize(const std::string& log_file, const std::string& program) {
   ::close(pipefd[0]);
   ::setsid();
   const int devnull = ::open("/dev/null", O_RDWR | O_CLOEXEC);
-  const int log = ::open(log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (devnull >= 0) ::dup2(devnull, STDIN_FILENO);
   if (log >= 0) {
     ::dup2(log, STDOUT_FILENO);

@@ -48,7 +48,11 @@ int main(int argc, char** argv) {
   // Checked once parsing is complete but before any verb's callback runs: a
   // misused --exec must fail without doing anything (`del ID --exec ...` would
   // otherwise delete ID and only then complain).
-  app.parse_complete_callback([&app, &exec_argv] {
+  app.parse_complete_callback([&app, &exec_argv, &ctx] {
+    // -n '' is a mistake (an unset variable), not a request for the default.
+    if (app.count("--name") > 0 && ctx.instance.empty()) {
+      throw CLI::ValidationError("-n", "the instance name must not be empty");
+    }
     if (exec_argv.empty()) return;
     for (auto* sub : app.get_subcommands()) {
       if (sub->get_name() != "put" && sub->get_name() != "put-new") {

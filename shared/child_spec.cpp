@@ -28,6 +28,7 @@ Result<std::uint32_t> get_u32(const json::value& v, std::string_view field) {
 }  // namespace
 
 Status ChildSpec::validate() const {
+  if (auto st = check_finite(payload, "payload"); !st) return st;
   if (timeout_ms > INT32_MAX) {
     return make_error(Errc::kInvalid, "invalid spec field 'timeout': " +
                                           std::to_string(timeout_ms) + " is not in 0..2147483647");

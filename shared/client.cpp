@@ -244,6 +244,7 @@ struct Client::Impl {
   }
 
   Status check_message_size(const json::value& msg) const {
+    if (auto st = check_finite(msg, "message"); !st) return st;
     const std::size_t size = to_json(msg).size();
     const std::uint32_t limit = reader.header().max_payload;
     if (size > limit) {

@@ -2,6 +2,7 @@
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
+#include <cmath>
 
 namespace dynmgr {
 
@@ -12,7 +13,33 @@ Result<json::value> parse_json(std::string_view text, std::string_view what) {
     return make_error(Errc::kInvalid,
                       "invalid JSON in " + std::string(what) + ": " + ec.message());
   }
+  if (auto st = check_finite(v, what); !st) return st.error();
   return v;
+}
+
+namespace {
+bool all_finite(const json::value& v) {
+  switch (v.kind()) {
+    case json::kind::double_: return std::isfinite(v.get_double());
+    case json::kind::array:
+      for (const auto& e : v.get_array()) {
+        if (!all_finite(e)) return false;
+      }
+      return true;
+    case json::kind::object:
+      for (const auto& kv : v.get_object()) {
+        if (!all_finite(kv.value())) return false;
+      }
+      return true;
+    default: return true;
+  }
+}
+}  // namespace
+
+Status check_finite(const json::value& v, std::string_view what) {
+  if (all_finite(v)) return {};
+  return make_error(Errc::kInvalid, "invalid JSON in " + std::string(what) +
+                                        ": a number is out of range (not a finite double)");
 }
 
 std::string to_json(const json::value& v) { return json::serialize(v); }

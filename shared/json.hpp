@@ -15,8 +15,12 @@ namespace dynmgr {
 
 namespace json = boost::json;
 
-// Parses text; kInvalid "invalid JSON in <what>: <reason>" on failure.
+// Parses text; kInvalid "invalid JSON in <what>: <reason>" on failure. A
+// number too large for a double (1e999) is refused too: it would become an
+// infinity, which JSON cannot carry (Boost.JSON writes it as 1e99999).
 Result<json::value> parse_json(std::string_view text, std::string_view what);
+// kInvalid if v holds a non-finite number anywhere (a value built in C++).
+Status check_finite(const json::value& v, std::string_view what);
 std::string to_json(const json::value& v);
 
 // Field accessors that never throw; nullopt when absent or of another type.

@@ -52,7 +52,17 @@ void Manager::handle_timeout(const TimeoutInfo& info) {
            std::to_string(info.limit_ms) + " ms");
 }
 
-Status Manager::check_spec(const std::string&, ChildSpec&) { return {}; }
+// The exec options are dynmgrd's: a manager that ignores them must not accept
+// them silently (a `put --exec` to the Counter example would start a counter).
+Status Manager::check_spec(const std::string& id, ChildSpec& spec) {
+  for (const char* key : {"exec", "env", "cwd", "response_timeout"}) {
+    if (spec.options.contains(key)) {
+      return make_error(Errc::kInvalid, "worker '" + id + "': this manager runs no commands, so '" +
+                                            key + "' (--exec, --env, --cwd) is not accepted; exec workers are dynmgrd's");
+    }
+  }
+  return {};
+}
 
 void Manager::idle(const WorkerState&) { idle_is_default_ = true; }
 

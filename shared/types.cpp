@@ -76,6 +76,44 @@ std::string ExitInfo::describe() const {
   return reason;
 }
 
+namespace {
+// RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF. Ids
+// travel as JSON strings, which must be UTF-8.
+bool valid_utf8(std::string_view s) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    std::size_t n = 0;
+    std::uint32_t cp = 0;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if ((c & 0xE0) == 0xC0) {
+      n = 1;
+      cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      n = 2;
+      cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      n = 3;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    for (std::size_t k = 1; k <= n; ++k) {
+      if (i + k >= s.size()) return false;
+      const auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    static constexpr std::uint32_t kMin[4] = {0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    i += n + 1;
+  }
+  return true;
+}
+}  // namespace
+
 Status validate_id(std::string_view id) {
   if (id.empty()) return make_error(Errc::kInvalid, "invalid id: must not be empty");
   if (id.size() > kMaxIdLength) {
@@ -87,6 +125,7 @@ Status validate_id(std::string_view id) {
       return make_error(Errc::kInvalid, "invalid id: contains a control character");
     }
   }
+  if (!valid_utf8(id)) return make_error(Errc::kInvalid, "invalid id: not valid UTF-8");
   return {};
 }
 

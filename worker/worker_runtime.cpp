@@ -434,9 +434,11 @@ class WorkerRuntime {
     auto st = q->send(f, Deadline::after(Millis(1000)));
     if (!st && st.error().code == Errc::kTooLarge) {
       // The caller would otherwise wait out its deadline: tell it why instead.
+      // The worker's answer is at fault, not the caller's input: kFailed (exit 1).
       log_warn("reply to " + to.queue + " is too large: " + st.error().message);
       st = q->send(protocol::reply_error(to.request_id,
-                                         make_error(Errc::kTooLarge, "the reply: " + st.error().message)),
+                                         make_error(Errc::kFailed, "worker '" + id_ + "' answered with a reply too large for the caller: " +
+                                                                       st.error().message)),
                    Deadline::after(Millis(1000)));
     }
     if (!st) {

@@ -111,7 +111,9 @@ class Manager {
   // Declares a pool; nullopt (the default) for an ordinary manager.
   virtual std::optional<PoolSpec> pool() const { return std::nullopt; }
   // Checks (and may complete) a spec before put or boot starts it; an error is
-  // the put's reply (e.g. the exec manager requires a command).
+  // the put's reply (e.g. the exec manager requires a command). The base one
+  // refuses the exec options (exec, env, cwd, response_timeout): a manager
+  // that uses them overrides it.
   virtual Status check_spec(const std::string& id, ChildSpec& spec);
 
   // ---- worker side

@@ -32,6 +32,7 @@
 //       with $PROBE_INIT_SLEEP_MS set, every init first sleeps that long (a slow
 //       start whatever the payload, e.g. to queue casts while a worker restarts).
 // call: "get" | ["set", v] | ["sleep", ms] | "crash" | "throw" | "halt" | ["echo", x] | "pid"
+//       | ["big", n] (replies a string of n bytes, however large)
 // cast: ["add", n] (payload number += n) | ["append", x] (payload array) | "crash" | ["set", v]
 // Supervisor flags: --pool N makes probe a pool (PoolSpec: N members pool-1..pool-N,
 //   payload null, timeout 0, besides $PROBE_CHILDREN) picked by --pickup
@@ -189,6 +190,7 @@ class Probe : public dynmgr::Manager {
       const auto& a = m.get_array();
       if (a[0] == value("set")) return Response::replace(a[1]);
       if (a[0] == value("echo")) return Response::ok(a[1]);
+      if (a[0] == value("big")) return Response::ok(value(std::string(static_cast<std::size_t>(num(a[1])), 'x')));
       if (a[0] == value("sleep")) {
         std::this_thread::sleep_for(std::chrono::milliseconds(num(a[1])));
         return Response::ok(value("slept"));

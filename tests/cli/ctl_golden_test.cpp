@@ -494,6 +494,39 @@ TEST_F(CtlGolden, CallLongerThanWaitIsExit4) {
   EXPECT_EQ(state_json(), before);
 }
 
+// Bad input found by trying dynmgrctl as a hostile user would: each is refused
+// at once in the client (exit 2), with one line, and changes nothing.
+TEST_F(CtlGolden, NonFiniteNumbersAreInvalidJson) {
+  put_quiet("a", "1");
+  const std::string range = "a number is out of range (not a finite double)";
+  expect_fail({"put", "b", "--payload", "1e999"}, 2,
+              "dynmgrctl: put 'b': invalid JSON in --payload: " + range);
+  expect_fail({"call", "a", "1e999"}, 2, "dynmgrctl: call 'a': invalid JSON in MESSAGE: " + range);
+  expect_fail({"cast", "a", "[1e999]"}, 2, "dynmgrctl: cast 'a': invalid JSON in MESSAGE: " + range);
+}
+
+TEST_F(CtlGolden, AnIdThatIsNotUtf8IsInvalid) {
+  expect_fail({"put", "bad\xffutf8"}, 2, "dynmgrctl: put: invalid id: not valid UTF-8");
+  expect_fail({"get", "bad\xffutf8"}, 2, "dynmgrctl: get: invalid id: not valid UTF-8");
+}
+
+TEST_F(CtlGolden, AnEmptyInstanceNameIsAUsageError) {
+  const auto r = run_command({bin_path("dynmgrctl"), "-n", "", "ping"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err, "dynmgrctl: -n: the instance name must not be empty (see dynmgrctl --help)\n");
+}
+
+// A reply too large for the caller is the worker's fault (exit 1), not a usage
+// error; the caller is told at once instead of waiting out its deadline.
+TEST_F(CtlGolden, AReplyTooLargeForTheCallerIsAWorkerFailure) {
+  put_quiet("a", "1");
+  const auto r = run({"call", "a", R"(["big", 1000000])"});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_EQ(r.err.rfind("dynmgrctl: call 'a': worker 'a' answered with a reply too large for the caller: ", 0), 0u)
+      << r.err;
+  EXPECT_EQ(run({"call", "a", R"("get")"}).out, "1\n");
+}
+
 // A command that timed out changes nothing later: with the supervisor frozen,
 // put, del, restart and stop each exit 4; once it runs again, none of them is
 // carried out (each request carries its client's deadline, and the supervisor

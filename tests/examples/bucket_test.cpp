@@ -93,3 +93,27 @@ TEST(BucketExample, EachCustomerHasItsOwnBucket) {
 
 }  // namespace
 }  // namespace dynmgr::testing
+
+namespace dynmgr::testing {
+namespace {
+
+// The exec options are dynmgrd's: the Bucket manager runs no commands, so a
+// put with --exec, --env or --cwd is refused (exit 2) instead of starting a
+// bucket that silently ignores them.
+TEST(BucketExample, RefusesTheExecOptions) {
+  Daemon bucket("bucket", {}, {}, "bk");
+  ASSERT_TRUE(bucket.ok()) << bucket.start_result().err;
+  for (const std::vector<std::string>& extra :
+       {std::vector<std::string>{"--env", "A=1"}, std::vector<std::string>{"--cwd", "/"},
+        std::vector<std::string>{"--exec", "/bin/true"}}) {
+    std::vector<std::string> args{"put", "Aleksei", "--payload", "{}"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    const auto r = bucket.ctl(args);
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_NE(r.err.find("this manager runs no commands"), std::string::npos) << r.err;
+    EXPECT_EQ(bucket.ctl({"get", "Aleksei"}).exit_code, 3);
+  }
+}
+
+}  // namespace
+}  // namespace dynmgr::testing

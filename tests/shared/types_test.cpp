@@ -202,7 +202,14 @@ INSTANTIATE_TEST_SUITE_P(
         IdCase{"escape", "\x1b[31mred", false, "control character"},
         IdCase{"nul", std::string("a\0b", 3), false, "control character"},
         IdCase{"del", "a\x7f", false, "control character"},
-        IdCase{"carriage_return", "a\r", false, "control character"}),
+        IdCase{"carriage_return", "a\r", false, "control character"},
+        IdCase{"utf8_4_bytes", "\xf0\x9f\x98\x80", true, ""},
+        IdCase{"invalid_byte", "bad\xffutf8", false, "not valid UTF-8"},
+        IdCase{"lone_continuation", "a\x80" "b", false, "not valid UTF-8"},
+        IdCase{"truncated_sequence", "caf\xc3", false, "not valid UTF-8"},
+        IdCase{"overlong_slash", "\xc0\xaf", false, "not valid UTF-8"},
+        IdCase{"surrogate", "\xed\xa0\x80", false, "not valid UTF-8"},
+        IdCase{"above_u10ffff", "\xf4\x90\x80\x80", false, "not valid UTF-8"}),
     [](const auto& tp) { return std::string(tp.param.label); });
 
 }  // namespace

@@ -121,6 +121,18 @@ TEST_F(DynmgrdTest, ExecWithoutACommandIsAUsageError) {
   }
 }
 
+// A log file that cannot be opened is the caller's error, before detaching:
+// exit 1 with one line, nothing started, and the caller's stdout and stderr
+// are not kept open by a daemon (`$(dynmgrd --daemon ...)` used to hang).
+TEST_F(DynmgrdTest, AnUnwritableDaemonLogFileIsAnErrorAndNothingStarts) {
+  const auto r = run_command({bin_path("dynmgrd"), "-n", instance_, "--daemon", "--log-file",
+                              "/nonexistent/dir/x.log", "--exec", "true"},
+                             {}, kWait);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.err, "dynmgrd: unable to open log file /nonexistent/dir/x.log: No such file or directory\n");
+  EXPECT_TRUE(shm_objects(names_).empty());
+}
+
 struct BadChildren {
   std::string name;
   std::string content;  // written to the file; "<dir>" and "<missing>" are special
