@@ -3,6 +3,7 @@
 #include "shared/frame.hpp"
 #include "shared/log.hpp"
 #include "shared/queue.hpp"
+#include "shared/stop_signals.hpp"
 
 #include <sched.h>
 #include <signal.h>
@@ -40,9 +41,7 @@ ChildWatcher::~ChildWatcher() {
 }
 
 Status ChildWatcher::start() {
-  sigset_t set;
-  sigemptyset(&set);
-  for (int s : {SIGTERM, SIGINT, SIGHUP, SIGQUIT}) sigaddset(&set, s);
+  const sigset_t set = stop_signal_set();
   signal_fd_ = ::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
   if (signal_fd_ < 0) return errno_error("unable to create signalfd", errno);
   epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);

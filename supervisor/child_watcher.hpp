@@ -18,7 +18,7 @@
 // unreaped child cannot be reused, so the pid is exact until the loop reaps it.
 //
 // Threading: watch()/drain() are called by the loop thread, the rest of the
-// watcher runs on its own thread. SIGTERM/SIGINT/SIGHUP/SIGCHLD must be blocked
+// watcher runs on its own thread. The stop signals and SIGCHLD must be blocked
 // in every thread before start() (the loop does so at its very beginning).
 
 #include "shared/error.hpp"

@@ -7,6 +7,7 @@
 #include "shared/queue.hpp"
 #include "shared/registry.hpp"
 #include "shared/signal_guard.hpp"
+#include "shared/stop_signals.hpp"
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -64,7 +65,7 @@ void catch_stop_signals() {
   sigfillset(&sa.sa_mask);
   sa.sa_flags = SA_RESTART;  // user code's reads and writes go on; waits end early
   const sigset_t stop = SignalGuard::guarded();
-  for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGQUIT}) ::sigaction(sig, &sa, nullptr);
+  for (int sig : kStopSignals) ::sigaction(sig, &sa, nullptr);
   struct sigaction child{};
   child.sa_handler = on_housekeeping_signal;
   sigfillset(&child.sa_mask);
