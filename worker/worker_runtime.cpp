@@ -6,6 +6,7 @@
 #include "shared/protocol.hpp"
 #include "shared/queue.hpp"
 #include "shared/registry.hpp"
+#include "shared/reply_cache.hpp"
 #include "shared/signal_guard.hpp"
 #include "shared/stop_signals.hpp"
 
@@ -21,7 +22,6 @@
 #include <cmath>
 #include <csignal>
 #include <cstdlib>
-#include <list>
 
 namespace dynmgr {
 namespace {
@@ -83,13 +83,18 @@ void catch_stop_signals() {
 WorkerContext g_context;  // one worker per process
 
 constexpr Millis kControlSendTimeout{5000};
+constexpr std::size_t kReplyQueuesKept = 8;
 constexpr Millis kLongestIdleInterval{24LL * 3600 * 1000};  // keeps Deadline::after in range
 
 enum class Exit { kContinue, kStop, kCrash };
 
 class WorkerRuntime {
  public:
-  WorkerRuntime(Manager& m, const WorkerArgs& a) : m_(m), args_(a), names_(a.instance) {}
+  WorkerRuntime(Manager& m, const WorkerArgs& a)
+      : m_(m),
+        args_(a),
+        names_(a.instance),
+        replies_(names_, kReplyQueuesKept) {}
   // The signal handlers must not post into the mailbox's mapping once it is
   // gone: a command killed at teardown sends SIGCHLD after the mailbox is
   // unmapped (that was a SIGSEGV on every exec worker that failed).
@@ -430,7 +435,7 @@ class WorkerRuntime {
   }
 
   void send_reply(const ReplyTo& to, const Frame& f) {
-    Queue* q = reply_queue(to.queue);
+    Queue* q = replies_.get(to.queue);
     if (q == nullptr) return;  // the caller is gone; nothing to do
     auto st = q->send(f, Deadline::after(Millis(1000)));
     if (!st && st.error().code == Errc::kTooLarge) {
@@ -442,28 +447,8 @@ class WorkerRuntime {
     }
     if (!st) {
       log_warn("unable to reply to " + to.queue + ": " + st.error().message);
-      drop_reply_queue(to.queue);
+      replies_.drop(to.queue);
     }
-  }
-
-  Queue* reply_queue(const std::string& name) {
-    // Reply queue names must belong to this instance; never open anything else.
-    if (name.rfind(names_.prefix() + "reply.", 0) != 0) return nullptr;
-    for (auto it = replies_.begin(); it != replies_.end(); ++it) {
-      if (it->name() == name) {
-        replies_.splice(replies_.begin(), replies_, it);  // most recent first
-        return &replies_.front();
-      }
-    }
-    auto q = Queue::open(name);
-    if (!q) return nullptr;
-    replies_.push_front(std::move(*q));
-    if (replies_.size() > 8) replies_.pop_back();
-    return &replies_.front();
-  }
-
-  void drop_reply_queue(const std::string& name) {
-    replies_.remove_if([&](const Queue& q) { return q.name() == name; });
   }
 
   Exit handle(const Frame& f) {
@@ -524,7 +509,7 @@ class WorkerRuntime {
   std::uint64_t mailbox_generation_ = 0;
   std::optional<Queue> control_;
   std::uint64_t control_generation_ = 0;
-  std::list<Queue> replies_;
+  ReplyCache replies_;
   std::string id_;
   json::value payload_;
   json::value value_;
