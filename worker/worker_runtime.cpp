@@ -1,6 +1,7 @@
 #include "worker/worker_runtime.hpp"
 
 #include "shared/clock.hpp"
+#include "shared/control_sender.hpp"
 #include "shared/log.hpp"
 #include "shared/names.hpp"
 #include "shared/protocol.hpp"
@@ -83,6 +84,8 @@ void catch_stop_signals() {
 WorkerContext g_context;  // one worker per process
 
 constexpr Millis kControlSendTimeout{5000};
+// Poll interval while the supervisor replaces a dead control queue or mailbox.
+constexpr Millis kReplacementPoll{2};
 constexpr std::size_t kReplyQueuesKept = 8;
 constexpr Millis kLongestIdleInterval{24LL * 3600 * 1000};  // keeps Deadline::after in range
 
@@ -94,6 +97,7 @@ class WorkerRuntime {
       : m_(m),
         args_(a),
         names_(a.instance),
+        control_(names_, [this] { return reader_->header().control_generation; }),
         replies_(names_, kReplyQueuesKept) {}
   // The signal handlers must not post into the mailbox's mapping once it is
   // gone: a command killed at teardown sends SIGCHLD after the mailbox is
@@ -190,34 +194,16 @@ class WorkerRuntime {
     return m;
   }
 
-  // Sends to the supervisor, reopening the control queue on a generation change.
+  // Sends to the supervisor, reopening the control queue on a generation change;
+  // gives up when the supervisor is gone (our parent changed).
   bool send_control(const Frame& f) {
-    const Deadline deadline = Deadline::after(kControlSendTimeout);
-    for (;;) {
-      const std::uint64_t gen = reader_->header().control_generation;
-      if (!control_ || control_->dead() || gen != control_generation_) {
-        auto q = Queue::open(names_.control(gen));
-        if (q) {
-          control_.emplace(std::move(*q));
-          control_generation_ = gen;
-        }
-      }
-      if (control_ && !control_->dead()) {
-        auto st = control_->send(f, deadline);
-        if (st) return true;
-        if (st.error().code != Errc::kDeadQueue) {
-          log_error("unable to report to the supervisor: " + st.error().message);
-          return false;
-        }
-      }
-      if (deadline.expired() || ::getppid() != args_.supervisor_pid) {
-        log_error("unable to report to the supervisor: control queue unusable");
-        return false;
-      }
-      // The supervisor publishes a new control generation within one slice.
-      struct timespec ts{0, 2'000'000};
-      ::nanosleep(&ts, nullptr);  // poll interval while the supervisor replaces the queue
-    }
+    auto st = control_.send(f, Deadline::after(kControlSendTimeout), kReplacementPoll,
+                            [this]() -> Status {
+                              if (::getppid() == args_.supervisor_pid) return {};
+                              return make_error(Errc::kNoSupervisor, "the supervisor is gone");
+                            });
+    if (!st) log_error("unable to report to the supervisor: " + st.error().message);
+    return static_cast<bool>(st);
   }
 
   // Tells the supervisor why this worker is about to exit abnormally; it becomes
@@ -507,8 +493,7 @@ class WorkerRuntime {
   std::optional<RegistryReader> reader_;
   std::optional<Queue> mailbox_;
   std::uint64_t mailbox_generation_ = 0;
-  std::optional<Queue> control_;
-  std::uint64_t control_generation_ = 0;
+  ControlSender control_;  // reads reader_'s header: used only after attach()
   ReplyCache replies_;
   std::string id_;
   json::value payload_;
