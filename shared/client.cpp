@@ -1,6 +1,7 @@
 #include "dynmgr/client.hpp"
 
 #include "shared/control_sender.hpp"
+#include "shared/mailbox_wait.hpp"
 #include "shared/names.hpp"
 #include "shared/pool.hpp"
 #include "shared/process_identity.hpp"
@@ -10,7 +11,6 @@
 #include <atomic>
 #include <optional>
 #include <random>
-#include <thread>
 
 namespace dynmgr {
 namespace {
@@ -18,6 +18,7 @@ namespace {
 constexpr Millis kCrashPoll{10};
 // Poll intervals while the supervisor replaces a dead control queue or mailbox.
 constexpr Millis kControlPoll{5};
+constexpr Millis kMailboxPoll{2};
 constexpr std::uint32_t kReplyDepth = 4;  // messages in a Client's reply queue
 }  // namespace
 
@@ -162,16 +163,14 @@ struct Client::Impl {
       // Report and wait for a new generation.
       (void)send_control(protocol::make_queue_dead({"mailbox", r->slot, r->mailbox_generation}),
                          deadline);
-      const std::uint64_t old_gen = r->mailbox_generation;
-      for (;;) {
-        auto now = reader.read(r->slot);
-        if (!now || now->incarnation != r->incarnation || now->mailbox_generation != old_gen) break;
-        if (deadline.expired()) {
+      auto replaced =
+          await_mailbox_replaced(reader, r->slot, r->incarnation, r->mailbox_generation, deadline,
+                                 kMailboxPoll, [this] { return ensure_supervisor(); });
+      if (!replaced) {
+        if (replaced.error().code == Errc::kTimeout) {
           return make_error(Errc::kTimeout, "mailbox of '" + std::string(id) + "' stayed dead");
         }
-        if (auto ss = ensure_supervisor(); !ss) return ss.error();
-        // Poll interval while the supervisor recreates the mailbox.
-        std::this_thread::sleep_for(Millis(2));
+        return replaced.error();
       }
     }
   }

@@ -3,6 +3,7 @@
 #include "shared/clock.hpp"
 #include "shared/control_sender.hpp"
 #include "shared/log.hpp"
+#include "shared/mailbox_wait.hpp"
 #include "shared/names.hpp"
 #include "shared/protocol.hpp"
 #include "shared/queue.hpp"
@@ -84,6 +85,7 @@ void catch_stop_signals() {
 WorkerContext g_context;  // one worker per process
 
 constexpr Millis kControlSendTimeout{5000};
+constexpr Millis kMailboxRecoveryTimeout{5000};
 // Poll interval while the supervisor replaces a dead control queue or mailbox.
 constexpr Millis kReplacementPoll{2};
 constexpr std::size_t kReplyQueuesKept = 8;
@@ -289,14 +291,10 @@ class WorkerRuntime {
   Exit recover_mailbox() {
     // Ask the supervisor for a new mailbox and wait for it to be published.
     send_control(protocol::make_queue_dead({"mailbox", args_.slot, mailbox_generation_}));
-    const Deadline deadline = Deadline::after(Millis(5000));
-    while (!deadline.expired()) {
-      auto rec = reader_->read(args_.slot);
-      if (rec && rec->mailbox_generation != mailbox_generation_) {
-        return open_mailbox(rec->mailbox_generation) ? Exit::kContinue : Exit::kCrash;
-      }
-      struct timespec ts{0, 2'000'000};
-      ::nanosleep(&ts, nullptr);  // poll interval while the supervisor recreates the mailbox
+    auto rec = await_mailbox_replaced(*reader_, args_.slot, args_.incarnation, mailbox_generation_,
+                                      Deadline::after(kMailboxRecoveryTimeout), kReplacementPoll);
+    if (rec && *rec && (*rec)->mailbox_generation != mailbox_generation_) {
+      return open_mailbox((*rec)->mailbox_generation) ? Exit::kContinue : Exit::kCrash;
     }
     log_error("mailbox stayed dead");
     return Exit::kCrash;
