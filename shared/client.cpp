@@ -1,5 +1,7 @@
 #include "dynmgr/client.hpp"
 
+#include "shared/control_sender.hpp"
+#include "shared/mailbox_wait.hpp"
 #include "shared/names.hpp"
 #include "shared/pool.hpp"
 #include "shared/process_identity.hpp"
@@ -9,12 +11,14 @@
 #include <atomic>
 #include <optional>
 #include <random>
-#include <thread>
 
 namespace dynmgr {
 namespace {
 // How often a waiting call re-reads the registry to notice a crashed worker.
 constexpr Millis kCrashPoll{10};
+// Poll intervals while the supervisor replaces a dead control queue or mailbox.
+constexpr Millis kControlPoll{5};
+constexpr Millis kMailboxPoll{2};
 constexpr std::uint32_t kReplyDepth = 4;  // messages in a Client's reply queue
 }  // namespace
 
@@ -22,8 +26,7 @@ struct Client::Impl {
   Names names;
   RegistryReader reader;
   ProcessIdentity self = ProcessIdentity::self();
-  std::optional<Queue> control;
-  std::uint64_t control_generation = 0;
+  ControlSender control;
   std::optional<Queue> reply;
   std::uint64_t next_request = 1;
   struct CachedMailbox {
@@ -34,7 +37,10 @@ struct Client::Impl {
   std::map<std::uint32_t, CachedMailbox> mailboxes;
   std::mt19937_64 rng{std::random_device{}()};
 
-  Impl(Names n, RegistryReader r) : names(std::move(n)), reader(std::move(r)) {}
+  Impl(Names n, RegistryReader r)
+      : names(std::move(n)),
+        reader(std::move(r)),
+        control(names, [this] { return reader.header().control_generation; }) {}
 
   ~Impl() {
     if (reply) Queue::remove(reply->name());
@@ -66,38 +72,10 @@ struct Client::Impl {
     return {};
   }
 
-  Status ensure_control() {
-    const std::uint64_t gen = reader.header().control_generation;
-    if (control && !control->dead() && gen == control_generation) return {};
-    auto q = Queue::open(names.control(gen));
-    if (!q) {
-      if (auto st = ensure_supervisor(); !st) return st;
-      return q.error();
-    }
-    control.emplace(std::move(*q));
-    control_generation = gen;
-    return {};
-  }
-
   // Sends to the control queue; when the queue is dead, waits for the supervisor
-  // to publish a new generation and retries there.
+  // to publish a new generation and retries there (kNoSupervisor once it is gone).
   Status send_control(const Frame& f, Deadline deadline) {
-    for (;;) {
-      if (auto st = ensure_control(); !st) {
-        if (st.error().code != Errc::kDeadQueue && st.error().code != Errc::kNotFound) return st;
-      } else {
-        auto st2 = control->send(f, deadline);
-        if (st2 || st2.error().code != Errc::kDeadQueue) return st2;
-      }
-      if (auto st = ensure_supervisor(); !st) return st;
-      if (deadline.expired()) {
-        return make_error(Errc::kTimeout, "the control queue stayed unusable");
-      }
-      // The supervisor notices a dead control queue within one receive slice
-      // and publishes a new generation; poll for it. (No reply queue may exist
-      // yet — a cast has none — so this is a plain poll interval.)
-      std::this_thread::sleep_for(std::min<MonoClock::duration>(deadline.remaining(Millis(5)), Millis(5)));
-    }
+    return control.send(f, deadline, kControlPoll, [this] { return ensure_supervisor(); });
   }
 
   // Waits for the reply to request_id; other replies (stale, from an earlier
@@ -185,16 +163,14 @@ struct Client::Impl {
       // Report and wait for a new generation.
       (void)send_control(protocol::make_queue_dead({"mailbox", r->slot, r->mailbox_generation}),
                          deadline);
-      const std::uint64_t old_gen = r->mailbox_generation;
-      for (;;) {
-        auto now = reader.read(r->slot);
-        if (!now || now->incarnation != r->incarnation || now->mailbox_generation != old_gen) break;
-        if (deadline.expired()) {
+      auto replaced =
+          await_mailbox_replaced(reader, r->slot, r->incarnation, r->mailbox_generation, deadline,
+                                 kMailboxPoll, [this] { return ensure_supervisor(); });
+      if (!replaced) {
+        if (replaced.error().code == Errc::kTimeout) {
           return make_error(Errc::kTimeout, "mailbox of '" + std::string(id) + "' stayed dead");
         }
-        if (auto ss = ensure_supervisor(); !ss) return ss.error();
-        // Poll interval while the supervisor recreates the mailbox.
-        std::this_thread::sleep_for(Millis(2));
+        return replaced.error();
       }
     }
   }

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <charconv>
 #include <cstdlib>
 
 namespace dynmgr {
@@ -31,7 +32,8 @@ Names::Names(std::string instance) : Names(std::move(instance), ::getuid()) {}
 
 Names::Names(std::string instance, unsigned uid)
     : instance_(std::move(instance)),
-      prefix_("dynmgr." + std::to_string(uid) + "." + instance_ + ".") {}
+      prefix_("dynmgr." + std::to_string(uid) + "." + instance_ + "."),
+      reply_prefix_(prefix_ + "reply.") {}
 
 std::string Names::control(std::uint64_t generation) const {
   return prefix_ + "control." + std::to_string(generation);
@@ -44,6 +46,34 @@ std::string Names::mailbox(std::uint32_t slot, std::uint64_t generation) const {
 std::string Names::reply(int pid, std::uint64_t start_time, std::uint32_t serial) const {
   return prefix_ + "reply." + std::to_string(pid) + "-" + std::to_string(start_time) + "." +
          std::to_string(serial);
+}
+
+namespace {
+// Parses one decimal field of `s` up to `end` (or to the end of `s` when end
+// is '\0'); advances `s` past the field and its terminator.
+template <class T>
+bool take_field(std::string_view& s, char end, T& out) {
+  const auto stop = end == '\0' ? s.size() : s.find(end);
+  if (stop == 0 || stop == std::string_view::npos) return false;
+  const char* first = s.data();
+  const char* last = s.data() + stop;
+  auto [ptr, ec] = std::from_chars(first, last, out);
+  if (ec != std::errc() || ptr != last) return false;
+  s.remove_prefix(stop == s.size() ? stop : stop + 1);
+  return true;
+}
+}  // namespace
+
+std::optional<Names::ReplyOwner> Names::parse_reply(std::string_view name) const noexcept {
+  if (!name.starts_with(reply_prefix_)) return std::nullopt;
+  std::string_view rest = name.substr(reply_prefix_.size());
+  ReplyOwner o;
+  if (!take_field(rest, '-', o.pid) || !take_field(rest, '.', o.start_time)) return std::nullopt;
+  // The serial ends the name, or a companion's ".<suffix>" follows it.
+  const char end = rest.find('.') == std::string_view::npos ? '\0' : '.';
+  if (!take_field(rest, end, o.serial)) return std::nullopt;
+  if (end == '.' && rest.empty()) return std::nullopt;  // "….<serial>." has no suffix
+  return o;
 }
 
 }  // namespace dynmgr

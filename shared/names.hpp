@@ -6,6 +6,7 @@
 #include "shared/error.hpp"
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -35,12 +36,28 @@ class Names {
   // A client's reply queue; pid + process start time make it unique and let the
   // supervisor tell a dead client's queue from a live one.
   std::string reply(int pid, std::uint64_t start_time, std::uint32_t serial) const;
+  // "<prefix>reply." — every reply queue of this instance starts with it.
+  const std::string& reply_prefix() const noexcept { return reply_prefix_; }
+
+  // What a reply queue's name says about its owner.
+  struct ReplyOwner {
+    int pid = 0;
+    std::uint64_t start_time = 0;  // clock ticks since boot (ProcessIdentity)
+    std::uint32_t serial = 0;
+    friend bool operator==(const ReplyOwner&, const ReplyOwner&) = default;
+  };
+  // Parses "<prefix>reply.<pid>-<start>.<serial>", the inverse of reply(); a
+  // companion object's name ("<queue>.bell", any ".<suffix>") parses as its
+  // queue's. nullopt if `name` is not of that shape for this instance (another
+  // instance's, not a reply queue, a field empty, not decimal or out of range).
+  std::optional<ReplyOwner> parse_reply(std::string_view name) const noexcept;
   // Path of a POSIX shared memory object, for fstat/chmod/tests.
   static std::string shm_path(const std::string& name) { return "/dev/shm/" + name; }
 
  private:
   std::string instance_;
   std::string prefix_;
+  std::string reply_prefix_;
 };
 
 }  // namespace dynmgr

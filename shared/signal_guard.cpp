@@ -1,5 +1,7 @@
 #include "shared/signal_guard.hpp"
 
+#include "shared/stop_signals.hpp"
+
 #include <pthread.h>
 
 namespace dynmgr {
@@ -9,15 +11,7 @@ namespace {
 thread_local bool t_blocked_for_good = false;
 }  // namespace
 
-sigset_t SignalGuard::guarded() noexcept {
-  sigset_t block;
-  sigemptyset(&block);
-  sigaddset(&block, SIGINT);
-  sigaddset(&block, SIGTERM);
-  sigaddset(&block, SIGHUP);
-  sigaddset(&block, SIGQUIT);
-  return block;
-}
+sigset_t SignalGuard::guarded() noexcept { return stop_signal_set(); }
 
 void SignalGuard::block_for_thread() noexcept {
   const sigset_t block = guarded();

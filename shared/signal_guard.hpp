@@ -1,5 +1,6 @@
 #pragma once
-// Blocks SIGINT, SIGTERM, SIGHUP and SIGQUIT for the lifetime of the guard.
+// Blocks the stop signals (shared/stop_signals.hpp: SIGINT, SIGTERM, SIGHUP,
+// SIGQUIT) for the lifetime of the guard.
 // Queue operations hold one: a process killed by Ctrl-C inside
 // message_queue::send would leave the queue's robust mutex owner-dead, and Boost
 // then throws on every later operation. Pending signals are delivered when the
@@ -26,7 +27,7 @@ class SignalGuard {
   // process inside a queue operation, so every later guard in this thread is
   // free, and the signals stay deliverable (they cut a queue wait short).
   static void handled_for_thread() noexcept;
-  // The guarded set: SIGINT, SIGTERM, SIGHUP, SIGQUIT.
+  // The guarded set: the stop signals (stop_signal_set()).
   static sigset_t guarded() noexcept;
 
  private:

@@ -2,7 +2,7 @@
 
 #include "shared/frame.hpp"
 #include "shared/log.hpp"
-#include "shared/queue.hpp"
+#include "shared/stop_signals.hpp"
 
 #include <sched.h>
 #include <signal.h>
@@ -30,7 +30,10 @@ std::uint64_t child_tag(pid_t pid, int pidfd) {
 }  // namespace
 
 ChildWatcher::ChildWatcher(Names names, const std::atomic<std::uint64_t>& control_generation)
-    : names_(std::move(names)), control_generation_(control_generation) {}
+    : names_(std::move(names)),
+      wake_sender_(names_, [&control_generation] {
+        return control_generation.load(std::memory_order_acquire);
+      }) {}
 
 ChildWatcher::~ChildWatcher() {
   stop();
@@ -40,9 +43,7 @@ ChildWatcher::~ChildWatcher() {
 }
 
 Status ChildWatcher::start() {
-  sigset_t set;
-  sigemptyset(&set);
-  for (int s : {SIGTERM, SIGINT, SIGHUP, SIGQUIT}) sigaddset(&set, s);
+  const sigset_t set = stop_signal_set();
   signal_fd_ = ::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
   if (signal_fd_ < 0) return errno_error("unable to create signalfd", errno);
   epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
@@ -101,22 +102,12 @@ ChildWatcher::Events ChildWatcher::drain() {
 
 void ChildWatcher::wake() {
   // Our own handle on the control queue, reopened when the loop replaces it.
-  auto& q = wake_queue_;
-  auto& gen = wake_generation_;
-  const std::uint64_t now_gen = control_generation_.load(std::memory_order_acquire);
-  if (!q || q->dead() || gen != now_gen) {
-    auto opened = Queue::open(names_.control(now_gen));
-    if (!opened) {
-      wake_lost_.store(true);
-      return;
-    }
-    q.emplace(std::move(*opened));
-    gen = now_gen;
+  // One attempt, never blocking: a full queue means the loop is awake anyway,
+  // and a lost wake is polled for. Priority 0 like every other message, so the
+  // wake stays behind what the dead worker sent.
+  if (!wake_sender_.try_send(Frame{MessageKind::kWake, 0, {}}, Deadline::now())) {
+    wake_lost_.store(true);
   }
-  // Never block here: a full queue means the loop is awake anyway. Priority 0
-  // like every other message, so the wake stays behind what the dead worker sent.
-  auto st = q->send(Frame{MessageKind::kWake, 0, {}}, Deadline::now());
-  if (!st) wake_lost_.store(true);
 }
 
 // Opens a pidfd for every requested pid (in this thread's table); pids that
@@ -192,7 +183,7 @@ void ChildWatcher::run() {
     if (any) wake();
   }
   // Close the queue handle here, in the table it was opened in.
-  wake_queue_.reset();
+  wake_sender_.close();
 }
 
 }  // namespace dynmgr

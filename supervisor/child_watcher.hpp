@@ -18,12 +18,12 @@
 // unreaped child cannot be reused, so the pid is exact until the loop reaps it.
 //
 // Threading: watch()/drain() are called by the loop thread, the rest of the
-// watcher runs on its own thread. SIGTERM/SIGINT/SIGHUP/SIGCHLD must be blocked
+// watcher runs on its own thread. The stop signals and SIGCHLD must be blocked
 // in every thread before start() (the loop does so at its very beginning).
 
+#include "shared/control_sender.hpp"
 #include "shared/error.hpp"
 #include "shared/names.hpp"
-#include "shared/queue.hpp"
 
 #include <sys/types.h>
 
@@ -63,7 +63,6 @@ class ChildWatcher {
   void wake();
 
   Names names_;
-  const std::atomic<std::uint64_t>& control_generation_;
   int epoll_fd_ = -1;
   int signal_fd_ = -1;
   int stop_fd_ = -1;     // eventfd: end the thread
@@ -73,8 +72,7 @@ class ChildWatcher {
   Events pending_;                // guarded by mu_
   std::vector<pid_t> requested_;  // guarded by mu_
   std::atomic<bool> wake_lost_{false};
-  std::optional<Queue> wake_queue_;  // watcher thread only (its descriptor table)
-  std::uint64_t wake_generation_ = 0;
+  ControlSender wake_sender_;  // watcher thread only (its descriptor table)
 };
 
 }  // namespace dynmgr

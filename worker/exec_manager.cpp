@@ -2,6 +2,7 @@
 
 #include "shared/clock.hpp"
 #include "shared/log.hpp"
+#include "shared/overrun.hpp"
 #include "worker/boost_process_v2.hpp"
 #include "worker/worker_runtime.hpp"
 
@@ -17,7 +18,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -395,8 +395,7 @@ std::uint32_t perform_deadline_ms() {
   if (ctx.timeout_ms == 0) return kDefaultResponseTimeoutMs;
   // A margin over lull * timeout: the supervisor's overrun check (every 100 ms)
   // reports the stuck perform through handle_timeout before the worker gives up.
-  // (The epsilon keeps 1.1 * 200 = 220.00000000000003 from rounding up to 221.)
-  return static_cast<std::uint32_t>(std::ceil(ctx.lull * static_cast<double>(ctx.timeout_ms) - 1e-6)) +
+  return static_cast<std::uint32_t>(overrun_limit_ms(ctx.lull, ctx.timeout_ms)) +
          kPerformDeadlineMarginMs;
 }
 

@@ -1,12 +1,16 @@
 #include "worker/worker_runtime.hpp"
 
 #include "shared/clock.hpp"
+#include "shared/control_sender.hpp"
 #include "shared/log.hpp"
+#include "shared/mailbox_wait.hpp"
 #include "shared/names.hpp"
 #include "shared/protocol.hpp"
 #include "shared/queue.hpp"
 #include "shared/registry.hpp"
+#include "shared/reply_cache.hpp"
 #include "shared/signal_guard.hpp"
+#include "shared/stop_signals.hpp"
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -20,7 +24,6 @@
 #include <cmath>
 #include <csignal>
 #include <cstdlib>
-#include <list>
 
 namespace dynmgr {
 namespace {
@@ -64,7 +67,7 @@ void catch_stop_signals() {
   sigfillset(&sa.sa_mask);
   sa.sa_flags = SA_RESTART;  // user code's reads and writes go on; waits end early
   const sigset_t stop = SignalGuard::guarded();
-  for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGQUIT}) ::sigaction(sig, &sa, nullptr);
+  for (int sig : kStopSignals) ::sigaction(sig, &sa, nullptr);
   struct sigaction child{};
   child.sa_handler = on_housekeeping_signal;
   sigfillset(&child.sa_mask);
@@ -82,13 +85,22 @@ void catch_stop_signals() {
 WorkerContext g_context;  // one worker per process
 
 constexpr Millis kControlSendTimeout{5000};
+constexpr Millis kMailboxRecoveryTimeout{5000};
+// Poll interval while the supervisor replaces a dead control queue or mailbox.
+constexpr Millis kReplacementPoll{2};
+constexpr std::size_t kReplyQueuesKept = 8;
 constexpr Millis kLongestIdleInterval{24LL * 3600 * 1000};  // keeps Deadline::after in range
 
 enum class Exit { kContinue, kStop, kCrash };
 
 class WorkerRuntime {
  public:
-  WorkerRuntime(Manager& m, const WorkerArgs& a) : m_(m), args_(a), names_(a.instance) {}
+  WorkerRuntime(Manager& m, const WorkerArgs& a)
+      : m_(m),
+        args_(a),
+        names_(a.instance),
+        control_(names_, [this] { return reader_->header().control_generation; }),
+        replies_(names_, kReplyQueuesKept) {}
   // The signal handlers must not post into the mailbox's mapping once it is
   // gone: a command killed at teardown sends SIGCHLD after the mailbox is
   // unmapped (that was a SIGSEGV on every exec worker that failed).
@@ -184,34 +196,16 @@ class WorkerRuntime {
     return m;
   }
 
-  // Sends to the supervisor, reopening the control queue on a generation change.
+  // Sends to the supervisor, reopening the control queue on a generation change;
+  // gives up when the supervisor is gone (our parent changed).
   bool send_control(const Frame& f) {
-    const Deadline deadline = Deadline::after(kControlSendTimeout);
-    for (;;) {
-      const std::uint64_t gen = reader_->header().control_generation;
-      if (!control_ || control_->dead() || gen != control_generation_) {
-        auto q = Queue::open(names_.control(gen));
-        if (q) {
-          control_.emplace(std::move(*q));
-          control_generation_ = gen;
-        }
-      }
-      if (control_ && !control_->dead()) {
-        auto st = control_->send(f, deadline);
-        if (st) return true;
-        if (st.error().code != Errc::kDeadQueue) {
-          log_error("unable to report to the supervisor: " + st.error().message);
-          return false;
-        }
-      }
-      if (deadline.expired() || ::getppid() != args_.supervisor_pid) {
-        log_error("unable to report to the supervisor: control queue unusable");
-        return false;
-      }
-      // The supervisor publishes a new control generation within one slice.
-      struct timespec ts{0, 2'000'000};
-      ::nanosleep(&ts, nullptr);  // poll interval while the supervisor replaces the queue
-    }
+    auto st = control_.send(f, Deadline::after(kControlSendTimeout), kReplacementPoll,
+                            [this]() -> Status {
+                              if (::getppid() == args_.supervisor_pid) return {};
+                              return make_error(Errc::kNoSupervisor, "the supervisor is gone");
+                            });
+    if (!st) log_error("unable to report to the supervisor: " + st.error().message);
+    return static_cast<bool>(st);
   }
 
   // Tells the supervisor why this worker is about to exit abnormally; it becomes
@@ -297,14 +291,10 @@ class WorkerRuntime {
   Exit recover_mailbox() {
     // Ask the supervisor for a new mailbox and wait for it to be published.
     send_control(protocol::make_queue_dead({"mailbox", args_.slot, mailbox_generation_}));
-    const Deadline deadline = Deadline::after(Millis(5000));
-    while (!deadline.expired()) {
-      auto rec = reader_->read(args_.slot);
-      if (rec && rec->mailbox_generation != mailbox_generation_) {
-        return open_mailbox(rec->mailbox_generation) ? Exit::kContinue : Exit::kCrash;
-      }
-      struct timespec ts{0, 2'000'000};
-      ::nanosleep(&ts, nullptr);  // poll interval while the supervisor recreates the mailbox
+    auto rec = await_mailbox_replaced(*reader_, args_.slot, args_.incarnation, mailbox_generation_,
+                                      Deadline::after(kMailboxRecoveryTimeout), kReplacementPoll);
+    if (rec && *rec && (*rec)->mailbox_generation != mailbox_generation_) {
+      return open_mailbox((*rec)->mailbox_generation) ? Exit::kContinue : Exit::kCrash;
     }
     log_error("mailbox stayed dead");
     return Exit::kCrash;
@@ -429,7 +419,7 @@ class WorkerRuntime {
   }
 
   void send_reply(const ReplyTo& to, const Frame& f) {
-    Queue* q = reply_queue(to.queue);
+    Queue* q = replies_.get(to.queue);
     if (q == nullptr) return;  // the caller is gone; nothing to do
     auto st = q->send(f, Deadline::after(Millis(1000)));
     if (!st && st.error().code == Errc::kTooLarge) {
@@ -443,28 +433,8 @@ class WorkerRuntime {
     }
     if (!st) {
       log_warn("unable to reply to " + to.queue + ": " + st.error().message);
-      drop_reply_queue(to.queue);
+      replies_.drop(to.queue);
     }
-  }
-
-  Queue* reply_queue(const std::string& name) {
-    // Reply queue names must belong to this instance; never open anything else.
-    if (name.rfind(names_.prefix() + "reply.", 0) != 0) return nullptr;
-    for (auto it = replies_.begin(); it != replies_.end(); ++it) {
-      if (it->name() == name) {
-        replies_.splice(replies_.begin(), replies_, it);  // most recent first
-        return &replies_.front();
-      }
-    }
-    auto q = Queue::open(name);
-    if (!q) return nullptr;
-    replies_.push_front(std::move(*q));
-    if (replies_.size() > 8) replies_.pop_back();
-    return &replies_.front();
-  }
-
-  void drop_reply_queue(const std::string& name) {
-    replies_.remove_if([&](const Queue& q) { return q.name() == name; });
   }
 
   Exit handle(const Frame& f) {
@@ -523,9 +493,8 @@ class WorkerRuntime {
   std::optional<RegistryReader> reader_;
   std::optional<Queue> mailbox_;
   std::uint64_t mailbox_generation_ = 0;
-  std::optional<Queue> control_;
-  std::uint64_t control_generation_ = 0;
-  std::list<Queue> replies_;
+  ControlSender control_;  // reads reader_'s header: used only after attach()
+  ReplyCache replies_;
   std::string id_;
   json::value payload_;
   json::value value_;

@@ -90,6 +90,65 @@ TEST(Names, DifferentGenerationsAndSlotsNeverCollide) {
   EXPECT_NE(n.reply(1, 23, 4), n.reply(12, 3, 4));
 }
 
+// Names::parse_reply: the inverse of Names::reply(), for the supervisor's scan
+// of dead clients' reply queues (and their ".bell" companions).
+struct ReplyParseCase {
+  const char* label;
+  std::string name;
+  std::optional<Names::ReplyOwner> owner;
+  friend void PrintTo(const ReplyParseCase& c, std::ostream* os) { *os << '"' << c.label << '"'; }
+};
+
+class ReplyNameParse : public ::testing::TestWithParam<ReplyParseCase> {};
+
+TEST_P(ReplyNameParse, Table) {
+  const Names n("demo", 1234);
+  const auto& c = GetParam();
+  const auto got = n.parse_reply(c.name);
+  ASSERT_EQ(got.has_value(), c.owner.has_value()) << c.name;
+  if (!got) return;
+  EXPECT_EQ(got->pid, c.owner->pid);
+  EXPECT_EQ(got->start_time, c.owner->start_time);
+  EXPECT_EQ(got->serial, c.owner->serial);
+}
+
+using Owner = Names::ReplyOwner;
+INSTANTIATE_TEST_SUITE_P(
+    Names, ReplyNameParse,
+    ::testing::Values(
+        ReplyParseCase{"made_by_reply", "dynmgr.1234.demo.reply.42-1000.5", Owner{42, 1000, 5}},
+        ReplyParseCase{"its_bell", "dynmgr.1234.demo.reply.42-1000.5.bell", Owner{42, 1000, 5}},
+        ReplyParseCase{"largest_fields",
+                       "dynmgr.1234.demo.reply.2147483647-18446744073709551615.4294967295",
+                       Owner{2147483647, UINT64_MAX, UINT32_MAX}},
+        ReplyParseCase{"zero_start_time", "dynmgr.1234.demo.reply.7-0.0", Owner{7, 0, 0}},
+        ReplyParseCase{"other_instance", "dynmgr.1234.other.reply.42-1000.5", std::nullopt},
+        ReplyParseCase{"other_uid", "dynmgr.99.demo.reply.42-1000.5", std::nullopt},
+        ReplyParseCase{"not_a_reply", "dynmgr.1234.demo.control.3", std::nullopt},
+        ReplyParseCase{"prefix_only", "dynmgr.1234.demo.reply.", std::nullopt},
+        ReplyParseCase{"no_dash", "dynmgr.1234.demo.reply.42.5", std::nullopt},
+        ReplyParseCase{"no_serial", "dynmgr.1234.demo.reply.42-1000", std::nullopt},
+        ReplyParseCase{"empty_pid", "dynmgr.1234.demo.reply.-1000.5", std::nullopt},
+        ReplyParseCase{"empty_start", "dynmgr.1234.demo.reply.42-.5", std::nullopt},
+        ReplyParseCase{"empty_serial", "dynmgr.1234.demo.reply.42-1000.", std::nullopt},
+        ReplyParseCase{"empty_suffix", "dynmgr.1234.demo.reply.42-1000.5.", std::nullopt},
+        ReplyParseCase{"letters_in_pid", "dynmgr.1234.demo.reply.4x-1000.5", std::nullopt},
+        ReplyParseCase{"negative_start", "dynmgr.1234.demo.reply.42--1000.5", std::nullopt},
+        ReplyParseCase{"pid_out_of_range", "dynmgr.1234.demo.reply.99999999999-1.5", std::nullopt},
+        ReplyParseCase{"serial_out_of_range", "dynmgr.1234.demo.reply.42-1.4294967296",
+                       std::nullopt}),
+    [](const auto& tp) { return std::string(tp.param.label); });
+
+TEST(Names, ReplyRoundTripsThroughParseReply) {
+  const Names n("rt");
+  EXPECT_EQ(n.reply_prefix(), n.prefix() + "reply.");
+  for (const Owner o : {Owner{1, 2, 3}, Owner{65535, 123456789012ULL, 0}, Owner{9, 0, 77}}) {
+    const std::string name = n.reply(o.pid, o.start_time, o.serial);
+    EXPECT_EQ(name.rfind(n.reply_prefix(), 0), 0U) << name;
+    EXPECT_EQ(n.parse_reply(name), o) << name;
+  }
+}
+
 // Restores an environment variable when the test ends.
 class ScopedEnv {
  public:

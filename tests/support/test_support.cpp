@@ -1,6 +1,7 @@
 #include "support/test_support.hpp"
 
-#include <dirent.h>
+#include "shared/shm_objects.hpp"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -63,15 +64,7 @@ int wait_child(pid_t pid, std::chrono::milliseconds timeout) {
 }
 
 std::vector<std::string> shm_objects(const Names& names) {
-  std::vector<std::string> out;
-  DIR* d = ::opendir("/dev/shm");
-  if (d == nullptr) return out;
-  while (dirent* e = ::readdir(d)) {
-    const std::string n = e->d_name;
-    if (n.rfind(names.prefix(), 0) == 0) out.push_back(n);
-  }
-  ::closedir(d);
-  return out;
+  return list_shm_objects(names.prefix());
 }
 
 void remove_shm_objects(const Names& names) {
