@@ -6,35 +6,20 @@
 
 namespace dynmgr {
 namespace {
-constexpr std::size_t kCachedReplyQueues = 32;
 constexpr Millis kRetryEvery{2};  // poll interval for a full queue
 }  // namespace
 
 Queue* Outbox::open(const std::string& name) {
-  if (name.rfind(reply_prefix_, 0) != 0) {
-    // A mailbox: terminate messages are rare, keep only the last one open.
-    if (!mailbox_ || mailbox_->name() != name || mailbox_->dead()) {
-      mailbox_.reset();
-      auto q = Queue::open(name);
-      if (!q) return nullptr;
-      mailbox_.emplace(std::move(*q));
-    }
-    return &*mailbox_;
+  if (Queue* q = replies_.get(name)) return q;
+  if (name.rfind(reply_prefix_, 0) == 0) return nullptr;  // a client that is gone
+  // A mailbox: terminate messages are rare, keep only the last one open.
+  if (!mailbox_ || mailbox_->name() != name || mailbox_->dead()) {
+    mailbox_.reset();
+    auto q = Queue::open(name);
+    if (!q) return nullptr;
+    mailbox_.emplace(std::move(*q));
   }
-  for (auto it = cache_.begin(); it != cache_.end(); ++it) {
-    if (it->name() != name) continue;
-    if (it->dead()) {
-      cache_.erase(it);
-      break;
-    }
-    cache_.splice(cache_.begin(), cache_, it);
-    return &cache_.front();
-  }
-  auto q = Queue::open(name);
-  if (!q) return nullptr;
-  cache_.push_front(std::move(*q));
-  if (cache_.size() > kCachedReplyQueues) cache_.pop_back();
-  return &cache_.front();
+  return &*mailbox_;
 }
 
 Status Outbox::try_send(const std::string& queue, const Frame& frame, unsigned priority) {
@@ -99,7 +84,7 @@ Deadline Outbox::next_retry() const {
 }
 
 void Outbox::forget(const std::string& queue) {
-  cache_.remove_if([&](const Queue& q) { return q.name() == queue; });
+  replies_.drop(queue);
   if (mailbox_ && mailbox_->name() == queue) mailbox_.reset();
 }
 

@@ -10,17 +10,18 @@
 // read its mailbox costs the loop nothing but a retry. A queue that cannot be
 // opened (its owner is gone) or is dead fails at once.
 //
-// Reply queues are kept open in a small cache (most recent first); only names
-// under this instance's reply prefix are ever opened as reply queues.
+// Reply queues are kept open in a ReplyCache: only names under this instance's
+// reply prefix are ever opened as reply queues. Any other name is a mailbox.
 //
 // Threading: loop thread only.
 
 #include "shared/clock.hpp"
 #include "shared/frame.hpp"
+#include "shared/names.hpp"
 #include "shared/queue.hpp"
+#include "shared/reply_cache.hpp"
 
 #include <deque>
-#include <list>
 #include <optional>
 #include <string>
 
@@ -28,7 +29,8 @@ namespace dynmgr {
 
 class Outbox {
  public:
-  explicit Outbox(std::string reply_prefix) : reply_prefix_(std::move(reply_prefix)) {}
+  explicit Outbox(const Names& names)
+      : reply_prefix_(names.reply_prefix()), replies_(names, kCachedReplyQueues) {}
 
   enum class Sent { kNow, kLater, kNever };
   // kNow: in the queue. kLater: the queue is full; retried until `give_up`.
@@ -55,8 +57,9 @@ class Outbox {
   Queue* open(const std::string& name);
   Status try_send(const std::string& queue, const Frame& frame, unsigned priority);
 
-  std::string reply_prefix_;
-  std::list<Queue> cache_;  // most recently used first
+  static constexpr std::size_t kCachedReplyQueues = 32;
+  const std::string reply_prefix_;
+  ReplyCache replies_;            // open reply queues (this instance's only)
   std::optional<Queue> mailbox_;  // the last mailbox sent to (terminate messages)
   std::deque<Waiting> waiting_;
 };

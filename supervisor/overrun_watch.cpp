@@ -1,6 +1,6 @@
 #include "supervisor/overrun_watch.hpp"
 
-#include <cmath>
+#include "shared/overrun.hpp"
 
 namespace dynmgr {
 
@@ -20,10 +20,7 @@ std::vector<TimeoutInfo> OverrunWatch::scan(Fleet& fleet, const RegistryWriter& 
     // One word per worker (the scan runs every 100 ms over the whole fleet).
     const std::uint64_t busy = reg.busy_since(slot);
     if (busy == 0 || busy == e->overrun_reported || now <= busy) continue;
-    // lull * timeout rounded up to a whole ms; the epsilon keeps binary
-    // floating-point noise (1.1 * 200 = 220.00000000000003) from adding one.
-    const auto limit = static_cast<std::uint64_t>(
-        std::ceil(e->rec.lull * static_cast<double>(e->rec.timeout_ms) - 1e-6));
+    const std::uint64_t limit = overrun_limit_ms(e->rec.lull, e->rec.timeout_ms);
     if (now - busy <= limit) continue;
     e->overrun_reported = busy;
     out.push_back(TimeoutInfo{e->id, e->rec.pid, now - busy, limit, e->rec.timeout_ms, e->rec.lull});

@@ -4,7 +4,7 @@
 #include "shared/log.hpp"
 #include "shared/process_identity.hpp"
 #include "shared/signal_guard.hpp"
-#include "supervisor/instance_objects.hpp"
+#include "shared/shm_objects.hpp"
 #include "supervisor/spawner.hpp"
 #include "supervisor/supervisor_loop.hpp"
 
@@ -42,7 +42,7 @@ int Supervisor::run() { return loop_->run(); }
 
 Supervisor::Loop::Loop(Manager& m, SupervisorOptions o)
     : m_(m), opt_(std::move(o)), names_(opt_.instance), watcher_(names_, control_generation_),
-      outbox_(names_.prefix() + "reply.") {}
+      outbox_(names_) {}
 
 int Supervisor::Loop::run() {
   block_signals();
@@ -80,7 +80,13 @@ Status Supervisor::Loop::start() {
   auto lock = InstanceLock::acquire(names_);
   if (!lock) return lock.error();
   lock_.emplace(std::move(*lock));
-  remove_stale_objects(names_);  // we hold the lock: anything else there is stale
+  // We hold the lock: anything else under our prefix was left by a supervisor
+  // that died (stale queues would otherwise be reused).
+  for (const auto& n : list_shm_objects(names_.prefix())) {
+    if (n == names_.lock()) continue;
+    log_warn("removing stale shared object /dev/shm/" + n);
+    ::unlink(Names::shm_path(n).c_str());
+  }
   if (opt_.worker_executable.empty()) {
     auto exe = self_executable();
     if (!exe) return exe.error();
@@ -131,7 +137,7 @@ void Supervisor::Loop::cleanup_objects() {
   for (auto& [slot, e] : fleet_.entries()) Queue::remove(names_.mailbox(slot, e.rec.mailbox_generation));
   if (control_) Queue::remove(control_->name());
   if (reg_) reg_->remove_name();
-  (void)remove_dead_reply_queues(names_);  // the live clients' stay theirs
+  for (const auto& n : dead_reply_queues(names_)) Queue::remove(n);  // live clients keep theirs
   if (lock_) lock_->release_and_remove();
 }
 
@@ -144,7 +150,7 @@ void Supervisor::Loop::finish() {
   cleanup_objects();
   // The loop is over: these last replies may wait (briefly) for room.
   for (const auto& w : stop_waiters_) {
-    if (w.reply_to.rfind(names_.prefix() + "reply.", 0) != 0) continue;
+    if (w.reply_to.rfind(names_.reply_prefix(), 0) != 0) continue;
     outbox_.send_waiting(w.reply_to, protocol::reply_ok(w.request_id, "stopped"),
                          Deadline::after(kReplySendTimeout));
   }
@@ -160,9 +166,10 @@ void Supervisor::Loop::run_timers() {
         timers_.arm(kOverrunScanEveryMs, Timer{Timer::Kind::kOverrunScan});
         break;
       case Timer::Kind::kReplyScan:
-        for (const auto& n : remove_dead_reply_queues(names_)) {
-          log_info("removed the reply queue of a dead client: " + n);
+        for (const auto& n : dead_reply_queues(names_)) {
+          log_info("removing the reply queue of a dead client: " + n);
           outbox_.forget(n);
+          Queue::remove(n);
         }
         timers_.arm(kReplyScanEveryMs, Timer{Timer::Kind::kReplyScan});
         break;
@@ -182,7 +189,7 @@ void Supervisor::Loop::run_timers() {
 
 void Supervisor::Loop::reply(const Waiter& w, const Frame& f) {
   // Only this instance's reply queues; a slow client must not stall the loop.
-  if (w.reply_to.rfind(names_.prefix() + "reply.", 0) != 0) return;
+  if (w.reply_to.rfind(names_.reply_prefix(), 0) != 0) return;
   (void)outbox_.send(w.reply_to, f, Deadline::after(kReplySendTimeout));
 }
 

@@ -5,6 +5,7 @@
 
 #include "shared/log.hpp"
 #include "shared/process_identity.hpp"
+#include "shared/stop_signals.hpp"
 #include "shared/worker_args.hpp"
 #include "supervisor/spawner.hpp"
 #include "supervisor/supervisor_loop.hpp"
@@ -31,10 +32,6 @@ ExitInfo exit_from_siginfo(const siginfo_t& si) {
     if (si.si_code == CLD_DUMPED) status |= 0x80;
   }
   return ExitInfo::from_wait_status(status);
-}
-
-bool is_stop_signal(int sig) {
-  return sig == SIGTERM || sig == SIGINT || sig == SIGHUP || sig == SIGQUIT;
 }
 
 }  // namespace

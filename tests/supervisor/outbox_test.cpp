@@ -36,7 +36,7 @@ class OutboxTest : public ::testing::Test {
 
 TEST_F(OutboxTest, SendsAtOnceWhenThereIsRoom) {
   Queue q = make(reply_name(1), 2);
-  Outbox out(names_.prefix() + "reply.");
+  Outbox out(names_);
   EXPECT_EQ(out.send(q.name(), frame(1), Deadline::after(1s)), Outbox::Sent::kNow);
   auto got = q.try_receive();
   ASSERT_TRUE(got && *got);
@@ -47,7 +47,7 @@ TEST_F(OutboxTest, SendsAtOnceWhenThereIsRoom) {
 
 TEST_F(OutboxTest, AFullQueueNeverBlocksAndKeepsItsOrder) {
   Queue q = make(reply_name(2), 1);
-  Outbox out(names_.prefix() + "reply.");
+  Outbox out(names_);
   ASSERT_EQ(out.send(q.name(), frame(1), Deadline::after(10s)), Outbox::Sent::kNow);
   const auto t0 = std::chrono::steady_clock::now();
   // The queue is full: both wait, and the send returns without waiting for room.
@@ -69,7 +69,7 @@ TEST_F(OutboxTest, AFullQueueNeverBlocksAndKeepsItsOrder) {
 
 TEST_F(OutboxTest, AFrameThatCannotGoInBeforeItsDeadlineIsDropped) {
   Queue q = make(reply_name(3), 1);
-  Outbox out(names_.prefix() + "reply.");
+  Outbox out(names_);
   ASSERT_EQ(out.send(q.name(), frame(1), Deadline::after(10s)), Outbox::Sent::kNow);
   ASSERT_EQ(out.send(q.name(), frame(2), Deadline::after(1ms)), Outbox::Sent::kLater);
   ASSERT_TRUE(testing::wait_until([&] {
@@ -85,7 +85,7 @@ TEST_F(OutboxTest, AFrameThatCannotGoInBeforeItsDeadlineIsDropped) {
 }
 
 TEST_F(OutboxTest, AMissingQueueIsRefusedAtOnce) {
-  Outbox out(names_.prefix() + "reply.");
+  Outbox out(names_);
   EXPECT_EQ(out.send(reply_name(4), frame(1), Deadline::after(10s)), Outbox::Sent::kNever);
   EXPECT_EQ(out.send(names_.mailbox(0, 1), frame(1), Deadline::after(10s)), Outbox::Sent::kNever);
   EXPECT_EQ(out.waiting(), 0u);
@@ -93,7 +93,7 @@ TEST_F(OutboxTest, AMissingQueueIsRefusedAtOnce) {
 
 TEST_F(OutboxTest, AMailboxCanBeSentToAndForgotten) {
   Queue q = make(names_.mailbox(3, 9), 4);
-  Outbox out(names_.prefix() + "reply.");
+  Outbox out(names_);
   EXPECT_EQ(out.send(q.name(), frame(1), Deadline::after(1s), 1), Outbox::Sent::kNow);
   out.forget(q.name());
   Queue::remove(q.name());
