@@ -62,7 +62,7 @@ std::vector<double> dynmgr_restarts(int kills) {
   dynmgr::ChildSpec spec;
   spec.timeout_ms = 0;
   spec.max_restarts = 1'000'000;
-  spec.restart_window_ms = 1;
+  spec.within_ms = 1;
   auto rec = client->put("w", spec);
   if (!rec) {
     std::cerr << rec.error().message << "\n";

@@ -41,20 +41,15 @@ std::size_t terminal_width() {
 }
 
 void print_record(const SlotRecord& r) {
-  const auto o = protocol::record_to_json(r);
-  std::cout << "id:           " << r.id << '\n'
-            << "status:       " << protocol::display_status(r) << '\n'
-            << "pid:          " << r.pid << '\n'
-            << "uptime:       " << (r.pid > 0 ? format_uptime(r.started_ms, wall_ms()) : "-") << '\n'
-            << "restarts:     " << r.restarts << '\n'
-            << "restart:      " << to_string(r.restart) << " (max " << r.max_restarts << " within "
-            << r.restart_window_ms << " ms)\n"
-            << "timeout_ms:   " << r.timeout_ms << '\n'
-            << "lull:         " << r.lull << '\n'
-            << "payload:      " << r.payload << '\n'
-            << "value:        " << r.value << '\n'
-            << "last_exit:    " << (r.last_exit.kind == ExitInfo::Kind::kNone ? "-" : r.last_exit.describe())
-            << '\n';
+  // One line per described member (worker_info.hpp), then the uptime.
+  const auto fields = worker_fields(r);
+  std::size_t width = std::string_view("uptime").size();
+  for (const auto& f : fields) width = std::max(width, f.name.size());
+  const auto line = [width](std::string_view name, const std::string& text) {
+    std::cout << name << ':' << std::string(width + 2 - name.size(), ' ') << text << '\n';
+  };
+  for (const auto& f : fields) line(f.name, f.text);
+  line("uptime", r.pid > 0 ? format_uptime(r.started_ms, wall_ms()) : "-");
 }
 
 namespace {
@@ -79,9 +74,10 @@ void print_table(const RegistryHeaderInfo& h, const std::string& instance,
   const std::size_t fixed = std::strlen(line);
   std::printf("%sPAYLOAD\n", line);
   for (const auto& r : workers) {
-    const std::string status = protocol::display_status(r);
-    std::snprintf(line, sizeof line, "%-*s %7d %-10s %8u %8s  ", static_cast<int>(id_w),
-                  cut(r.id, id_w).c_str(), r.pid, status.c_str(), r.restarts,
+    const std::string_view status = display_status(r);
+    std::snprintf(line, sizeof line, "%-*s %7d %-10.*s %8u %8s  ", static_cast<int>(id_w),
+                  cut(r.id, id_w).c_str(), r.pid, static_cast<int>(status.size()), status.data(),
+                  r.restarts,
                   r.pid > 0 ? format_uptime(r.started_ms, now).c_str() : "-");
     const std::size_t room = width > fixed + 8 ? width - fixed : 8;
     std::printf("%s%s\n", line, cut(r.payload, room).c_str());

@@ -17,7 +17,11 @@ struct ChildSpec {
   bool instant_perform = false;         // perform right after init, not after one timeout
   RestartType restart = RestartType::kPermanent;
   std::uint32_t max_restarts = 5;       // intensity: at most this many restarts ...
-  std::uint32_t restart_window_ms = 30'000;  // ... within this window, else `failed`
+  union {  // ... within this window, else `failed`. restart_window_ms: the old
+           // name, until supervisor.cpp says within_ms.
+    std::uint32_t within_ms = 30'000;
+    std::uint32_t restart_window_ms;
+  };
   json::object options;                 // manager-specific (exec manager: command, env, cwd)
 
   Status validate() const;

@@ -15,7 +15,7 @@ std::uint64_t fnv1a(std::string_view a, std::string_view b) {
 }
 
 bool is_free(const SlotRecord& r) {
-  return r.pool_member && r.status == WorkerStatus::kRunning && r.busy_since_ms == 0;
+  return r.pool && r.status == WorkerStatus::kRunning && r.busy_since_ms == 0;
 }
 
 }  // namespace
@@ -50,7 +50,7 @@ Result<std::uint32_t> pick_worker(PoolStrategy strategy, const std::vector<SlotR
     const SlotRecord* best = nullptr;
     std::uint64_t best_h = 0;
     for (const auto& r : workers) {
-      if (!r.pool_member || r.status != WorkerStatus::kRunning) continue;
+      if (!r.pool || r.status != WorkerStatus::kRunning) continue;
       const std::uint64_t h = fnv1a(r.id, message);
       if (best == nullptr || h > best_h) {
         best = &r;

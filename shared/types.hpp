@@ -3,6 +3,8 @@
 
 #include "shared/error.hpp"
 
+#include <boost/describe/enum.hpp>
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -11,7 +13,9 @@
 namespace dynmgr {
 
 // The manager's life cycle (Tarearbol: :starting, :up, :down).
+// Names (to_string/parse) derive from the enumerators: kStarting is "starting".
 enum class ManagerState : std::uint32_t { kUnknown = 0, kStarting = 1, kUp = 2, kDown = 3 };
+BOOST_DESCRIBE_ENUM(ManagerState, kUnknown, kStarting, kUp, kDown)
 
 // A worker slot's status as published in the registry.
 enum class WorkerStatus : std::uint32_t {
@@ -24,15 +28,21 @@ enum class WorkerStatus : std::uint32_t {
   kHalted = 6,      // perform returned halt (transient: removed once reaped)
   kExited = 7,      // exited and not restarted by policy (temporary, transient normal exit)
 };
+// Adding a status: the enumerator here and in this list; its name, its parse and
+// the bound the registry checks slots against follow from it.
+BOOST_DESCRIBE_ENUM(WorkerStatus, kFree, kStarting, kRunning, kRestarting, kStopping, kFailed,
+                    kHalted, kExited)
 
 // OTP's restart types.
 enum class RestartType : std::uint32_t { kPermanent = 0, kTransient = 1, kTemporary = 2 };
+BOOST_DESCRIBE_ENUM(RestartType, kPermanent, kTransient, kTemporary)
 
 std::string_view to_string(ManagerState s) noexcept;
 std::string_view to_string(WorkerStatus s) noexcept;
 std::string_view to_string(RestartType r) noexcept;
 Result<RestartType> parse_restart_type(std::string_view s);
 std::optional<ManagerState> parse_manager_state(std::string_view s) noexcept;
+std::optional<WorkerStatus> parse_worker_status(std::string_view s) noexcept;
 
 // How a worker's last incarnation ended.
 struct ExitInfo {
@@ -45,6 +55,10 @@ struct ExitInfo {
   static ExitInfo from_wait_status(int status);
   std::string describe() const;
 };
+BOOST_DESCRIBE_ENUM(ExitInfo::Kind, kNone, kExited, kSignaled, kSpawnFailed)
+
+std::string_view to_string(ExitInfo::Kind k) noexcept;  // "exited", "spawn_failed", ...
+std::optional<ExitInfo::Kind> parse_exit_kind(std::string_view s) noexcept;
 
 // Ids: 1..255 bytes, no control characters (they end up in terminal tables).
 inline constexpr std::size_t kMaxIdLength = 255;

@@ -335,7 +335,7 @@ class WorkerRuntime {
       return Exit::kCrash;
     }
     busy(false);
-    reader_->set_heartbeat(args_.slot, wall_ms());
+    reader_->set_last_perform(args_.slot, wall_ms());
     const Exit ex = apply(r, /*reply=*/nullptr);
     schedule(Millis(timeout_ms_));
     return ex;

@@ -60,7 +60,7 @@ void run_put(Context& ctx, const PutArgs& a, bool only_new, const std::vector<st
     spec.restart = *r;
   }
   if (a.max_restarts) spec.max_restarts = *a.max_restarts;
-  if (a.within) spec.restart_window_ms = *a.within;
+  if (a.within) spec.within_ms = *a.within;
   if (!exec.empty()) {
     json::array argv;
     // The daemon runs elsewhere (in / when detached): a relative command path

@@ -110,7 +110,7 @@ TEST_F(Semantics, SpecDefaultsAreVisibleInTheRegistry) {
     EXPECT_FALSE(r->instant_perform);
     EXPECT_EQ(r->restart, RestartType::kPermanent);
     EXPECT_EQ(r->max_restarts, 5u);
-    EXPECT_EQ(r->restart_window_ms, 30'000u);
+    EXPECT_EQ(r->within_ms, 30'000u);
     EXPECT_EQ(r->restarts, 0u);
   }
   // Payload defaults to null (the put worker has not performed yet: 1 s).
@@ -277,7 +277,7 @@ TEST_F(Semantics, InitCrashOfAPermanentWorkerEndsFailed) {
   ASSERT_TRUE(start(ProbeStart{}.with_flags({"--backoff-base", "10"})));
   ChildSpec s = spec(P(R"({"init": "crash"})"), 0);
   s.max_restarts = 2;
-  s.restart_window_ms = 60'000;
+  s.within_ms = 60'000;
   auto r = put("ic", s);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, Errc::kFailed);

@@ -170,7 +170,7 @@ TEST_F(Supervision, CrashLoopEndsFailedWhileASiblingKeepsPerforming) {
   ChildSpec loop = spec(P(R"({"on_perform": "crash"})"), 20);
   loop.instant_perform = true;
   loop.max_restarts = 4;
-  loop.restart_window_ms = 60'000;
+  loop.within_ms = 60'000;
   ASSERT_TRUE(put("loop", loop));
   auto failed = wait_record("loop", [](const SlotRecord& r) { return r.status == WorkerStatus::kFailed; });
   ASSERT_TRUE(failed);
@@ -204,7 +204,7 @@ TEST_F(Supervision, BackoffGrowsFromImmediateAndIsCapped) {
   ChildSpec s = spec(P(R"({"on_perform": "crash"})"), 10);
   s.instant_perform = true;
   s.max_restarts = 10;
-  s.restart_window_ms = 600'000;
+  s.within_ms = 600'000;
   ASSERT_TRUE(put("b", s));
   ASSERT_TRUE(wait_until([&] { return starts_of("b").size() >= 6; }, kWait, 5ms));
   const auto g = gaps(starts_of("b"));
@@ -228,7 +228,7 @@ TEST_F(Supervision, BackoffResetsAfterAHealthyRun) {
       {"--backoff-base", "600", "--backoff-cap", "5000", "--healthy-uptime", "300"})));
   ChildSpec s = spec(P(R"({"on_perform": "crash"})"), 400);
   s.max_restarts = 20;
-  s.restart_window_ms = 600'000;
+  s.within_ms = 600'000;
   ASSERT_TRUE(put("h", s));
   ASSERT_TRUE(wait_until([&] { return starts_of("h").size() >= 5; }, kWait, 5ms));
   const auto g = gaps(starts_of("h"));
@@ -247,7 +247,7 @@ TEST_F(Supervision, MaxRestartsAndWithinComeFromTheChildSpec) {
   ChildSpec two = spec(P(R"({"on_perform": "crash"})"), 10);
   two.instant_perform = true;
   two.max_restarts = 2;
-  two.restart_window_ms = 60'000;
+  two.within_ms = 60'000;
   {
     auto r = put("two", two);
     ASSERT_TRUE(r) << r.error().message;
@@ -262,7 +262,7 @@ TEST_F(Supervision, MaxRestartsAndWithinComeFromTheChildSpec) {
   // slides past every earlier restart, so it never fails.
   ChildSpec spaced = spec(P(R"({"on_perform": "crash"})"), 400);
   spaced.max_restarts = 1;
-  spaced.restart_window_ms = 250;
+  spaced.within_ms = 250;
   {
     auto r = put("spaced", spaced);
     ASSERT_TRUE(r) << r.error().message;
@@ -272,7 +272,7 @@ TEST_F(Supervision, MaxRestartsAndWithinComeFromTheChildSpec) {
   ASSERT_TRUE(r2);
   EXPECT_EQ(r2->restarts, 2u);
   EXPECT_EQ(r2->max_restarts, 2u);
-  EXPECT_EQ(r2->restart_window_ms, 60'000u);
+  EXPECT_EQ(r2->within_ms, 60'000u);
   EXPECT_EQ(log_lines("init", "two ").size(), 3u);
 
   auto r0 = wait_record("zero", [](const SlotRecord& r) { return r.status == WorkerStatus::kFailed; });

@@ -60,8 +60,8 @@ TEST_P(MissingCommand, PutFailsClearlyThenTheWorkerIsFailed) {
   EXPECT_TRUE(contains(last_exit_reason(*rec), reason)) << last_exit_reason(*rec);
   const auto g = ctl({"get", "m"});
   EXPECT_EQ(g.exit_code, 0);
-  EXPECT_TRUE(contains(g.out, "status:       failed\n")) << g.out;
-  EXPECT_TRUE(contains(g.out, "last_exit:    init threw: ")) << g.out;
+  EXPECT_TRUE(contains(g.out, "status:           failed\n")) << g.out;
+  EXPECT_TRUE(contains(g.out, "last_exit:        init threw: ")) << g.out;
   EXPECT_TRUE(contains(g.out, reason)) << g.out;
   EXPECT_TRUE(contains(log(), "worker 'm' failed: more than 2 restarts within 60000 ms")) << log();
   EXPECT_EQ(ctl({"ping"}).exit_code, 0);
@@ -248,11 +248,11 @@ TEST_F(DynmgrdTest, NeverAnsweredCallTimesOutForTheCallerAndTheWorkerRecovers) {
       contains(last_exit_reason(*rec), "call threw: command did not answer call within 2500 ms"))
       << last_exit_reason(*rec);
   // Recovered: performs go on in the new worker.
-  const std::uint64_t beat = rec->heartbeat_ms;
+  const std::uint64_t beat = rec->last_perform_ms;
   EXPECT_TRUE(wait_until(
       [&] {
         auto now = record("c");
-        return now && now->heartbeat_ms > beat;
+        return now && now->last_perform_ms > beat;
       },
       kWait));
 }
