@@ -694,7 +694,15 @@ void RegistryWriter::add_dropped_frames(std::uint64_t n) {
 RegistryHeaderInfo RegistryWriter::header() const { return header_info(*map_); }
 void RegistryWriter::remove_name() { bip::shared_memory_object::remove(names_.registry().c_str()); }
 
-void RegistryWriter::begin_update_for_test(std::uint32_t slot) {
+// Declared in tests/shared/registry_test_hooks.hpp (it needs the slot layout,
+// which lives here): starts an update and never finishes it, as a writer
+// killed mid-update leaves it.
+struct RegistryTestHooks {
+  static void begin_update(RegistryWriter& w, std::uint32_t slot);
+};
+
+void RegistryTestHooks::begin_update(RegistryWriter& w, std::uint32_t slot) {
+  const auto& map_ = w.map_;
   SlotHeader* s = map_->slot(slot);
   s->seq.fetch_add(1, std::memory_order_release);
   std::memset(s->inline_data, 'X', sizeof s->inline_data);

@@ -116,9 +116,8 @@ class RegistryWriter {
   // Unlinks the segment's name (the mapping stays valid until destruction).
   void remove_name();
 
-  // Test hooks: start an update and never finish it (simulates a writer killed
-  // mid-update when followed by _exit/SIGKILL).
-  void begin_update_for_test(std::uint32_t slot);
+  // Tests reach the mapping through it (tests/shared/registry_test_hooks.hpp).
+  friend struct RegistryTestHooks;
 
  private:
   RegistryWriter(std::unique_ptr<detail::Mapping> map, Names names, RegistryConfig cfg);

@@ -9,6 +9,7 @@
 #include "shared/process_identity.hpp"
 
 #include "registry_support.hpp"
+#include "registry_test_hooks.hpp"
 #include "worker_info_support.hpp"
 #include "shm_fixture.hpp"
 
@@ -519,13 +520,13 @@ pid_t dead_pid() {
 }
 
 TEST_F(RegistryTest, TornSlotOfADeadWriterIsReportedAtOnce) {
-  // begin_update_for_test leaves the slot's seqlock odd, as a writer killed
+  // RegistryTestHooks::begin_update leaves the slot's seqlock odd, as a writer killed
   // mid-update would: a reader gives up with kTorn, it does not spin forever.
   auto w = make_writer();
   auto r = make_reader();
   const std::uint32_t a = put(w, 1);
   const std::uint32_t b = put(w, 2);
-  w.begin_update_for_test(b);
+  RegistryTestHooks::begin_update(w, b);
   w.set_supervisor(dead_pid(), 0);  // the writer is gone
   const auto t0 = std::chrono::steady_clock::now();
   auto torn = r.read(b);
@@ -546,7 +547,7 @@ TEST_F(RegistryTest, LiveWriterMidUpdateIsWaitedForButNotForever) {
   auto w = make_writer();
   auto r = make_reader();
   const std::uint32_t b = put(w, 2);
-  w.begin_update_for_test(b);
+  RegistryTestHooks::begin_update(w, b);
   const auto t0 = std::chrono::steady_clock::now();
   auto torn = r.read(b);
   const auto took = std::chrono::steady_clock::now() - t0;
