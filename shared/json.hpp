@@ -2,9 +2,8 @@
 // JSON helpers over Boost.JSON: parsing user input into error values, and the
 // accessors the protocol uses. Payloads, values and messages are JSON values.
 
+#include "dynmgr/json.hpp"
 #include "shared/error.hpp"
-
-#include <boost/json/value.hpp>
 
 #include <cstdint>
 #include <optional>
@@ -13,16 +12,9 @@
 
 namespace dynmgr {
 
-namespace json = boost::json;
-
-// Parses text; kInvalid "invalid JSON in <what>: <reason>" on failure.
-Result<json::value> parse_json(std::string_view text, std::string_view what);
-std::string to_json(const json::value& v);
-
 // Field accessors that never throw; nullopt when absent or of another type.
 std::optional<std::string_view> get_string(const json::object& o, std::string_view key);
 std::optional<std::int64_t> get_int(const json::object& o, std::string_view key);
-std::optional<double> get_number(const json::object& o, std::string_view key);
 std::optional<bool> get_bool(const json::object& o, std::string_view key);
 const json::value* get_field(const json::object& o, std::string_view key);
 

@@ -20,24 +20,6 @@ bool is_free(const SlotRecord& r) {
 
 }  // namespace
 
-std::string_view to_string(PoolStrategy s) noexcept {
-  switch (s) {
-    case PoolStrategy::kHashring: return "hashring";
-    case PoolStrategy::kRandom: return "random";
-    case PoolStrategy::kStream: return "stream";
-    case PoolStrategy::kNone: break;
-  }
-  return "none";
-}
-
-Result<PoolStrategy> parse_pool_strategy(std::string_view s) {
-  if (s == "hashring") return PoolStrategy::kHashring;
-  if (s == "random") return PoolStrategy::kRandom;
-  if (s == "stream") return PoolStrategy::kStream;
-  return make_error(Errc::kInvalid, "invalid pickup strategy '" + std::string(s) +
-                                        "': expected hashring, random or stream");
-}
-
 Result<std::uint32_t> pick_worker(PoolStrategy strategy, const std::vector<SlotRecord>& workers,
                                   std::string_view message, std::uint64_t seed) {
   if (strategy == PoolStrategy::kNone) {

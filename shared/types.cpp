@@ -12,6 +12,7 @@ std::string_view to_string(ManagerState s) noexcept { return enums::enum_name(s)
 std::string_view to_string(WorkerStatus s) noexcept { return enums::enum_name(s); }
 std::string_view to_string(RestartType r) noexcept { return enums::enum_name(r, "permanent"); }
 std::string_view to_string(ExitInfo::Kind k) noexcept { return enums::enum_name(k); }
+std::string_view to_string(PoolStrategy s) noexcept { return enums::enum_name(s, "none"); }
 
 std::optional<ManagerState> parse_manager_state(std::string_view s) noexcept {
   return enums::parse_enum<ManagerState>(s);
@@ -21,6 +22,13 @@ std::optional<WorkerStatus> parse_worker_status(std::string_view s) noexcept {
 }
 std::optional<ExitInfo::Kind> parse_exit_kind(std::string_view s) noexcept {
   return enums::parse_enum<ExitInfo::Kind>(s);
+}
+
+Result<PoolStrategy> parse_pool_strategy(std::string_view s) {
+  // kNone names "not a pool"; it is no strategy one can choose.
+  if (auto p = enums::parse_enum<PoolStrategy>(s); p && *p != PoolStrategy::kNone) return *p;
+  return make_error(Errc::kInvalid, "invalid pickup strategy '" + std::string(s) +
+                                        "': expected hashring, random or stream");
 }
 
 Result<RestartType> parse_restart_type(std::string_view s) {

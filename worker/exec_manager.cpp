@@ -1,6 +1,7 @@
 #include "worker/exec_manager.hpp"
 
 #include "shared/clock.hpp"
+#include "shared/json.hpp"
 #include "shared/log.hpp"
 #include "worker/boost_process_v2.hpp"
 #include "worker/worker_runtime.hpp"

@@ -94,7 +94,7 @@ void run_put(Context& ctx, const PutArgs& a, bool only_new, const std::vector<st
     return;
   }
   if (ctx.json) {
-    print_json(protocol_record(*r));
+    print_json(worker_json(*r));
   } else {
     std::cout << verb << " '" << r->id << "': " << to_string(r->status) << " (pid " << r->pid << ")\n";
   }

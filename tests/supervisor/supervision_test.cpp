@@ -64,10 +64,10 @@ TEST_F(Supervision, SigkilledWorkerIsRestartedWithItsLastCommittedPayload) {
   // restart the count at 1, the committed one continues it.
   auto first = put("k", spec(P(R"({"tag": "k"})"), 200));
   ASSERT_TRUE(first) << first.error().message;
-  auto before = wait_record("k", [](const SlotRecord& r) { return int_field(r.payload, "n") >= 3; });
+  auto before = wait_record("k", [](const WorkerInfo& r) { return int_field(r.payload, "n") >= 3; });
   ASSERT_TRUE(before);
   ASSERT_EQ(::kill(before->pid, SIGKILL), 0);
-  auto after = wait_record("k", [&](const SlotRecord& r) {
+  auto after = wait_record("k", [&](const WorkerInfo& r) {
     return r.pid != before->pid && r.pid != 0 && r.status == WorkerStatus::kRunning;
   });
   ASSERT_TRUE(after);
@@ -126,14 +126,14 @@ TEST_P(RestartTypes, ExitIsHandledByTheRestartType) {
     return false;
   };
   if (row.expect == Expect::kRestarted) {
-    auto r = wait_record("w", [](const SlotRecord& x) { return x.restarts >= 1; });
+    auto r = wait_record("w", [](const WorkerInfo& x) { return x.restarts >= 1; });
     ASSERT_TRUE(r);
     EXPECT_TRUE(ended_as_expected(r->last_exit)) << r->last_exit.describe();
     EXPECT_NE(r->status, WorkerStatus::kExited);
     ASSERT_TRUE(wait_until([&] { return log_lines("init", "w ").size() >= 2; }))
         << "no second incarnation started";
   } else {
-    auto r = wait_record("w", [](const SlotRecord& x) { return x.status == WorkerStatus::kExited; });
+    auto r = wait_record("w", [](const WorkerInfo& x) { return x.status == WorkerStatus::kExited; });
     ASSERT_TRUE(r);
     EXPECT_TRUE(ended_as_expected(r->last_exit)) << r->last_exit.describe();
     EXPECT_EQ(r->restarts, 0u);
@@ -172,7 +172,7 @@ TEST_F(Supervision, CrashLoopEndsFailedWhileASiblingKeepsPerforming) {
   loop.max_restarts = 4;
   loop.within_ms = 60'000;
   ASSERT_TRUE(put("loop", loop));
-  auto failed = wait_record("loop", [](const SlotRecord& r) { return r.status == WorkerStatus::kFailed; });
+  auto failed = wait_record("loop", [](const WorkerInfo& r) { return r.status == WorkerStatus::kFailed; });
   ASSERT_TRUE(failed);
   EXPECT_EQ(failed->restarts, 4u);
   EXPECT_EQ(failed->pid, 0);
@@ -188,7 +188,7 @@ TEST_F(Supervision, CrashLoopEndsFailedWhileASiblingKeepsPerforming) {
   EXPECT_EQ(now->restarts, 0u);
   EXPECT_EQ(now->status, WorkerStatus::kRunning);
   const auto n = int_field(now->payload, "n");
-  ASSERT_TRUE(wait_record("sibling", [&](const SlotRecord& r) { return int_field(r.payload, "n") >= n + 3; }));
+  ASSERT_TRUE(wait_record("sibling", [&](const WorkerInfo& r) { return int_field(r.payload, "n") >= n + 3; }));
   // A failed worker stays failed (not restarted) and can be put again.
   EXPECT_EQ(get("loop")->status, WorkerStatus::kFailed);
   auto again = put("loop", spec(P("{}"), 0));
@@ -268,19 +268,19 @@ TEST_F(Supervision, MaxRestartsAndWithinComeFromTheChildSpec) {
     ASSERT_TRUE(r) << r.error().message;
   }
 
-  auto r2 = wait_record("two", [](const SlotRecord& r) { return r.status == WorkerStatus::kFailed; });
+  auto r2 = wait_record("two", [](const WorkerInfo& r) { return r.status == WorkerStatus::kFailed; });
   ASSERT_TRUE(r2);
   EXPECT_EQ(r2->restarts, 2u);
   EXPECT_EQ(r2->max_restarts, 2u);
   EXPECT_EQ(r2->within_ms, 60'000u);
   EXPECT_EQ(log_lines("init", "two ").size(), 3u);
 
-  auto r0 = wait_record("zero", [](const SlotRecord& r) { return r.status == WorkerStatus::kFailed; });
+  auto r0 = wait_record("zero", [](const WorkerInfo& r) { return r.status == WorkerStatus::kFailed; });
   ASSERT_TRUE(r0);
   EXPECT_EQ(r0->restarts, 0u);
   EXPECT_EQ(log_lines("init", "zero ").size(), 1u);
 
-  auto rs = wait_record("spaced", [](const SlotRecord& r) { return r.restarts >= 4; });
+  auto rs = wait_record("spaced", [](const WorkerInfo& r) { return r.restarts >= 4; });
   ASSERT_TRUE(rs);
   EXPECT_NE(rs->status, WorkerStatus::kFailed);
 }
@@ -328,7 +328,7 @@ TEST_P(StopSignals, AnIdleWorkerStopsAtOnce) {
   // Well inside the 5 s housekeeping interval: only a woken wait gets there.
   EXPECT_TRUE(wait_until([&] { return log_lines("terminate", "idle shutdown").size() == 1; }, 2s))
       << "terminate lines: " << log_lines("terminate", "").size();
-  auto after = wait_record("idle", [&](const SlotRecord& r) {
+  auto after = wait_record("idle", [&](const WorkerInfo& r) {
     return r.pid != w->pid && r.status == WorkerStatus::kRunning;
   });
   ASSERT_TRUE(after);
@@ -347,7 +347,7 @@ TEST_F(Supervision, WorkerDeafToTerminateAndSigtermIsKilledAfterBothTimeouts) {
   s.instant_perform = true;
   auto deaf = put("deaf", s);
   ASSERT_TRUE(deaf) << deaf.error().message;
-  ASSERT_TRUE(wait_record("deaf", [](const SlotRecord& r) { return r.busy_since_ms != 0; }));
+  ASSERT_TRUE(wait_record("deaf", [](const WorkerInfo& r) { return r.busy_since_ms != 0; }));
   const auto t0 = mono_now_ms();
   ASSERT_TRUE(client().del("deaf"));
   const auto elapsed = mono_now_ms() - t0;
@@ -370,7 +370,7 @@ TEST_F(Supervision, ShutdownKillsADeafWorkerAndStillCleansUp) {
   ASSERT_TRUE(deaf);
   auto polite = put("polite", spec(P("{}"), 0));
   ASSERT_TRUE(polite);
-  ASSERT_TRUE(wait_record("deaf", [](const SlotRecord& r) { return r.busy_since_ms != 0; }));
+  ASSERT_TRUE(wait_record("deaf", [](const WorkerInfo& r) { return r.busy_since_ms != 0; }));
   ASSERT_TRUE(client().stop());
   auto status = wait_supervisor_exit();
   ASSERT_TRUE(status);

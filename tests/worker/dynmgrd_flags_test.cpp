@@ -103,7 +103,7 @@ TEST_F(DynmgrdTest, ChildrenFileBootsAFleet) {
   const pid_t old_sh = worker_pid("sh");
   r = ctl({"restart"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  auto sh = wait_record("sh", [&](const SlotRecord& s) {
+  auto sh = wait_record("sh", [&](const WorkerInfo& s) {
     return s.status == WorkerStatus::kRunning && s.pid != old_sh;
   });
   ASSERT_TRUE(sh && sh->pid != old_sh);
