@@ -12,6 +12,8 @@
 //   restart_bench [KILLS]   (default 300)
 #include "bench/bench_util.hpp"
 #include "dynmgr/client.hpp"
+#include "shared/names.hpp"
+#include "shared/registry.hpp"
 
 #include <fcntl.h>
 #include <spawn.h>
@@ -62,7 +64,7 @@ std::vector<double> dynmgr_restarts(int kills) {
   dynmgr::ChildSpec spec;
   spec.timeout_ms = 0;
   spec.max_restarts = 1'000'000;
-  spec.restart_window_ms = 1;
+  spec.within_ms = 1;
   auto rec = client->put("w", spec);
   if (!rec) {
     std::cerr << rec.error().message << "\n";

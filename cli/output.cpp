@@ -1,7 +1,7 @@
 #include "cli/output.hpp"
 
 #include "shared/clock.hpp"
-#include "shared/protocol.hpp"
+#include "shared/worker_info.hpp"
 
 #include <boost/json/monotonic_resource.hpp>
 
@@ -16,6 +16,8 @@
 namespace dynmgr::cli {
 
 void print_json(const json::value& v) { std::cout << to_json(v) << '\n'; }
+
+json::object worker_json(const WorkerInfo& r) { return worker_to_json(r); }
 
 std::string format_uptime(std::uint64_t started_ms, std::uint64_t now_ms) {
   if (started_ms == 0 || now_ms < started_ms) return "-";
@@ -40,21 +42,16 @@ std::size_t terminal_width() {
   return 120;
 }
 
-void print_record(const SlotRecord& r) {
-  const auto o = protocol::record_to_json(r);
-  std::cout << "id:           " << r.id << '\n'
-            << "status:       " << protocol::display_status(r) << '\n'
-            << "pid:          " << r.pid << '\n'
-            << "uptime:       " << (r.pid > 0 ? format_uptime(r.started_ms, wall_ms()) : "-") << '\n'
-            << "restarts:     " << r.restarts << '\n'
-            << "restart:      " << to_string(r.restart) << " (max " << r.max_restarts << " within "
-            << r.restart_window_ms << " ms)\n"
-            << "timeout_ms:   " << r.timeout_ms << '\n'
-            << "lull:         " << r.lull << '\n'
-            << "payload:      " << r.payload << '\n'
-            << "value:        " << r.value << '\n'
-            << "last_exit:    " << (r.last_exit.kind == ExitInfo::Kind::kNone ? "-" : r.last_exit.describe())
-            << '\n';
+void print_record(const WorkerInfo& r) {
+  // One line per described member (worker_info.hpp), then the uptime.
+  const auto fields = worker_fields(r);
+  std::size_t width = std::string_view("uptime").size();
+  for (const auto& f : fields) width = std::max(width, f.name.size());
+  const auto line = [width](std::string_view name, const std::string& text) {
+    std::cout << name << ':' << std::string(width + 2 - name.size(), ' ') << text << '\n';
+  };
+  for (const auto& f : fields) line(f.name, f.text);
+  line("uptime", r.pid > 0 ? format_uptime(r.started_ms, wall_ms()) : "-");
 }
 
 namespace {
@@ -65,8 +62,8 @@ std::string cut(const std::string& s, std::size_t width) {
 }
 }  // namespace
 
-void print_table(const RegistryHeaderInfo& h, const std::string& instance,
-                 const std::vector<SlotRecord>& workers, std::size_t width) {
+void print_table(const InstanceInfo& h, const std::string& instance,
+                 const std::vector<WorkerInfo>& workers, std::size_t width) {
   std::printf("instance %s: manager %s, supervisor pid %d, %zu worker(s)\n", instance.c_str(),
               std::string(to_string(h.manager_state)).c_str(), h.supervisor_pid, workers.size());
   if (workers.empty()) return;
@@ -79,17 +76,18 @@ void print_table(const RegistryHeaderInfo& h, const std::string& instance,
   const std::size_t fixed = std::strlen(line);
   std::printf("%sPAYLOAD\n", line);
   for (const auto& r : workers) {
-    const std::string status = protocol::display_status(r);
-    std::snprintf(line, sizeof line, "%-*s %7d %-10s %8u %8s  ", static_cast<int>(id_w),
-                  cut(r.id, id_w).c_str(), r.pid, status.c_str(), r.restarts,
+    const std::string_view status = display_status(r);
+    std::snprintf(line, sizeof line, "%-*s %7d %-10.*s %8u %8s  ", static_cast<int>(id_w),
+                  cut(r.id, id_w).c_str(), r.pid, static_cast<int>(status.size()), status.data(),
+                  r.restarts,
                   r.pid > 0 ? format_uptime(r.started_ms, now).c_str() : "-");
     const std::size_t room = width > fixed + 8 ? width - fixed : 8;
     std::printf("%s%s\n", line, cut(r.payload, room).c_str());
   }
 }
 
-json::object state_json(const RegistryHeaderInfo& h, const std::string& instance,
-                        const std::vector<SlotRecord>& workers) {
+json::object state_json(const InstanceInfo& h, const std::string& instance,
+                        const std::vector<WorkerInfo>& workers) {
   // The whole document from one arena (it travels with the returned object):
   // no malloc/free per JSON node, and no copy when the array moves in.
   json::storage_ptr sp = json::make_shared_resource<json::monotonic_resource>();
@@ -103,13 +101,9 @@ json::object state_json(const RegistryHeaderInfo& h, const std::string& instance
   o["max_payload"] = h.max_payload;
   json::array arr(sp);
   arr.reserve(workers.size());
-  for (const auto& r : workers) arr.push_back(protocol::record_to_json(r, sp));
+  for (const auto& r : workers) arr.push_back(worker_to_json(r, sp));
   o["workers"] = std::move(arr);
   return o;
 }
 
-}  // namespace dynmgr::cli
-
-namespace dynmgr::cli {
-json::object protocol_record(const SlotRecord& r) { return protocol::record_to_json(r); }
 }  // namespace dynmgr::cli

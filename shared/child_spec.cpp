@@ -37,7 +37,7 @@ Status ChildSpec::validate() const {
     return make_error(Errc::kInvalid, "invalid spec field 'lull': " + std::to_string(lull) +
                                           " is not in 1.0..1000.0");
   }
-  if (max_restarts > 0 && restart_window_ms == 0) {
+  if (max_restarts > 0 && within_ms == 0) {
     return make_error(Errc::kInvalid,
                       "invalid spec field 'within': 0 is not positive (max_restarts is " +
                           std::to_string(max_restarts) + ")");
@@ -53,7 +53,7 @@ json::object ChildSpec::to_json() const {
   o["instant_perform"] = instant_perform;
   o["restart"] = std::string(to_string(restart));
   o["max_restarts"] = max_restarts;
-  o["within"] = restart_window_ms;
+  o["within"] = within_ms;
   if (!options.empty()) o["options"] = options;
   return o;
 }
@@ -86,7 +86,7 @@ Result<ChildSpec> ChildSpec::from_json(const json::value& v) {
     } else if (key == "within") {
       auto n = get_u32(val, "within");
       if (!n) return n.error();
-      s.restart_window_ms = *n;
+      s.within_ms = *n;
     } else if (key == "options") {
       if (!val.is_object()) return field_error("options", val, "an object");
       s.options = val.get_object();

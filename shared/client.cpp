@@ -9,6 +9,7 @@
 #include "shared/queue.hpp"
 
 #include <atomic>
+#include <map>
 #include <optional>
 #include <random>
 
@@ -275,6 +276,14 @@ struct Client::Impl {
   }
 };
 
+namespace {
+// A registry record as the public API shows it: without the registry's own words.
+Result<WorkerInfo> public_info(Result<SlotRecord> r) {
+  if (!r) return r.error();
+  return static_cast<WorkerInfo&&>(std::move(*r));
+}
+}  // namespace
+
 Client::Client(std::unique_ptr<Impl> impl, Millis timeout)
     : impl_(std::move(impl)), timeout_(timeout) {}
 Client::Client(Client&&) noexcept = default;
@@ -302,12 +311,12 @@ Status Client::ping() {
   return {};
 }
 
-Result<SlotRecord> Client::put(std::string_view id, const ChildSpec& spec) {
-  return impl_->put(id, spec, false, timeout_);
+Result<WorkerInfo> Client::put(std::string_view id, const ChildSpec& spec) {
+  return public_info(impl_->put(id, spec, false, timeout_));
 }
 
-Result<SlotRecord> Client::put_new(std::string_view id, const ChildSpec& spec) {
-  return impl_->put(id, spec, true, timeout_);
+Result<WorkerInfo> Client::put_new(std::string_view id, const ChildSpec& spec) {
+  return public_info(impl_->put(id, spec, true, timeout_));
 }
 
 Status Client::del(std::string_view id) {
@@ -340,18 +349,34 @@ Status Client::stop() {
   return {};
 }
 
-Result<SlotRecord> Client::get(std::string_view id) const {
+Result<WorkerInfo> Client::get(std::string_view id) const {
   if (auto st = validate_id(id); !st) return st.error();
   if (auto st = impl_->ensure_supervisor(); !st) return st.error();
-  return impl_->reader.find(id);
+  return public_info(impl_->reader.find(id));
 }
 
-Result<std::vector<SlotRecord>> Client::state() const {
+Result<std::vector<WorkerInfo>> Client::state() const {
   if (auto st = impl_->ensure_supervisor(); !st) return st.error();
-  return impl_->reader.snapshot();
+  auto all = impl_->reader.snapshot();
+  if (!all) return all.error();
+  return std::vector<WorkerInfo>(std::make_move_iterator(all->begin()),
+                                 std::make_move_iterator(all->end()));
 }
 
-RegistryHeaderInfo Client::header() const { return impl_->reader.header(); }
+InstanceInfo Client::header() const {
+  const RegistryHeaderInfo h = impl_->reader.header();
+  InstanceInfo i;
+  i.manager_state = h.manager_state;
+  i.supervisor_pid = h.supervisor_pid;
+  i.capacity = h.capacity;
+  i.max_payload = h.max_payload;
+  i.mailbox_depth = h.mailbox_depth;
+  i.workers = h.used;
+  i.pool_strategy = static_cast<PoolStrategy>(h.pool_strategy);
+  i.created_ms = h.created_ms;
+  i.dropped_frames = h.dropped_frames;
+  return i;
+}
 
 Result<json::value> Client::call(std::string_view id, const json::value& message) {
   if (auto st = impl_->check_message_size(message); !st) return st.error();

@@ -2,13 +2,14 @@
 // Time sources. Deadlines are always on the monotonic clock so a wall-clock jump
 // can neither stretch nor cut a timeout; wall time is only for display.
 
+#include "dynmgr/types.hpp"  // Millis
+
 #include <chrono>
 #include <cstdint>
 
 namespace dynmgr {
 
 using MonoClock = std::chrono::steady_clock;
-using Millis = std::chrono::milliseconds;
 
 // Milliseconds since the Unix epoch (display and registry timestamps only).
 std::uint64_t wall_ms() noexcept;

@@ -66,15 +66,6 @@ std::optional<std::int64_t> get_int(const json::object& o, std::string_view key)
   return std::nullopt;
 }
 
-std::optional<double> get_number(const json::object& o, std::string_view key) {
-  const json::value* v = o.if_contains(key);
-  if (v == nullptr) return std::nullopt;
-  if (v->is_double()) return v->get_double();
-  if (v->is_int64()) return static_cast<double>(v->get_int64());
-  if (v->is_uint64()) return static_cast<double>(v->get_uint64());
-  return std::nullopt;
-}
-
 std::optional<bool> get_bool(const json::object& o, std::string_view key) {
   const json::value* v = o.if_contains(key);
   if (v == nullptr || !v->is_bool()) return std::nullopt;

@@ -15,28 +15,10 @@ std::uint64_t fnv1a(std::string_view a, std::string_view b) {
 }
 
 bool is_free(const SlotRecord& r) {
-  return r.pool_member && r.status == WorkerStatus::kRunning && r.busy_since_ms == 0;
+  return r.pool && r.status == WorkerStatus::kRunning && r.busy_since_ms == 0;
 }
 
 }  // namespace
-
-std::string_view to_string(PoolStrategy s) noexcept {
-  switch (s) {
-    case PoolStrategy::kHashring: return "hashring";
-    case PoolStrategy::kRandom: return "random";
-    case PoolStrategy::kStream: return "stream";
-    case PoolStrategy::kNone: break;
-  }
-  return "none";
-}
-
-Result<PoolStrategy> parse_pool_strategy(std::string_view s) {
-  if (s == "hashring") return PoolStrategy::kHashring;
-  if (s == "random") return PoolStrategy::kRandom;
-  if (s == "stream") return PoolStrategy::kStream;
-  return make_error(Errc::kInvalid, "invalid pickup strategy '" + std::string(s) +
-                                        "': expected hashring, random or stream");
-}
 
 Result<std::uint32_t> pick_worker(PoolStrategy strategy, const std::vector<SlotRecord>& workers,
                                   std::string_view message, std::uint64_t seed) {
@@ -50,7 +32,7 @@ Result<std::uint32_t> pick_worker(PoolStrategy strategy, const std::vector<SlotR
     const SlotRecord* best = nullptr;
     std::uint64_t best_h = 0;
     for (const auto& r : workers) {
-      if (!r.pool_member || r.status != WorkerStatus::kRunning) continue;
+      if (!r.pool || r.status != WorkerStatus::kRunning) continue;
       const std::uint64_t h = fnv1a(r.id, message);
       if (best == nullptr || h > best_h) {
         best = &r;

@@ -11,10 +11,7 @@
 
 namespace dynmgr {
 
-enum class PoolStrategy : std::uint32_t { kNone = 0, kHashring = 1, kRandom = 2, kStream = 3 };
-
-std::string_view to_string(PoolStrategy s) noexcept;
-Result<PoolStrategy> parse_pool_strategy(std::string_view s);
+// PoolStrategy, its to_string and parse_pool_strategy: dynmgr/types.hpp.
 
 // Picks the slot for `message` among the pool members in `workers` (any order).
 //  hashring: stable for the same message (rendezvous hashing over worker ids),

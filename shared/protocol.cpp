@@ -1,7 +1,5 @@
 #include "shared/protocol.hpp"
 
-#include <boost/json/parse.hpp>
-
 namespace dynmgr::protocol {
 namespace {
 
@@ -14,13 +12,6 @@ Result<json::object> body_object(const Frame& f) {
 
 Frame make(MessageKind kind, std::uint64_t request_id, const json::object& o) {
   return Frame{kind, request_id, to_json(o)};
-}
-
-json::value parse_or_string(const std::string& text, const json::storage_ptr& sp = {}) {
-  boost::system::error_code ec;
-  json::value v = json::parse(text, ec, sp);
-  if (ec) return json::value(json::string(text, sp));  // never fails a display: show the raw text
-  return v;
 }
 
 }  // namespace
@@ -182,93 +173,15 @@ Result<MailboxMessage> parse_mailbox_message(const Frame& frame) {
   return m;
 }
 
-std::string display_status(const SlotRecord& r) {
-  if (r.status == WorkerStatus::kRunning && r.busy_since_ms != 0) return "busy";
-  return std::string(to_string(r.status));
-}
-
 json::object record_to_json(const SlotRecord& r, json::storage_ptr sp) {
-  // Reserved up front and filled with emplace: `state --json` builds 10 000 of
-  // these, and rehashing plus operator[] lookups were a third of its time.
-  json::object o(sp);
-  o.reserve(19);
-  o.emplace("id", json::string(r.id, sp));
-  o.emplace("pid", r.pid);
-  o.emplace("status", json::string(display_status(r), sp));
-  o.emplace("restarts", r.restarts);
-  o.emplace("payload", parse_or_string(r.payload, sp));
-  o.emplace("value", parse_or_string(r.value, sp));
-  o.emplace("timeout_ms", r.timeout_ms);
-  o.emplace("lull", r.lull);
-  o.emplace("restart", json::string(to_string(r.restart), sp));
-  o.emplace("instant_perform", r.instant_perform);
-  o.emplace("max_restarts", r.max_restarts);
-  o.emplace("within_ms", r.restart_window_ms);
-  o.emplace("pool", r.pool_member);
-  o.emplace("started_ms", r.started_ms);
-  o.emplace("busy_since_ms", r.busy_since_ms);
-  o.emplace("last_perform_ms", r.heartbeat_ms);
-  o.emplace("slot", r.slot);
-  if (r.last_exit.kind == ExitInfo::Kind::kNone) {
-    o.emplace("last_exit", nullptr);
-  } else {
-    json::object e(sp);
-    switch (r.last_exit.kind) {
-      case ExitInfo::Kind::kExited: e.emplace("kind", "exited"); e.emplace("code", r.last_exit.code); break;
-      case ExitInfo::Kind::kSignaled: e.emplace("kind", "signaled"); e.emplace("signal", r.last_exit.code); break;
-      case ExitInfo::Kind::kSpawnFailed: e.emplace("kind", "spawn_failed"); e.emplace("errno", r.last_exit.code); break;
-      case ExitInfo::Kind::kNone: break;
-    }
-    e.emplace("reason", json::string(r.last_exit.reason, sp));
-    o.emplace("last_exit", std::move(e));
-  }
-  return o;
+  return worker_to_json(r, std::move(sp));
 }
 
 Result<SlotRecord> record_from_json(const json::object& o) {
+  auto w = worker_from_json(o);
+  if (!w) return w.error();
   SlotRecord r;
-  const auto id = get_string(o, "id");
-  const auto slot = get_int(o, "slot");
-  const auto status = get_string(o, "status");
-  if (!id || !slot || !status) return make_error(Errc::kInvalid, "not a worker record");
-  r.id = std::string(*id);
-  r.slot = static_cast<std::uint32_t>(*slot);
-  r.status = WorkerStatus::kFree;
-  for (std::uint32_t k = 0; k <= static_cast<std::uint32_t>(WorkerStatus::kExited); ++k) {
-    if (to_string(static_cast<WorkerStatus>(k)) == *status) r.status = static_cast<WorkerStatus>(k);
-  }
-  if (*status == "busy") r.status = WorkerStatus::kRunning;  // display_status()
-  r.pid = static_cast<pid_t>(get_int(o, "pid").value_or(0));
-  r.restarts = static_cast<std::uint32_t>(get_int(o, "restarts").value_or(0));
-  if (const auto* v = get_field(o, "payload")) r.payload = to_json(*v);
-  if (const auto* v = get_field(o, "value")) r.value = to_json(*v);
-  r.timeout_ms = static_cast<std::uint32_t>(get_int(o, "timeout_ms").value_or(0));
-  r.lull = get_number(o, "lull").value_or(r.lull);
-  if (const auto t = get_string(o, "restart")) {
-    if (auto parsed = parse_restart_type(*t)) r.restart = *parsed;
-  }
-  r.instant_perform = get_bool(o, "instant_perform").value_or(false);
-  r.max_restarts = static_cast<std::uint32_t>(get_int(o, "max_restarts").value_or(0));
-  r.restart_window_ms = static_cast<std::uint32_t>(get_int(o, "within_ms").value_or(0));
-  r.pool_member = get_bool(o, "pool").value_or(false);
-  r.started_ms = static_cast<std::uint64_t>(get_int(o, "started_ms").value_or(0));
-  r.busy_since_ms = static_cast<std::uint64_t>(get_int(o, "busy_since_ms").value_or(0));
-  r.heartbeat_ms = static_cast<std::uint64_t>(get_int(o, "last_perform_ms").value_or(0));
-  if (const auto* e = get_field(o, "last_exit"); e != nullptr && e->is_object()) {
-    const auto& eo = e->get_object();
-    const auto kind = get_string(eo, "kind").value_or("");
-    if (kind == "exited") {
-      r.last_exit.kind = ExitInfo::Kind::kExited;
-      r.last_exit.code = static_cast<int>(get_int(eo, "code").value_or(0));
-    } else if (kind == "signaled") {
-      r.last_exit.kind = ExitInfo::Kind::kSignaled;
-      r.last_exit.code = static_cast<int>(get_int(eo, "signal").value_or(0));
-    } else if (kind == "spawn_failed") {
-      r.last_exit.kind = ExitInfo::Kind::kSpawnFailed;
-      r.last_exit.code = static_cast<int>(get_int(eo, "errno").value_or(0));
-    }
-    r.last_exit.reason = std::string(get_string(eo, "reason").value_or(""));
-  }
+  static_cast<WorkerInfo&>(r) = std::move(*w);
   return r;
 }
 

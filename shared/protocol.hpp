@@ -84,13 +84,11 @@ Frame make_cast(const json::value& msg);
 Frame make_terminate(const std::string& reason);
 Result<MailboxMessage> parse_mailbox_message(const Frame& frame);
 
-// ---- registry records as JSON (the `state --json` worker shape)
-// sp: where the object's memory comes from (a monotonic resource for bulk output).
+// ---- registry records as JSON (the `state --json` worker shape, derived from
+// WorkerInfo's description: see worker_info.hpp)
 json::object record_to_json(const SlotRecord& r, json::storage_ptr sp = {});
 // The inverse, for a record received in a reply (pid start time, incarnation
 // and mailbox generation are not in it and stay 0).
 Result<SlotRecord> record_from_json(const json::object& o);
-// "busy" when running with busy_since set, else the registry status.
-std::string display_status(const SlotRecord& r);
 
 }  // namespace dynmgr::protocol

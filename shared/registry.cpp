@@ -1,6 +1,7 @@
 #include "shared/registry.hpp"
 
 #include "shared/clock.hpp"
+#include "shared/enum_names.hpp"
 #include "shared/process_identity.hpp"
 
 #include <sys/stat.h>
@@ -29,6 +30,7 @@ constexpr std::uint32_t kLayoutVersion = 4;
 constexpr std::uint32_t kReadyWord = 0x52454459;  // "REDY"
 constexpr std::size_t kIdCapacity = 256;
 constexpr std::size_t kReasonCapacity = 256;
+constexpr std::uint32_t kMaxStatus = enums::max_value<WorkerStatus>();
 // A reader that finds a slot mid-update spins, then yields, then — if the writer
 // is still alive — sleeps in short steps for at most kLiveWriterPatience: a live
 // writer may simply be preempted mid-update (tens of ms on a loaded machine), and
@@ -71,7 +73,7 @@ struct alignas(64) Header {
 struct alignas(64) SlotHeader {
   std::atomic<std::uint64_t> seq;            // odd while the writer updates the slot
   std::atomic<std::uint64_t> busy_since_ms;  // worker-owned
-  std::atomic<std::uint64_t> heartbeat_ms;   // worker-owned
+  std::atomic<std::uint64_t> last_perform_ms;  // worker-owned
   // Seqlock-protected fields (written only by the supervisor):
   std::uint32_t in_use;
   std::uint32_t status;
@@ -87,7 +89,7 @@ struct alignas(64) SlotHeader {
   std::uint32_t restart_type;
   std::uint32_t flags;  // bit 0 instant_perform, bit 1 pool member
   std::uint32_t max_restarts;
-  std::uint32_t restart_window_ms;
+  std::uint32_t within_ms;
   std::int32_t exit_kind;
   std::int32_t exit_code;
   std::uint32_t exit_reason_len;
@@ -257,9 +259,9 @@ ReadOutcome read_slot(const Mapping& m, std::uint32_t i, SlotRecord& out) {
     out.timeout_ms = s->timeout_ms;
     out.restart = static_cast<RestartType>(s->restart_type);
     out.instant_perform = (s->flags & kInstantPerform) != 0;
-    out.pool_member = (s->flags & kPoolMember) != 0;
+    out.pool = (s->flags & kPoolMember) != 0;
     out.max_restarts = s->max_restarts;
-    out.restart_window_ms = s->restart_window_ms;
+    out.within_ms = s->within_ms;
     out.last_exit.kind = static_cast<ExitInfo::Kind>(s->exit_kind);
     out.last_exit.code = s->exit_code;
     out.last_exit.reason.assign(s->exit_reason,
@@ -276,10 +278,11 @@ ReadOutcome read_slot(const Mapping& m, std::uint32_t i, SlotRecord& out) {
     out.value.assign(data + payload_len, value_len);
     std::atomic_thread_fence(std::memory_order_acquire);
     if (s->seq.load(std::memory_order_relaxed) != s1) continue;
-    // Enum values come from the writer but are still range-checked for display.
-    if (s->status > static_cast<std::uint32_t>(WorkerStatus::kExited)) continue;
+    // Enum values come from the writer but are still range-checked for display;
+    // the bound follows WorkerStatus's description.
+    if (s->status > kMaxStatus) continue;
     out.busy_since_ms = s->busy_since_ms.load(std::memory_order_relaxed);
-    out.heartbeat_ms = s->heartbeat_ms.load(std::memory_order_relaxed);
+    out.last_perform_ms = s->last_perform_ms.load(std::memory_order_relaxed);
     return ReadOutcome::kOk;
   }
   return ReadOutcome::kTorn;
@@ -605,10 +608,10 @@ Status RegistryWriter::write(const SlotRecord& r) {
   s->timeout_ms = r.timeout_ms;
   s->restart_type = static_cast<std::uint32_t>(r.restart);
   const bool inline_data = r.payload.size() + r.value.size() <= sizeof s->inline_data;
-  s->flags = (r.instant_perform ? kInstantPerform : 0U) | (r.pool_member ? kPoolMember : 0U) |
+  s->flags = (r.instant_perform ? kInstantPerform : 0U) | (r.pool ? kPoolMember : 0U) |
              (inline_data ? kInlineData : 0U);
   s->max_restarts = r.max_restarts;
-  s->restart_window_ms = r.restart_window_ms;
+  s->within_ms = r.within_ms;
   s->exit_kind = static_cast<std::int32_t>(r.last_exit.kind);
   s->exit_code = r.last_exit.code;
   const std::size_t reason_len = std::min(r.last_exit.reason.size(), kReasonCapacity);
@@ -631,7 +634,7 @@ Status RegistryWriter::write(const SlotRecord& r) {
     map_->header->used.fetch_add(1, std::memory_order_relaxed);
     // A fresh slot starts idle.
     s->busy_since_ms.store(0, std::memory_order_relaxed);
-    s->heartbeat_ms.store(0, std::memory_order_relaxed);
+    s->last_perform_ms.store(0, std::memory_order_relaxed);
     std::uint32_t high = map_->header->high_water.load(std::memory_order_relaxed);
     if (r.slot + 1 > high) map_->header->high_water.store(r.slot + 1, std::memory_order_release);
   }
@@ -691,7 +694,15 @@ void RegistryWriter::add_dropped_frames(std::uint64_t n) {
 RegistryHeaderInfo RegistryWriter::header() const { return header_info(*map_); }
 void RegistryWriter::remove_name() { bip::shared_memory_object::remove(names_.registry().c_str()); }
 
-void RegistryWriter::begin_update_for_test(std::uint32_t slot) {
+// Declared in tests/shared/registry_test_hooks.hpp (it needs the slot layout,
+// which lives here): starts an update and never finishes it, as a writer
+// killed mid-update leaves it.
+struct RegistryTestHooks {
+  static void begin_update(RegistryWriter& w, std::uint32_t slot);
+};
+
+void RegistryTestHooks::begin_update(RegistryWriter& w, std::uint32_t slot) {
+  const auto& map_ = w.map_;
   SlotHeader* s = map_->slot(slot);
   s->seq.fetch_add(1, std::memory_order_release);
   std::memset(s->inline_data, 'X', sizeof s->inline_data);
@@ -788,9 +799,9 @@ void RegistryReader::set_busy_since(std::uint32_t slot, std::uint64_t ms) const 
   if (!writable_) return;  // a read-only mapping: storing would fault
   if (slot < map_->capacity) map_->slot(slot)->busy_since_ms.store(ms, std::memory_order_release);
 }
-void RegistryReader::set_heartbeat(std::uint32_t slot, std::uint64_t ms) const {
+void RegistryReader::set_last_perform(std::uint32_t slot, std::uint64_t ms) const {
   if (!writable_) return;
-  if (slot < map_->capacity) map_->slot(slot)->heartbeat_ms.store(ms, std::memory_order_release);
+  if (slot < map_->capacity) map_->slot(slot)->last_perform_ms.store(ms, std::memory_order_release);
 }
 
 }  // namespace dynmgr

@@ -3,7 +3,7 @@
 //
 // Contract (DESIGN.md §4):
 //  * One writer, the supervisor (RegistryWriter). Workers may store the two
-//    worker-owned atomic words of their own slot (busy_since, heartbeat).
+//    worker-owned atomic words of their own slot (busy_since_ms, last_perform_ms).
 //  * Readers (RegistryReader) map the segment read-only and use a per-slot
 //    sequence counter (seqlock): they never block the writer, never write, and a
 //    reader killed at any instruction leaves nothing behind. Every length read
@@ -20,6 +20,7 @@
 #include "shared/error.hpp"
 #include "shared/names.hpp"
 #include "shared/types.hpp"
+#include "shared/worker_info.hpp"
 
 #include <sys/types.h>
 
@@ -43,31 +44,13 @@ struct RegistryConfig {
   std::uint32_t mailbox_msg_size() const noexcept { return max_payload + 1024; }
 };
 
-// One worker slot, copied out of (or into) shared memory.
-struct SlotRecord {
-  std::uint32_t slot = 0;
+// One worker slot, copied out of (or into) shared memory: the described worker
+// record plus the words only the supervisor and the runtime need.
+struct SlotRecord : WorkerInfo {
   std::uint64_t incarnation = 0;  // changes whenever the slot gets a new id
-  std::string id;
-  WorkerStatus status = WorkerStatus::kFree;
-  pid_t pid = 0;
   std::uint64_t pid_start_time = 0;
-  std::uint32_t restarts = 0;
-  ExitInfo last_exit;
-  std::uint32_t timeout_ms = 1000;
-  double lull = 1.1;
-  bool instant_perform = false;
-  bool pool_member = false;
-  RestartType restart = RestartType::kPermanent;
-  std::uint32_t max_restarts = 0;
-  std::uint32_t restart_window_ms = 0;
-  std::uint64_t started_ms = 0;        // wall ms the current pid was started
-  std::uint64_t updated_ms = 0;        // wall ms of the last write by the supervisor
+  std::uint64_t updated_ms = 0;   // wall ms of the last write by the supervisor
   std::uint64_t mailbox_generation = 0;
-  std::string payload = "null";        // JSON text
-  std::string value = "null";          // JSON text
-  // Worker-owned words (not covered by the seqlock; each is a single atomic word).
-  std::uint64_t busy_since_ms = 0;     // wall ms a perform/call began, 0 when idle
-  std::uint64_t heartbeat_ms = 0;      // wall ms of the last finished perform
 };
 
 struct RegistryHeaderInfo {
@@ -133,9 +116,8 @@ class RegistryWriter {
   // Unlinks the segment's name (the mapping stays valid until destruction).
   void remove_name();
 
-  // Test hooks: start an update and never finish it (simulates a writer killed
-  // mid-update when followed by _exit/SIGKILL).
-  void begin_update_for_test(std::uint32_t slot);
+  // Tests reach the mapping through it (tests/shared/registry_test_hooks.hpp).
+  friend struct RegistryTestHooks;
 
  private:
   RegistryWriter(std::unique_ptr<detail::Mapping> map, Names names, RegistryConfig cfg);
@@ -181,7 +163,7 @@ class RegistryReader {
   // Worker-owned words (Access::kWorkerWords only — a no-op on a read-only
   // mapping; the caller owns the slot).
   void set_busy_since(std::uint32_t slot, std::uint64_t wall_ms) const;
-  void set_heartbeat(std::uint32_t slot, std::uint64_t wall_ms) const;
+  void set_last_perform(std::uint32_t slot, std::uint64_t wall_ms) const;
 
  private:
   explicit RegistryReader(std::unique_ptr<detail::Mapping> map, Names names);

@@ -1,58 +1,40 @@
 #include "shared/types.hpp"
 
+#include "shared/enum_names.hpp"
+
 #include <sys/wait.h>
 
 #include <cstring>
 
 namespace dynmgr {
 
-std::string_view to_string(ManagerState s) noexcept {
-  switch (s) {
-    case ManagerState::kStarting: return "starting";
-    case ManagerState::kUp: return "up";
-    case ManagerState::kDown: return "down";
-    case ManagerState::kUnknown: break;
-  }
-  return "unknown";
-}
+std::string_view to_string(ManagerState s) noexcept { return enums::enum_name(s); }
+std::string_view to_string(WorkerStatus s) noexcept { return enums::enum_name(s); }
+std::string_view to_string(RestartType r) noexcept { return enums::enum_name(r, "permanent"); }
+std::string_view to_string(ExitInfo::Kind k) noexcept { return enums::enum_name(k); }
+std::string_view to_string(PoolStrategy s) noexcept { return enums::enum_name(s, "none"); }
 
 std::optional<ManagerState> parse_manager_state(std::string_view s) noexcept {
-  if (s == "starting") return ManagerState::kStarting;
-  if (s == "up") return ManagerState::kUp;
-  if (s == "down") return ManagerState::kDown;
-  if (s == "unknown") return ManagerState::kUnknown;
-  return std::nullopt;
+  return enums::parse_enum<ManagerState>(s);
+}
+std::optional<WorkerStatus> parse_worker_status(std::string_view s) noexcept {
+  return enums::parse_enum<WorkerStatus>(s);
+}
+std::optional<ExitInfo::Kind> parse_exit_kind(std::string_view s) noexcept {
+  return enums::parse_enum<ExitInfo::Kind>(s);
 }
 
-std::string_view to_string(WorkerStatus s) noexcept {
-  switch (s) {
-    case WorkerStatus::kFree: return "free";
-    case WorkerStatus::kStarting: return "starting";
-    case WorkerStatus::kRunning: return "running";
-    case WorkerStatus::kRestarting: return "restarting";
-    case WorkerStatus::kStopping: return "stopping";
-    case WorkerStatus::kFailed: return "failed";
-    case WorkerStatus::kHalted: return "halted";
-    case WorkerStatus::kExited: return "exited";
-  }
-  return "unknown";
-}
-
-std::string_view to_string(RestartType r) noexcept {
-  switch (r) {
-    case RestartType::kPermanent: return "permanent";
-    case RestartType::kTransient: return "transient";
-    case RestartType::kTemporary: return "temporary";
-  }
-  return "permanent";
+Result<PoolStrategy> parse_pool_strategy(std::string_view s) {
+  // kNone names "not a pool"; it is no strategy one can choose.
+  if (auto p = enums::parse_enum<PoolStrategy>(s); p && *p != PoolStrategy::kNone) return *p;
+  return make_error(Errc::kInvalid, "invalid pickup strategy '" + std::string(s) +
+                                        "': expected hashring, random or stream");
 }
 
 Result<RestartType> parse_restart_type(std::string_view s) {
-  if (s == "permanent") return RestartType::kPermanent;
-  if (s == "transient") return RestartType::kTransient;
-  if (s == "temporary") return RestartType::kTemporary;
+  if (auto r = enums::parse_enum<RestartType>(s)) return *r;
   return make_error(Errc::kInvalid, "invalid restart type '" + std::string(s) +
-                                        "': expected permanent, transient or temporary");
+                                        "': expected " + enums::expected_names<RestartType>());
 }
 
 ExitInfo ExitInfo::from_wait_status(int status) {

@@ -273,7 +273,7 @@ void Supervisor::Loop::apply_spec(Entry& e, ChildSpec spec) {
   e.rec.instant_perform = e.spec.instant_perform;
   e.rec.restart = e.spec.restart;
   e.rec.max_restarts = e.spec.max_restarts;
-  e.rec.restart_window_ms = e.spec.restart_window_ms;
+  e.rec.within_ms = e.spec.within_ms;
   e.rec.restarts = 0;
   e.rec.last_exit = ExitInfo{};
 }
@@ -299,7 +299,7 @@ Result<std::uint32_t> Supervisor::Loop::start_new(const std::string& id, ChildSp
   e.id = id;
   e.rec.slot = *slot;
   e.rec.id = id;
-  e.rec.pool_member = pool_member;
+  e.rec.pool = pool_member;
   e.life = lc::initial_state(spec, boot);
   if (waiter) e.life.ready_waiters.push_back(*waiter);
   apply_spec(e, std::move(spec));

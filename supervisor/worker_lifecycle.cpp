@@ -94,7 +94,7 @@ struct Builder {
     a.replacement = std::move(s().replacement);
     s().replacement.reset();
     const ChildSpec& spec = a.replacement->spec;
-    s().limits = RestartLimits{spec.restart, spec.max_restarts, spec.restart_window_ms};
+    s().limits = RestartLimits{spec.restart, spec.max_restarts, spec.within_ms};
     s().history = RestartHistory{};
     s().restarts = 0;
     s().last_exit = ExitInfo{};
@@ -355,7 +355,7 @@ Transition step(const WorkerState& state, const Event& ev, std::uint64_t now_ms,
 WorkerState initial_state(const ChildSpec& spec, bool boot_child) {
   WorkerState s;
   s.phase = Phase::kStarting;
-  s.limits = RestartLimits{spec.restart, spec.max_restarts, spec.restart_window_ms};
+  s.limits = RestartLimits{spec.restart, spec.max_restarts, spec.within_ms};
   s.boot_child = boot_child;
   return s;
 }

@@ -1,6 +1,7 @@
 #include "worker/exec_manager.hpp"
 
 #include "shared/clock.hpp"
+#include "shared/json.hpp"
 #include "shared/log.hpp"
 #include "shared/overrun.hpp"
 #include "worker/boost_process_v2.hpp"

@@ -24,6 +24,7 @@
 #include <cmath>
 #include <csignal>
 #include <cstdlib>
+#include <type_traits>
 
 namespace dynmgr {
 namespace {
@@ -115,8 +116,10 @@ class WorkerRuntime {
       return 1;
     }
     set_log_program("worker " + id_);
-    try {
-      json::value initial = m_.init(id_, payload_);
+    auto init = callback(Callback::kInit, [&] { return m_.init(id_, payload_); });
+    if (!init) return 1;
+    {
+      json::value initial = std::move(*init);
       if (initial != payload_) {
         payload_ = std::move(initial);
         value_ = payload_;
@@ -125,10 +128,6 @@ class WorkerRuntime {
         u.value = value_;
         if (!send_control(protocol::make_worker_message(u))) return 1;
       }
-    } catch (const std::exception& e) {
-      log_error("init of '" + id_ + "' threw: " + e.what());
-      report_failing(std::string("init threw: ") + e.what());
-      return 1;
     }
     // The first idle() runs before ready: it tells whether the manager keeps
     // the base idle() (then this worker never wakes for housekeeping), and an
@@ -274,13 +273,7 @@ class WorkerRuntime {
         rec->mailbox_generation != mailbox_generation_) {
       (void)open_mailbox(rec->mailbox_generation);
     }
-    try {
-      m_.idle(state());
-    } catch (const std::exception& e) {
-      log_error("worker '" + id_ + "' failed: " + e.what());
-      report_failing(e.what());
-      return Exit::kCrash;
-    }
+    if (!callback(Callback::kIdle, [&] { m_.idle(state()); })) return Exit::kCrash;
     const Millis every = m_.idle_interval();
     if (!m_.idle_is_default() && every != Manager::kOnEventsOnly) {
       housekeeping_due_ = Deadline::after(std::min(every, kLongestIdleInterval));
@@ -301,32 +294,48 @@ class WorkerRuntime {
   }
 
   Exit stop(const std::string& reason) {
-    try {
-      m_.terminate(reason, state());
-    } catch (const std::exception& e) {
-      log_error("terminate of '" + id_ + "' threw: " + e.what());
-    }
+    (void)callback(Callback::kTerminate, [&] { m_.terminate(reason, state()); });
     return Exit::kStop;
   }
 
   int stop(const char* reason) { return stop(std::string(reason)) == Exit::kStop ? 0 : 1; }
 
+  // The one place the worker catches what a Manager callback throws. A throw
+  // is logged and, except from terminate (the worker is stopping anyway),
+  // reported as the worker's failure: the registry's last_exit reason is
+  // "<callback> threw: <what()>" (idle: what() alone, as the exec manager's
+  // "command exited ..." reads best unprefixed). The caller then crashes the
+  // worker; the error's message is what() for the caller's own reply.
+  enum class Callback { kInit, kPerform, kCall, kCast, kTerminate, kIdle };
+
+  template <class F>
+  auto callback(Callback which, F&& fn) -> Result<std::invoke_result_t<F&>> {
+    static constexpr const char* kNames[] = {"init", "perform", "call", "cast", "terminate", "idle"};
+    const std::string name = kNames[static_cast<int>(which)];
+    try {
+      if constexpr (std::is_void_v<std::invoke_result_t<F&>>) {
+        fn();
+        return {};
+      } else {
+        return fn();
+      }
+    } catch (const std::exception& e) {
+      log_error(name + " of '" + id_ + "' threw: " + e.what());
+      if (which == Callback::kIdle) report_failing(e.what());
+      else if (which != Callback::kTerminate) report_failing(name + " threw: " + e.what());
+      return make_error(Errc::kCrashed, e.what());
+    }
+  }
+
   void busy(bool on) { reader_->set_busy_since(args_.slot, on ? std::max<std::uint64_t>(wall_ms(), 1) : 0); }
 
   Exit perform() {
-    Response r = Response::ok();
     busy(true);
-    try {
-      r = m_.perform(id_, payload_);
-    } catch (const std::exception& e) {
-      busy(false);
-      log_error("perform of '" + id_ + "' threw: " + e.what());
-      report_failing(std::string("perform threw: ") + e.what());
-      return Exit::kCrash;
-    }
+    auto r = callback(Callback::kPerform, [&] { return m_.perform(id_, payload_); });
     busy(false);
-    reader_->set_heartbeat(args_.slot, wall_ms());
-    const Exit ex = apply(r, /*reply=*/nullptr);
+    if (!r) return Exit::kCrash;
+    reader_->set_last_perform(args_.slot, wall_ms());
+    const Exit ex = apply(*r, /*reply=*/nullptr);
     schedule(Millis(timeout_ms_));
     return ex;
   }
@@ -448,37 +457,26 @@ class WorkerRuntime {
         return stop(msg->reason.empty() ? std::string("terminate") : msg->reason);
       case MessageKind::kCall: {
         const ReplyTo to{msg->reply_to, f.request_id};
-        Response r = Response::ok();
         busy(true);
-        try {
-          r = m_.call(msg->message, state());
-        } catch (const std::exception& e) {
-          busy(false);
-          log_error("call on '" + id_ + "' threw: " + e.what());
-          report_failing(std::string("call threw: ") + e.what());
+        auto r = callback(Callback::kCall, [&] { return m_.call(msg->message, state()); });
+        busy(false);
+        if (!r) {
           send_reply(to, protocol::reply_error(
-                             f.request_id, make_error(Errc::kCrashed,
-                                                      "worker '" + id_ + "' crashed while handling the call: " + e.what())));
+                             f.request_id, make_error(Errc::kCrashed, "worker '" + id_ +
+                                                                          "' crashed while handling the call: " +
+                                                                          r.error().message)));
           return Exit::kCrash;
         }
-        busy(false);
-        return apply(r, &to);
+        return apply(*r, &to);
       }
       case MessageKind::kCast: {
-        Response r = Response::ok();
         busy(true);
-        try {
-          r = m_.cast(msg->message, state());
-        } catch (const std::exception& e) {
-          busy(false);
-          log_error("cast on '" + id_ + "' threw: " + e.what());
-          report_failing(std::string("cast threw: ") + e.what());
-          return Exit::kCrash;
-        }
+        auto r = callback(Callback::kCast, [&] { return m_.cast(msg->message, state()); });
         busy(false);
+        if (!r) return Exit::kCrash;
         // A cast's ok(x) changes nothing (the value belongs to perform).
-        if (r.kind() == Response::Kind::kOk) return Exit::kContinue;
-        return apply(r, nullptr);
+        if (r->kind() == Response::Kind::kOk) return Exit::kContinue;
+        return apply(*r, nullptr);
       }
       default:
         log_warn("dropped an unexpected mailbox message kind " +

@@ -7,7 +7,7 @@
 // perform is due, handle call/cast/terminate messages as they come, perform on
 // schedule. Every change of payload/value/interval goes to the supervisor (the
 // only registry writer) over the control queue; the worker itself stores only
-// its slot's busy_since and heartbeat words.
+// its slot's busy_since_ms and last_perform_ms words.
 //
 // The worker dies with the supervisor (PR_SET_PDEATHSIG) and stops cleanly on a
 // terminate message or SIGTERM (Manager::terminate, then exit 0). A callback

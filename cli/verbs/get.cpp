@@ -24,7 +24,7 @@ void add_get(CLI::App& app, Context& ctx) {
       return;
     }
     if (ctx.json) {
-      print_json(protocol_record(*r));
+      print_json(worker_json(*r));
     } else {
       print_record(*r);
     }

@@ -60,7 +60,7 @@ void run_put(Context& ctx, const PutArgs& a, bool only_new, const std::vector<st
     spec.restart = *r;
   }
   if (a.max_restarts) spec.max_restarts = *a.max_restarts;
-  if (a.within) spec.restart_window_ms = *a.within;
+  if (a.within) spec.within_ms = *a.within;
   if (!exec.empty()) {
     json::array argv;
     // The daemon runs elsewhere (in / when detached): a relative command path
@@ -94,7 +94,7 @@ void run_put(Context& ctx, const PutArgs& a, bool only_new, const std::vector<st
     return;
   }
   if (ctx.json) {
-    print_json(protocol_record(*r));
+    print_json(worker_json(*r));
   } else {
     std::cout << verb << " '" << r->id << "': " << to_string(r->status) << " (pid " << r->pid << ")\n";
   }

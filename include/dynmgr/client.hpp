@@ -4,23 +4,29 @@
 //  * put / put_new / del / restart / stop / ping go to the supervisor over the
 //    control queue and are synchronous: they return once the supervisor says
 //    what happened (put: once the worker is registered and has finished init).
-//  * get / state read the registry directly from shared memory (no round trip).
+//  * get / state / header read the registry directly from shared memory (no
+//    round trip).
 //  * call / cast go straight to the worker's mailbox; the supervisor is not on
 //    the data path. call waits for the reply, and reports kCrashed (found through
 //    the registry, not by timing out) when the worker dies before replying.
 //
-// Errors are values (Result/Status); error.code maps to the CLI's exit codes.
+// Errors are values (Result/Status); error.code maps to the CLI's exit codes
+// (exit_code()), and error.message says what failed and why. Every method may
+// also return kNoSupervisor when the supervisor is gone (or was replaced) and,
+// for a round trip, kTimeout when no answer came within timeout(). The other
+// codes are listed per method. A failed request changes nothing that is stored,
+// except where noted.
+//
 // A Client is not thread-safe; use one per thread. It owns one reply queue,
 // created on first use and removed by the destructor (the supervisor removes
 // those of clients that died).
 
-#include "shared/child_spec.hpp"
-#include "shared/clock.hpp"
-#include "shared/error.hpp"
-#include "shared/json.hpp"
-#include "shared/registry.hpp"
+#include "dynmgr/child_spec.hpp"
+#include "dynmgr/error.hpp"
+#include "dynmgr/json.hpp"
+#include "dynmgr/types.hpp"
+#include "dynmgr/worker_info.hpp"
 
-#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -35,7 +41,10 @@ class Client {
     Millis timeout{10'000};      // per request
   };
 
-  // Opens the instance's registry. kNoSupervisor if nothing runs under the name.
+  // Opens the instance's registry. Never waits.
+  // Errors: kInvalid (bad instance name); kNoSupervisor (nothing runs under
+  // the name, or its registry was left by a dead supervisor); kStale (a
+  // registry of another layout or Boost version); kSystem.
   static Result<Client> connect(Options options);
   static Result<Client> connect();
 
@@ -47,23 +56,51 @@ class Client {
   Millis timeout() const noexcept { return timeout_; }
   const std::string& instance() const noexcept;
 
+  // A round trip to the supervisor. Errors: kNoSupervisor, kTimeout.
   Status ping();
-  Result<SlotRecord> put(std::string_view id, const ChildSpec& spec);
-  // kExists (nothing changed) when id is present.
-  Result<SlotRecord> put_new(std::string_view id, const ChildSpec& spec);
+  // Starts a worker under id, replacing (stopping) one already there; returns
+  // once it has run init and is running.
+  // Errors: kInvalid (bad id, or a spec the manager's check_spec refused);
+  // kTooLarge (payload over --max-payload); kFull (registry full); kFailed (the
+  // worker exited before it was ready — it stays registered and the restart
+  // policy goes on; the supervisor is stopping); kNoSupervisor; kTimeout (the
+  // put may still complete).
+  Result<WorkerInfo> put(std::string_view id, const ChildSpec& spec);
+  // As put, but kExists (and nothing changed) when id is present.
+  Result<WorkerInfo> put_new(std::string_view id, const ChildSpec& spec);
+  // Stops the worker (terminate, then SIGTERM, then SIGKILL) and removes it;
+  // returns once it is gone. Errors: kInvalid (bad id); kNotFound;
+  // kFailed (the supervisor is stopping); kNoSupervisor; kTimeout.
   Status del(std::string_view id);
   // Back to children_specs(): every worker is stopped, the initial ones started.
+  // Errors: kFailed (the supervisor is stopping); kNoSupervisor; kTimeout.
   Status restart();
-  // Stops the supervisor and every worker; returns once they are gone.
+  // Stops the supervisor and every worker; returns once they are gone. A
+  // supervisor that is already gone is success. Errors: kTimeout.
   Status stop();
 
-  Result<SlotRecord> get(std::string_view id) const;
-  Result<std::vector<SlotRecord>> state() const;
-  RegistryHeaderInfo header() const;
+  // One worker, read from the registry. Errors: kInvalid (bad id); kNotFound;
+  // kTorn (its slot stayed mid-update: the supervisor died while writing it);
+  // kNoSupervisor.
+  Result<WorkerInfo> get(std::string_view id) const;
+  // Every worker, in slot order. Errors: kTorn; kNoSupervisor.
+  Result<std::vector<WorkerInfo>> state() const;
+  // The instance as the registry's header shows it now. Never fails.
+  InstanceInfo header() const;
 
+  // Sends message to the worker's mailbox and waits for the reply (the
+  // response's value). Errors: kInvalid (bad id); kTooLarge (message over
+  // --max-payload); kNotFound; kFailed (the worker is failed, exited, halted
+  // or stopping; the outcome is unknown because the reply queue died);
+  // kCrashed (the worker died before replying — the call may have run);
+  // kTimeout (no reply, or the mailbox stayed full); kNoSupervisor.
   Result<json::value> call(std::string_view id, const json::value& message);
+  // Puts message in the worker's mailbox; returns once it is there.
+  // Errors: as call, without kCrashed.
   Status cast(std::string_view id, const json::value& message);
-  // Pool dispatch: the supervisor's manager must be a pool.
+  // Pool dispatch: the worker is chosen by the manager's pickup strategy.
+  // Errors: as call/cast, plus kNotPool (the manager is not a pool) and
+  // kNoFreeWorker (every member is busy or not running; never a wait).
   Result<json::value> call_any(const json::value& message);
   Status cast_any(const json::value& message);
 

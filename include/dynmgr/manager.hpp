@@ -6,7 +6,7 @@
 //   int main(int argc, char** argv) { return dynmgr::run<MyManager>(argc, argv); }
 //
 // Started normally that binary is the supervisor. Each worker is the same
-// binary re-executed in worker role (fork+exec), so the worker-side callbacks
+// binary started again in worker role (posix_spawn), so the worker-side callbacks
 // (init, perform, call, cast, terminate) run in a fresh, single-threaded process
 // per id, and the supervisor-side ones (children_specs, handle_state_change,
 // handle_timeout, pool) run in the supervisor. A manager object is constructed
@@ -16,11 +16,10 @@
 // the restart policy applies); the exception's what() becomes the reason shown
 // in the registry's last_exit. A call that throws first replies with the error.
 
-#include "shared/child_spec.hpp"
-#include "shared/clock.hpp"
-#include "shared/json.hpp"
-#include "shared/pool.hpp"
-#include "shared/types.hpp"
+#include "dynmgr/child_spec.hpp"
+#include "dynmgr/error.hpp"
+#include "dynmgr/json.hpp"
+#include "dynmgr/types.hpp"
 
 #include <sys/types.h>
 
@@ -110,10 +109,11 @@ class Manager {
   virtual void handle_timeout(const TimeoutInfo& info);
   // Declares a pool; nullopt (the default) for an ordinary manager.
   virtual std::optional<PoolSpec> pool() const { return std::nullopt; }
-  // Checks (and may complete) a spec before put or boot starts it; an error is
-  // the put's reply (e.g. the exec manager requires a command). The base one
-  // refuses the exec options (exec, env, cwd, response_timeout): a manager
-  // that uses them overrides it.
+  // Checks (and may complete) a spec before put or boot starts it. An error
+  // (usually kInvalid) is the put's reply, code and message as returned (the
+  // exec manager requires a command); a throw is kFailed "check_spec threw: ...".
+  // The base one refuses the exec options (exec, env, cwd, response_timeout):
+  // a manager that uses them overrides it.
   virtual Status check_spec(const std::string& id, ChildSpec& spec);
 
   // ---- worker side

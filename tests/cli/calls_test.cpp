@@ -31,13 +31,13 @@ class Calls : public ::testing::Test {
   void SetUp() override { start(); }
   void TearDown() override { daemon_.reset(); }
 
-  SlotRecord put(Client& c, const std::string& id, json::value payload) {
+  WorkerInfo put(Client& c, const std::string& id, json::value payload) {
     ChildSpec spec;
     spec.payload = std::move(payload);
     spec.timeout_ms = 0;
     auto r = c.put(id, spec);
     EXPECT_TRUE(r) << (r ? "" : r.error().message);
-    return r ? *r : SlotRecord{};
+    return r ? *r : WorkerInfo{};
   }
 
   std::unique_ptr<Daemon> daemon_;
@@ -83,7 +83,7 @@ TEST_F(Calls, ReplaceIsInTheRegistryWhenTheCallerGetsItsReply) {
 
 TEST_F(Calls, WorkerKilledMidCallIsCrashedWellWithinTheDeadline) {
   Client c = daemon_->client(Millis(10'000));
-  const SlotRecord w = put(c, "w", json::value(7));
+  const WorkerInfo w = put(c, "w", json::value(7));
   Client watcher = daemon_->client();
   std::atomic<long long> killed_at{0};
   std::thread killer([&] {
@@ -146,7 +146,7 @@ TEST_F(Calls, PutAndDelAreSynchronous) {
   Client c = daemon_->client();
   for (int i = 0; i < 200; ++i) {
     const std::string id = "w" + std::to_string(i % 3);
-    const SlotRecord r = put(c, id, json::value(i));
+    const WorkerInfo r = put(c, id, json::value(i));
     auto got = c.get(id);
     ASSERT_TRUE(got) << i;
     EXPECT_EQ(got->status, WorkerStatus::kRunning);
@@ -231,7 +231,7 @@ class CastsAcrossRestart : public Calls {
 
 TEST_F(CastsAcrossRestart, AllArriveInOrder) {
   Client c = daemon_->client();
-  const SlotRecord w = put(c, "w", json::array{});
+  const WorkerInfo w = put(c, "w", json::array{});
   json::array expected;
   for (int k = 0; k < 10; ++k) {
     ASSERT_TRUE(c.cast("w", json::array{"append", k}));

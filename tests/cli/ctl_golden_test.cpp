@@ -14,6 +14,7 @@
 
 #include "shared/protocol.hpp"
 #include "shared/queue.hpp"
+#include "shared/registry.hpp"
 #include <signal.h>
 
 namespace dynmgr::testing {
@@ -166,23 +167,36 @@ TEST_F(CtlGolden, GetHuman) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.err, "");
   const auto lines = lines_of(r.out);
+  // One line per described member of the record (shared/worker_info.hpp), then the uptime.
   const std::vector<std::string> expected = {
-      "id:           a",
-      "status:       running",
-      "pid:          " + pid_of("a"),
-      "uptime:       <any>",
-      "restarts:     0",
-      "restart:      permanent (max 5 within 30000 ms)",
-      "timeout_ms:   0",
-      "lull:         1.1",
-      R"(payload:      {"x":1})",
-      "value:        null",
-      "last_exit:    -",
+      "id:               a",
+      "pid:              " + pid_of("a"),
+      "status:           running",
+      "restarts:         0",
+      R"(payload:          {"x":1})",
+      "value:            null",
+      "timeout_ms:       0",
+      "lull:             1.1",
+      "restart:          permanent",
+      "instant_perform:  false",
+      "max_restarts:     5",
+      "within_ms:        30000",
+      "pool:             false",
+      "started_ms:       <any>",
+      "busy_since_ms:    0",
+      "last_perform_ms:  0",
+      "slot:             <any>",
+      "last_exit:        -",
+      "uptime:           <any>",
   };
   ASSERT_EQ(lines.size(), expected.size()) << r.out;
   for (std::size_t i = 0; i < lines.size(); ++i) {
-    if (expected[i] == "uptime:       <any>") {
-      EXPECT_TRUE(std::regex_match(lines[i], std::regex(R"(uptime:       [0-9]+s)"))) << lines[i];
+    if (expected[i] == "uptime:           <any>") {
+      EXPECT_TRUE(std::regex_match(lines[i], std::regex(R"(uptime:           [0-9]+s)"))) << lines[i];
+    } else if (expected[i] == "slot:             <any>") {
+      EXPECT_TRUE(std::regex_match(lines[i], std::regex(R"(slot:             [0-9]+)"))) << lines[i];
+    } else if (expected[i] == "started_ms:       <any>") {
+      EXPECT_TRUE(std::regex_match(lines[i], std::regex(R"(started_ms:       [0-9]{13})"))) << lines[i];
     } else {
       EXPECT_EQ(lines[i], expected[i]);
     }
@@ -555,7 +569,8 @@ TEST_F(CtlGolden, ATimedOutCommandChangesNothingLater) {
 // A supervisor that takes requests more slowly than they come: a put that
 // finds its control queue full fails at once as "supervisor busy" (exit 4).
 TEST_F(CtlGolden, AFullControlQueueIsSupervisorBusy) {
-  auto control = Queue::open(daemon_->names().control(daemon_->client().header().control_generation));
+  const auto header = RegistryReader::open(daemon_->names()).value().header();
+  auto control = Queue::open(daemon_->names().control(header.control_generation));
   ASSERT_TRUE(control) << control.error().message;
   ASSERT_EQ(::kill(daemon_->pid(), SIGSTOP), 0);
   protocol::ControlRequest ping;

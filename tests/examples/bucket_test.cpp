@@ -41,7 +41,7 @@ TEST(BucketExample, TheSeedSession) {
   ASSERT_TRUE(wait_until(
       [&] {
         auto r = c.get("Aleksei");
-        if (r && r->heartbeat_ms != 0) performs.insert(r->heartbeat_ms);
+        if (r && r->last_perform_ms != 0) performs.insert(r->last_perform_ms);
         return performs.size() >= 3;
       },
       5s, 5ms));

@@ -22,7 +22,7 @@ SlotRecord member(std::uint32_t slot, bool busy = false,
   r.slot = slot;
   r.id = "pool-" + std::to_string(slot + 1);
   r.status = status;
-  r.pool_member = pool;
+  r.pool = pool;
   r.busy_since_ms = busy ? 1'700'000'000'000ULL : 0;
   r.timeout_ms = 0;
   return r;

@@ -167,7 +167,7 @@ void ProbeTest::SetUp() {
                                          << supervisor_output();
   }
   if (auto snap = client_->state()) {
-    for (const auto& r : *snap) track(r.pid, r.pid_start_time);
+    for (const auto& r : *snap) track(r.pid);
   }
   return ::testing::AssertionSuccess();
 }
@@ -185,22 +185,22 @@ std::optional<int> ProbeTest::wait_supervisor_exit(std::chrono::milliseconds tim
   return status;
 }
 
-Result<SlotRecord> ProbeTest::put(const std::string& id, const ChildSpec& s) {
+Result<WorkerInfo> ProbeTest::put(const std::string& id, const ChildSpec& s) {
   auto r = client_->put(id, s);
-  if (r) track(r->pid, r->pid_start_time);
+  if (r) track(r->pid);
   return r;
 }
 
-Result<SlotRecord> ProbeTest::get(const std::string& id) {
+Result<WorkerInfo> ProbeTest::get(const std::string& id) {
   auto r = client_->get(id);
-  if (r) track(r->pid, r->pid_start_time);
+  if (r) track(r->pid);
   return r;
 }
 
-std::optional<SlotRecord> ProbeTest::wait_record(const std::string& id,
-                                                 const std::function<bool(const SlotRecord&)>& pred,
+std::optional<WorkerInfo> ProbeTest::wait_record(const std::string& id,
+                                                 const std::function<bool(const WorkerInfo&)>& pred,
                                                  std::chrono::milliseconds timeout) {
-  std::optional<SlotRecord> last;
+  std::optional<WorkerInfo> last;
   const bool ok = wait_until(
       [&] {
         auto r = get(id);
@@ -289,7 +289,7 @@ void ProbeTest::track(pid_t pid, std::uint64_t start_time) {
 void ProbeTest::TearDown() {
   if (client_) {
     if (auto snap = client_->state()) {
-      for (const auto& r : *snap) track(r.pid, r.pid_start_time);
+      for (const auto& r : *snap) track(r.pid);
     }
   }
   bool stopped_here = false;

@@ -97,12 +97,12 @@ class ProbeTest : public ::testing::Test {
   std::optional<int> wait_supervisor_exit(std::chrono::milliseconds timeout = kWait);
 
   // put with the harness' bookkeeping (remembers the worker's pid for cleanup).
-  Result<SlotRecord> put(const std::string& id, const ChildSpec& spec);
+  Result<WorkerInfo> put(const std::string& id, const ChildSpec& spec);
   // get(id) and remember its pid.
-  Result<SlotRecord> get(const std::string& id);
+  Result<WorkerInfo> get(const std::string& id);
   // Waits until get(id) succeeds and pred(record) holds; the last record seen.
-  std::optional<SlotRecord> wait_record(const std::string& id,
-                                        const std::function<bool(const SlotRecord&)>& pred,
+  std::optional<WorkerInfo> wait_record(const std::string& id,
+                                        const std::function<bool(const WorkerInfo&)>& pred,
                                         std::chrono::milliseconds timeout = kWait);
   // Waits until id is not in the registry.
   bool wait_absent(const std::string& id, std::chrono::milliseconds timeout = kWait);

@@ -28,7 +28,7 @@ TEST(ChildSpec, EmptyObjectGivesDefaults) {
   EXPECT_FALSE(s->instant_perform);
   EXPECT_EQ(s->restart, RestartType::kPermanent);
   EXPECT_EQ(s->max_restarts, 5U);
-  EXPECT_EQ(s->restart_window_ms, 30000U);
+  EXPECT_EQ(s->within_ms, 30000U);
   EXPECT_TRUE(s->options.empty());
 }
 
@@ -43,7 +43,7 @@ TEST(ChildSpec, EveryFieldIsRead) {
   EXPECT_TRUE(s->instant_perform);
   EXPECT_EQ(s->restart, RestartType::kTransient);
   EXPECT_EQ(s->max_restarts, 3U);
-  EXPECT_EQ(s->restart_window_ms, 1000U);
+  EXPECT_EQ(s->within_ms, 1000U);
   EXPECT_EQ(to_json(s->options), R"({"command":["/bin/cat"]})");
 }
 
@@ -55,7 +55,7 @@ TEST(ChildSpec, ToJsonRoundTrips) {
   in.instant_perform = true;
   in.restart = RestartType::kTemporary;
   in.max_restarts = 0;
-  in.restart_window_ms = 0;
+  in.within_ms = 0;
   in.options["cwd"] = "/tmp";
   auto out = ChildSpec::from_json(json::value(in.to_json()));
   ASSERT_TRUE(out) << out.error().message;
@@ -173,7 +173,7 @@ TEST(ChildSpec, ValidateCatchesProgrammaticValues) {
 
   s = ChildSpec{};
   s.max_restarts = 2;
-  s.restart_window_ms = 0;
+  s.within_ms = 0;
   st = s.validate();
   ASSERT_FALSE(st);
   EXPECT_NE(st.error().message.find("'within'"), std::string::npos) << st.error().message;

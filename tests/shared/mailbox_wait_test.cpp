@@ -5,6 +5,7 @@
 
 #include "shared/mailbox_wait.hpp"
 
+#include "registry_test_hooks.hpp"
 #include "shm_fixture.hpp"
 
 #include <gtest/gtest.h>
@@ -126,7 +127,7 @@ TEST_F(MailboxWaitTest, TimesOutWhenNothingChanges) {
 
 // A slot a writer left mid-update is looked at again, not taken for a free one.
 TEST_F(MailboxWaitTest, ATornSlotIsReadAgain) {
-  writer_->begin_update_for_test(seen_.slot);
+  RegistryTestHooks::begin_update(*writer_, seen_.slot);
   auto r = wait({}, milliseconds(50));
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, Errc::kTimeout);

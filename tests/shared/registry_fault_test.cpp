@@ -10,6 +10,7 @@
 #include "shared/process_identity.hpp"
 
 #include "registry_support.hpp"
+#include "registry_test_hooks.hpp"
 #include "shm_fixture.hpp"
 
 #include <gtest/gtest.h>
@@ -271,7 +272,7 @@ TEST_P(RegistryWriterKilled, CommittedSlotsSurviveAndTheTornSlotIsReportedAndCle
     }
     script->phase = 1;
     if (!wait_until([&] { return script->phase.load() == 2; }, milliseconds(30000))) return 3;
-    for (auto slot : c.torn) w->begin_update_for_test(slot);
+    for (auto slot : c.torn) RegistryTestHooks::begin_update(*w, slot);
     script->phase = 3;
     if (!c.sigkill) ::_exit(0);  // dies mid-update, without any cleanup
     for (;;) ::pause();

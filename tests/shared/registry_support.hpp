@@ -58,17 +58,14 @@ inline std::string check_counter_record(const SlotRecord& r, std::uint64_t* coun
   return s.empty() ? s : "slot " + std::to_string(r.slot) + " value " + r.value + ":" + s;
 }
 
-// Every supervisor-written field, for equality checks with a readable diff.
+// Every field, for equality checks with a readable diff: the described members
+// (worker_info.hpp) and the registry's own words.
 inline std::string dump(const SlotRecord& r) {
   std::ostringstream o;
-  o << "{slot " << r.slot << " inc " << r.incarnation << " id '" << r.id << "' status "
-    << static_cast<int>(r.status) << " pid " << r.pid << " pst " << r.pid_start_time << " restarts "
-    << r.restarts << " exit " << static_cast<int>(r.last_exit.kind) << "/" << r.last_exit.code << "/'"
-    << r.last_exit.reason << "' timeout " << r.timeout_ms << " lull " << r.lull << " instant "
-    << r.instant_perform << " pool " << r.pool_member << " restart "
-    << static_cast<int>(r.restart) << " max " << r.max_restarts << "/" << r.restart_window_ms
-    << " started " << r.started_ms << " updated " << r.updated_ms << " mbox "
-    << r.mailbox_generation << " payload '" << r.payload << "' value '" << r.value << "'}";
+  o << "{";
+  for (const auto& f : worker_fields(r)) o << f.name << " '" << f.text << "' ";
+  o << "inc " << r.incarnation << " pst " << r.pid_start_time << " updated " << r.updated_ms
+    << " mbox " << r.mailbox_generation << "}";
   return o.str();
 }
 

@@ -9,6 +9,8 @@
 #include "shared/process_identity.hpp"
 
 #include "registry_support.hpp"
+#include "registry_test_hooks.hpp"
+#include "worker_info_support.hpp"
 #include "shm_fixture.hpp"
 
 #include <fcntl.h>
@@ -212,6 +214,28 @@ TEST_F(RegistryTest, SupersededWhenReplacedOrRemoved) {
 
 // ---------------------------------------------------------------- slots
 
+// Every described member of the record survives the slot (a member added to
+// WorkerInfo without its shared-memory word fails here).
+TEST_F(RegistryTest, EveryDescribedMemberSurvivesTheSlot) {
+  auto w = make_writer();
+  auto r = make_reader();
+  auto slot = w.allocate();
+  ASSERT_TRUE(slot);
+  SlotRecord in;
+  static_cast<WorkerInfo&>(in) = testing::every_member_set();
+  in.slot = *slot;
+  // The worker-owned words are the worker's to store, not write()'s.
+  in.busy_since_ms = 0;
+  in.last_perform_ms = 0;
+  ASSERT_TRUE(w.write(in));
+  auto out = r.read(*slot);
+  ASSERT_TRUE(out) << out.error().message;
+  boost::mp11::mp_for_each<
+      boost::describe::describe_members<WorkerInfo, boost::describe::mod_public>>([&](auto d) {
+    EXPECT_TRUE(testing::same(in.*d.pointer, (*out).*d.pointer)) << d.name;
+  });
+}
+
 TEST_F(RegistryTest, WriteThenReadEveryField) {
   auto w = make_writer();
   auto r = make_reader();
@@ -229,10 +253,10 @@ TEST_F(RegistryTest, WriteThenReadEveryField) {
   in.timeout_ms = 250;
   in.lull = 2.5;
   in.instant_perform = true;
-  in.pool_member = true;
+  in.pool = true;
   in.restart = RestartType::kTransient;
   in.max_restarts = 7;
-  in.restart_window_ms = 9000;
+  in.within_ms = 9000;
   in.started_ms = 123456;
   in.mailbox_generation = 99;
   in.payload = R"({"n":1})";
@@ -250,7 +274,7 @@ TEST_F(RegistryTest, WriteThenReadEveryField) {
   expect.updated_ms = out->updated_ms;
   EXPECT_EQ(dump(*out), dump(expect));
   EXPECT_EQ(out->busy_since_ms, 0U);
-  EXPECT_EQ(out->heartbeat_ms, 0U);
+  EXPECT_EQ(out->last_perform_ms, 0U);
 
   auto own = w.read(*slot);
   ASSERT_TRUE(own);
@@ -355,20 +379,20 @@ TEST_F(RegistryTest, WorkerWordsAreWrittenByTheWorkerOnly) {
   auto worker = make_reader(RegistryReader::Access::kWorkerWords);
   auto r = make_reader();
   worker.set_busy_since(s, 1111);
-  worker.set_heartbeat(s, 2222);
-  worker.set_heartbeat(100000, 1);  // out of range: ignored
+  worker.set_last_perform(s, 2222);
+  worker.set_last_perform(100000, 1);  // out of range: ignored
   auto rec = r.read(s);
   ASSERT_TRUE(rec);
   EXPECT_EQ(rec->busy_since_ms, 1111U);
-  EXPECT_EQ(rec->heartbeat_ms, 2222U);
+  EXPECT_EQ(rec->last_perform_ms, 2222U);
   // A supervisor update does not clobber them ...
   ASSERT_TRUE(w.write(counter_record(s, 2)));
-  EXPECT_EQ(r.read(s)->heartbeat_ms, 2222U);
+  EXPECT_EQ(r.read(s)->last_perform_ms, 2222U);
   // ... a new occupant of the slot starts idle.
   w.release(s);
   ASSERT_EQ(put(w, 3), s);
   EXPECT_EQ(r.read(s)->busy_since_ms, 0U);
-  EXPECT_EQ(r.read(s)->heartbeat_ms, 0U);
+  EXPECT_EQ(r.read(s)->last_perform_ms, 0U);
 }
 
 TEST_F(RegistryTest, WriterAndReaderInDifferentProcesses) {
@@ -496,13 +520,13 @@ pid_t dead_pid() {
 }
 
 TEST_F(RegistryTest, TornSlotOfADeadWriterIsReportedAtOnce) {
-  // begin_update_for_test leaves the slot's seqlock odd, as a writer killed
+  // RegistryTestHooks::begin_update leaves the slot's seqlock odd, as a writer killed
   // mid-update would: a reader gives up with kTorn, it does not spin forever.
   auto w = make_writer();
   auto r = make_reader();
   const std::uint32_t a = put(w, 1);
   const std::uint32_t b = put(w, 2);
-  w.begin_update_for_test(b);
+  RegistryTestHooks::begin_update(w, b);
   w.set_supervisor(dead_pid(), 0);  // the writer is gone
   const auto t0 = std::chrono::steady_clock::now();
   auto torn = r.read(b);
@@ -523,7 +547,7 @@ TEST_F(RegistryTest, LiveWriterMidUpdateIsWaitedForButNotForever) {
   auto w = make_writer();
   auto r = make_reader();
   const std::uint32_t b = put(w, 2);
-  w.begin_update_for_test(b);
+  RegistryTestHooks::begin_update(w, b);
   const auto t0 = std::chrono::steady_clock::now();
   auto torn = r.read(b);
   const auto took = std::chrono::steady_clock::now() - t0;

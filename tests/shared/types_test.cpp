@@ -2,6 +2,8 @@
 
 #include "shared/types.hpp"
 
+#include "shared/enum_names.hpp"
+
 #include "support/test_support.hpp"
 
 #include <gtest/gtest.h>
@@ -10,7 +12,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <boost/mp11/algorithm.hpp>
+#include <optional>
 #include <ostream>
+#include <set>
 #include <string>
 
 namespace dynmgr {
@@ -40,6 +45,52 @@ TEST(Types, WorkerStatusNames) {
   };
   for (const auto& [status, name] : table) EXPECT_EQ(to_string(status), name);
   EXPECT_EQ(to_string(static_cast<WorkerStatus>(99)), "unknown");
+}
+
+// Every enumerator of every described enum has a name, the names are distinct,
+// and each parses back: a new enumerator is covered without editing this test.
+template <class E>
+void expect_names_round_trip(std::optional<E> (*parse)(std::string_view)) {
+  std::set<std::string_view> seen;
+  boost::mp11::mp_for_each<boost::describe::describe_enumerators<E>>([&](auto d) {
+    const std::string_view name = to_string(d.value);
+    EXPECT_EQ(name, enums::snake_name(d.name).view()) << d.name;
+    EXPECT_FALSE(name.empty()) << d.name;
+    EXPECT_TRUE(seen.insert(name).second) << "duplicate name " << name;
+    const auto back = parse(name);
+    ASSERT_TRUE(back.has_value()) << name;
+    EXPECT_EQ(*back, d.value) << name;
+  });
+}
+
+TEST(Types, EveryWorkerStatusHasANameThatParsesBack) {
+  expect_names_round_trip<WorkerStatus>(&parse_worker_status);
+  EXPECT_FALSE(parse_worker_status("busy").has_value());  // a display status, not a state
+  EXPECT_FALSE(parse_worker_status("Running").has_value());
+}
+
+TEST(Types, EveryExitKindHasANameThatParsesBack) {
+  expect_names_round_trip<ExitInfo::Kind>(&parse_exit_kind);
+  EXPECT_EQ(to_string(ExitInfo::Kind::kSpawnFailed), "spawn_failed");
+}
+
+TEST(Types, EveryManagerStateAndRestartTypeHasANameThatParsesBack) {
+  expect_names_round_trip<ManagerState>(&parse_manager_state);
+  boost::mp11::mp_for_each<boost::describe::describe_enumerators<RestartType>>([&](auto d) {
+    auto back = parse_restart_type(to_string(d.value));
+    ASSERT_TRUE(back);
+    EXPECT_EQ(*back, d.value);
+  });
+}
+
+TEST(Types, EnumeratorNamesAreSnakeCase) {
+  static_assert(enums::snake_name("kSpawnFailed").view() == "spawn_failed");
+  static_assert(enums::snake_name("kUp").view() == "up");
+  static_assert(enums::snake_name("plain").view() == "plain");
+  boost::mp11::mp_for_each<boost::describe::describe_enumerators<WorkerStatus>>([](auto d) {
+    EXPECT_LE(static_cast<std::uint32_t>(d.value), enums::max_value<WorkerStatus>()) << d.name;
+  });
+  EXPECT_EQ(enums::expected_names<RestartType>(), "permanent, transient or temporary");
 }
 
 struct RestartCase {

@@ -144,7 +144,7 @@ TEST_F(Lifecycle, ANewSupervisorStartsOverTheLeftoversOfAKilledOne) {
   track(daemon_pid);  // TearDown kills its group (setsid) if the test fails midway
   auto a = c->get("a");
   ASSERT_TRUE(a);
-  track(a->pid, a->pid_start_time);
+  track(a->pid);
   EXPECT_EQ(a->status, WorkerStatus::kRunning);
   auto b = c->get("b");
   ASSERT_FALSE(b);
@@ -167,7 +167,7 @@ TEST_F(Lifecycle, FullRegistryMakesPutFailWithKFull) {
   auto all = client().state();
   ASSERT_TRUE(all);
   ASSERT_EQ(all->size(), 2u);
-  EXPECT_EQ(client().header().used, 2u);
+  EXPECT_EQ(client().header().workers, 2u);
   // Nothing was created for c: only the two mailboxes.
   std::size_t mailboxes = 0;
   for (const auto& n : testing::shm_objects(names_)) {

@@ -9,6 +9,7 @@
 #include "shared/process_identity.hpp"
 #include "shared/protocol.hpp"
 #include "shared/queue.hpp"
+#include "shared/registry.hpp"
 
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -66,10 +67,10 @@ TEST_F(Supervision, SigkilledWorkerIsRestartedWithItsLastCommittedPayload) {
   // restart the count at 1, the committed one continues it.
   auto first = put("k", spec(P(R"({"tag": "k"})"), 200));
   ASSERT_TRUE(first) << first.error().message;
-  auto before = wait_record("k", [](const SlotRecord& r) { return int_field(r.payload, "n") >= 3; });
+  auto before = wait_record("k", [](const WorkerInfo& r) { return int_field(r.payload, "n") >= 3; });
   ASSERT_TRUE(before);
   ASSERT_EQ(::kill(before->pid, SIGKILL), 0);
-  auto after = wait_record("k", [&](const SlotRecord& r) {
+  auto after = wait_record("k", [&](const WorkerInfo& r) {
     return r.pid != before->pid && r.pid != 0 && r.status == WorkerStatus::kRunning;
   });
   ASSERT_TRUE(after);
@@ -128,14 +129,14 @@ TEST_P(RestartTypes, ExitIsHandledByTheRestartType) {
     return false;
   };
   if (row.expect == Expect::kRestarted) {
-    auto r = wait_record("w", [](const SlotRecord& x) { return x.restarts >= 1; });
+    auto r = wait_record("w", [](const WorkerInfo& x) { return x.restarts >= 1; });
     ASSERT_TRUE(r);
     EXPECT_TRUE(ended_as_expected(r->last_exit)) << r->last_exit.describe();
     EXPECT_NE(r->status, WorkerStatus::kExited);
     ASSERT_TRUE(wait_until([&] { return log_lines("init", "w ").size() >= 2; }))
         << "no second incarnation started";
   } else {
-    auto r = wait_record("w", [](const SlotRecord& x) { return x.status == WorkerStatus::kExited; });
+    auto r = wait_record("w", [](const WorkerInfo& x) { return x.status == WorkerStatus::kExited; });
     ASSERT_TRUE(r);
     EXPECT_TRUE(ended_as_expected(r->last_exit)) << r->last_exit.describe();
     EXPECT_EQ(r->restarts, 0u);
@@ -172,9 +173,9 @@ TEST_F(Supervision, CrashLoopEndsFailedWhileASiblingKeepsPerforming) {
   ChildSpec loop = spec(P(R"({"on_perform": "crash"})"), 20);
   loop.instant_perform = true;
   loop.max_restarts = 4;
-  loop.restart_window_ms = 60'000;
+  loop.within_ms = 60'000;
   ASSERT_TRUE(put("loop", loop));
-  auto failed = wait_record("loop", [](const SlotRecord& r) { return r.status == WorkerStatus::kFailed; });
+  auto failed = wait_record("loop", [](const WorkerInfo& r) { return r.status == WorkerStatus::kFailed; });
   ASSERT_TRUE(failed);
   EXPECT_EQ(failed->restarts, 4u);
   EXPECT_EQ(failed->pid, 0);
@@ -190,7 +191,7 @@ TEST_F(Supervision, CrashLoopEndsFailedWhileASiblingKeepsPerforming) {
   EXPECT_EQ(now->restarts, 0u);
   EXPECT_EQ(now->status, WorkerStatus::kRunning);
   const auto n = int_field(now->payload, "n");
-  ASSERT_TRUE(wait_record("sibling", [&](const SlotRecord& r) { return int_field(r.payload, "n") >= n + 3; }));
+  ASSERT_TRUE(wait_record("sibling", [&](const WorkerInfo& r) { return int_field(r.payload, "n") >= n + 3; }));
   // A failed worker stays failed (not restarted) and can be put again.
   EXPECT_EQ(get("loop")->status, WorkerStatus::kFailed);
   auto again = put("loop", spec(P("{}"), 0));
@@ -206,7 +207,7 @@ TEST_F(Supervision, BackoffGrowsFromImmediateAndIsCapped) {
   ChildSpec s = spec(P(R"({"on_perform": "crash"})"), 10);
   s.instant_perform = true;
   s.max_restarts = 10;
-  s.restart_window_ms = 600'000;
+  s.within_ms = 600'000;
   ASSERT_TRUE(put("b", s));
   ASSERT_TRUE(wait_until([&] { return starts_of("b").size() >= 6; }, kWait, 5ms));
   const auto g = gaps(starts_of("b"));
@@ -230,7 +231,7 @@ TEST_F(Supervision, BackoffResetsAfterAHealthyRun) {
       {"--backoff-base", "600", "--backoff-cap", "5000", "--healthy-uptime", "300"})));
   ChildSpec s = spec(P(R"({"on_perform": "crash"})"), 400);
   s.max_restarts = 20;
-  s.restart_window_ms = 600'000;
+  s.within_ms = 600'000;
   ASSERT_TRUE(put("h", s));
   ASSERT_TRUE(wait_until([&] { return starts_of("h").size() >= 5; }, kWait, 5ms));
   const auto g = gaps(starts_of("h"));
@@ -249,7 +250,7 @@ TEST_F(Supervision, MaxRestartsAndWithinComeFromTheChildSpec) {
   ChildSpec two = spec(P(R"({"on_perform": "crash"})"), 10);
   two.instant_perform = true;
   two.max_restarts = 2;
-  two.restart_window_ms = 60'000;
+  two.within_ms = 60'000;
   {
     auto r = put("two", two);
     ASSERT_TRUE(r) << r.error().message;
@@ -264,25 +265,25 @@ TEST_F(Supervision, MaxRestartsAndWithinComeFromTheChildSpec) {
   // slides past every earlier restart, so it never fails.
   ChildSpec spaced = spec(P(R"({"on_perform": "crash"})"), 400);
   spaced.max_restarts = 1;
-  spaced.restart_window_ms = 250;
+  spaced.within_ms = 250;
   {
     auto r = put("spaced", spaced);
     ASSERT_TRUE(r) << r.error().message;
   }
 
-  auto r2 = wait_record("two", [](const SlotRecord& r) { return r.status == WorkerStatus::kFailed; });
+  auto r2 = wait_record("two", [](const WorkerInfo& r) { return r.status == WorkerStatus::kFailed; });
   ASSERT_TRUE(r2);
   EXPECT_EQ(r2->restarts, 2u);
   EXPECT_EQ(r2->max_restarts, 2u);
-  EXPECT_EQ(r2->restart_window_ms, 60'000u);
+  EXPECT_EQ(r2->within_ms, 60'000u);
   EXPECT_EQ(log_lines("init", "two ").size(), 3u);
 
-  auto r0 = wait_record("zero", [](const SlotRecord& r) { return r.status == WorkerStatus::kFailed; });
+  auto r0 = wait_record("zero", [](const WorkerInfo& r) { return r.status == WorkerStatus::kFailed; });
   ASSERT_TRUE(r0);
   EXPECT_EQ(r0->restarts, 0u);
   EXPECT_EQ(log_lines("init", "zero ").size(), 1u);
 
-  auto rs = wait_record("spaced", [](const SlotRecord& r) { return r.restarts >= 4; });
+  auto rs = wait_record("spaced", [](const WorkerInfo& r) { return r.restarts >= 4; });
   ASSERT_TRUE(rs);
   EXPECT_NE(rs->status, WorkerStatus::kFailed);
 }
@@ -330,7 +331,7 @@ TEST_P(StopSignals, AnIdleWorkerStopsAtOnce) {
   // Well inside the 5 s housekeeping interval: only a woken wait gets there.
   EXPECT_TRUE(wait_until([&] { return log_lines("terminate", "idle shutdown").size() == 1; }, 2s))
       << "terminate lines: " << log_lines("terminate", "").size();
-  auto after = wait_record("idle", [&](const SlotRecord& r) {
+  auto after = wait_record("idle", [&](const WorkerInfo& r) {
     return r.pid != w->pid && r.status == WorkerStatus::kRunning;
   });
   ASSERT_TRUE(after);
@@ -349,7 +350,7 @@ TEST_F(Supervision, WorkerDeafToTerminateAndSigtermIsKilledAfterBothTimeouts) {
   s.instant_perform = true;
   auto deaf = put("deaf", s);
   ASSERT_TRUE(deaf) << deaf.error().message;
-  ASSERT_TRUE(wait_record("deaf", [](const SlotRecord& r) { return r.busy_since_ms != 0; }));
+  ASSERT_TRUE(wait_record("deaf", [](const WorkerInfo& r) { return r.busy_since_ms != 0; }));
   const auto t0 = mono_now_ms();
   ASSERT_TRUE(client().del("deaf"));
   const auto elapsed = mono_now_ms() - t0;
@@ -372,7 +373,7 @@ TEST_F(Supervision, ShutdownKillsADeafWorkerAndStillCleansUp) {
   ASSERT_TRUE(deaf);
   auto polite = put("polite", spec(P("{}"), 0));
   ASSERT_TRUE(polite);
-  ASSERT_TRUE(wait_record("deaf", [](const SlotRecord& r) { return r.busy_since_ms != 0; }));
+  ASSERT_TRUE(wait_record("deaf", [](const WorkerInfo& r) { return r.busy_since_ms != 0; }));
   ASSERT_TRUE(client().stop());
   auto status = wait_supervisor_exit();
   ASSERT_TRUE(status);
@@ -402,9 +403,10 @@ TEST_F(Supervision, AClientThatDoesNotReadItsRepliesCannotStallTheLoop) {
   ASSERT_TRUE(start());
   const auto self = ProcessIdentity::self();
   const std::string deaf = names_.reply(self.pid, self.start_time, 999'999);
-  auto q = Queue::create(deaf, 4, client().header().control_msg_size);
+  const auto header = RegistryReader::open(names_).value().header();
+  auto q = Queue::create(deaf, 4, header.control_msg_size);
   ASSERT_TRUE(q) << q.error().message;
-  auto control = Queue::open(names_.control(client().header().control_generation));
+  auto control = Queue::open(names_.control(header.control_generation));
   ASSERT_TRUE(control) << control.error().message;
   constexpr int kRequests = 40;
   for (int i = 0; i < kRequests; ++i) {

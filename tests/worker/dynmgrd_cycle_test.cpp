@@ -89,7 +89,7 @@ TEST_P(ExecCycle, PutPerformCallCastKillAndDel) {
   ASSERT_GT(c1, 0);
   const std::int64_t n_at_kill = field(payload(id), "n");
   ASSERT_EQ(::kill(c1, SIGKILL), 0);
-  auto rec = wait_record(id, [&](const SlotRecord& s) {
+  auto rec = wait_record(id, [&](const WorkerInfo& s) {
     return s.restarts == 1 && s.status == WorkerStatus::kRunning && s.pid > 0 && s.pid != w1;
   });
   ASSERT_TRUE(rec && rec->restarts == 1 && rec->pid != w1) << log();
@@ -109,7 +109,7 @@ TEST_P(ExecCycle, PutPerformCallCastKillAndDel) {
   ASSERT_EQ(::kill(w2, SIGKILL), 0);
   EXPECT_TRUE(wait_until([&] { return process_dead(c2); }, kWait))
       << "the command outlived its worker";
-  rec = wait_record(id, [&](const SlotRecord& s) {
+  rec = wait_record(id, [&](const WorkerInfo& s) {
     return s.restarts == 2 && s.status == WorkerStatus::kRunning && s.pid > 0 && s.pid != w2;
   });
   ASSERT_TRUE(rec && rec->restarts == 2 && rec->pid != w2) << log();

@@ -20,7 +20,7 @@ void write_file(const std::string& path, const std::string& text, mode_t mode = 
   ::chmod(path.c_str(), mode);
 }
 
-bool failed_after(const SlotRecord& s, std::uint32_t restarts) {
+bool failed_after(const WorkerInfo& s, std::uint32_t restarts) {
   return s.status == WorkerStatus::kFailed && s.restarts == restarts;
 }
 
@@ -55,13 +55,13 @@ TEST_P(MissingCommand, PutFailsClearlyThenTheWorkerIsFailed) {
   EXPECT_TRUE(contains(r.err, reason)) << r.err;
 
   // Restarted up to its intensity, then failed; last_exit names the command.
-  const auto rec = wait_record("m", [](const SlotRecord& s) { return failed_after(s, 2); });
+  const auto rec = wait_record("m", [](const WorkerInfo& s) { return failed_after(s, 2); });
   ASSERT_TRUE(rec && failed_after(*rec, 2)) << log();
   EXPECT_TRUE(contains(last_exit_reason(*rec), reason)) << last_exit_reason(*rec);
   const auto g = ctl({"get", "m"});
   EXPECT_EQ(g.exit_code, 0);
-  EXPECT_TRUE(contains(g.out, "status:       failed\n")) << g.out;
-  EXPECT_TRUE(contains(g.out, "last_exit:    init threw: ")) << g.out;
+  EXPECT_TRUE(contains(g.out, "status:           failed\n")) << g.out;
+  EXPECT_TRUE(contains(g.out, "last_exit:        init threw: ")) << g.out;
   EXPECT_TRUE(contains(g.out, reason)) << g.out;
   EXPECT_TRUE(contains(log(), "worker 'm' failed: more than 2 restarts within 60000 ms")) << log();
   EXPECT_EQ(ctl({"ping"}).exit_code, 0);
@@ -114,7 +114,7 @@ TEST_P(ProtocolBreach, IsAWorkerFailureWithItsReasonAndThePolicyApplies) {
   const auto r = ctl(put);
   ASSERT_EQ(r.exit_code, 0) << r.err;
 
-  const auto rec = wait_record("b", [](const SlotRecord& s) { return failed_after(s, 1); });
+  const auto rec = wait_record("b", [](const WorkerInfo& s) { return failed_after(s, 1); });
   ASSERT_TRUE(rec && failed_after(*rec, 1)) << log();
   EXPECT_TRUE(contains(last_exit_reason(*rec), b.reason)) << last_exit_reason(*rec);
   EXPECT_EQ(rec->last_exit.kind, ExitInfo::Kind::kExited);
@@ -176,7 +176,7 @@ TEST_F(DynmgrdTest, AnIdleWorkerNoticesItsCommandExitingAtOnce) {
                       "-c", "sleep 0.4; exit 3"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto rec = wait_record(
-      "e", [](const SlotRecord& s) { return s.status == WorkerStatus::kExited; }, 900ms);
+      "e", [](const WorkerInfo& s) { return s.status == WorkerStatus::kExited; }, 900ms);
   ASSERT_TRUE(rec && rec->status == WorkerStatus::kExited) << log();
   EXPECT_TRUE(contains(last_exit_reason(*rec), "command exited with code 3"))
       << last_exit_reason(*rec);
@@ -188,7 +188,7 @@ TEST_F(DynmgrdTest, TemporaryWorkerWithABrokenCommandIsNotRestarted) {
                       script_path("misbehave.sh"), "garbage"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto rec =
-      wait_record("t", [](const SlotRecord& s) { return s.status == WorkerStatus::kExited; });
+      wait_record("t", [](const WorkerInfo& s) { return s.status == WorkerStatus::kExited; });
   ASSERT_TRUE(rec && rec->status == WorkerStatus::kExited) << log();
   EXPECT_EQ(rec->restarts, 0u);
   EXPECT_TRUE(contains(last_exit_reason(*rec), "invalid JSON")) << last_exit_reason(*rec);
@@ -202,7 +202,7 @@ TEST_F(DynmgrdTest, NeverAnsweredPerformFailsWithinLullTimesTimeout) {
   const auto r = ctl({"put", "s", "--timeout", "200", "--lull", "1.5", "--exec", "sh",
                       script_path("misbehave.sh"), "silent"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  const auto rec = wait_record("s", [](const SlotRecord& s) { return s.restarts >= 1; });
+  const auto rec = wait_record("s", [](const WorkerInfo& s) { return s.restarts >= 1; });
   const auto elapsed = std::chrono::steady_clock::now() - put_done;
   ASSERT_TRUE(rec && rec->restarts >= 1) << log();
   // The first perform is due 200 ms after start and may take 300 ms (lull *
@@ -223,7 +223,7 @@ TEST_F(DynmgrdTest, NeverAnsweredCallTimesOutForTheCallerAndTheWorkerRecovers) {
   ASSERT_TRUE(start({"--children", children}));
   const pid_t w1 = worker_pid("c");
   ASSERT_GT(w1, 0);
-  ASSERT_TRUE(wait_record("c", [](const SlotRecord& s) { return s.value == R"("alive")"; }));
+  ASSERT_TRUE(wait_record("c", [](const WorkerInfo& s) { return s.value == R"("alive")"; }));
 
   const auto r = ctl({"--wait", "500", "call", "c", R"("hello")"});
   EXPECT_EQ(r.exit_code, 4) << r.out << r.err;
@@ -240,7 +240,7 @@ TEST_F(DynmgrdTest, NeverAnsweredCallTimesOutForTheCallerAndTheWorkerRecovers) {
       << log();
   EXPECT_TRUE(contains(log(), "worker 'c' (pid " + std::to_string(w1) + ") busy for ")) << log();
 
-  rec = wait_record("c", [&](const SlotRecord& s) {
+  rec = wait_record("c", [&](const WorkerInfo& s) {
     return s.restarts == 1 && s.status == WorkerStatus::kRunning && s.pid != w1;
   });
   ASSERT_TRUE(rec && rec->restarts == 1 && rec->pid != w1) << log();
@@ -248,11 +248,11 @@ TEST_F(DynmgrdTest, NeverAnsweredCallTimesOutForTheCallerAndTheWorkerRecovers) {
       contains(last_exit_reason(*rec), "call threw: command did not answer call within 2500 ms"))
       << last_exit_reason(*rec);
   // Recovered: performs go on in the new worker.
-  const std::uint64_t beat = rec->heartbeat_ms;
+  const std::uint64_t beat = rec->last_perform_ms;
   EXPECT_TRUE(wait_until(
       [&] {
         auto now = record("c");
-        return now && now->heartbeat_ms > beat;
+        return now && now->last_perform_ms > beat;
       },
       kWait));
 }

@@ -82,7 +82,7 @@ TEST_F(DynmgrdTest, ChildrenFileBootsAFleet) {
   ASSERT_TRUE(probe);
   EXPECT_EQ(probe->restart, RestartType::kTransient);
   EXPECT_EQ(probe->max_restarts, 2u);
-  EXPECT_EQ(probe->restart_window_ms, 1000u);
+  EXPECT_EQ(probe->within_ms, 1000u);
   EXPECT_EQ(probe->timeout_ms, 0u);
   auto r = ctl({"call", "probe", R"("env")"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -103,7 +103,7 @@ TEST_F(DynmgrdTest, ChildrenFileBootsAFleet) {
   const pid_t old_sh = worker_pid("sh");
   r = ctl({"restart"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  auto sh = wait_record("sh", [&](const SlotRecord& s) {
+  auto sh = wait_record("sh", [&](const WorkerInfo& s) {
     return s.status == WorkerStatus::kRunning && s.pid != old_sh;
   });
   ASSERT_TRUE(sh && sh->pid != old_sh);

@@ -104,7 +104,7 @@ json::value parse(const std::string& text) {
   return v ? *v : json::value(nullptr);
 }
 
-std::string last_exit_reason(const SlotRecord& r) {
+std::string last_exit_reason(const WorkerInfo& r) {
   return r.last_exit.kind == ExitInfo::Kind::kNone ? std::string() : r.last_exit.reason;
 }
 
@@ -179,7 +179,7 @@ CommandResult DynmgrdTest::ctl(std::vector<std::string> args) const {
   return run_command(argv, {}, kWait + 10s);
 }
 
-std::optional<SlotRecord> DynmgrdTest::record(const std::string& id) {
+std::optional<WorkerInfo> DynmgrdTest::record(const std::string& id) {
   if (!client_) {
     auto c = Client::connect(Client::Options{instance_, Millis(15'000)});
     if (!c) return std::nullopt;
@@ -190,10 +190,10 @@ std::optional<SlotRecord> DynmgrdTest::record(const std::string& id) {
   return std::move(*r);
 }
 
-std::optional<SlotRecord> DynmgrdTest::wait_record(
-    const std::string& id, const std::function<bool(const SlotRecord&)>& pred,
+std::optional<WorkerInfo> DynmgrdTest::wait_record(
+    const std::string& id, const std::function<bool(const WorkerInfo&)>& pred,
     std::chrono::milliseconds timeout) {
-  std::optional<SlotRecord> last;
+  std::optional<WorkerInfo> last;
   (void)wait_until(
       [&] {
         auto r = record(id);
@@ -211,7 +211,7 @@ json::value DynmgrdTest::payload(const std::string& id) {
 
 pid_t DynmgrdTest::worker_pid(const std::string& id) {
   auto r = wait_record(
-      id, [](const SlotRecord& s) { return s.status == WorkerStatus::kRunning && s.pid > 0; });
+      id, [](const WorkerInfo& s) { return s.status == WorkerStatus::kRunning && s.pid > 0; });
   if (!r || r->status != WorkerStatus::kRunning || r->pid <= 0) return 0;
   track(r->pid);
   return r->pid;

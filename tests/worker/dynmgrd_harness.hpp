@@ -53,7 +53,7 @@ void reap_adopted();
 // Parses JSON text; null when it is not JSON.
 json::value parse(const std::string& text);
 // o[key] as a string ("" when absent); o["last_exit"]["reason"] is last_exit_reason.
-std::string last_exit_reason(const SlotRecord& r);
+std::string last_exit_reason(const WorkerInfo& r);
 
 class DynmgrdTest : public ::testing::Test {
  protected:
@@ -72,10 +72,10 @@ class DynmgrdTest : public ::testing::Test {
   // dynmgrctl -n <instance> ARGS...
   CommandResult ctl(std::vector<std::string> args) const;
   // The record of id in the registry (nullopt when absent).
-  std::optional<SlotRecord> record(const std::string& id);
+  std::optional<WorkerInfo> record(const std::string& id);
   // Waits until id's record satisfies pred; the last record seen (nullopt: never present).
-  std::optional<SlotRecord> wait_record(const std::string& id,
-                                        const std::function<bool(const SlotRecord&)>& pred,
+  std::optional<WorkerInfo> wait_record(const std::string& id,
+                                        const std::function<bool(const WorkerInfo&)>& pred,
                                         std::chrono::milliseconds timeout = kWait);
   // The payload of id as JSON (null when absent).
   json::value payload(const std::string& id);

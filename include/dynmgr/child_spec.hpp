@@ -1,0 +1,34 @@
+#pragma once
+// A worker's specification (Tarearbol's child spec), validated up front: every
+// error names the field and the value.
+
+#include "dynmgr/error.hpp"
+#include "dynmgr/json.hpp"
+#include "dynmgr/types.hpp"
+
+#include <cstdint>
+
+namespace dynmgr {
+
+struct ChildSpec {
+  json::value payload = nullptr;        // initial payload
+  std::uint32_t timeout_ms = 1000;      // between performs; 0 = never perform
+  double lull = 1.1;                    // overrun when a perform/call takes > lull * timeout
+  bool instant_perform = false;         // perform right after init, not after one timeout
+  RestartType restart = RestartType::kPermanent;
+  std::uint32_t max_restarts = 5;       // intensity: at most this many restarts ...
+  std::uint32_t within_ms = 30'000;     // ... within this window (ms), else `failed`
+  json::object options;                 // manager-specific (exec manager: command, env, cwd)
+
+  // Errors: kInvalid naming the field and its value (lull outside 1..1000,
+  // timeout over 2^31-1, max_restarts without a positive within_ms).
+  Status validate() const;
+  // The children-file / put-request form: timeout, within (no _ms), ...
+  json::object to_json() const;
+  // Fields absent from v keep their defaults. Errors: kInvalid for a value
+  // that is not an object, an unknown field, a field of the wrong type or
+  // range, or a spec validate() refuses.
+  static Result<ChildSpec> from_json(const json::value& v);
+};
+
+}  // namespace dynmgr

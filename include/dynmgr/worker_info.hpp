@@ -1,0 +1,81 @@
+#pragma once
+// What dynmgr::Client reports: one worker (WorkerInfo) and the instance
+// (InstanceInfo). Both are copies read from the registry; they never change
+// after they are returned.
+//
+// WorkerInfo is described once (BOOST_DESCRIBE_STRUCT) and every encoding is
+// derived from the description: the `state --json` / `get --json` object, the
+// `get` lines of dynmgrctl, the names of its enums. Member names are the JSON
+// field names, and JSON field names are a public contract (fields may be added,
+// never renamed), so never rename a described member.
+//
+// Adding a field: the member here and in the BOOST_DESCRIBE_STRUCT list; its
+// shared-memory word (shared/registry.cpp: SlotHeader, read_slot, write, and a
+// new kLayoutVersion); its tests.
+
+#include "dynmgr/types.hpp"
+
+#include <sys/types.h>
+
+#include <boost/describe/class.hpp>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace dynmgr {
+
+// JSON text as stored in the registry (a payload or a value). Encoded as the
+// JSON value it holds, not as a string.
+struct JsonText : std::string {
+  using std::string::string;
+  using std::string::operator=;
+  JsonText(const std::string& s) : std::string(s) {}  // NOLINT: implicit on purpose
+  JsonText(std::string&& s) noexcept : std::string(std::move(s)) {}
+};
+
+// One worker, as every reader sees it. Member order is the JSON field order.
+struct WorkerInfo {
+  std::string id;
+  pid_t pid = 0;
+  // Encoded as the display status: "busy" when running with busy_since_ms set.
+  WorkerStatus status = WorkerStatus::kFree;
+  std::uint32_t restarts = 0;
+  JsonText payload = "null";
+  JsonText value = "null";
+  std::uint32_t timeout_ms = 1000;
+  double lull = 1.1;
+  RestartType restart = RestartType::kPermanent;
+  bool instant_perform = false;
+  std::uint32_t max_restarts = 0;
+  std::uint32_t within_ms = 0;
+  bool pool = false;
+  std::uint64_t started_ms = 0;       // wall ms the current pid was started
+  // Written by the worker itself (single atomic words, outside the seqlock).
+  std::uint64_t busy_since_ms = 0;    // wall ms a perform/call began, 0 when idle
+  std::uint64_t last_perform_ms = 0;  // wall ms of the last finished perform
+  std::uint32_t slot = 0;
+  ExitInfo last_exit;
+};
+BOOST_DESCRIBE_STRUCT(WorkerInfo, (),
+                      (id, pid, status, restarts, payload, value, timeout_ms, lull, restart,
+                       instant_perform, max_restarts, within_ms, pool, started_ms, busy_since_ms,
+                       last_perform_ms, slot, last_exit))
+
+// "busy" when running with busy_since set, else the registry status.
+std::string_view display_status(const WorkerInfo& r) noexcept;
+
+// The instance, from the registry's header.
+struct InstanceInfo {
+  ManagerState manager_state = ManagerState::kUnknown;
+  pid_t supervisor_pid = 0;
+  std::uint32_t capacity = 0;     // --max-workers
+  std::uint32_t max_payload = 0;  // --max-payload
+  std::uint32_t mailbox_depth = 0;
+  std::uint32_t workers = 0;      // slots in use
+  PoolStrategy pool_strategy = PoolStrategy::kNone;
+  std::uint64_t created_ms = 0;      // wall ms the supervisor created the registry
+  std::uint64_t dropped_frames = 0;  // malformed control frames dropped so far
+};
+
+}  // namespace dynmgr

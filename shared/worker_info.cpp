@@ -1,0 +1,197 @@
+#include "shared/worker_info.hpp"
+
+#include "shared/enum_names.hpp"
+
+#include <boost/describe/members.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/mp11/algorithm.hpp>
+
+#include <array>
+#include <sstream>
+#include <type_traits>
+
+namespace dynmgr {
+namespace {
+
+using Members = boost::describe::describe_members<WorkerInfo, boost::describe::mod_public>;
+constexpr std::size_t kMemberCount = boost::mp11::mp_size<Members>::value;
+
+template <class T>
+constexpr bool kIsDescribedEnum = boost::describe::has_describe_enumerators<T>::value;
+
+// The one computed field: "status" is the display status.
+template <class D>
+constexpr bool is_status() {
+  if constexpr (std::is_same_v<std::remove_cv_t<decltype(D::pointer)>, WorkerStatus WorkerInfo::*>) {
+    return D::pointer == &WorkerInfo::status;
+  } else {
+    return false;
+  }
+}
+
+json::value parse_or_string(std::string_view text, const json::storage_ptr& sp) {
+  boost::system::error_code ec;
+  json::value v = json::parse(text, ec, sp);
+  if (ec) return json::value(json::string(text, sp));  // never fails a display: show the raw text
+  return v;
+}
+
+// ---- last_exit: null, or {"kind", <code under its kind's name>, "reason"}
+const char* exit_code_key(ExitInfo::Kind k) {
+  switch (k) {
+    case ExitInfo::Kind::kSignaled: return "signal";
+    case ExitInfo::Kind::kSpawnFailed: return "errno";
+    case ExitInfo::Kind::kExited:
+    case ExitInfo::Kind::kNone: break;
+  }
+  return "code";
+}
+
+json::value exit_to_json(const ExitInfo& e, const json::storage_ptr& sp) {
+  if (e.kind == ExitInfo::Kind::kNone) return nullptr;
+  json::object o(sp);
+  o.reserve(3);
+  o.emplace("kind", json::string(to_string(e.kind), sp));
+  o.emplace(exit_code_key(e.kind), e.code);
+  o.emplace("reason", json::string(e.reason, sp));
+  return o;
+}
+
+ExitInfo exit_from_json(const json::value& v) {
+  ExitInfo e;
+  if (!v.is_object()) return e;
+  const auto& o = v.get_object();
+  const auto kind = parse_exit_kind(get_string(o, "kind").value_or(""));
+  if (!kind || *kind == ExitInfo::Kind::kNone) return e;
+  e.kind = *kind;
+  e.code = static_cast<int>(get_int(o, exit_code_key(e.kind)).value_or(0));
+  e.reason = std::string(get_string(o, "reason").value_or(""));
+  return e;
+}
+
+// ---- one member to JSON, by type
+template <class T>
+json::value to_value(const T& v, const json::storage_ptr& sp) {
+  if constexpr (std::is_same_v<T, JsonText>) {
+    return parse_or_string(v, sp);
+  } else if constexpr (std::is_same_v<T, std::string>) {
+    return json::string(v, sp);
+  } else if constexpr (std::is_same_v<T, ExitInfo>) {
+    return exit_to_json(v, sp);
+  } else if constexpr (kIsDescribedEnum<T>) {
+    return json::string(to_string(v), sp);
+  } else {
+    static_assert(std::is_arithmetic_v<T>, "describe how this member type is encoded");
+    return json::value(v, sp);
+  }
+}
+
+// ---- one member from JSON, by type; false when the field has the wrong shape
+template <class T>
+bool from_value(const json::value& v, T& out) {
+  if constexpr (std::is_same_v<T, JsonText>) {
+    out = to_json(v);
+  } else if constexpr (std::is_same_v<T, std::string>) {
+    if (!v.is_string()) return false;
+    out.assign(v.get_string().data(), v.get_string().size());
+  } else if constexpr (std::is_same_v<T, ExitInfo>) {
+    out = exit_from_json(v);
+  } else if constexpr (kIsDescribedEnum<T>) {
+    if (!v.is_string()) return false;
+    const auto parsed = enums::parse_enum<T>(v.get_string());
+    if (!parsed) return false;
+    out = *parsed;
+  } else if constexpr (std::is_same_v<T, bool>) {
+    if (!v.is_bool()) return false;
+    out = v.get_bool();
+  } else {
+    static_assert(std::is_arithmetic_v<T>, "describe how this member type is decoded");
+    boost::system::error_code ec;
+    const T n = v.to_number<T>(ec);
+    if (ec) return false;
+    out = n;
+  }
+  return true;
+}
+
+// ---- one member as text, for `get`
+template <class T>
+std::string to_text(const T& v) {
+  if constexpr (std::is_same_v<T, JsonText> || std::is_same_v<T, std::string>) {
+    return v;
+  } else if constexpr (std::is_same_v<T, ExitInfo>) {
+    return v.kind == ExitInfo::Kind::kNone ? "-" : v.describe();
+  } else if constexpr (kIsDescribedEnum<T>) {
+    return std::string(to_string(v));
+  } else if constexpr (std::is_same_v<T, bool>) {
+    return v ? "true" : "false";
+  } else if constexpr (std::is_floating_point_v<T>) {
+    std::ostringstream s;
+    s << v;
+    return s.str();
+  } else {
+    static_assert(std::is_integral_v<T>, "describe how this member type is shown");
+    return std::to_string(v);
+  }
+}
+
+}  // namespace
+
+std::string_view display_status(const WorkerInfo& r) noexcept {
+  if (r.status == WorkerStatus::kRunning && r.busy_since_ms != 0) return "busy";
+  return to_string(r.status);
+}
+
+json::object worker_to_json(const WorkerInfo& r, json::storage_ptr sp) {
+  // Reserved up front and filled with emplace: `state --json` builds 10 000 of
+  // these, and rehashing plus operator[] lookups were a third of its time.
+  json::object o(sp);
+  o.reserve(kMemberCount);
+  boost::mp11::mp_for_each<Members>([&](auto d) {
+    if constexpr (is_status<decltype(d)>()) {
+      o.emplace(d.name, json::string(display_status(r), sp));
+    } else {
+      o.emplace(d.name, to_value(r.*d.pointer, sp));
+    }
+  });
+  return o;
+}
+
+Result<WorkerInfo> worker_from_json(const json::object& o) {
+  if (!get_string(o, "id") || !get_int(o, "slot") || !get_string(o, "status")) {
+    return make_error(Errc::kInvalid, "not a worker record");
+  }
+  WorkerInfo r;
+  std::string bad;
+  boost::mp11::mp_for_each<Members>([&](auto d) {
+    const json::value* v = o.if_contains(d.name);
+    if (v == nullptr || !bad.empty()) return;
+    if constexpr (is_status<decltype(d)>()) {
+      if (v->is_string() && v->get_string() == "busy") {  // display_status()
+        r.status = WorkerStatus::kRunning;
+        return;
+      }
+    }
+    if (!from_value(*v, r.*d.pointer)) bad = d.name;
+  });
+  if (!bad.empty()) {
+    return make_error(Errc::kInvalid, "not a worker record: field '" + bad + "' is " +
+                                          to_json(*o.if_contains(bad)));
+  }
+  return r;
+}
+
+std::vector<WorkerField> worker_fields(const WorkerInfo& r) {
+  std::vector<WorkerField> out;
+  out.reserve(kMemberCount);
+  boost::mp11::mp_for_each<Members>([&](auto d) {
+    if constexpr (is_status<decltype(d)>()) {
+      out.push_back({d.name, std::string(display_status(r))});
+    } else {
+      out.push_back({d.name, to_text(r.*d.pointer)});
+    }
+  });
+  return out;
+}
+
+}  // namespace dynmgr
