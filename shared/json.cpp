@@ -3,6 +3,7 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <cmath>
+#include <cstdlib>
 
 namespace dynmgr {
 
@@ -42,7 +43,87 @@ Status check_finite(const json::value& v, std::string_view what) {
                                         ": a number is out of range (not a finite double)");
 }
 
-std::string to_json(const json::value& v) { return json::serialize(v); }
+namespace {
+
+// Boost.JSON 1.81 writes every double in scientific notation (1.1 as "1.1E0").
+// Rewrites such a number in plain decimal when its exponent is small, keeping
+// every digit and its double-ness: 1.1E0 -> 1.1, 2.5E-1 -> 0.25, 2E0 -> 2.0
+// (up to 15 significant digits and exponents within +-15; others as written).
+// `number` is one number token outside any string.
+void append_plain(std::string& out, std::string_view number) {
+  const auto e = number.find_first_of("eE");
+  if (e == std::string_view::npos) {
+    out.append(number);
+    return;
+  }
+  std::string_view mantissa = number.substr(0, e);
+  const int exponent = std::atoi(std::string(number.substr(e + 1)).c_str());
+  if (exponent > 15 || exponent < -15) {
+    out.append(number);
+    return;
+  }
+  const bool negative = !mantissa.empty() && mantissa.front() == '-';
+  if (negative) mantissa.remove_prefix(1);
+  const auto dot = mantissa.find('.');
+  std::string digits(mantissa.substr(0, dot));
+  if (dot != std::string_view::npos) digits.append(mantissa.substr(dot + 1));
+  if (digits.size() > 15) {
+    // Over 15 significant digits Boost.JSON 1.81 reads plain and scientific
+    // text along different, inexact paths: keep Boost's own form.
+    if (negative) out.push_back('-');
+    out.append(mantissa).append(number.substr(e));
+    return;
+  }
+  const long point = static_cast<long>(dot == std::string_view::npos ? mantissa.size() : dot) + exponent;
+  if (negative) out.push_back('-');
+  if (point <= 0) {
+    out.append("0.").append(static_cast<std::size_t>(-point), '0').append(digits);
+  } else if (static_cast<std::size_t>(point) >= digits.size()) {
+    out.append(digits).append(static_cast<std::size_t>(point) - digits.size(), '0').append(".0");
+  } else {
+    out.append(digits, 0, static_cast<std::size_t>(point)).append(".").append(digits, static_cast<std::size_t>(point));
+  }
+}
+
+}  // namespace
+
+std::string to_json(const json::value& v) {
+  std::string text = json::serialize(v);
+  if (text.find_first_of("eE") == std::string::npos) return text;  // no double written (nor an 'e' in a string)
+  std::string out;
+  out.reserve(text.size());
+  bool in_string = false;
+  for (std::size_t i = 0; i < text.size();) {
+    const char c = text[i];
+    if (in_string) {
+      out.push_back(c);
+      if (c == '\\' && i + 1 < text.size()) {
+        out.push_back(text[i + 1]);
+        i += 2;
+        continue;
+      }
+      if (c == '"') in_string = false;
+      ++i;
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+      out.push_back(c);
+      ++i;
+      continue;
+    }
+    if (c == '-' || (c >= '0' && c <= '9')) {
+      const auto end = text.find_first_not_of("+-.0123456789eE", i);
+      const std::size_t n = (end == std::string::npos ? text.size() : end) - i;
+      append_plain(out, std::string_view(text).substr(i, n));
+      i += n;
+      continue;
+    }
+    out.push_back(c);
+    ++i;
+  }
+  return out;
+}
 
 const json::value* get_field(const json::object& o, std::string_view key) {
   return o.if_contains(key);

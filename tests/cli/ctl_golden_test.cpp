@@ -88,7 +88,7 @@ std::string default_record(const std::string& id, const std::string& pid, const 
                            const std::string& payload, const std::string& slot) {
   return fill(
       R"({"id":"{ID}","pid":{PID},"status":"running","restarts":0,"payload":{PAYLOAD},)"
-      R"("value":null,"timeout_ms":0,"lull":1.1E0,"restart":"permanent","instant_perform":false,)"
+      R"("value":null,"timeout_ms":0,"lull":1.1,"restart":"permanent","instant_perform":false,)"
       R"("max_restarts":5,"within_ms":30000,"pool":false,"started_ms":{STARTED},"busy_since_ms":0,)"
       R"("last_perform_ms":0,"slot":{SLOT},"last_exit":null})",
       {{"ID", id}, {"PID", pid}, {"STARTED", started}, {"PAYLOAD", payload}, {"SLOT", slot}});
@@ -118,7 +118,7 @@ TEST_F(CtlGolden, PutJsonPrintsTheRecordWithEveryOption) {
   auto o = parse(r.out).as_object();
   EXPECT_EQ(r.out,
             fill(R"({"id":"b","pid":{PID},"status":"running","restarts":0,"payload":5,)"
-                 R"("value":null,"timeout_ms":0,"lull":2.5E0,"restart":"transient",)"
+                 R"("value":null,"timeout_ms":0,"lull":2.5,"restart":"transient",)"
                  R"("instant_perform":false,"max_restarts":3,"within_ms":1000,"pool":false,)"
                  R"("started_ms":{STARTED},"busy_since_ms":0,"last_perform_ms":0,"slot":1,)"
                  R"("last_exit":null})"
