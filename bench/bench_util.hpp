@@ -89,4 +89,18 @@ inline bool start_probe(const std::string& name, const std::vector<std::string>&
   return false;
 }
 
+// Busy CPU time of the whole machine (every CPU: user + nice + system + irq +
+// softirq), from /proc/stat.
+inline double system_cpu_seconds() {
+  std::FILE* f = std::fopen("/proc/stat", "r");
+  if (f == nullptr) return 0;
+  unsigned long long user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0;
+  const int n = std::fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu", &user, &nice, &system, &idle,
+                            &iowait, &irq, &softirq);
+  std::fclose(f);
+  if (n != 7) return 0;
+  return static_cast<double>(user + nice + system + irq + softirq) /
+         static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
 }  // namespace bench

@@ -40,15 +40,6 @@ double cpu_seconds(pid_t pid) {
   return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
 
-// Busy CPU time of the whole machine (every CPU, user + system), from /proc/stat.
-double system_cpu_seconds() {
-  std::ifstream in("/proc/stat");
-  std::string cpu;
-  unsigned long long user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0;
-  in >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq;
-  return static_cast<double>(user + nice + system + irq + softirq) /
-         static_cast<double>(::sysconf(_SC_CLK_TCK));
-}
 
 template <class F>
 double parallel(int workers, int clients, const std::string& name, F op) {
@@ -92,14 +83,14 @@ int main(int argc, char** argv) {
   spec.timeout_ms = 0;
   spec.payload = dynmgr::json::object{{"n", 0}};
   const double sup_cpu0 = cpu_seconds(sup);
-  const double sys_cpu0 = system_cpu_seconds();
+  const double sys_cpu0 = bench::system_cpu_seconds();
   const double put_s = parallel(workers, clients, name, [&](dynmgr::Client& c, int i) {
     return static_cast<bool>(c.put("w" + std::to_string(i), spec));
   });
   std::printf("put %d workers with %d clients: %.2f s (%.0f puts/s)   (target <= 10 s)\n", workers,
               clients, put_s, workers / put_s);
   std::printf("   CPU while putting: supervisor %.2f s, whole machine %.2f s of %.2f s available\n",
-              cpu_seconds(sup) - sup_cpu0, system_cpu_seconds() - sys_cpu0,
+              cpu_seconds(sup) - sup_cpu0, bench::system_cpu_seconds() - sys_cpu0,
               put_s * static_cast<double>(::sysconf(_SC_NPROCESSORS_ONLN)));
   std::printf("supervisor RSS: %ld KiB empty, %ld KiB with %d workers (peak %ld KiB)   (target <= 65536 KiB)\n",
               rss_empty, status_kb(sup, "VmRSS:"), workers, status_kb(sup, "VmHWM:"));

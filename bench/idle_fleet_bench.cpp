@@ -35,15 +35,6 @@ double loadavg1() {
   return l;
 }
 
-// Busy CPU time of the whole machine (user + nice + system + irq + softirq).
-double system_cpu_seconds() {
-  std::ifstream in("/proc/stat");
-  std::string cpu;
-  unsigned long long user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0;
-  in >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq;
-  return static_cast<double>(user + nice + system + irq + softirq) /
-         static_cast<double>(::sysconf(_SC_CLK_TCK));
-}
 
 std::uint64_t context_switches(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
@@ -119,13 +110,13 @@ void run(const Config& cfg, int step, int idle_s) {
     if (tripped) break;
     std::uint64_t sw0 = 0;
     for (pid_t p : pids) sw0 += context_switches(p);
-    const double cpu0 = system_cpu_seconds();
+    const double cpu0 = bench::system_cpu_seconds();
     const std::uint64_t w0 = bench::now_ns();
     std::this_thread::sleep_for(std::chrono::seconds(idle_s));  // measuring an idle period
     const double wall = static_cast<double>(bench::now_ns() - w0) / 1e9;
     std::uint64_t sw1 = 0;
     for (pid_t p : pids) sw1 += context_switches(p);
-    const double cpu_pct = (system_cpu_seconds() - cpu0) / (wall * static_cast<double>(::sysconf(_SC_NPROCESSORS_ONLN))) * 100;
+    const double cpu_pct = (bench::system_cpu_seconds() - cpu0) / (wall * static_cast<double>(::sysconf(_SC_NPROCESSORS_ONLN))) * 100;
     std::printf("%8d %10.0f %12.2f %14.0f %10.1f%s\n", n, block / put_s, cpu_pct,
                 static_cast<double>(sw1 - sw0) / wall, loadavg1(),
                 failed > 0 ? "  (some puts failed)" : "");

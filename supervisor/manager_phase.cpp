@@ -1,5 +1,7 @@
 #include "supervisor/manager_phase.hpp"
 
+#include "shared/enum_names.hpp"
+
 namespace dynmgr::manager_phase {
 namespace {
 
@@ -171,41 +173,8 @@ Transition step(const State& state, const Event& ev) {
   return b.invalid();
 }
 
-std::string_view to_string(Phase p) noexcept {
-  switch (p) {
-    case Phase::kIdle: return "idle";
-    case Phase::kStarting: return "starting";
-    case Phase::kUp: return "up";
-    case Phase::kRestarting: return "restarting";
-    case Phase::kStopping: return "stopping";
-    case Phase::kDown: return "down";
-  }
-  return "?";
-}
-
-std::string_view to_string(EventKind e) noexcept {
-  switch (e) {
-    case EventKind::kBoot: return "boot";
-    case EventKind::kBootSettled: return "boot-settled";
-    case EventKind::kRestartRequested: return "restart-requested";
-    case EventKind::kRestartAsked: return "restart-asked";
-    case EventKind::kWorkersGone: return "workers-gone";
-    case EventKind::kShutdownRequested: return "shutdown-requested";
-  }
-  return "?";
-}
-
-std::string_view to_string(ActionKind a) noexcept {
-  switch (a) {
-    case ActionKind::kSetState: return "set-state";
-    case ActionKind::kBootChildren: return "boot-children";
-    case ActionKind::kStopAll: return "stop-all";
-    case ActionKind::kReplyUp: return "reply-up";
-    case ActionKind::kReplyStopping: return "reply-stopping";
-    case ActionKind::kAnnounceReady: return "announce-ready";
-    case ActionKind::kFinish: return "finish";
-  }
-  return "?";
-}
+std::string_view to_string(Phase p) noexcept { return enums::enum_name(p, "?"); }
+std::string_view to_string(EventKind e) noexcept { return enums::enum_name(e, "?"); }
+std::string_view to_string(ActionKind a) noexcept { return enums::enum_name(a, "?"); }
 
 }  // namespace dynmgr::manager_phase

@@ -28,7 +28,8 @@ namespace dynmgr::manager_phase {
 using lifecycle::Waiter;
 
 enum class Phase : std::uint8_t { kIdle, kStarting, kUp, kRestarting, kStopping, kDown };
-inline constexpr int kPhaseCount = 6;
+BOOST_DESCRIBE_ENUM(Phase, kIdle, kStarting, kUp, kRestarting, kStopping, kDown)
+inline constexpr int kPhaseCount = lifecycle::kCount<Phase>;
 
 struct State {
   Phase phase = Phase::kIdle;
@@ -46,7 +47,9 @@ enum class EventKind : std::uint8_t {
   kWorkersGone,       // no worker is left
   kShutdownRequested, // a stop signal or a client's `stop` (waiter, optional)
 };
-inline constexpr int kEventKindCount = 6;
+BOOST_DESCRIBE_ENUM(EventKind, kBoot, kBootSettled, kRestartRequested, kRestartAsked, kWorkersGone,
+                    kShutdownRequested)
+inline constexpr int kEventKindCount = lifecycle::kCount<EventKind>;
 
 struct Event {
   Event() = default;
@@ -64,6 +67,8 @@ enum class ActionKind : std::uint8_t {
   kAnnounceReady,  // the daemon is ready (once)
   kFinish,         // leave the loop; remove every object, then answer waiters "stopped"
 };
+BOOST_DESCRIBE_ENUM(ActionKind, kSetState, kBootChildren, kStopAll, kReplyUp, kReplyStopping,
+                    kAnnounceReady, kFinish)
 
 struct Action {
   Action() = default;

@@ -1,9 +1,23 @@
 #include "supervisor/worker_lifecycle.hpp"
 
+#include "shared/enum_names.hpp"
+
 #include <csignal>
 
 namespace dynmgr::lifecycle {
 namespace {
+
+// What Manager::terminate(reason) is told (part of the API: README "Stopping").
+std::string terminate_reason(StopCause c) {
+  switch (c) {
+    case StopCause::kDelete: return "del";
+    case StopCause::kReplace: return "replace";
+    case StopCause::kRestartAll: return "restart";
+    case StopCause::kShutdown: return "shutdown";
+    case StopCause::kNone: break;
+  }
+  return "terminate";
+}
 
 // Builds a Transition from the current state; every row below is one of these.
 struct Builder {
@@ -65,7 +79,7 @@ struct Builder {
     ++s().timer_token;
     publish();
     Action a{ActionKind::kSendTerminate};
-    a.message = std::string(to_string(cause));
+    a.message = terminate_reason(cause);
     add(std::move(a));
     arm(TimerKind::kStage, ctx.terminate_timeout_ms);
   }
@@ -388,65 +402,9 @@ WorkerStatus status_of(Phase p) noexcept {
   return WorkerStatus::kFree;
 }
 
-std::string_view to_string(Phase p) noexcept {
-  switch (p) {
-    case Phase::kStarting: return "starting";
-    case Phase::kRunning: return "running";
-    case Phase::kStopping: return "stopping";
-    case Phase::kRestarting: return "restarting";
-    case Phase::kFailed: return "failed";
-    case Phase::kExited: return "exited";
-    case Phase::kHalting: return "halting";
-    case Phase::kReplacing: return "replacing";
-    case Phase::kGone: return "gone";
-  }
-  return "?";
-}
-
-std::string_view to_string(EventKind e) noexcept {
-  switch (e) {
-    case EventKind::kSpawned: return "spawned";
-    case EventKind::kSpawnFailed: return "spawn-failed";
-    case EventKind::kReady: return "ready";
-    case EventKind::kExited: return "exited";
-    case EventKind::kFailing: return "failing";
-    case EventKind::kStopRequested: return "stop-requested";
-    case EventKind::kTerminateLost: return "terminate-lost";
-    case EventKind::kStageTimer: return "stage-timer";
-    case EventKind::kBackoffTimer: return "backoff-timer";
-    case EventKind::kHalt: return "halt";
-    case EventKind::kReplaceId: return "replace-id";
-  }
-  return "?";
-}
-
-std::string_view to_string(ActionKind a) noexcept {
-  switch (a) {
-    case ActionKind::kSpawn: return "spawn";
-    case ActionKind::kSendTerminate: return "send-terminate";
-    case ActionKind::kSignalGroup: return "signal-group";
-    case ActionKind::kArmTimer: return "arm-timer";
-    case ActionKind::kApplySpec: return "apply-spec";
-    case ActionKind::kPublish: return "publish";
-    case ActionKind::kReplyRecord: return "reply-record";
-    case ActionKind::kReplyError: return "reply-error";
-    case ActionKind::kReplyDeleted: return "reply-deleted";
-    case ActionKind::kRemoveSlot: return "remove-slot";
-    case ActionKind::kStartReplacement: return "start-replacement";
-    case ActionKind::kLog: return "log";
-  }
-  return "?";
-}
-
-std::string_view to_string(StopCause c) noexcept {
-  switch (c) {
-    case StopCause::kNone: return "none";
-    case StopCause::kDelete: return "del";
-    case StopCause::kReplace: return "replace";
-    case StopCause::kRestartAll: return "restart";
-    case StopCause::kShutdown: return "shutdown";
-  }
-  return "?";
-}
+std::string_view to_string(Phase p) noexcept { return enums::enum_name(p, "?"); }
+std::string_view to_string(EventKind e) noexcept { return enums::enum_name(e, "?"); }
+std::string_view to_string(ActionKind a) noexcept { return enums::enum_name(a, "?"); }
+std::string_view to_string(StopCause c) noexcept { return enums::enum_name(c, "?"); }
 
 }  // namespace dynmgr::lifecycle

@@ -32,6 +32,10 @@
 #include "shared/types.hpp"
 #include "supervisor/restart_policy.hpp"
 
+#include <boost/describe/enum.hpp>
+#include <boost/describe/enumerators.hpp>
+#include <boost/mp11/algorithm.hpp>
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -51,10 +55,17 @@ enum class Phase : std::uint8_t {
   kReplacing,
   kGone,
 };
-inline constexpr int kPhaseCount = 9;
+BOOST_DESCRIBE_ENUM(Phase, kStarting, kRunning, kStopping, kRestarting, kFailed, kExited, kHalting,
+                    kReplacing, kGone)
+// How many enumerators a described enum has (the table test enumerates them).
+template <class E>
+inline constexpr int kCount =
+    static_cast<int>(boost::mp11::mp_size<boost::describe::describe_enumerators<E>>::value);
+inline constexpr int kPhaseCount = kCount<Phase>;
 
 // Where a stop has got to (kStopping only).
 enum class Stage : std::uint8_t { kNone, kTerminateSent, kSigtermSent, kSigkillSent };
+BOOST_DESCRIBE_ENUM(Stage, kNone, kTerminateSent, kSigtermSent, kSigkillSent)
 
 // Why a worker is asked to stop; decides what happens once it has exited.
 enum class StopCause : std::uint8_t {
@@ -64,6 +75,7 @@ enum class StopCause : std::uint8_t {
   kRestartAll,  // restart: remove, the manager then boots children_specs()
   kShutdown,    // the supervisor is stopping: remove
 };
+BOOST_DESCRIBE_ENUM(StopCause, kNone, kDelete, kReplace, kRestartAll, kShutdown)
 
 // A client waiting for an answer (its reply queue and request id).
 struct Waiter {
@@ -111,7 +123,9 @@ enum class EventKind : std::uint8_t {
   kHalt,            // perform/call/cast answered halt()
   kReplaceId,       // perform/call/cast answered replace(new_id, payload) (replacement)
 };
-inline constexpr int kEventKindCount = 11;
+BOOST_DESCRIBE_ENUM(EventKind, kSpawned, kSpawnFailed, kReady, kExited, kFailing, kStopRequested,
+                    kTerminateLost, kStageTimer, kBackoffTimer, kHalt, kReplaceId)
+inline constexpr int kEventKindCount = kCount<EventKind>;
 
 struct Event {
   Event() = default;
@@ -141,7 +155,8 @@ enum class ActionKind : std::uint8_t {
   kStartReplacement,  // put replacement's id with its spec (replace(new_id, p))
   kLog,               // one line in the supervisor log (level, message)
 };
-inline constexpr int kActionKindCount = 12;
+BOOST_DESCRIBE_ENUM(ActionKind, kSpawn, kSendTerminate, kSignalGroup, kArmTimer, kApplySpec, kPublish,
+                    kReplyRecord, kReplyError, kReplyDeleted, kRemoveSlot, kStartReplacement, kLog)
 
 enum class TimerKind : std::uint8_t { kStage, kBackoff };
 enum class LogLevel : std::uint8_t { kInfo, kWarn, kError };
@@ -192,6 +207,7 @@ WorkerStatus status_of(Phase phase) noexcept;
 // Does the phase have a live process?
 bool has_process(Phase phase) noexcept;
 
+// Names from the descriptions above (kSpawnFailed is "spawn_failed").
 std::string_view to_string(Phase p) noexcept;
 std::string_view to_string(EventKind e) noexcept;
 std::string_view to_string(ActionKind a) noexcept;
