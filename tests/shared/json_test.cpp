@@ -42,7 +42,10 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"in_array", R"([1, 1e999])", false},
                       Case{"in_object", R"({"a": {"b": [1e400]}})", false},
                       Case{"huge_integer_literal", std::string(400, '9'), false},
-                      Case{"not_json", "nope", false}),
+                      Case{"not_json", "nope", false},
+                      // README "Limits": at most 32 levels of nesting.
+                      Case{"depth_32", std::string(32, '[') + std::string(32, ']'), true},
+                      Case{"depth_33", std::string(33, '[') + std::string(33, ']'), false}),
     [](const auto& tp) { return std::string(tp.param.label); });
 
 TEST(CheckFinite, RefusesAnInfinityOrNaNBuiltInCpp) {
