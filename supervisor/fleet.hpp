@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -70,6 +71,7 @@ class Fleet {
     return out;
   }
   std::map<std::uint32_t, Entry>& entries() noexcept { return entries_; }
+  const std::map<std::uint32_t, Entry>& entries() const noexcept { return entries_; }
 
  private:
   std::map<std::uint32_t, Entry> entries_;

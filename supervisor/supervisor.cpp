@@ -252,7 +252,7 @@ void Supervisor::Loop::after_workers_changed() {
 }
 
 bool Supervisor::Loop::boot_settled() const {
-  for (const auto& [slot, e] : const_cast<Fleet&>(fleet_).entries()) {
+  for (const auto& [slot, e] : fleet_.entries()) {
     if (e.life.boot_child && !e.life.ever_ready && e.life.phase == lc::Phase::kStarting) return false;
   }
   return true;
