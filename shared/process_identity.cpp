@@ -14,6 +14,7 @@ namespace dynmgr {
 namespace {
 struct StatFields {
   char state = '?';
+  pid_t parent = 0;
   std::uint64_t start_time = 0;
 };
 
@@ -33,10 +34,13 @@ std::optional<StatFields> read_stat(pid_t pid) noexcept {
   ++p;
   StatFields out;
   if (p[0] == ' ' && p[1] != '\0') out.state = p[1];
-  // After ')' come fields 3.. separated by spaces; starttime is field 22.
+  // After ')' come fields 3.. separated by spaces; ppid is field 4, starttime 22.
   int field = 2;
   while (*p != '\0' && field < 22) {
-    if (*p == ' ') ++field;
+    if (*p == ' ') {
+      ++field;
+      if (field == 4) out.parent = static_cast<pid_t>(std::strtol(p + 1, nullptr, 10));
+    }
     ++p;
   }
   if (field != 22) return std::nullopt;
@@ -61,6 +65,12 @@ bool process_alive(pid_t pid, std::uint64_t start_time) noexcept {
   if (!st) return false;
   if (st->state == 'Z' || st->state == 'X') return false;  // exited, not yet reaped
   return start_time == 0 || st->start_time == start_time;
+}
+
+std::optional<pid_t> parent_pid(pid_t pid) noexcept {
+  const auto st = read_stat(pid);
+  if (!st) return std::nullopt;
+  return st->parent;
 }
 
 ProcessIdentity ProcessIdentity::self() noexcept {

@@ -12,6 +12,9 @@ namespace dynmgr {
 // Start time of pid in clock ticks since boot, or nullopt if it does not exist.
 std::optional<std::uint64_t> process_start_time(pid_t pid) noexcept;
 
+// The parent of pid (/proc/<pid>/stat field 4), or nullopt if it does not exist.
+std::optional<pid_t> parent_pid(pid_t pid) noexcept;
+
 // True if pid exists, is not a zombie, and started at start_time (0 = any).
 bool process_alive(pid_t pid, std::uint64_t start_time) noexcept;
 

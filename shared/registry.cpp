@@ -26,7 +26,9 @@ constexpr std::uint64_t kMagic = 0x52474d4e59440001ULL;  // "DYNMGR" + 0001
 // 3: dense 1 KiB slot headers with small payload + value inline; larger data
 //    out of line (see the layout note below).
 // 4: an id -> slot hash index, so finding a worker by id does not scan.
-constexpr std::uint32_t kLayoutVersion = 4;
+// 5: what adoption needs: the spec's options (out of line), the orphan grace,
+//    the adopted count and the supervisor's start time in the header.
+constexpr std::uint32_t kLayoutVersion = 5;
 constexpr std::uint32_t kReadyWord = 0x52454459;  // "REDY"
 constexpr std::size_t kIdCapacity = 256;
 constexpr std::size_t kReasonCapacity = 256;
@@ -67,6 +69,9 @@ struct alignas(64) Header {
   std::atomic<std::uint32_t> pool_strategy;
   std::uint32_t index_buckets;                  // a power of two, >= 2 x capacity
   std::atomic<std::uint64_t> index_generation;  // odd while the index is rebuilt
+  std::atomic<std::uint32_t> orphan_grace_ms;  // how long workers wait for a successor
+  std::atomic<std::uint32_t> adopted;          // workers the current supervisor adopted
+  std::atomic<std::uint64_t> supervisor_started_ms;  // wall ms the current supervisor took over
   std::atomic<std::uint32_t> ready;  // kReadyWord once every field above is set
 };
 
@@ -98,12 +103,16 @@ struct alignas(64) SlotHeader {
   char id[kIdCapacity];
   std::uint32_t payload_len;
   std::uint32_t value_len;
+  std::uint32_t options_len;  // the spec's options (JSON text), always out of line
   // payload then value, back to back, when both fit (flag kInlineData);
   // otherwise they sit in the slot's out-of-line area.
-  char inline_data[368];
+  char inline_data[364];
 };
 
 // Layout: [Header, one page][id index][SlotHeader x capacity][out-of-line data x capacity].
+// A slot's out-of-line area: payload and value (2 x max_payload) when they do
+// not fit inline, then the spec's options (max_payload), which only a
+// supervisor that adopts the fleet reads. tmpfs commits only the pages touched.
 //
 // The id index: open addressing, linear probing, FNV-1a of the id; each bucket
 // holds 0 (empty), kTombstone (deleted) or slot + 1. Only the writer stores;
@@ -128,7 +137,7 @@ std::size_t round_up(std::size_t n, std::size_t a) { return (n + a - 1) / a * a;
 
 // Bytes of out-of-line data per slot (recorded in the header as slot_size).
 std::size_t data_size_for(std::uint32_t max_payload) {
-  return round_up(2 * std::size_t{max_payload}, 64);
+  return round_up(3 * std::size_t{max_payload}, 64);
 }
 
 std::size_t header_size() { return round_up(sizeof(Header), 4096); }
@@ -276,6 +285,8 @@ ReadOutcome read_slot(const Mapping& m, std::uint32_t i, SlotRecord& out) {
         std::min<std::size_t>({s->value_len, m.max_payload, room - payload_len});
     out.payload.assign(data, payload_len);
     out.value.assign(data + payload_len, value_len);
+    const std::size_t options_len = std::min<std::size_t>(s->options_len, m.max_payload);
+    out.options.assign(m.out_of_line(i) + 2 * std::size_t{m.max_payload}, options_len);
     std::atomic_thread_fence(std::memory_order_acquire);
     if (s->seq.load(std::memory_order_relaxed) != s1) continue;
     // Enum values come from the writer but are still range-checked for display;
@@ -377,6 +388,9 @@ RegistryHeaderInfo header_info(const Mapping& m) {
   info.created_ms = h.created_ms;
   info.pool_strategy = h.pool_strategy.load(std::memory_order_acquire);
   info.index_generation = h.index_generation.load(std::memory_order_acquire);
+  info.orphan_grace_ms = h.orphan_grace_ms.load(std::memory_order_acquire);
+  info.adopted = h.adopted.load(std::memory_order_acquire);
+  info.supervisor_started_ms = h.supervisor_started_ms.load(std::memory_order_acquire);
   return info;
 }
 
@@ -445,6 +459,8 @@ Result<RegistryWriter> RegistryWriter::create(const Names& names, const Registry
   h->supervisor_pid.store(self.pid, std::memory_order_relaxed);
   h->supervisor_start_time.store(self.start_time, std::memory_order_relaxed);
   h->manager_state.store(static_cast<std::uint32_t>(ManagerState::kStarting));
+  h->orphan_grace_ms.store(config.orphan_grace_ms, std::memory_order_relaxed);
+  h->supervisor_started_ms.store(wall_ms(), std::memory_order_relaxed);
   h->ready.store(kReadyWord, std::memory_order_release);
   m->locate(static_cast<char*>(m->region.get_address()), h->capacity, h->max_payload);
   RegistryWriter w(std::move(m), names, config);
@@ -587,6 +603,11 @@ Status RegistryWriter::write(const SlotRecord& r) {
                                            " bytes exceeds the limit of " +
                                            std::to_string(map_->max_payload) + " bytes");
   }
+  if (r.options.size() > map_->max_payload) {
+    return make_error(Errc::kTooLarge, "options of " + std::to_string(r.options.size()) +
+                                           " bytes exceed the limit of " +
+                                           std::to_string(map_->max_payload) + " bytes");
+  }
   SlotHeader* s = map_->slot(r.slot);
   const bool was_free = s->in_use == 0;
   const std::string_view stored_id(s->id, std::min<std::size_t>(s->id_len, kIdCapacity));
@@ -624,6 +645,13 @@ Status RegistryWriter::write(const SlotRecord& r) {
   s->payload_len = static_cast<std::uint32_t>(r.payload.size());
   std::memcpy(data + r.payload.size(), r.value.data(), r.value.size());
   s->value_len = static_cast<std::uint32_t>(r.value.size());
+  // Options change only with the spec: rewritten only when they differ.
+  char* options = map_->out_of_line(r.slot) + 2 * std::size_t{map_->max_payload};
+  if (r.options.size() != s->options_len ||
+      std::memcmp(options, r.options.data(), r.options.size()) != 0) {
+    std::memcpy(options, r.options.data(), r.options.size());
+    s->options_len = static_cast<std::uint32_t>(r.options.size());
+  }
   s->seq.store(seq + 2, std::memory_order_release);
   // Indexed once published: a reader that finds the bucket finds the slot.
   if (id_changed) {
@@ -656,6 +684,7 @@ void RegistryWriter::release(std::uint32_t slot) {
     s->id_len = 0;
     s->payload_len = 0;
     s->value_len = 0;
+    s->options_len = 0;
     s->seq.store(seq + 2, std::memory_order_release);
     map_->header->used.fetch_sub(1, std::memory_order_relaxed);
   }
@@ -684,6 +713,11 @@ void RegistryWriter::set_control_generation(std::uint64_t generation) {
 void RegistryWriter::set_supervisor(pid_t pid, std::uint64_t start_time) {
   map_->header->supervisor_start_time.store(start_time, std::memory_order_release);
   map_->header->supervisor_pid.store(pid, std::memory_order_release);
+}
+void RegistryWriter::set_adoption(std::uint32_t adopted, std::uint32_t orphan_grace_ms) {
+  map_->header->adopted.store(adopted, std::memory_order_release);
+  map_->header->orphan_grace_ms.store(orphan_grace_ms, std::memory_order_release);
+  map_->header->supervisor_started_ms.store(wall_ms(), std::memory_order_release);
 }
 void RegistryWriter::set_pool_strategy(std::uint32_t strategy) {
   map_->header->pool_strategy.store(strategy, std::memory_order_release);
@@ -728,7 +762,7 @@ Result<RegistryReader> RegistryReader::open(const Names& names, Access access) {
   }
   RegistryReader r(std::move(*m), names);
   r.writable_ = access == Access::kWorkerWords;
-  if (!r.supervisor_alive()) {
+  if (!r.supervisor_alive() && !r.any_worker_alive()) {
     const auto h = r.header();
     return make_error(Errc::kNoSupervisor, "no supervisor running under '" + names.instance() +
                                                "' (stale registry of pid " +
@@ -742,6 +776,18 @@ RegistryHeaderInfo RegistryReader::header() const { return header_info(*map_); }
 bool RegistryReader::supervisor_alive() const {
   const auto h = header_info(*map_);
   return process_alive(h.supervisor_pid, h.supervisor_start_time);
+}
+
+bool RegistryReader::any_worker_alive() const {
+  const std::uint32_t high = header_info(*map_).high_water;
+  for (std::uint32_t i = 0; i < high; ++i) {
+    SlotRecord r;
+    if (read_slot(*map_, i, r) == ReadOutcome::kOk && r.pid > 0 &&
+        process_alive(r.pid, r.pid_start_time)) {
+      return true;
+    }
+  }
+  return false;
 }
 
 bool RegistryReader::superseded() const {

@@ -37,6 +37,7 @@ struct RegistryConfig {
   std::uint32_t max_payload = 4096;     // bytes of JSON text for payload, value, message
   std::uint32_t control_depth = 256;    // messages in the control queue
   std::uint32_t mailbox_depth = 64;     // messages in each worker mailbox
+  std::uint32_t orphan_grace_ms = 60'000;  // workers wait this long for a new supervisor
 
   Status validate() const;
   // Frame sizes derived from max_payload (room for id, reply-to and JSON framing).
@@ -51,6 +52,7 @@ struct SlotRecord : WorkerInfo {
   std::uint64_t pid_start_time = 0;
   std::uint64_t updated_ms = 0;   // wall ms of the last write by the supervisor
   std::uint64_t mailbox_generation = 0;
+  std::string options;  // the spec's options object as JSON text ("" = none)
 };
 
 struct RegistryHeaderInfo {
@@ -71,6 +73,9 @@ struct RegistryHeaderInfo {
   std::uint64_t created_ms = 0;
   std::uint32_t pool_strategy = 0;       // 0 not a pool; see PoolStrategy
   std::uint64_t index_generation = 0;    // id index: 2 per rebuild, odd mid-rebuild
+  std::uint32_t orphan_grace_ms = 0;     // workers wait this long for a new supervisor
+  std::uint32_t adopted = 0;             // workers the current supervisor adopted at start
+  std::uint64_t supervisor_started_ms = 0;  // wall ms the current supervisor took over
 };
 
 namespace detail {
@@ -111,6 +116,9 @@ class RegistryWriter {
   void set_supervisor(pid_t pid, std::uint64_t start_time);
   void add_dropped_frames(std::uint64_t n);
   void set_pool_strategy(std::uint32_t strategy);
+  // A supervisor that took over the segment: how many workers it adopted and
+  // the orphan grace its workers now use (also stamps supervisor_started_ms).
+  void set_adoption(std::uint32_t adopted, std::uint32_t orphan_grace_ms);
   RegistryHeaderInfo header() const;
 
   // Unlinks the segment's name (the mapping stays valid until destruction).
@@ -139,9 +147,11 @@ class RegistryWriter {
 class RegistryReader {
  public:
   enum class Access { kReadOnly, kWorkerWords };
-  // Opens and validates the segment. kNoSupervisor if there is none or its
-  // supervisor is dead; kStale if it is of another layout or never finished
-  // initializing. Never waits.
+  // Opens and validates the segment. kNoSupervisor if there is none, or if its
+  // supervisor is dead and none of its workers is alive (a supervisor that
+  // died with live workers leaves them to be adopted: the segment stays
+  // readable and supervisor_alive() says false); kStale if it is of another
+  // layout or never finished initializing. Never waits.
   static Result<RegistryReader> open(const Names& names, Access access = Access::kReadOnly);
 
   RegistryReader(RegistryReader&&) noexcept;
@@ -150,6 +160,8 @@ class RegistryReader {
 
   RegistryHeaderInfo header() const;
   bool supervisor_alive() const;
+  // Is any worker in the table alive (pid and start time)? Reads every slot.
+  bool any_worker_alive() const;
   // True if the segment has been replaced (a new supervisor): reopen.
   bool superseded() const;
 

@@ -42,6 +42,7 @@ const char* exit_code_key(ExitInfo::Kind k) {
     case ExitInfo::Kind::kSignaled: return "signal";
     case ExitInfo::Kind::kSpawnFailed: return "errno";
     case ExitInfo::Kind::kExited:
+    case ExitInfo::Kind::kUnknown:
     case ExitInfo::Kind::kNone: break;
   }
   return "code";

@@ -63,7 +63,10 @@ Result<PoolStrategy> parse_pool_strategy(std::string_view s);
 
 // How a worker's last incarnation ended.
 struct ExitInfo {
-  enum class Kind : std::int32_t { kNone = 0, kExited = 1, kSignaled = 2, kSpawnFailed = 3 };
+  // kUnknown: the process ended while it was not this supervisor's child (it
+  // was adopted after a supervisor crash, or died while no supervisor ran):
+  // only its parent could read its status, and that parent is gone.
+  enum class Kind : std::int32_t { kNone = 0, kExited = 1, kSignaled = 2, kSpawnFailed = 3, kUnknown = 4 };
   Kind kind = Kind::kNone;
   int code = 0;        // exit code, or signal number for kSignaled, or errno for kSpawnFailed
   std::string reason;  // human readable, e.g. "killed by SIGKILL"
@@ -72,7 +75,7 @@ struct ExitInfo {
   static ExitInfo from_wait_status(int status);
   std::string describe() const;
 };
-BOOST_DESCRIBE_ENUM(ExitInfo::Kind, kNone, kExited, kSignaled, kSpawnFailed)
+BOOST_DESCRIBE_ENUM(ExitInfo::Kind, kNone, kExited, kSignaled, kSpawnFailed, kUnknown)
 
 std::string_view to_string(ExitInfo::Kind k) noexcept;  // "exited", "spawn_failed", ...
 std::optional<ExitInfo::Kind> parse_exit_kind(std::string_view s) noexcept;
