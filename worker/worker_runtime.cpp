@@ -5,6 +5,7 @@
 #include "shared/log.hpp"
 #include "shared/mailbox_wait.hpp"
 #include "shared/names.hpp"
+#include "shared/process_identity.hpp"
 #include "shared/protocol.hpp"
 #include "shared/queue.hpp"
 #include "shared/registry.hpp"
@@ -13,7 +14,9 @@
 #include "shared/stop_signals.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
+#include <sys/syscall.h>
 #include <semaphore.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -21,6 +24,8 @@
 
 #include <atomic>
 #include <cerrno>
+#include <condition_variable>
+#include <mutex>
 #include <cmath>
 #include <csignal>
 #include <cstdlib>
@@ -85,6 +90,85 @@ void catch_stop_signals() {
 
 WorkerContext g_context;  // one worker per process
 
+// Set by the supervisor watch when the supervisor it watches has ended.
+std::atomic<bool> g_orphaned{false};
+
+// Watches the current supervisor from a small thread blocked in poll() on a
+// pidfd: a worker outlives its supervisor (PDEATHSIG would kill it with the
+// first crash) and must notice the death of one that adopted it, which is not
+// its parent. When the supervisor ends, the thread sets g_orphaned and wakes
+// the loop as a signal would; the loop then arms it again for the successor.
+// Costs nothing while the supervisor lives: no timer, no wake-up.
+class SupervisorWatch {
+ public:
+  void arm(pid_t pid, std::uint64_t start_time) {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      pid_ = pid;
+      start_time_ = start_time;
+      armed_ = true;
+    }
+    cv_.notify_one();
+    if (!started_) start();
+  }
+
+ private:
+  void start() {
+    started_ = true;
+    pthread_attr_t attr;
+    ::pthread_attr_init(&attr);
+    ::pthread_attr_setstacksize(&attr, 64 * 1024);
+    ::pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    // The thread takes no signal: stop signals and SIGCHLD/SIGIO stay the
+    // loop thread's, whose handlers end its wait.
+    sigset_t all, old;
+    sigfillset(&all);
+    ::pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_t t;
+    if (::pthread_create(&t, &attr, &SupervisorWatch::main, this) != 0) {
+      log_error("unable to watch the supervisor: no thread; this worker will not notice its death");
+    }
+    ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    ::pthread_attr_destroy(&attr);
+  }
+
+  static void* main(void* self) {
+    static_cast<SupervisorWatch*>(self)->watch();
+    return nullptr;
+  }
+
+  void watch() {
+    for (;;) {
+      pid_t pid = 0;
+      std::uint64_t start_time = 0;
+      {
+        std::unique_lock<std::mutex> l(mu_);
+        cv_.wait(l, [this] { return armed_; });
+        armed_ = false;
+        pid = pid_;
+        start_time = start_time_;
+      }
+      const int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+      // Opened, then checked: the pidfd pins the process we checked.
+      if (fd >= 0 && process_alive(pid, start_time)) {
+        pollfd p{fd, POLLIN, 0};
+        while (::poll(&p, 1, -1) < 0 && errno == EINTR) {
+        }
+      }
+      if (fd >= 0) ::close(fd);
+      g_orphaned.store(true);
+      wake_from_handler();
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  pid_t pid_ = 0;
+  std::uint64_t start_time_ = 0;
+  bool armed_ = false;
+  bool started_ = false;  // loop thread only
+};
+
 constexpr Millis kControlSendTimeout{5000};
 constexpr Millis kMailboxRecoveryTimeout{5000};
 // Poll interval while the supervisor replaces a dead control queue or mailbox.
@@ -141,11 +225,6 @@ class WorkerRuntime {
 
  private:
   Status attach() {
-    // Die with the supervisor; then make sure it did not die before we got here.
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != args_.supervisor_pid) {
-      return make_error(Errc::kNoSupervisor, "the supervisor is gone");
-    }
     // SIGTERM and friends are caught by a flag-setting handler: a signal can
     // then never kill the worker inside a queue operation (queue guards are
     // free), and it ends an idle wait at once.
@@ -173,8 +252,40 @@ class WorkerRuntime {
     instant_ = rec->instant_perform;
     g_context = WorkerContext{id_, args_.instance, timeout_ms_, rec->lull};
     if (auto st = open_mailbox(rec->mailbox_generation); !st) return st;
+    // A supervisor that died before we got here leaves us orphaned at once.
+    const auto h = reader_->header();
+    watched_pid_ = h.supervisor_pid;
+    watched_start_ = h.supervisor_start_time;
+    watch_.arm(watched_pid_, watched_start_);
     return {};
   }
+
+  // The supervisor is gone: serve on, and wait up to the orphan grace for a
+  // successor to adopt us (it rings our mailbox). Without one, stop cleanly.
+  Exit orphaned() {
+    const auto h = reader_->header();
+    if ((h.supervisor_pid != watched_pid_ || h.supervisor_start_time != watched_start_) &&
+        process_alive(h.supervisor_pid, h.supervisor_start_time)) {
+      log_info("adopted by supervisor pid " + std::to_string(h.supervisor_pid));
+      g_orphaned.store(false);
+      orphan_deadline_ = Deadline::never();
+      watched_pid_ = h.supervisor_pid;
+      watched_start_ = h.supervisor_start_time;
+      watch_.arm(watched_pid_, watched_start_);
+      return Exit::kContinue;
+    }
+    if (orphan_deadline_.is_never()) {
+      orphan_deadline_ = Deadline::after(Millis(h.orphan_grace_ms));
+      log_warn("supervisor pid " + std::to_string(watched_pid_) +
+               " is gone; serving on and waiting up to " + std::to_string(h.orphan_grace_ms) +
+               " ms for a successor");
+    }
+    if (!orphan_deadline_.expired()) return Exit::kContinue;
+    log_warn("no supervisor took over within " + std::to_string(h.orphan_grace_ms) + " ms; stopping");
+    return stop(std::string("orphaned"));
+  }
+
+  bool orphan_grace_over() const { return g_orphaned.load() && orphan_deadline_.expired(); }
 
   Status open_mailbox(std::uint64_t generation) {
     auto q = Queue::open(names_.mailbox(args_.slot, generation));
@@ -195,12 +306,13 @@ class WorkerRuntime {
     return m;
   }
 
-  // Sends to the supervisor, reopening the control queue on a generation change;
-  // gives up when the supervisor is gone (our parent changed).
+  // Sends to the supervisor, reopening the control queue on a generation change.
+  // While no supervisor runs, reports wait in the queue for the successor
+  // (gives up only once the orphan grace is over).
   bool send_control(const Frame& f) {
     auto st = control_.send(f, Deadline::after(kControlSendTimeout), kReplacementPoll,
                             [this]() -> Status {
-                              if (::getppid() == args_.supervisor_pid) return {};
+                              if (!orphan_grace_over()) return {};
                               return make_error(Errc::kNoSupervisor, "the supervisor is gone");
                             });
     if (!st) log_error("unable to report to the supervisor: " + st.error().message);
@@ -226,9 +338,10 @@ class WorkerRuntime {
   int loop() {
     for (;;) {
       if (g_stop_signal) return stop("shutdown");
-      // Sleep until a message, a stop signal, a child's exit, the next perform
-      // or housekeeping; no shorter slices.
-      const Deadline wake = Deadline::earliest(next_perform_, housekeeping_due_);
+      // Sleep until a message, a stop signal, a child's exit, the next perform,
+      // housekeeping or the end of an orphan grace; no shorter slices.
+      const Deadline wake =
+          Deadline::earliest(Deadline::earliest(next_perform_, housekeeping_due_), orphan_deadline_);
       auto f = mailbox_->receive(
           wake, std::chrono::duration_cast<Millis>(wake.remaining(Millis(3'600'000))) + Millis(1),
           &g_woken);
@@ -246,9 +359,9 @@ class WorkerRuntime {
       if (ex == Exit::kContinue && next_perform_.expired() && !next_perform_.is_never()) {
         ex = perform();
       }
+      if (ex == Exit::kContinue && g_orphaned.load()) ex = orphaned();
       if (ex == Exit::kStop) return 0;
       if (ex == Exit::kCrash) return 1;
-      if (::getppid() != args_.supervisor_pid) return 1;
       if (housekeeping() == Exit::kCrash) return 1;
     }
   }
@@ -259,7 +372,7 @@ class WorkerRuntime {
   // An idle worker whose manager keeps the base idle() is never due on a
   // timer: on a 2-core VM, 8 000 idle workers waking every 5 s used up both
   // cores and wedged the machine. Nothing else needs the timer: the
-  // supervisor's death kills the worker (PDEATHSIG), a stop signal and a ring
+  // supervisor's death wakes the worker (SupervisorWatch), a stop signal and a ring
   // of the old mailbox wake it, and a replaced mailbox is always a dead one,
   // which the next receive reports (recover_mailbox).
   Exit housekeeping() {
@@ -501,6 +614,12 @@ class WorkerRuntime {
   bool instant_ = false;
   Deadline next_perform_ = Deadline::never();
   Deadline housekeeping_due_ = Deadline::never();  // run() makes the first one due
+  // Leaked on purpose: its detached thread may still touch it while the
+  // process exits.
+  SupervisorWatch& watch_ = *new SupervisorWatch;
+  pid_t watched_pid_ = 0;  // the supervisor watch_ watches
+  std::uint64_t watched_start_ = 0;
+  Deadline orphan_deadline_ = Deadline::never();  // set while orphaned
 };
 
 }  // namespace

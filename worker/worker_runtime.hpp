@@ -9,7 +9,10 @@
 // only registry writer) over the control queue; the worker itself stores only
 // its slot's busy_since_ms and last_perform_ms words.
 //
-// The worker dies with the supervisor (PR_SET_PDEATHSIG) and stops cleanly on a
+// The worker outlives its supervisor: when the supervisor dies (watched through
+// a pidfd by a small thread), it keeps serving calls and casts and waits up to
+// the registry's orphan grace for a successor to adopt it; without one it stops
+// cleanly (Manager::terminate("orphaned"), exit 0). It stops cleanly on a
 // terminate message or SIGTERM (Manager::terminate, then exit 0). A callback
 // that throws crashes the worker (exit 1).
 
