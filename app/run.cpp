@@ -14,6 +14,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 
@@ -102,6 +103,9 @@ int run_manager(const ManagerFactory& factory, int argc, char** argv, const RunO
       ->check(CLI::Range(1u, 65536u));
   app.add_option("--terminate-timeout", opt.terminate_timeout_ms, "terminate -> SIGTERM (ms)");
   app.add_option("--kill-timeout", opt.kill_timeout_ms, "SIGTERM -> SIGKILL (ms)");
+  app.add_option("--orphan-grace", opt.registry.orphan_grace_ms,
+                 "how long workers outlive a dead supervisor, waiting to be adopted (ms)")
+      ->check(CLI::Range(0u, 86'400'000u));
   app.add_option("--backoff-base", opt.backoff.base_ms, "first restart delay after a quick crash (ms)");
   app.add_option("--backoff-cap", opt.backoff.cap_ms, "longest restart delay (ms)");
   app.add_option("--healthy-uptime", opt.backoff.healthy_uptime_ms,
@@ -134,8 +138,12 @@ int run_manager(const ManagerFactory& factory, int argc, char** argv, const RunO
       return 2;
     }
   }
+  opt.argv.assign(argv, argv + argc);
   int ready_fd = -1;
-  if (daemon) {
+  // A re-executed supervisor (reexec, SIGUSR2) is already detached: it must
+  // keep its pid, or its workers would no longer be its children.
+  const bool reexecuted = std::getenv("DYNMGR_REEXEC") != nullptr;
+  if (daemon && !reexecuted) {
     if (log_file.empty()) {
       log_file = "/tmp/dynmgr." + std::to_string(::getuid()) + "." + opt.instance + ".log";
     }

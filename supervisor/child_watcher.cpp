@@ -43,7 +43,8 @@ ChildWatcher::~ChildWatcher() {
 }
 
 Status ChildWatcher::start() {
-  const sigset_t set = stop_signal_set();
+  sigset_t set = stop_signal_set();
+  sigaddset(&set, SIGUSR2);  // re-execute (Supervisor: reexec)
   signal_fd_ = ::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
   if (signal_fd_ < 0) return errno_error("unable to create signalfd", errno);
   epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);

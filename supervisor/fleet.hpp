@@ -28,6 +28,10 @@ struct Entry {
   lifecycle::WorkerState life;  // the machine's state
   std::uint64_t started_mono = 0;      // monotonic ms the current process started
   std::uint64_t overrun_reported = 0;  // busy_since already reported to handle_timeout
+  // The process is this supervisor's child. An adopted worker from a dead
+  // supervisor is not: its exit status cannot be read, and once it ends its
+  // pid may be reused at once (no zombie holds it).
+  bool child = true;
 };
 
 class Fleet {

@@ -29,6 +29,8 @@ void block_signals() {
   sigemptyset(&set);
   sigaddset(&set, SIGCHLD);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  sigaddset(&set, SIGUSR2);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
   SignalGuard::block_for_thread();  // SIGINT, SIGTERM, SIGHUP, SIGQUIT
   ::signal(SIGPIPE, SIG_IGN);
 }
@@ -55,6 +57,7 @@ int Supervisor::Loop::run() {
            ", capacity " + std::to_string(opt_.registry.capacity) + ", max payload " +
            std::to_string(opt_.registry.max_payload) + " bytes)");
   feed_manager(mp::Event(mp::EventKind::kBoot));
+  answer_reexec();
   while (!finished_) {
     const Deadline wake = Deadline::earliest(timers_.next(), outbox_.next_retry());
     auto f = control_->receive(Deadline::earliest(wake, Deadline::after(kIdleWake)));
@@ -80,25 +83,43 @@ Status Supervisor::Loop::start() {
   auto lock = InstanceLock::acquire(names_);
   if (!lock) return lock.error();
   lock_.emplace(std::move(*lock));
-  // We hold the lock: anything else under our prefix was left by a supervisor
-  // that died (stale queues would otherwise be reused).
-  for (const auto& n : list_shm_objects(names_.prefix())) {
-    if (n == names_.lock()) continue;
-    log_warn("removing stale shared object /dev/shm/" + n);
-    ::unlink(Names::shm_path(n).c_str());
-  }
   if (opt_.worker_executable.empty()) {
     auto exe = self_executable();
     if (!exe) return exe.error();
     opt_.worker_executable = *exe;
   }
-  auto reg = RegistryWriter::create(names_, opt_.registry);
-  if (!reg) return reg.error();
-  reg_.emplace(std::move(*reg));
-  const auto self = ProcessIdentity::self();
-  reg_->set_supervisor(self.pid, self.start_time);
-  if (auto st = create_control(1); !st) return st;
-  if (auto st = watcher_.start(); !st) return st;
+  // We hold the lock: a registry under our name was left by a supervisor that
+  // died (or by ourselves before a re-exec). Adopt it and its live workers;
+  // anything unusable is stale and removed.
+  auto found = RegistryWriter::attach(names_);
+  if (found) {
+    reg_.emplace(std::move(*found));
+    const pid_t predecessor = reg_->header().supervisor_pid;
+    // `up` again only once this supervisor has adopted and booted.
+    reg_->set_manager_state(ManagerState::kStarting);
+    const auto self = ProcessIdentity::self();
+    reg_->set_supervisor(self.pid, self.start_time);
+    if (auto st = adopt_control(); !st) return st;
+    if (auto st = watcher_.start(); !st) return st;
+    adopt_fleet(predecessor);
+  } else {
+    if (found.error().code != Errc::kNoSupervisor) {
+      log_warn("not adopting the registry left under '" + names_.instance() + "': " +
+               found.error().message);
+    }
+    for (const auto& n : list_shm_objects(names_.prefix())) {
+      if (n == names_.lock()) continue;
+      log_warn("removing stale shared object /dev/shm/" + n);
+      ::unlink(Names::shm_path(n).c_str());
+    }
+    auto reg = RegistryWriter::create(names_, opt_.registry);
+    if (!reg) return reg.error();
+    reg_.emplace(std::move(*reg));
+    const auto self = ProcessIdentity::self();
+    reg_->set_supervisor(self.pid, self.start_time);
+    if (auto st = create_control(1); !st) return st;
+    if (auto st = watcher_.start(); !st) return st;
+  }
   if (auto p = m_.pool()) reg_->set_pool_strategy(static_cast<std::uint32_t>(p->strategy));
   timers_.arm(0, Timer{Timer::Kind::kOverrunScan});
   timers_.arm(0, Timer{Timer::Kind::kReplyScan});

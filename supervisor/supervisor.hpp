@@ -33,6 +33,9 @@ struct SupervisorOptions {
   std::uint32_t terminate_timeout_ms = 2000;  // terminate message -> SIGTERM
   std::uint32_t kill_timeout_ms = 3000;       // SIGTERM -> SIGKILL
   std::string worker_executable;              // empty: /proc/self/exe
+  // The command line, for `reexec` (SIGUSR2): the supervisor executes the file
+  // at argv's executable path again with these arguments. Empty: no reexec.
+  std::vector<std::string> argv;
   // Called once the manager is `up` for the first time (daemon readiness).
   std::function<void()> on_ready;
 };

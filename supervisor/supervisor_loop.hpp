@@ -8,6 +8,7 @@
 // the Outbox, waits are the control queue's receive with the next deadline.
 //
 //   supervisor.cpp           start, run, stop; timers; feeding the machines
+//   supervisor_adopt.cpp     taking over a registry and its live workers
 //   supervisor_requests.cpp  client requests (put, del, get, restart, stop, ping)
 //   supervisor_workers.cpp   worker reports, exits, and the actions on workers
 //
@@ -50,6 +51,11 @@ class Supervisor::Loop {
   Status create_control(std::uint64_t generation);
   void recreate_control();
   void publish_dropped();
+  // supervisor_adopt.cpp: taking over a crashed (or re-executed) supervisor's registry
+  Status adopt_control();
+  void adopt_fleet(pid_t predecessor);
+  void reexec(std::optional<Waiter> waiter);
+  void answer_reexec();
   void cleanup_objects();
   void finish();
   void run_timers();

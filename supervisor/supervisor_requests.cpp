@@ -21,6 +21,7 @@ const char* kind_name(MessageKind k) {
     case MessageKind::kGet: return "get";
     case MessageKind::kRestart: return "restart";
     case MessageKind::kStop: return "stop";
+    case MessageKind::kReexec: return "reexec";
     default: return "control";
   }
 }
@@ -37,6 +38,7 @@ void Supervisor::Loop::dispatch(const Frame& f) {
     case MessageKind::kGet:
     case MessageKind::kRestart:
     case MessageKind::kStop:
+    case MessageKind::kReexec:
       return handle_request(f);
     case MessageKind::kWorkerReady:
     case MessageKind::kWorkerUpdate:
@@ -93,6 +95,8 @@ void Supervisor::Loop::handle_request(const Frame& f) {
       return feed_manager(mp::Event(mp::EventKind::kRestartRequested, w));
     case MessageKind::kStop:
       return feed_manager(mp::Event(mp::EventKind::kShutdownRequested, w));
+    case MessageKind::kReexec:
+      return reexec(w);
     default:
       return;
   }

@@ -117,6 +117,7 @@ void Supervisor::Loop::handle_wake() {
     for (int sig : ev.signals) {
       log_info(std::string("received SIG") + (sigabbrev_np(sig) ? sigabbrev_np(sig) : "?"));
       if (is_stop_signal(sig)) feed_manager(mp::Event(mp::EventKind::kShutdownRequested));
+      if (sig == SIGUSR2) reexec(std::nullopt);
     }
     for (pid_t pid : ev.unwatchable) {
       // Without a pidfd its exit would go unnoticed: end it now (its process
@@ -151,6 +152,21 @@ bool Supervisor::Loop::drain_control() {
 // Reaps a child the watcher saw exit (or that was just killed).
 void Supervisor::Loop::reap(pid_t pid) {
   const auto slot = fleet_.take_pid(pid);
+  Entry* adopted = slot ? fleet_.find(*slot) : nullptr;
+  if (adopted != nullptr && adopted->rec.pid == pid && !adopted->child) {
+    // Not our child: init reaped it, its status is lost and its pid may
+    // already be someone else's (no group kill).
+    lc::Event ev(lc::EventKind::kExited);
+    ev.exit.kind = ExitInfo::Kind::kUnknown;
+    ev.exit.reason = "exit status unknown (adopted from a supervisor that died)";
+    ev.uptime_ms = adopted->started_mono ? mono_ms() - adopted->started_mono : 0;
+    adopted->rec.pid = 0;
+    adopted->rec.pid_start_time = 0;
+    adopted->child = true;  // whatever is spawned next is ours
+    overruns_.changed();
+    feed(adopted->rec.slot, adopted->rec.incarnation, std::move(ev));
+    return;
+  }
   // The process is a zombie now: its pid (and so its process group id) cannot
   // be reused until we reap it, so this kill reaches only its own leftovers.
   ::kill(-pid, SIGKILL);
@@ -276,6 +292,7 @@ void Supervisor::Loop::apply_spec(Entry& e, ChildSpec spec) {
   e.rec.within_ms = e.spec.within_ms;
   e.rec.restarts = 0;
   e.rec.last_exit = ExitInfo{};
+  e.rec.options = e.spec.options.empty() ? std::string() : to_json(e.spec.options);
 }
 
 void Supervisor::Loop::remove(std::uint32_t slot) {
@@ -351,6 +368,7 @@ void Supervisor::Loop::boot_children() {
     }
   }
   for (auto& [id, spec] : specs) {
+    if (fleet_.find_id(id) != nullptr) continue;  // adopted (or restored) with its payload
     const bool member = pool && id.rfind(pool->id_prefix, 0) == 0;
     if (auto st = m_.check_spec(id, spec); !st) {
       log_error("unable to start '" + id + "': " + st.error().message);

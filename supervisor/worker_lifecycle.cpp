@@ -366,6 +366,53 @@ Transition step(const WorkerState& state, const Event& ev, std::uint64_t now_ms,
   return b.invalid();
 }
 
+Transition adopt(const ChildSpec& spec, const Found& found, std::uint64_t now_ms,
+                 const Context& context) {
+  WorkerState s = initial_state(spec, /*boot_child=*/false);
+  s.restarts = found.restarts;
+  s.last_exit = found.last_exit;
+  switch (found.status) {
+    case WorkerStatus::kStarting: s.phase = Phase::kStarting; break;
+    case WorkerStatus::kStopping: s.phase = Phase::kRunning; break;  // stopped below
+    case WorkerStatus::kHalted: s.phase = Phase::kHalting; break;
+    case WorkerStatus::kRestarting: s.phase = Phase::kRestarting; break;
+    case WorkerStatus::kFailed: s.phase = Phase::kFailed; break;
+    case WorkerStatus::kExited: s.phase = Phase::kExited; break;
+    default: s.phase = Phase::kRunning; break;  // running, busy
+  }
+  s.ever_ready = s.phase != Phase::kStarting;
+  Builder b(s, context);
+  if (!has_process(s.phase)) {
+    if (s.phase == Phase::kRestarting) {
+      ++b.s().timer_token;
+      b.publish();
+      b.arm(TimerKind::kBackoff, 0);
+    } else {
+      b.publish();
+    }
+    return b.done();
+  }
+  if (!found.alive) {
+    Event ev(EventKind::kExited);
+    ev.exit.kind = ExitInfo::Kind::kUnknown;
+    ev.exit.reason = "ended while no supervisor ran (exit status unknown)";
+    if (found.status == WorkerStatus::kStopping) {
+      // Its stop was a del (or a put-over whose new spec is lost): done.
+      b.log(LogLevel::kInfo, b.who() + " ended while no supervisor ran; its stop is complete");
+      b.remove();
+      return b.done();
+    }
+    return step(s, ev, now_ms, context);
+  }
+  if (found.status == WorkerStatus::kStopping) {
+    b.log(LogLevel::kWarn, b.who() + " was stopping when its supervisor died: stopping it (del)");
+    b.begin_stop(StopCause::kDelete);
+    return b.done();
+  }
+  b.publish();
+  return b.done();
+}
+
 WorkerState initial_state(const ChildSpec& spec, bool boot_child) {
   WorkerState s;
   s.phase = Phase::kStarting;

@@ -202,6 +202,30 @@ Transition step(const WorkerState& state, const Event& event, std::uint64_t now_
 // A freshly put worker (about to be spawned): phase kStarting with its limits.
 WorkerState initial_state(const ChildSpec& spec, bool boot_child);
 
+// A worker a supervisor finds in the registry when it takes over the segment
+// (its predecessor crashed, or re-executed itself): adoption, the machine's
+// other entry point beside initial_state. What the record showed and whether
+// the recorded process is still alive decide the phase; a live process is
+// never restarted for the takeover.
+//   alive, starting            -> kStarting (its ready report is still to come)
+//   alive, running             -> kRunning
+//   alive, stopping            -> kStopping(kDelete): the stop goes on from the
+//                                 terminate message (a put-over's new spec was
+//                                 lost with the supervisor: the id is deleted)
+//   alive, halted              -> kHalting (its exit is still to come)
+//   dead, one of the above     -> that phase, then kExited with an unknown status
+//                                 (its parent is gone): the restart policy decides
+//   restarting                 -> kRestarting, its backoff timer armed at 0
+//   failed / exited            -> unchanged
+struct Found {
+  WorkerStatus status = WorkerStatus::kRunning;
+  bool alive = false;  // the recorded pid lives and has the recorded start time
+  std::uint32_t restarts = 0;
+  ExitInfo last_exit;
+};
+Transition adopt(const ChildSpec& spec, const Found& found, std::uint64_t now_ms,
+                 const Context& context);
+
 // The registry status a phase publishes (kGone: kFree).
 WorkerStatus status_of(Phase phase) noexcept;
 // Does the phase have a live process?
