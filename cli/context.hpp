@@ -57,6 +57,7 @@ void add_call(CLI::App& app, Context& ctx);
 void add_cast(CLI::App& app, Context& ctx);
 void add_state(CLI::App& app, Context& ctx);
 void add_restart(CLI::App& app, Context& ctx);
+void add_reexec(CLI::App& app, Context& ctx);
 void add_stop(CLI::App& app, Context& ctx);
 
 }  // namespace dynmgr::cli

@@ -41,6 +41,7 @@ int main(int argc, char** argv) {
   add_cast(app, ctx);
   add_state(app, ctx);
   add_restart(app, ctx);
+  add_reexec(app, ctx);
   add_stop(app, ctx);
   app.footer(
       "Exit codes: 0 ok, 1 failed, 2 usage or invalid input, 3 no such worker, 4 timed out, "

@@ -64,8 +64,10 @@ std::string cut(const std::string& s, std::size_t width) {
 
 void print_table(const InstanceInfo& h, const std::string& instance,
                  const std::vector<WorkerInfo>& workers, std::size_t width) {
-  std::printf("instance %s: manager %s, supervisor pid %d, %zu worker(s)\n", instance.c_str(),
-              std::string(to_string(h.manager_state)).c_str(), h.supervisor_pid, workers.size());
+  std::printf("instance %s: manager %s, supervisor pid %d%s, %zu worker(s)%s\n", instance.c_str(),
+              std::string(to_string(h.manager_state)).c_str(), h.supervisor_pid,
+              h.supervisor_alive ? "" : " (not running: workers await a successor)", workers.size(),
+              h.adopted > 0 ? (", " + std::to_string(h.adopted) + " adopted").c_str() : "");
   if (workers.empty()) return;
   std::size_t id_w = 2;
   for (const auto& r : workers) id_w = std::max(id_w, std::min<std::size_t>(r.id.size(), 32));
@@ -96,7 +98,11 @@ json::object state_json(const InstanceInfo& h, const std::string& instance,
   o["manager"] = std::string(to_string(h.manager_state));
   json::object sup(sp);
   sup["pid"] = h.supervisor_pid;
+  sup["running"] = h.supervisor_alive;
+  sup["started_ms"] = h.supervisor_started_ms;
+  sup["orphan_grace_ms"] = h.orphan_grace_ms;
   o["supervisor"] = std::move(sup);
+  o["adopted"] = h.adopted;
   o["capacity"] = h.capacity;
   o["max_payload"] = h.max_payload;
   json::array arr(sp);

@@ -12,6 +12,7 @@
 #include <map>
 #include <optional>
 #include <random>
+#include <thread>
 
 namespace dynmgr {
 namespace {
@@ -47,12 +48,32 @@ struct Client::Impl {
     if (reply) Queue::remove(reply->name());
   }
 
-  Status ensure_supervisor() const {
-    if (!reader.supervisor_alive() || reader.superseded()) {
+  // The registry can still be read: its supervisor lives, or it died and left
+  // live workers for a successor to adopt (they go on serving calls and casts).
+  Status ensure_readable() const {
+    if (reader.superseded() || (!reader.supervisor_alive() && !reader.any_worker_alive())) {
       return make_error(Errc::kNoSupervisor,
                         "no supervisor running under '" + names.instance() + "'");
     }
     return {};
+  }
+
+  // Between a supervisor's death and its successor's adoption: waits for the
+  // successor until the deadline (kNoSupervisor then, never a hang).
+  Status await_supervisor(Deadline deadline) const {
+    const auto began = MonoClock::now();
+    for (;;) {
+      if (auto st = ensure_readable(); !st) return st;
+      if (reader.supervisor_alive()) return {};
+      if (deadline.expired()) {
+        const auto waited = std::chrono::duration_cast<Millis>(MonoClock::now() - began).count();
+        return make_error(Errc::kNoSupervisor, "no supervisor running under '" + names.instance() +
+                                                   "' (waited " + std::to_string(waited) +
+                                                   " ms for one to take over)");
+      }
+      std::this_thread::sleep_for(std::min<Millis>(kCrashPoll, std::chrono::duration_cast<Millis>(
+                                                                   deadline.remaining(kCrashPoll))));
+    }
   }
 
   Status ensure_reply() {
@@ -76,7 +97,7 @@ struct Client::Impl {
   // Sends to the control queue; when the queue is dead, waits for the supervisor
   // to publish a new generation and retries there (kNoSupervisor once it is gone).
   Status send_control(const Frame& f, Deadline deadline) {
-    return control.send(f, deadline, kControlPoll, [this] { return ensure_supervisor(); });
+    return control.send(f, deadline, kControlPoll, [this] { return ensure_readable(); });
   }
 
   // Waits for the reply to request_id; other replies (stale, from an earlier
@@ -100,11 +121,11 @@ struct Client::Impl {
   }
 
   Result<json::value> control_request(protocol::ControlRequest req, Millis timeout) {
-    if (auto st = ensure_supervisor(); !st) return st.error();
+    const Deadline deadline = Deadline::after(timeout);
+    if (auto st = await_supervisor(deadline); !st) return st.error();
     if (auto st = ensure_reply(); !st) return st.error();
     req.reply_to = reply->name();
     const std::uint64_t id = next_request++;
-    const Deadline deadline = Deadline::after(timeout);
     req.deadline_mono_ms = mono_ms() + static_cast<std::uint64_t>(std::max<Millis::rep>(timeout.count(), 1));
     if (auto st = send_control(protocol::make_control_request(id, req), deadline); !st) {
       if (st.error().code == Errc::kTimeout) {
@@ -115,12 +136,19 @@ struct Client::Impl {
       }
       return st.error();
     }
-    return await_reply(id, deadline, [this]() -> Status {
-      if (!reader.supervisor_alive()) {
+    // A supervisor that dies with the request queued leaves it to its
+    // successor, which answers it if it adopts in time.
+    auto r = await_reply(id, deadline, [this]() -> Status {
+      if (auto st = ensure_readable(); !st) {
         return make_error(Errc::kNoSupervisor, "the supervisor exited before replying");
       }
       return {};
     });
+    if (!r && r.error().code == Errc::kTimeout && !reader.supervisor_alive()) {
+      return make_error(Errc::kNoSupervisor, "no supervisor running under '" + names.instance() +
+                                                 "' (it exited before replying and none took over)");
+    }
+    return r;
   }
 
   Result<Queue*> mailbox_for(const SlotRecord& r) {
@@ -143,7 +171,7 @@ struct Client::Impl {
     for (;;) {
       auto r = reader.find(id);
       if (!r) {
-        if (auto st = ensure_supervisor(); !st) return st.error();
+        if (auto st = ensure_readable(); !st) return st.error();
         return r.error();
       }
       if (r->status == WorkerStatus::kFailed || r->status == WorkerStatus::kExited ||
@@ -166,7 +194,7 @@ struct Client::Impl {
                          deadline);
       auto replaced =
           await_mailbox_replaced(reader, r->slot, r->incarnation, r->mailbox_generation, deadline,
-                                 kMailboxPoll, [this] { return ensure_supervisor(); });
+                                 kMailboxPoll, [this] { return await_supervisor(Deadline::now()); });
       if (!replaced) {
         if (replaced.error().code == Errc::kTimeout) {
           return make_error(Errc::kTimeout, "mailbox of '" + std::string(id) + "' stayed dead");
@@ -190,7 +218,7 @@ struct Client::Impl {
     return await_reply(rid, deadline, [&]() -> Status {
       auto now = reader.read(at_send.slot);
       if (!now || now->incarnation != at_send.incarnation) {
-        if (auto st = ensure_supervisor(); !st) return st;
+        if (auto st = ensure_readable(); !st) return st;
         return make_error(Errc::kNotFound,
                           "worker '" + std::string(id) + "' was removed before replying");
       }
@@ -213,7 +241,9 @@ struct Client::Impl {
                                               "' crashed while handling the call (" +
                                               now->last_exit.describe() + ")");
       }
-      if (!reader.supervisor_alive()) {
+      // With no supervisor the registry stands still: the worker's own life
+      // is what tells whether the answer can still come.
+      if (!reader.supervisor_alive() && !process_alive(now->pid, now->pid_start_time)) {
         return make_error(Errc::kNoSupervisor, "the supervisor exited during the call");
       }
       return {};
@@ -329,6 +359,12 @@ Status Client::del(std::string_view id) {
   return {};
 }
 
+Result<json::value> Client::reexec() {
+  protocol::ControlRequest req;
+  req.kind = MessageKind::kReexec;
+  return impl_->control_request(req, timeout_);
+}
+
 Status Client::restart() {
   protocol::ControlRequest req;
   req.kind = MessageKind::kRestart;
@@ -340,10 +376,12 @@ Status Client::restart() {
 Status Client::stop() {
   protocol::ControlRequest req;
   req.kind = MessageKind::kStop;
+  // Between a supervisor's death and its successor nothing is stopped: say so.
+  const bool running = impl_->reader.supervisor_alive();
   auto r = impl_->control_request(req, timeout_);
   if (!r) {
     // The supervisor may exit right after replying; its absence is success here.
-    if (r.error().code == Errc::kNoSupervisor) return {};
+    if (r.error().code == Errc::kNoSupervisor && running) return {};
     return r.error();
   }
   return {};
@@ -351,12 +389,12 @@ Status Client::stop() {
 
 Result<WorkerInfo> Client::get(std::string_view id) const {
   if (auto st = validate_id(id); !st) return st.error();
-  if (auto st = impl_->ensure_supervisor(); !st) return st.error();
+  if (auto st = impl_->ensure_readable(); !st) return st.error();
   return public_info(impl_->reader.find(id));
 }
 
 Result<std::vector<WorkerInfo>> Client::state() const {
-  if (auto st = impl_->ensure_supervisor(); !st) return st.error();
+  if (auto st = impl_->ensure_readable(); !st) return st.error();
   auto all = impl_->reader.snapshot();
   if (!all) return all.error();
   return std::vector<WorkerInfo>(std::make_move_iterator(all->begin()),
@@ -375,6 +413,10 @@ InstanceInfo Client::header() const {
   i.pool_strategy = static_cast<PoolStrategy>(h.pool_strategy);
   i.created_ms = h.created_ms;
   i.dropped_frames = h.dropped_frames;
+  i.supervisor_alive = impl_->reader.supervisor_alive();
+  i.adopted = h.adopted;
+  i.orphan_grace_ms = h.orphan_grace_ms;
+  i.supervisor_started_ms = h.supervisor_started_ms;
   return i;
 }
 

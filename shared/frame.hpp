@@ -24,6 +24,7 @@ enum class MessageKind : std::uint16_t {
   kGet = 4,
   kRestart = 5,
   kStop = 6,
+  kReexec = 7,
   // worker -> supervisor (control queue)
   kWorkerReady = 20,
   kWorkerUpdate = 21,     // perform/cast result: value / payload / timeout changes

@@ -41,10 +41,12 @@ class Client {
     Millis timeout{10'000};      // per request
   };
 
-  // Opens the instance's registry. Never waits.
+  // Opens the instance's registry. Never waits. A registry whose supervisor
+  // died with live workers opens (they await adoption): reads, calls and casts
+  // go on; requests to the supervisor wait up to the timeout for a successor.
   // Errors: kInvalid (bad instance name); kNoSupervisor (nothing runs under
-  // the name, or its registry was left by a dead supervisor); kStale (a
-  // registry of another layout or Boost version); kSystem.
+  // the name, or its registry was left by a dead supervisor with no live
+  // worker); kStale (a registry of another layout or Boost version); kSystem.
   static Result<Client> connect(Options options);
   static Result<Client> connect();
 
@@ -75,6 +77,12 @@ class Client {
   // Back to children_specs(): every worker is stopped, the initial ones started.
   // Errors: kFailed (the supervisor is stopping); kNoSupervisor; kTimeout.
   Status restart();
+  // Re-executes the supervisor's binary as it is on disk now, in place (same
+  // pid); the new image adopts every worker, none restarts. Returns
+  // {"pid", "adopted"} from the new image. Errors: kFailed (the file is
+  // missing or not executable: the running supervisor goes on);
+  // kNoSupervisor; kTimeout.
+  Result<json::value> reexec();
   // Stops the supervisor and every worker; returns once they are gone. A
   // supervisor that is already gone is success. Errors: kTimeout.
   Status stop();

@@ -76,6 +76,10 @@ struct InstanceInfo {
   PoolStrategy pool_strategy = PoolStrategy::kNone;
   std::uint64_t created_ms = 0;      // wall ms the supervisor created the registry
   std::uint64_t dropped_frames = 0;  // malformed control frames dropped so far
+  bool supervisor_alive = true;      // false between a supervisor's death and its successor
+  std::uint32_t adopted = 0;         // workers the current supervisor adopted at its start
+  std::uint32_t orphan_grace_ms = 0; // how long workers outlive a dead supervisor
+  std::uint64_t supervisor_started_ms = 0;  // wall ms the current supervisor took over
 };
 
 }  // namespace dynmgr
