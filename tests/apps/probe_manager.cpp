@@ -31,7 +31,7 @@
 //       == "sleep" sleeps payload["init_sleep_ms"] (default 500), payload unchanged;
 //       with $PROBE_INIT_SLEEP_MS set, every init first sleeps that long (a slow
 //       start whatever the payload, e.g. to queue casts while a worker restarts).
-// call: "get" | ["set", v] | ["sleep", ms] | "crash" | "throw" | "halt" | ["echo", x] | "pid"
+// call: "get" | ["set", v] | ["append", x] (payload array; committed, then answered) | ["sleep", ms] | "crash" | "throw" | "halt" | ["echo", x] | "pid"
 //       | ["big", n] (replies a string of n bytes, however large)
 // cast: ["add", n] (payload number += n) | ["append", x] (payload array) | "crash" | ["set", v]
 // Supervisor flags: --pool N makes probe a pool (PoolSpec: N members pool-1..pool-N,
@@ -189,6 +189,11 @@ class Probe : public dynmgr::Manager {
     if (m.is_array() && m.get_array().size() == 2) {
       const auto& a = m.get_array();
       if (a[0] == value("set")) return Response::replace(a[1]);
+      if (a[0] == value("append")) {  // answered once the longer payload is committed
+        dynmgr::json::array arr = st.payload.is_array() ? st.payload.get_array() : dynmgr::json::array{};
+        arr.push_back(a[1]);
+        return Response::replace(value(std::move(arr)));
+      }
       if (a[0] == value("echo")) return Response::ok(a[1]);
       if (a[0] == value("big")) return Response::ok(value(std::string(static_cast<std::size_t>(num(a[1])), 'x')));
       if (a[0] == value("sleep")) {

@@ -46,6 +46,15 @@ class CtlGolden : public ::testing::Test {
     EXPECT_EQ(r.err, "");
   }
 
+  // The "supervisor" member and "adopted" of `state --json`; started_ms as
+  // the supervisor published it.
+  std::string supervisor_json() {
+    const auto r = run({"--json", "state"});
+    const json::value v = testing::parse(r.out);
+    return R"("supervisor":{"pid":)" + std::to_string(daemon_->pid()) + R"(,"running":true,"started_ms":)" +
+           to_json(v.at("supervisor").at("started_ms")) + R"(,"orphan_grace_ms":60000},"adopted":0,)";
+  }
+
   std::string state_json() {
     const auto r = run({"--json", "state"});
     EXPECT_EQ(r.exit_code, 0) << r.err;
@@ -245,10 +254,10 @@ TEST_F(CtlGolden, StateWithoutWorkersIsOneLine) {
   expect_ok({"del", "boot"}, "deleted 'boot'\n");
   expect_ok({"state"}, "instance " + name_ + ": manager up, supervisor pid " +
                            std::to_string(daemon_->pid()) + ", 0 worker(s)\n");
-  expect_ok({"--json", "state"}, fill(R"({"name":"{N}","manager":"up","supervisor":{"pid":{P}},)"
+  expect_ok({"--json", "state"}, fill(R"({"name":"{N}","manager":"up",{S})"
                                       R"("capacity":4096,"max_payload":1024,"workers":[]})"
                                       "\n",
-                                      {{"N", name_}, {"P", std::to_string(daemon_->pid())}}));
+                                      {{"N", name_}, {"S", supervisor_json()}}));
 }
 
 TEST_F(CtlGolden, StateJson) {
@@ -258,11 +267,11 @@ TEST_F(CtlGolden, StateJson) {
   const auto r = run({"--json", "state"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out,
-            fill(R"({"name":"{N}","manager":"up","supervisor":{"pid":{P}},"capacity":4096,)"
+            fill(R"({"name":"{N}","manager":"up",{S}"capacity":4096,)"
                  R"("max_payload":1024,"workers":[{BOOT},{A}]})"
                  "\n",
                  {{"N", name_},
-                  {"P", std::to_string(daemon_->pid())},
+                  {"S", supervisor_json()},
                   {"BOOT", default_record("boot", to_json(boot["pid"]), to_json(boot["started_ms"]),
                                           "0", to_json(boot["slot"]))},
                   {"A", default_record("a", to_json(a["pid"]), to_json(a["started_ms"]),
@@ -648,13 +657,17 @@ TEST(CtlNoSupervisor, EveryVerbIsExit5) {
   EXPECT_TRUE(shm_objects(Names(name)).empty());  // a client leaves nothing behind
 }
 
-TEST(CtlNoSupervisor, AfterTheSupervisorIsKilledEveryVerbIsExit5) {
+TEST(CtlNoSupervisor, AfterTheSupervisorAndItsWorkersAreKilledEveryVerbIsExit5) {
   Daemon d("probe", {}, {}, "k");
   ASSERT_TRUE(d.ok()) << d.start_result().exit_code << ": " << d.start_result().err;
   ASSERT_EQ(d.ctl({"put", "a", "--timeout", "0"}).exit_code, 0);
+  const auto got = d.ctl({"--json", "get", "a"});
+  const pid_t worker = static_cast<pid_t>(testing::parse(got.out).at("pid").as_int64());
   ::kill(d.pid(), SIGKILL);
   ASSERT_TRUE(wait_until([&] { return process_gone(d.pid()); }, 5s));
-  // The registry is left behind; its dead owner is recognised.
+  ::kill(worker, SIGKILL);
+  ASSERT_TRUE(wait_until([&] { return process_gone(worker); }, 5s));
+  // The registry is left behind with nothing alive in it; its dead owner is recognised.
   for (const auto& args : std::vector<std::vector<std::string>>{
            {"ping"}, {"get", "a"}, {"state"}, {"call", "a", R"("get")"}, {"cast", "a", "1"},
            {"put", "b"}, {"del", "a"}, {"restart"}, {"stop"}}) {
@@ -666,6 +679,38 @@ TEST(CtlNoSupervisor, AfterTheSupervisorIsKilledEveryVerbIsExit5) {
     EXPECT_NE(r.err.find("no supervisor running under '" + d.name() + "'"), std::string::npos)
         << r.err;
   }
+}
+
+// Between a supervisor's death and a successor: reads, calls and casts go on
+// (the worker lives); verbs that need the supervisor wait --wait, then exit 5.
+TEST(CtlNoSupervisor, AfterTheSupervisorIsKilledItsWorkersServeAndItsVerbsAreExit5) {
+  Daemon d("probe", {}, {}, "o");
+  ASSERT_TRUE(d.ok()) << d.start_result().exit_code << ": " << d.start_result().err;
+  ASSERT_EQ(d.ctl({"put", "a", "--timeout", "0", "--payload", "1"}).exit_code, 0);
+  const auto got = d.ctl({"--json", "get", "a"});
+  const pid_t worker = static_cast<pid_t>(testing::parse(got.out).at("pid").as_int64());
+  ::kill(d.pid(), SIGKILL);
+  ASSERT_TRUE(wait_until([&] { return process_gone(d.pid()); }, 5s));
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"get", "a"}, {"state"}, {"call", "a", R"("get")"}, {"cast", "a", "1"}}) {
+    SCOPED_TRACE(::testing::PrintToString(args));
+    const auto r = d.ctl(args);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+  }
+  EXPECT_NE(d.ctl({"state"}).out.find("(not running: workers await a successor)"), std::string::npos);
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"ping"}, {"put", "b"}, {"del", "a"}, {"restart"}, {"stop"}, {"reexec"}}) {
+    SCOPED_TRACE(::testing::PrintToString(args));
+    std::vector<std::string> with_wait = {"--wait", "300"};
+    with_wait.insert(with_wait.end(), args.begin(), args.end());
+    const auto r = d.ctl(with_wait);
+    EXPECT_EQ(r.exit_code, 5) << r.err;
+    EXPECT_EQ(r.out, "");
+    EXPECT_EQ(lines_of(r.err).size(), 1u) << r.err;
+    EXPECT_NE(r.err.find("no supervisor running under '" + d.name() + "' (waited"), std::string::npos)
+        << r.err;
+  }
+  ::kill(worker, SIGKILL);
 }
 
 }  // namespace

@@ -101,7 +101,7 @@ void ProbeTest::SetUp() {
 
 ::testing::AssertionResult ProbeTest::start(const ProbeStart& s) {
   if (sup_pid_ > 0) return ::testing::AssertionFailure() << "already started";
-  std::vector<std::string> args = {bin_path("probe"), "-n", instance_};
+  std::vector<std::string> args = {s.binary.empty() ? bin_path("probe") : s.binary, "-n", instance_};
   for (const auto& f : s.flags) args.push_back(f);
   std::vector<std::string> env;
   for (char** e = environ; *e != nullptr; ++e) env.emplace_back(*e);
@@ -168,6 +168,29 @@ void ProbeTest::SetUp() {
   }
   if (auto snap = client_->state()) {
     for (const auto& r : *snap) track(r.pid);
+  }
+  return ::testing::AssertionSuccess();
+}
+
+::testing::AssertionResult ProbeTest::take_over(const ProbeStart& s) {
+  if (sup_pid_ > 0 && !sup_reaped_) return ::testing::AssertionFailure() << "the supervisor still runs";
+  sup_pid_ = -1;
+  if (auto r = start(s.without_waiting()); !r) return r;
+  const bool up = wait_until(
+      [&] {
+        if (!client_) {
+          auto c = Client::connect(Client::Options{instance_, Millis(15'000)});
+          if (!c) return false;
+          client_.emplace(std::move(*c));
+        }
+        const InstanceInfo h = client_->header();
+        return h.supervisor_pid == sup_pid_ && h.supervisor_alive &&
+               h.manager_state == ManagerState::kUp;
+      },
+      kWait, 1ms);
+  if (!up) {
+    return ::testing::AssertionFailure() << "successor of '" << instance_ << "' did not take over:\n"
+                                         << supervisor_output();
   }
   return ::testing::AssertionSuccess();
 }

@@ -56,6 +56,7 @@ struct ProbeStart {
   std::string children;             // $PROBE_CHILDREN (JSON object id -> spec), empty: none
   std::vector<std::string> env;     // extra "K=V"
   bool wait_up = true;              // wait for manager state `up` and connect
+  std::string binary;               // the supervisor's executable; empty: the probe
 
   ProbeStart with_flags(std::vector<std::string> f) const {
     ProbeStart s = *this;
@@ -70,6 +71,11 @@ struct ProbeStart {
   ProbeStart with_env(std::vector<std::string> e) const {
     ProbeStart s = *this;
     s.env.insert(s.env.end(), e.begin(), e.end());
+    return s;
+  }
+  ProbeStart with_binary(std::string b) const {
+    ProbeStart s = *this;
+    s.binary = std::move(b);
     return s;
   }
   ProbeStart without_waiting() const {
@@ -92,6 +98,9 @@ class ProbeTest : public ::testing::Test {
   // Drops the client (removes its reply queue).
   void drop_client() { client_.reset(); }
   pid_t supervisor_pid() const { return sup_pid_; }
+  // After the supervisor was killed and reaped: starts a successor under the
+  // same instance and waits until it has taken over the registry and is up.
+  ::testing::AssertionResult take_over(const ProbeStart& s = {});
   // Waits for the supervisor process to exit; returns its wait status, or
   // nullopt if it is still running at the deadline.
   std::optional<int> wait_supervisor_exit(std::chrono::milliseconds timeout = kWait);

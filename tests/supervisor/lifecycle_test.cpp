@@ -124,14 +124,17 @@ TEST_F(Lifecycle, SupervisorKilledWithSigkillTakesItsWorkersWithIt) {
   EXPECT_EQ(st.error().code, Errc::kNoSupervisor);
 }
 
-TEST_F(Lifecycle, ANewSupervisorStartsOverTheLeftoversOfAKilledOne) {
+TEST_F(Lifecycle, ANewSupervisorAdoptsTheWorkersOfAKilledOne) {
   ASSERT_TRUE(start(ProbeStart{}.with_children(R"({"a": {"timeout": 0}})")));
-  ASSERT_TRUE(put("b", spec(P("{}"), 0)));
+  auto b0 = put("b", spec(P("{}"), 0));
+  ASSERT_TRUE(b0);
+  auto a0 = get("a");
+  ASSERT_TRUE(a0);
   ASSERT_EQ(::kill(supervisor_pid(), SIGKILL), 0);
   ASSERT_TRUE(wait_supervisor_exit());
   drop_client();
   EXPECT_FALSE(testing::shm_objects(names_).empty()) << "a killed supervisor cannot clean up";
-  // Same name, fresh start: stale objects are replaced, never waited on.
+  // Same name: the registry is adopted with its live workers, none restarted.
   const auto r = run_command({testing::bin_path("probe"), "-n", instance_, "--daemon", "--log-file",
                               log_path("daemon")},
                              {"PROBE_CHILDREN={\"a\": {\"timeout\": 0}}",
@@ -146,9 +149,11 @@ TEST_F(Lifecycle, ANewSupervisorStartsOverTheLeftoversOfAKilledOne) {
   ASSERT_TRUE(a);
   track(a->pid);
   EXPECT_EQ(a->status, WorkerStatus::kRunning);
+  EXPECT_EQ(a->pid, a0->pid);
   auto b = c->get("b");
-  ASSERT_FALSE(b);
-  EXPECT_EQ(b.error().code, Errc::kNotFound);
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->pid, b0->pid);
+  EXPECT_EQ(c->header().adopted, 2u);
   ASSERT_TRUE(c->stop());
   EXPECT_TRUE(wait_until([&] { return !process_alive(daemon_pid, 0); }));
   EXPECT_TRUE(wait_until([&] { return process_gone(a->pid); }));

@@ -600,6 +600,61 @@ std::string kinds(const std::vector<MA>& actions) {
   return os.str();
 }
 
+// ---------------------------------------------------------------- adoption
+
+// lifecycle::adopt, for every status a registry record can show, with its
+// process alive or found dead. A permanent spec; the record's restarts 2.
+struct AdoptRow {
+  WorkerStatus status;
+  bool alive;
+  const char* next;
+  std::vector<A> actions;
+  std::uint32_t restarts;  // published afterwards
+};
+
+TEST(WorkerLifecycle, AdoptionFromEveryRecordedStatus) {
+  const std::vector<AdoptRow> rows = {
+      {WorkerStatus::kStarting, true, "starting", {A::kPublish}, 2},
+      {WorkerStatus::kRunning, true, "running", {A::kPublish}, 2},
+      {WorkerStatus::kStopping, true, "stopping", {A::kLog, A::kPublish, A::kSendTerminate, A::kArmTimer}, 2},
+      {WorkerStatus::kHalted, true, "halting", {A::kPublish}, 2},
+      // Dead: the restart policy decides (a first crash after no history restarts at once).
+      {WorkerStatus::kStarting, false, "starting", {A::kLog, A::kSpawn}, 3},
+      {WorkerStatus::kRunning, false, "starting", {A::kLog, A::kSpawn}, 3},
+      {WorkerStatus::kStopping, false, "gone", {A::kLog, A::kRemoveSlot}, 2},
+      {WorkerStatus::kRestarting, false, "restarting", {A::kPublish, A::kArmTimer}, 2},
+      {WorkerStatus::kFailed, false, "failed", {A::kPublish}, 2},
+      {WorkerStatus::kExited, false, "exited", {A::kPublish}, 2},
+  };
+  for (const auto& r : rows) {
+    SCOPED_TRACE(std::string(to_string(r.status)) + (r.alive ? " alive" : " dead"));
+    Found f;
+    f.status = r.status;
+    f.alive = r.alive;
+    f.restarts = 2;
+    const Transition t = adopt(spec_with_payload(1), f, kNow, context());
+    EXPECT_EQ(t.verdict, Verdict::kApplied);
+    EXPECT_EQ(std::string(to_string(t.next.phase)), r.next);
+    EXPECT_EQ(kinds(t.actions), kinds(r.actions));
+    EXPECT_EQ(t.next.restarts, r.restarts);
+    EXPECT_FALSE(t.next.boot_child);
+  }
+}
+
+TEST(WorkerLifecycle, AnAdoptedWorkerFoundDeadHasAnUnknownExit) {
+  Found f;
+  f.status = WorkerStatus::kRunning;
+  f.alive = false;
+  const Transition t = adopt(spec_with_payload(1), f, kNow, context());
+  EXPECT_EQ(t.next.last_exit.kind, ExitInfo::Kind::kUnknown);
+  // A stop in progress is carried on as a delete.
+  f.status = WorkerStatus::kStopping;
+  f.alive = true;
+  const Transition s = adopt(spec_with_payload(1), f, kNow, context());
+  EXPECT_EQ(s.next.cause, StopCause::kDelete);
+  EXPECT_EQ(s.next.stage, Stage::kTerminateSent);
+}
+
 TEST(ManagerPhase, EveryStateEventPairHasExactlyOneRow) {
   for (const auto& [skey, state] : manager_states()) {
     for (const auto& [ekey, event] : manager_events()) {
