@@ -178,6 +178,13 @@ constexpr Millis kLongestIdleInterval{24LL * 3600 * 1000};  // keeps Deadline::a
 
 enum class Exit { kContinue, kStop, kCrash };
 
+// Never destroyed: its detached thread may still touch it while the process
+// exits. Held by a static pointer, so leak checkers see it reachable.
+SupervisorWatch& supervisor_watch() {
+  static SupervisorWatch* const watch = new SupervisorWatch;
+  return *watch;
+}
+
 class WorkerRuntime {
  public:
   WorkerRuntime(Manager& m, const WorkerArgs& a)
@@ -614,9 +621,7 @@ class WorkerRuntime {
   bool instant_ = false;
   Deadline next_perform_ = Deadline::never();
   Deadline housekeeping_due_ = Deadline::never();  // run() makes the first one due
-  // Leaked on purpose: its detached thread may still touch it while the
-  // process exits.
-  SupervisorWatch& watch_ = *new SupervisorWatch;
+  SupervisorWatch& watch_ = supervisor_watch();
   pid_t watched_pid_ = 0;  // the supervisor watch_ watches
   std::uint64_t watched_start_ = 0;
   Deadline orphan_deadline_ = Deadline::never();  // set while orphaned
