@@ -1,12 +1,6 @@
 // The role switch: the only place that knows both the supervisor and the worker.
 #include "dynmgr/run.hpp"
 
-#include "shared/log.hpp"
-#include "shared/names.hpp"
-#include "shared/worker_args.hpp"
-#include "supervisor/supervisor.hpp"
-#include "worker/worker_runtime.hpp"
-
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -16,7 +10,14 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <iostream>
+
+#include "shared/log.hpp"
+#include "shared/names.hpp"
+#include "shared/worker_args.hpp"
+#include "supervisor/supervisor.hpp"
+#include "worker/worker_runtime.hpp"
 
 namespace dynmgr {
 namespace {
@@ -35,7 +36,8 @@ int daemonize(const std::string& log_file, const std::string& program) {
   // caller's error (exit 1, nothing started), not a daemon without a log.
   const int log = ::open(log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (log < 0) {
-    std::cerr << program << ": unable to open log file " << log_file << ": " << std::strerror(errno) << '\n';
+    std::cerr << program << ": unable to open log file " << log_file << ": " << std::strerror(errno)
+              << '\n';
     std::exit(1);
   }
   int pipefd[2];
@@ -106,7 +108,23 @@ int run_manager(const ManagerFactory& factory, int argc, char** argv, const RunO
   app.add_option("--orphan-grace", opt.registry.orphan_grace_ms,
                  "how long workers outlive a dead supervisor, waiting to be adopted (ms)")
       ->check(CLI::Range(0u, 86'400'000u));
-  app.add_option("--backoff-base", opt.backoff.base_ms, "first restart delay after a quick crash (ms)");
+  std::string state_dir;
+  bool no_state = false;
+  std::string durability = "batch";
+  app.add_option("--state-dir", state_dir,
+                 "state database directory (default /var/lib/dynmgr/NAME for root, else "
+                 "$XDG_STATE_HOME/dynmgr/NAME or ~/.local/state/dynmgr/NAME)");
+  app.add_flag("--no-state", no_state,
+               "volatile: keep no state database (nothing survives a reboot)");
+  app.add_flag("--fresh", opt.fresh,
+               "start from the built-in children only, dropping the stored workers");
+  app.add_option("--durability", durability,
+                 "sync: every put/del/commit on disk before its reply; batch: group commits");
+  app.add_option("--sync-interval", opt.sync_interval_ms,
+                 "batch durability: the longest a change waits for its commit (ms)")
+      ->check(CLI::Range(1u, 60'000u));
+  app.add_option("--backoff-base", opt.backoff.base_ms,
+                 "first restart delay after a quick crash (ms)");
   app.add_option("--backoff-cap", opt.backoff.cap_ms, "longest restart delay (ms)");
   app.add_option("--healthy-uptime", opt.backoff.healthy_uptime_ms,
                  "a run this long resets the backoff (ms)");
@@ -131,6 +149,39 @@ int run_manager(const ManagerFactory& factory, int argc, char** argv, const RunO
   if (auto st = validate_instance_name(opt.instance); !st) {
     std::cerr << program << ": " << st.error().message << '\n';
     return 2;
+  }
+  if (durability == "sync") {
+    opt.durability = Durability::kSync;
+  } else if (durability == "batch") {
+    opt.durability = Durability::kBatch;
+  } else {
+    std::cerr << program << ": invalid --durability '" << durability
+              << "': must be sync or batch\n";
+    return 2;
+  }
+  if (no_state && !state_dir.empty()) {
+    std::cerr << program << ": --no-state and --state-dir exclude each other\n";
+    return 2;
+  }
+  if (!no_state) {
+    if (state_dir.empty()) {
+      state_dir = StateStore::default_dir(opt.instance);
+      if (state_dir.empty()) {
+        std::cerr << program
+                  << ": no state directory: HOME is unset; give --state-dir or --no-state\n";
+        return 2;
+      }
+    }
+    // Absolute: the daemon changes directory to / (and a re-exec keeps it).
+    std::error_code ec;
+    const auto abs = std::filesystem::absolute(state_dir, ec);
+    if (ec) {
+      std::cerr << program << ": invalid --state-dir '" << state_dir << "': " << ec.message()
+                << '\n';
+      return 2;
+    }
+    opt.state_dir = abs.lexically_normal().string();
+    if (opt.state_dir.size() > 1 && opt.state_dir.back() == '/') opt.state_dir.pop_back();
   }
   if (options.after_parse) {
     if (auto st = options.after_parse(); !st) {

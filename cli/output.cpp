@@ -1,17 +1,16 @@
 #include "cli/output.hpp"
 
-#include "shared/clock.hpp"
-#include "shared/worker_info.hpp"
-
-#include <boost/json/monotonic_resource.hpp>
-
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <boost/json/monotonic_resource.hpp>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+
+#include "shared/clock.hpp"
+#include "shared/worker_info.hpp"
 
 namespace dynmgr::cli {
 
@@ -23,10 +22,17 @@ std::string format_uptime(std::uint64_t started_ms, std::uint64_t now_ms) {
   if (started_ms == 0 || now_ms < started_ms) return "-";
   std::uint64_t s = (now_ms - started_ms) / 1000;
   char buf[32];
-  if (s < 60) std::snprintf(buf, sizeof buf, "%llus", static_cast<unsigned long long>(s));
-  else if (s < 3600) std::snprintf(buf, sizeof buf, "%llum%02llus", static_cast<unsigned long long>(s / 60), static_cast<unsigned long long>(s % 60));
-  else if (s < 86400) std::snprintf(buf, sizeof buf, "%lluh%02llum", static_cast<unsigned long long>(s / 3600), static_cast<unsigned long long>((s % 3600) / 60));
-  else std::snprintf(buf, sizeof buf, "%llud%02lluh", static_cast<unsigned long long>(s / 86400), static_cast<unsigned long long>((s % 86400) / 3600));
+  if (s < 60)
+    std::snprintf(buf, sizeof buf, "%llus", static_cast<unsigned long long>(s));
+  else if (s < 3600)
+    std::snprintf(buf, sizeof buf, "%llum%02llus", static_cast<unsigned long long>(s / 60),
+                  static_cast<unsigned long long>(s % 60));
+  else if (s < 86400)
+    std::snprintf(buf, sizeof buf, "%lluh%02llum", static_cast<unsigned long long>(s / 3600),
+                  static_cast<unsigned long long>((s % 3600) / 60));
+  else
+    std::snprintf(buf, sizeof buf, "%llud%02lluh", static_cast<unsigned long long>(s / 86400),
+                  static_cast<unsigned long long>((s % 86400) / 3600));
   return buf;
 }
 
@@ -62,12 +68,33 @@ std::string cut(const std::string& s, std::size_t width) {
 }
 }  // namespace
 
+json::object persistence_json(const PersistenceStatus& p) {
+  json::object o;
+  o["enabled"] = p.enabled;
+  o["ok"] = p.ok;
+  o["dir"] = p.dir;
+  o["error"] = p.error;
+  o["pending"] = p.pending;
+  o["last_commit_ms"] = p.last_commit_ms;
+  return o;
+}
+
+std::string persistence_line(const PersistenceStatus& p) {
+  if (!p.enabled) return "state: off (volatile: nothing survives a reboot)";
+  if (!p.ok) return "state: " + p.dir + " FAILING: " + p.error;
+  return "state: " + p.dir + " (ok)";
+}
+
 void print_table(const InstanceInfo& h, const std::string& instance,
                  const std::vector<WorkerInfo>& workers, std::size_t width) {
   std::printf("instance %s: manager %s, supervisor pid %d%s, %zu worker(s)%s\n", instance.c_str(),
               std::string(to_string(h.manager_state)).c_str(), h.supervisor_pid,
               h.supervisor_alive ? "" : " (not running: workers await a successor)", workers.size(),
               h.adopted > 0 ? (", " + std::to_string(h.adopted) + " adopted").c_str() : "");
+  // Only trouble is worth a line in the table's header.
+  if (h.persistence.enabled && !h.persistence.ok) {
+    std::printf("%s\n", persistence_line(h.persistence).c_str());
+  }
   if (workers.empty()) return;
   std::size_t id_w = 2;
   for (const auto& r : workers) id_w = std::max(id_w, std::min<std::size_t>(r.id.size(), 32));
@@ -81,8 +108,7 @@ void print_table(const InstanceInfo& h, const std::string& instance,
     const std::string_view status = display_status(r);
     std::snprintf(line, sizeof line, "%-*s %7d %-10.*s %8u %8s  ", static_cast<int>(id_w),
                   cut(r.id, id_w).c_str(), r.pid, static_cast<int>(status.size()), status.data(),
-                  r.restarts,
-                  r.pid > 0 ? format_uptime(r.started_ms, now).c_str() : "-");
+                  r.restarts, r.pid > 0 ? format_uptime(r.started_ms, now).c_str() : "-");
     const std::size_t room = width > fixed + 8 ? width - fixed : 8;
     std::printf("%s%s\n", line, cut(r.payload, room).c_str());
   }
@@ -103,6 +129,7 @@ json::object state_json(const InstanceInfo& h, const std::string& instance,
   sup["orphan_grace_ms"] = h.orphan_grace_ms;
   o["supervisor"] = std::move(sup);
   o["adopted"] = h.adopted;
+  o["persistence"] = json::value(persistence_json(h.persistence), sp);
   o["capacity"] = h.capacity;
   o["max_payload"] = h.max_payload;
   json::array arr(sp);

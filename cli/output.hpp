@@ -1,11 +1,11 @@
 #pragma once
 // Human and JSON renderings shared by the verbs.
 
-#include "shared/json.hpp"
-#include "dynmgr/worker_info.hpp"
-
 #include <string>
 #include <vector>
+
+#include "dynmgr/worker_info.hpp"
+#include "shared/json.hpp"
 
 namespace dynmgr::cli {
 
@@ -18,6 +18,10 @@ void print_record(const WorkerInfo& r);
 void print_table(const InstanceInfo& h, const std::string& instance,
                  const std::vector<WorkerInfo>& workers, std::size_t width);
 // `state --json`: {"name","manager","supervisor":{"pid"},"workers":[...]}.
+// {"enabled","ok","dir","error","pending","last_commit_ms"}: state --json and ping --json.
+json::object persistence_json(const PersistenceStatus& p);
+// One line for people: "state: /var/lib/dynmgr/NAME (ok)", "state: off (volatile)", ...
+std::string persistence_line(const PersistenceStatus& p);
 json::object state_json(const InstanceInfo& h, const std::string& instance,
                         const std::vector<WorkerInfo>& workers);
 std::string format_uptime(std::uint64_t started_ms, std::uint64_t now_ms);

@@ -1,5 +1,11 @@
 #include "dynmgr/client.hpp"
 
+#include <atomic>
+#include <map>
+#include <optional>
+#include <random>
+#include <thread>
+
 #include "shared/control_sender.hpp"
 #include "shared/mailbox_wait.hpp"
 #include "shared/names.hpp"
@@ -7,12 +13,6 @@
 #include "shared/process_identity.hpp"
 #include "shared/protocol.hpp"
 #include "shared/queue.hpp"
-
-#include <atomic>
-#include <map>
-#include <optional>
-#include <random>
-#include <thread>
 
 namespace dynmgr {
 namespace {
@@ -71,8 +71,8 @@ struct Client::Impl {
                                                    "' (waited " + std::to_string(waited) +
                                                    " ms for one to take over)");
       }
-      std::this_thread::sleep_for(std::min<Millis>(kCrashPoll, std::chrono::duration_cast<Millis>(
-                                                                   deadline.remaining(kCrashPoll))));
+      std::this_thread::sleep_for(std::min<Millis>(
+          kCrashPoll, std::chrono::duration_cast<Millis>(deadline.remaining(kCrashPoll))));
     }
   }
 
@@ -87,8 +87,8 @@ struct Client::Impl {
     // A Client waits for one reply at a time; a few slots leave room for late
     // replies to requests that timed out (they are skipped). Every slot is
     // committed up front (fallocate), and a one-shot dynmgrctl pays for them.
-    auto q = Queue::create(names.reply(self.pid, self.start_time, serial.fetch_add(1)),
-                           kReplyDepth, h.control_msg_size);
+    auto q = Queue::create(names.reply(self.pid, self.start_time, serial.fetch_add(1)), kReplyDepth,
+                           h.control_msg_size);
     if (!q) return q.error();
     reply.emplace(std::move(*q));
     return {};
@@ -126,7 +126,8 @@ struct Client::Impl {
     if (auto st = ensure_reply(); !st) return st.error();
     req.reply_to = reply->name();
     const std::uint64_t id = next_request++;
-    req.deadline_mono_ms = mono_ms() + static_cast<std::uint64_t>(std::max<Millis::rep>(timeout.count(), 1));
+    req.deadline_mono_ms =
+        mono_ms() + static_cast<std::uint64_t>(std::max<Millis::rep>(timeout.count(), 1));
     if (auto st = send_control(protocol::make_control_request(id, req), deadline); !st) {
       if (st.error().code == Errc::kTimeout) {
         // Nothing was sent: the supervisor takes requests more slowly than
@@ -145,8 +146,9 @@ struct Client::Impl {
       return {};
     });
     if (!r && r.error().code == Errc::kTimeout && !reader.supervisor_alive()) {
-      return make_error(Errc::kNoSupervisor, "no supervisor running under '" + names.instance() +
-                                                 "' (it exited before replying and none took over)");
+      return make_error(Errc::kNoSupervisor,
+                        "no supervisor running under '" + names.instance() +
+                            "' (it exited before replying and none took over)");
     }
     return r;
   }
@@ -176,11 +178,11 @@ struct Client::Impl {
       }
       if (r->status == WorkerStatus::kFailed || r->status == WorkerStatus::kExited ||
           r->status == WorkerStatus::kHalted || r->status == WorkerStatus::kStopping) {
-        return make_error(Errc::kFailed, "worker '" + std::string(id) + "' is " +
-                                             std::string(to_string(r->status)) +
-                                             (r->last_exit.kind != ExitInfo::Kind::kNone
-                                                  ? " (" + r->last_exit.describe() + ")"
-                                                  : std::string()));
+        return make_error(
+            Errc::kFailed,
+            "worker '" + std::string(id) + "' is " + std::string(to_string(r->status)) +
+                (r->last_exit.kind != ExitInfo::Kind::kNone ? " (" + r->last_exit.describe() + ")"
+                                                            : std::string()));
       }
       auto q = mailbox_for(*r);
       Status st = q ? (*q)->send(f, deadline) : Status(q.error());
@@ -192,9 +194,9 @@ struct Client::Impl {
       // Report and wait for a new generation.
       (void)send_control(protocol::make_queue_dead({"mailbox", r->slot, r->mailbox_generation}),
                          deadline);
-      auto replaced =
-          await_mailbox_replaced(reader, r->slot, r->incarnation, r->mailbox_generation, deadline,
-                                 kMailboxPoll, [this] { return await_supervisor(Deadline::now()); });
+      auto replaced = await_mailbox_replaced(reader, r->slot, r->incarnation, r->mailbox_generation,
+                                             deadline, kMailboxPoll,
+                                             [this] { return await_supervisor(Deadline::now()); });
       if (!replaced) {
         if (replaced.error().code == Errc::kTimeout) {
           return make_error(Errc::kTimeout, "mailbox of '" + std::string(id) + "' stayed dead");
@@ -213,8 +215,10 @@ struct Client::Impl {
     if (!sent) return sent.error();
     const SlotRecord at_send = *sent;
     // A starting process may take the call as well as a running one.
-    pid_t serving = (at_send.status == WorkerStatus::kRunning ||
-                     at_send.status == WorkerStatus::kStarting) ? at_send.pid : 0;
+    pid_t serving =
+        (at_send.status == WorkerStatus::kRunning || at_send.status == WorkerStatus::kStarting)
+            ? at_send.pid
+            : 0;
     return await_reply(rid, deadline, [&]() -> Status {
       auto now = reader.read(at_send.slot);
       if (!now || now->incarnation != at_send.incarnation) {
@@ -230,12 +234,10 @@ struct Client::Impl {
       // Any incarnation that exited after the send may have taken the call: the
       // restart counter rises on every restarted exit (failed/exited cover the
       // rest), even when that process died before we saw it running.
-      const bool gone = now->status == WorkerStatus::kFailed ||
-                        now->status == WorkerStatus::kExited ||
-                        now->status == WorkerStatus::kHalted ||
-                        now->restarts > at_send.restarts ||
-                        (serving != 0 && (now->pid != serving ||
-                                          now->status == WorkerStatus::kRestarting));
+      const bool gone =
+          now->status == WorkerStatus::kFailed || now->status == WorkerStatus::kExited ||
+          now->status == WorkerStatus::kHalted || now->restarts > at_send.restarts ||
+          (serving != 0 && (now->pid != serving || now->status == WorkerStatus::kRestarting));
       if (gone) {
         return make_error(Errc::kCrashed, "worker '" + std::string(id) +
                                               "' crashed while handling the call (" +
@@ -262,16 +264,16 @@ struct Client::Impl {
     return {};
   }
 
-  Result<SlotRecord> put(std::string_view id, const ChildSpec& spec,
-                              bool only_new, Millis timeout) {
+  Result<SlotRecord> put(std::string_view id, const ChildSpec& spec, bool only_new,
+                         Millis timeout) {
     if (auto st = validate_id(id); !st) return st.error();
     if (auto st = spec.validate(); !st) return st.error();
     const std::size_t size = to_json(spec.payload).size();
     const std::uint32_t limit = reader.header().max_payload;
     if (size > limit) {
       return make_error(Errc::kTooLarge, "payload of " + std::to_string(size) +
-                                             " bytes exceeds the limit of " + std::to_string(limit) +
-                                             " bytes");
+                                             " bytes exceeds the limit of " +
+                                             std::to_string(limit) + " bytes");
     }
     protocol::ControlRequest req;
     req.kind = MessageKind::kPut;
@@ -296,8 +298,7 @@ struct Client::Impl {
     const auto h = reader.header();
     auto all = reader.snapshot();
     if (!all) return all.error();
-    auto slot = pick_worker(static_cast<PoolStrategy>(h.pool_strategy), *all, to_json(msg),
-                            rng());
+    auto slot = pick_worker(static_cast<PoolStrategy>(h.pool_strategy), *all, to_json(msg), rng());
     if (!slot) return slot.error();
     for (const auto& r : *all) {
       if (r.slot == *slot) return r.id;
@@ -417,6 +418,12 @@ InstanceInfo Client::header() const {
   i.adopted = h.adopted;
   i.orphan_grace_ms = h.orphan_grace_ms;
   i.supervisor_started_ms = h.supervisor_started_ms;
+  i.persistence.enabled = h.persistence.state != Persistence::kOff;
+  i.persistence.ok = h.persistence.state != Persistence::kFailing;
+  i.persistence.dir = h.persistence.dir;
+  i.persistence.error = h.persistence.error;
+  i.persistence.pending = h.persistence.pending;
+  i.persistence.last_commit_ms = h.persistence.last_commit_ms;
   return i;
 }
 

@@ -1,9 +1,5 @@
 #include "shared/registry.hpp"
 
-#include "shared/clock.hpp"
-#include "shared/enum_names.hpp"
-#include "shared/process_identity.hpp"
-
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -15,6 +11,10 @@
 #include <optional>
 #include <random>
 #include <thread>
+
+#include "shared/clock.hpp"
+#include "shared/enum_names.hpp"
+#include "shared/process_identity.hpp"
 
 namespace bip = boost::interprocess;
 
@@ -28,10 +28,12 @@ constexpr std::uint64_t kMagic = 0x52474d4e59440001ULL;  // "DYNMGR" + 0001
 // 4: an id -> slot hash index, so finding a worker by id does not scan.
 // 5: what adoption needs: the spec's options (out of line), the orphan grace,
 //    the adopted count and the supervisor's start time in the header.
-constexpr std::uint32_t kLayoutVersion = 5;
+// 6: the state database's health (persistence, its dir, its last error) in the header.
+constexpr std::uint32_t kLayoutVersion = 6;
 constexpr std::uint32_t kReadyWord = 0x52454459;  // "REDY"
 constexpr std::size_t kIdCapacity = 256;
 constexpr std::size_t kReasonCapacity = 256;
+constexpr std::size_t kStateDirCapacity = 1024;
 constexpr std::uint32_t kMaxStatus = enums::max_value<WorkerStatus>();
 // A reader that finds a slot mid-update spins, then yields, then — if the writer
 // is still alive — sleeps in short steps for at most kLiveWriterPatience: a live
@@ -67,17 +69,27 @@ struct alignas(64) Header {
   std::atomic<std::uint32_t> used;
   std::atomic<std::uint64_t> dropped_frames;
   std::atomic<std::uint32_t> pool_strategy;
-  std::uint32_t index_buckets;                  // a power of two, >= 2 x capacity
-  std::atomic<std::uint64_t> index_generation;  // odd while the index is rebuilt
-  std::atomic<std::uint32_t> orphan_grace_ms;  // how long workers wait for a successor
-  std::atomic<std::uint32_t> adopted;          // workers the current supervisor adopted
+  std::uint32_t index_buckets;                       // a power of two, >= 2 x capacity
+  std::atomic<std::uint64_t> index_generation;       // odd while the index is rebuilt
+  std::atomic<std::uint32_t> orphan_grace_ms;        // how long workers wait for a successor
+  std::atomic<std::uint32_t> adopted;                // workers the current supervisor adopted
   std::atomic<std::uint64_t> supervisor_started_ms;  // wall ms the current supervisor took over
+  // The state database, as the supervisor last saw it. The texts are guarded
+  // by persistence_seq (odd while the supervisor rewrites them).
+  std::atomic<std::uint32_t> persistence;  // Persistence: 0 off, 1 ok, 2 failing
+  std::atomic<std::uint64_t> persistence_seq;
+  std::atomic<std::uint64_t> persistence_pending;
+  std::atomic<std::uint64_t> persistence_last_commit_ms;
+  std::uint32_t state_dir_len;
+  char state_dir[kStateDirCapacity];
+  std::uint32_t persistence_error_len;
+  char persistence_error[kReasonCapacity];
   std::atomic<std::uint32_t> ready;  // kReadyWord once every field above is set
 };
 
 struct alignas(64) SlotHeader {
-  std::atomic<std::uint64_t> seq;            // odd while the writer updates the slot
-  std::atomic<std::uint64_t> busy_since_ms;  // worker-owned
+  std::atomic<std::uint64_t> seq;              // odd while the writer updates the slot
+  std::atomic<std::uint64_t> busy_since_ms;    // worker-owned
   std::atomic<std::uint64_t> last_perform_ms;  // worker-owned
   // Seqlock-protected fields (written only by the supervisor):
   std::uint32_t in_use;
@@ -307,9 +319,12 @@ Result<SlotRecord> read_record(const Mapping& m, std::uint32_t slot) {
   }
   SlotRecord r;
   switch (read_slot(m, slot, r)) {
-    case ReadOutcome::kOk: return r;
-    case ReadOutcome::kFree: return make_error(Errc::kNotFound, "slot is free");
-    case ReadOutcome::kTorn: break;
+    case ReadOutcome::kOk:
+      return r;
+    case ReadOutcome::kFree:
+      return make_error(Errc::kNotFound, "slot is free");
+    case ReadOutcome::kTorn:
+      break;
   }
   return make_error(Errc::kTorn, "slot " + std::to_string(slot) + " is mid-update");
 }
@@ -337,8 +352,8 @@ Result<std::unique_ptr<Mapping>> map_existing(const std::string& name, bool writ
   }
   bip::offset_t size = 0;
   if (!m->shm.get_size(size) || static_cast<std::size_t>(size) < header_size()) {
-    return make_error(Errc::kStale, "registry " + name + " is truncated (" +
-                                        std::to_string(size) + " bytes)");
+    return make_error(Errc::kStale,
+                      "registry " + name + " is truncated (" + std::to_string(size) + " bytes)");
   }
   try {
     m->region = bip::mapped_region(m->shm, writable ? bip::read_write : bip::read_only);
@@ -391,6 +406,27 @@ RegistryHeaderInfo header_info(const Mapping& m) {
   info.orphan_grace_ms = h.orphan_grace_ms.load(std::memory_order_acquire);
   info.adopted = h.adopted.load(std::memory_order_acquire);
   info.supervisor_started_ms = h.supervisor_started_ms.load(std::memory_order_acquire);
+  // The texts under their seqlock: the writer changes them seldom (a failing
+  // commit, its recovery), so a few retries always find a stable copy.
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    const std::uint64_t before = h.persistence_seq.load(std::memory_order_acquire);
+    if (before & 1U) {
+      std::this_thread::yield();
+      continue;
+    }
+    PersistenceInfo p;
+    p.state = static_cast<Persistence>(h.persistence.load(std::memory_order_relaxed));
+    p.pending = h.persistence_pending.load(std::memory_order_relaxed);
+    p.last_commit_ms = h.persistence_last_commit_ms.load(std::memory_order_relaxed);
+    p.dir.assign(h.state_dir, std::min<std::size_t>(h.state_dir_len, kStateDirCapacity));
+    p.error.assign(h.persistence_error,
+                   std::min<std::size_t>(h.persistence_error_len, kReasonCapacity));
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (h.persistence_seq.load(std::memory_order_relaxed) != before) continue;
+    if (p.state > Persistence::kFailing) p.state = Persistence::kFailing;
+    info.persistence = std::move(p);
+    break;
+  }
   return info;
 }
 
@@ -400,8 +436,8 @@ RegistryHeaderInfo header_info(const Mapping& m) {
 
 Status RegistryConfig::validate() const {
   if (capacity == 0 || capacity > 1'000'000) {
-    return make_error(Errc::kInvalid, "invalid max-workers " + std::to_string(capacity) +
-                                          ": must be 1..1000000");
+    return make_error(Errc::kInvalid,
+                      "invalid max-workers " + std::to_string(capacity) + ": must be 1..1000000");
   }
   if (max_payload < 64 || max_payload > 16 * 1024 * 1024) {
     return make_error(Errc::kInvalid, "invalid max-payload " + std::to_string(max_payload) +
@@ -697,7 +733,9 @@ void RegistryWriter::release(std::uint32_t slot) {
   map_->header->high_water.store(high, std::memory_order_release);
 }
 
-Result<SlotRecord> RegistryWriter::read(std::uint32_t slot) const { return read_record(*map_, slot); }
+Result<SlotRecord> RegistryWriter::read(std::uint32_t slot) const {
+  return read_record(*map_, slot);
+}
 
 std::uint64_t RegistryWriter::busy_since(std::uint32_t slot) const {
   if (slot >= map_->capacity) return 0;
@@ -718,6 +756,20 @@ void RegistryWriter::set_adoption(std::uint32_t adopted, std::uint32_t orphan_gr
   map_->header->adopted.store(adopted, std::memory_order_release);
   map_->header->orphan_grace_ms.store(orphan_grace_ms, std::memory_order_release);
   map_->header->supervisor_started_ms.store(wall_ms(), std::memory_order_release);
+}
+void RegistryWriter::set_persistence(const PersistenceInfo& p) {
+  Header& h = *map_->header;
+  const std::uint64_t seq = h.persistence_seq.load(std::memory_order_relaxed);
+  h.persistence_seq.store(seq + 1, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_release);
+  h.persistence.store(static_cast<std::uint32_t>(p.state), std::memory_order_relaxed);
+  h.persistence_pending.store(p.pending, std::memory_order_relaxed);
+  h.persistence_last_commit_ms.store(p.last_commit_ms, std::memory_order_relaxed);
+  h.state_dir_len = static_cast<std::uint32_t>(std::min(p.dir.size(), kStateDirCapacity));
+  std::memcpy(h.state_dir, p.dir.data(), h.state_dir_len);
+  h.persistence_error_len = static_cast<std::uint32_t>(std::min(p.error.size(), kReasonCapacity));
+  std::memcpy(h.persistence_error, p.error.data(), h.persistence_error_len);
+  h.persistence_seq.store(seq + 2, std::memory_order_release);
 }
 void RegistryWriter::set_pool_strategy(std::uint32_t strategy) {
   map_->header->pool_strategy.store(strategy, std::memory_order_release);
@@ -791,14 +843,16 @@ bool RegistryReader::any_worker_alive() const {
 }
 
 bool RegistryReader::superseded() const {
-  struct stat now{};
-  struct stat mine{};
+  struct stat now {};
+  struct stat mine {};
   if (::stat(Names::shm_path(names_.registry()).c_str(), &now) != 0) return true;
   if (::fstat(map_->shm.get_mapping_handle().handle, &mine) != 0) return true;
   return now.st_ino != mine.st_ino || now.st_dev != mine.st_dev;
 }
 
-Result<SlotRecord> RegistryReader::read(std::uint32_t slot) const { return read_record(*map_, slot); }
+Result<SlotRecord> RegistryReader::read(std::uint32_t slot) const {
+  return read_record(*map_, slot);
+}
 
 Result<SlotRecord> RegistryReader::find(std::string_view id) const {
   const Mapping& m = *map_;
@@ -832,8 +886,11 @@ Result<std::vector<SlotRecord>> RegistryReader::snapshot() const {
     if (!map_->slot(i)->in_use) continue;
     SlotRecord r;
     switch (read_slot(*map_, i, r)) {
-      case ReadOutcome::kOk: out.push_back(std::move(r)); break;
-      case ReadOutcome::kFree: break;
+      case ReadOutcome::kOk:
+        out.push_back(std::move(r));
+        break;
+      case ReadOutcome::kFree:
+        break;
       case ReadOutcome::kTorn:
         return make_error(Errc::kTorn, "slot " + std::to_string(i) + " stayed mid-update");
     }

@@ -17,11 +17,6 @@
 // Threading: a RegistryWriter is used by one thread at a time. RegistryReader is
 // safe to share between threads (all reads are const).
 
-#include "shared/error.hpp"
-#include "shared/names.hpp"
-#include "shared/types.hpp"
-#include "shared/worker_info.hpp"
-
 #include <sys/types.h>
 
 #include <cstdint>
@@ -30,13 +25,18 @@
 #include <string_view>
 #include <vector>
 
+#include "shared/error.hpp"
+#include "shared/names.hpp"
+#include "shared/types.hpp"
+#include "shared/worker_info.hpp"
+
 namespace dynmgr {
 
 struct RegistryConfig {
-  std::uint32_t capacity = 4096;        // worker slots (--max-workers)
-  std::uint32_t max_payload = 4096;     // bytes of JSON text for payload, value, message
-  std::uint32_t control_depth = 256;    // messages in the control queue
-  std::uint32_t mailbox_depth = 64;     // messages in each worker mailbox
+  std::uint32_t capacity = 4096;           // worker slots (--max-workers)
+  std::uint32_t max_payload = 4096;        // bytes of JSON text for payload, value, message
+  std::uint32_t control_depth = 256;       // messages in the control queue
+  std::uint32_t mailbox_depth = 64;        // messages in each worker mailbox
   std::uint32_t orphan_grace_ms = 60'000;  // workers wait this long for a new supervisor
 
   Status validate() const;
@@ -50,9 +50,24 @@ struct RegistryConfig {
 struct SlotRecord : WorkerInfo {
   std::uint64_t incarnation = 0;  // changes whenever the slot gets a new id
   std::uint64_t pid_start_time = 0;
-  std::uint64_t updated_ms = 0;   // wall ms of the last write by the supervisor
+  std::uint64_t updated_ms = 0;  // wall ms of the last write by the supervisor
   std::uint64_t mailbox_generation = 0;
   std::string options;  // the spec's options object as JSON text ("" = none)
+};
+
+// The supervisor's state database (supervisor/state_store.hpp), as published
+// for readers: `state --json` and `ping` show it.
+enum class Persistence : std::uint32_t {
+  kOff = 0,      // volatile: --no-state, or no state dir could be derived
+  kOk = 1,       // the last commit succeeded (or none was needed yet)
+  kFailing = 2,  // the database could not be opened, or the last commit failed
+};
+struct PersistenceInfo {
+  Persistence state = Persistence::kOff;
+  std::string dir;                   // the state directory ("" when off)
+  std::string error;                 // why it is failing ("" otherwise; at most 256 bytes)
+  std::uint64_t pending = 0;         // changes not yet committed
+  std::uint64_t last_commit_ms = 0;  // wall ms of the last successful commit (0: none)
 };
 
 struct RegistryHeaderInfo {
@@ -67,15 +82,16 @@ struct RegistryHeaderInfo {
   std::uint32_t control_msg_size = 0;
   std::uint32_t mailbox_depth = 0;
   std::uint32_t mailbox_msg_size = 0;
-  std::uint32_t high_water = 0;          // slots [0, high_water) may be in use
+  std::uint32_t high_water = 0;  // slots [0, high_water) may be in use
   std::uint32_t used = 0;
   std::uint64_t dropped_frames = 0;
   std::uint64_t created_ms = 0;
-  std::uint32_t pool_strategy = 0;       // 0 not a pool; see PoolStrategy
-  std::uint64_t index_generation = 0;    // id index: 2 per rebuild, odd mid-rebuild
-  std::uint32_t orphan_grace_ms = 0;     // workers wait this long for a new supervisor
-  std::uint32_t adopted = 0;             // workers the current supervisor adopted at start
+  std::uint32_t pool_strategy = 0;          // 0 not a pool; see PoolStrategy
+  std::uint64_t index_generation = 0;       // id index: 2 per rebuild, odd mid-rebuild
+  std::uint32_t orphan_grace_ms = 0;        // workers wait this long for a new supervisor
+  std::uint32_t adopted = 0;                // workers the current supervisor adopted at start
   std::uint64_t supervisor_started_ms = 0;  // wall ms the current supervisor took over
+  PersistenceInfo persistence;
 };
 
 namespace detail {
@@ -119,6 +135,8 @@ class RegistryWriter {
   // A supervisor that took over the segment: how many workers it adopted and
   // the orphan grace its workers now use (also stamps supervisor_started_ms).
   void set_adoption(std::uint32_t adopted, std::uint32_t orphan_grace_ms);
+  // The state database's health (texts longer than the header's room are cut).
+  void set_persistence(const PersistenceInfo& p);
   RegistryHeaderInfo header() const;
 
   // Unlinks the segment's name (the mapping stays valid until destruction).

@@ -45,14 +45,14 @@ Result<SpawnedProcess> spawn_process(const std::string& path, const std::vector<
   sigemptyset(&empty);
   sigset_t defaults;
   sigemptyset(&defaults);
-  for (int s : {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGCHLD, SIGUSR1, SIGUSR2, SIGALRM}) {
+  for (int s : {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGCHLD, SIGUSR1, SIGUSR2, SIGALRM, SIGXFSZ}) {
     sigaddset(&defaults, s);
   }
   posix_spawnattr_setsigmask(&attr, &empty);
   posix_spawnattr_setsigdefault(&attr, &defaults);
   posix_spawnattr_setpgroup(&attr, 0);  // its own process group: stop/kill reach its children
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
-                                      POSIX_SPAWN_SETPGROUP);
+  posix_spawnattr_setflags(&attr,
+                           POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
   // Ours are all close-on-exec, but the supervisor may have inherited open
   // descriptors from whoever started it: none of them reaches a worker.
   posix_spawn_file_actions_t actions;

@@ -25,9 +25,6 @@
 // checkpoint). Waiting for a lock held by another process is capped at a few
 // tens of ms. Nothing else waits.
 
-#include "shared/error.hpp"
-#include "shared/types.hpp"
-
 #include <sys/types.h>
 
 #include <chrono>
@@ -38,6 +35,9 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "shared/error.hpp"
+#include "shared/types.hpp"
 
 namespace dynmgr {
 
@@ -94,7 +94,8 @@ class StateStore {
   // anything else (dir not creatable or not a directory, not a database, ...).
   static Result<StateStore> open(const Options& o);
 
-  // Root (euid 0): /var/lib/dynmgr/<instance>. Others: $XDG_STATE_HOME/dynmgr/<instance>
+  // $DYNMGR_STATE_ROOT/<instance> when that is set to an absolute path.
+  // Else root (euid 0): /var/lib/dynmgr/<instance>. Others: $XDG_STATE_HOME/dynmgr/<instance>
   // ($XDG_STATE_HOME used only when absolute, as the XDG spec says), else
   // $HOME/.local/state/dynmgr/<instance>. "" when HOME is unset too (the password
   // database is not read: that needs NSS, which the static dynmgrd cannot rely on).

@@ -1,15 +1,15 @@
 #include "supervisor/supervisor.hpp"
 
+#include <signal.h>
+#include <unistd.h>
+
 #include "shared/clock.hpp"
 #include "shared/log.hpp"
 #include "shared/process_identity.hpp"
-#include "shared/signal_guard.hpp"
 #include "shared/shm_objects.hpp"
+#include "shared/signal_guard.hpp"
 #include "supervisor/spawner.hpp"
 #include "supervisor/supervisor_loop.hpp"
-
-#include <signal.h>
-#include <unistd.h>
 
 namespace dynmgr {
 namespace {
@@ -33,6 +33,9 @@ void block_signals() {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   SignalGuard::block_for_thread();  // SIGINT, SIGTERM, SIGHUP, SIGQUIT
   ::signal(SIGPIPE, SIG_IGN);
+  // A file over RLIMIT_FSIZE is an error (EFBIG) the state database reports,
+  // not a reason to die.
+  ::signal(SIGXFSZ, SIG_IGN);
 }
 
 }  // namespace
@@ -43,13 +46,17 @@ Supervisor::~Supervisor() = default;
 int Supervisor::run() { return loop_->run(); }
 
 Supervisor::Loop::Loop(Manager& m, SupervisorOptions o)
-    : m_(m), opt_(std::move(o)), names_(opt_.instance), watcher_(names_, control_generation_),
+    : m_(m),
+      opt_(std::move(o)),
+      names_(opt_.instance),
+      watcher_(names_, control_generation_),
       outbox_(names_) {}
 
 int Supervisor::Loop::run() {
   block_signals();
   if (auto st = start(); !st) {
     log_error("unable to start supervisor '" + names_.instance() + "': " + st.error().message);
+    close_store();
     cleanup_objects();
     return 1;
   }
@@ -59,7 +66,8 @@ int Supervisor::Loop::run() {
   feed_manager(mp::Event(mp::EventKind::kBoot));
   answer_reexec();
   while (!finished_) {
-    const Deadline wake = Deadline::earliest(timers_.next(), outbox_.next_retry());
+    const Deadline wake = Deadline::earliest(
+        Deadline::earliest(timers_.next(), outbox_.next_retry()), store_deadline());
     auto f = control_->receive(Deadline::earliest(wake, Deadline::after(kIdleWake)));
     if (f) {
       dispatch(*f);
@@ -70,6 +78,7 @@ int Supervisor::Loop::run() {
     run_timers();
     outbox_.flush();
     publish_dropped();
+    service_store();
   }
   finish();
   return 0;
@@ -101,11 +110,14 @@ Status Supervisor::Loop::start() {
     reg_->set_supervisor(self.pid, self.start_time);
     if (auto st = adopt_control(); !st) return st;
     if (auto st = watcher_.start(); !st) return st;
+    open_store();
+    if (opt_.fresh) log_warn("--fresh ignored: a live registry is adopted, not started afresh");
     adopt_fleet(predecessor);
+    reconcile_store();
   } else {
     if (found.error().code != Errc::kNoSupervisor) {
-      log_warn("not adopting the registry left under '" + names_.instance() + "': " +
-               found.error().message);
+      log_warn("not adopting the registry left under '" + names_.instance() +
+               "': " + found.error().message);
     }
     for (const auto& n : list_shm_objects(names_.prefix())) {
       if (n == names_.lock()) continue;
@@ -119,6 +131,15 @@ Status Supervisor::Loop::start() {
     reg_->set_supervisor(self.pid, self.start_time);
     if (auto st = create_control(1); !st) return st;
     if (auto st = watcher_.start(); !st) return st;
+    open_store();
+    if (opt_.fresh && store_) {
+      log_warn("--fresh: dropping " + std::to_string(stored_.size()) +
+               " stored worker(s); starting from children_specs() only");
+      for (const auto& w : stored_) (void)store_->remove(w.id);
+      (void)store_->flush();
+      stored_.clear();
+    }
+    restore_due_ = !stored_.empty();
   }
   if (auto p = m_.pool()) reg_->set_pool_strategy(static_cast<std::uint32_t>(p->strategy));
   timers_.arm(0, Timer{Timer::Kind::kOverrunScan});
@@ -155,7 +176,8 @@ void Supervisor::Loop::publish_dropped() {
 }
 
 void Supervisor::Loop::cleanup_objects() {
-  for (auto& [slot, e] : fleet_.entries()) Queue::remove(names_.mailbox(slot, e.rec.mailbox_generation));
+  for (auto& [slot, e] : fleet_.entries())
+    Queue::remove(names_.mailbox(slot, e.rec.mailbox_generation));
   if (control_) Queue::remove(control_->name());
   if (reg_) reg_->remove_name();
   for (const auto& n : dead_reply_queues(names_)) Queue::remove(n);  // live clients keep theirs
@@ -164,6 +186,7 @@ void Supervisor::Loop::cleanup_objects() {
 
 void Supervisor::Loop::finish() {
   watcher_.stop();
+  close_store();
   log_info("supervisor '" + names_.instance() + "' stopped");
   // Clean up first, then reply: `stop` returns once every shared object is
   // gone and the instance lock is free, so `dynmgrctl stop && APP --daemon`
@@ -250,7 +273,8 @@ void Supervisor::Loop::run_inbox() {
   after_workers_changed();
 }
 
-void Supervisor::Loop::step_worker(std::uint32_t slot, std::uint64_t incarnation, const lc::Event& ev) {
+void Supervisor::Loop::step_worker(std::uint32_t slot, std::uint64_t incarnation,
+                                   const lc::Event& ev) {
   Entry* e = fleet_.find(slot);
   if (e == nullptr || e->rec.incarnation != incarnation) return;  // stale: the slot moved on
   lc::Transition t = lc::step(e->life, ev, mono_ms(), context(*e));
@@ -274,7 +298,8 @@ void Supervisor::Loop::after_workers_changed() {
 
 bool Supervisor::Loop::boot_settled() const {
   for (const auto& [slot, e] : fleet_.entries()) {
-    if (e.life.boot_child && !e.life.ever_ready && e.life.phase == lc::Phase::kStarting) return false;
+    if (e.life.boot_child && !e.life.ever_ready && e.life.phase == lc::Phase::kStarting)
+      return false;
   }
   return true;
 }

@@ -16,13 +16,14 @@
 // message, then SIGTERM to its process group after terminate_timeout, then
 // SIGKILL after kill_timeout) -> remove every shared object -> exit 0.
 
-#include "dynmgr/manager.hpp"
-#include "shared/registry.hpp"
-#include "supervisor/restart_policy.hpp"
-
 #include <functional>
 #include <memory>
 #include <string>
+
+#include "dynmgr/manager.hpp"
+#include "shared/registry.hpp"
+#include "supervisor/restart_policy.hpp"
+#include "supervisor/state_store.hpp"
 
 namespace dynmgr {
 
@@ -36,6 +37,12 @@ struct SupervisorOptions {
   // The command line, for `reexec` (SIGUSR2): the supervisor executes the file
   // at argv's executable path again with these arguments. Empty: no reexec.
   std::vector<std::string> argv;
+  // The state database (README "Persistence"). Empty: volatile, nothing is
+  // kept across a reboot. An absolute path.
+  std::string state_dir;
+  bool fresh = false;  // start from children_specs() only; the stored workers are dropped
+  Durability durability = Durability::kBatch;
+  std::uint32_t sync_interval_ms = 20;  // kBatch: the longest a change waits for its commit
   // Called once the manager is `up` for the first time (daemon readiness).
   std::function<void()> on_ready;
 };

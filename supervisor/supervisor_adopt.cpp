@@ -12,12 +12,6 @@
 // is published as {"kind":"unknown"} (README "Adoption"). After a re-exec the
 // workers are still this process's children and nothing is lost.
 
-#include "shared/log.hpp"
-#include "shared/process_identity.hpp"
-#include "shared/shm_objects.hpp"
-#include "supervisor/spawner.hpp"
-#include "supervisor/supervisor_loop.hpp"
-
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -26,6 +20,12 @@
 #include <cstdlib>
 #include <cstring>
 #include <set>
+
+#include "shared/log.hpp"
+#include "shared/process_identity.hpp"
+#include "shared/shm_objects.hpp"
+#include "supervisor/spawner.hpp"
+#include "supervisor/supervisor_loop.hpp"
 
 namespace dynmgr {
 namespace {
@@ -54,7 +54,8 @@ Status Supervisor::Loop::adopt_control() {
   const RegistryConfig& found = reg_->config();
   if (found.capacity != opt_.registry.capacity || found.max_payload != opt_.registry.max_payload) {
     log_warn("adopting a registry of " + std::to_string(found.capacity) + " workers and " +
-             std::to_string(found.max_payload) + "-byte payloads; --max-workers and --max-payload "
+             std::to_string(found.max_payload) +
+             "-byte payloads; --max-workers and --max-payload "
              "take effect after a clean stop");
   }
   const std::uint32_t grace = opt_.registry.orphan_grace_ms;
@@ -128,9 +129,10 @@ void Supervisor::Loop::adopt_fleet(pid_t predecessor) {
     log_info("removing stale shared object /dev/shm/" + n);
     ::unlink(Names::shm_path(n).c_str());
   }
-  log_info("adopted " + std::to_string(adopted) + " live worker(s) of supervisor pid " +
-           std::to_string(predecessor) +
-           (ended ? "; " + std::to_string(ended) + " had ended and follow their restart policy" : ""));
+  log_info(
+      "adopted " + std::to_string(adopted) + " live worker(s) of supervisor pid " +
+      std::to_string(predecessor) +
+      (ended ? "; " + std::to_string(ended) + " had ended and follow their restart policy" : ""));
 }
 
 }  // namespace dynmgr
@@ -154,7 +156,8 @@ void Supervisor::Loop::reexec(std::optional<Waiter> waiter) {
     if (waiter) reply_error(*waiter, Errc::kFailed, "unable to re-execute: " + why);
   };
   if (opt_.argv.empty()) return fail("this supervisor was not given its command line");
-  if (phase_.phase == manager_phase::Phase::kStopping || phase_.phase == manager_phase::Phase::kDown) {
+  if (phase_.phase == manager_phase::Phase::kStopping ||
+      phase_.phase == manager_phase::Phase::kDown) {
     return fail("the supervisor is stopping");
   }
   auto exe = self_executable();
@@ -162,18 +165,22 @@ void Supervisor::Loop::reexec(std::optional<Waiter> waiter) {
   std::string path = *exe;
   // A rebuilt binary replaced the file we run: the link names the old inode.
   constexpr std::string_view kDeleted = " (deleted)";
-  if (path.size() > kDeleted.size() && path.compare(path.size() - kDeleted.size(), kDeleted.size(), kDeleted) == 0) {
+  if (path.size() > kDeleted.size() &&
+      path.compare(path.size() - kDeleted.size(), kDeleted.size(), kDeleted) == 0) {
     path.resize(path.size() - kDeleted.size());
   }
-  struct stat st{};
+  struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return fail(path + ": " + std::strerror(errno));
   if (!S_ISREG(st.st_mode)) return fail(path + " is not a regular file");
   if (::access(path.c_str(), X_OK) != 0) return fail(path + ": " + std::strerror(errno));
-  const std::string target = waiter ? waiter->reply_to + " " + std::to_string(waiter->request_id) : "-";
+  const std::string target =
+      waiter ? waiter->reply_to + " " + std::to_string(waiter->request_id) : "-";
   ::setenv(kReexecEnv, target.c_str(), 1);
   log_info("re-executing " + path + " (pid " + std::to_string(::getpid()) + ")");
   // What the loop still had to send goes out first (replies, terminates).
   outbox_.flush();
+  // The new image opens the database again (and takes its lock).
+  close_store();
   std::vector<char*> argv;
   for (auto& a : opt_.argv) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -183,6 +190,8 @@ void Supervisor::Loop::reexec(std::optional<Waiter> waiter) {
   ::execv(path.c_str(), argv.data());
   const int err = errno;
   ::unsetenv(kReexecEnv);
+  open_store();
+  stored_.clear();  // the fleet is as it was: nothing to restore
   fail(path + ": " + std::strerror(err));
 }
 

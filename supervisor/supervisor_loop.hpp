@@ -9,10 +9,18 @@
 //
 //   supervisor.cpp           start, run, stop; timers; feeding the machines
 //   supervisor_adopt.cpp     taking over a registry and its live workers
+//   supervisor_store.cpp     the state database: writing, restoring, its health
 //   supervisor_requests.cpp  client requests (put, del, get, restart, stop, ping)
 //   supervisor_workers.cpp   worker reports, exits, and the actions on workers
 //
 // Threading: one thread (the loop); the ChildWatcher runs its own.
+
+#include <atomic>
+#include <deque>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "dynmgr/manager.hpp"
 #include "shared/instance_lock.hpp"
@@ -29,12 +37,6 @@
 #include "supervisor/supervisor.hpp"
 #include "supervisor/timer_queue.hpp"
 #include "supervisor/worker_lifecycle.hpp"
-
-#include <atomic>
-#include <deque>
-#include <optional>
-#include <string>
-#include <vector>
 
 namespace dynmgr {
 
@@ -69,6 +71,22 @@ class Supervisor::Loop {
   void reply(const Waiter& w, const Frame& f);
   void reply_error(const Waiter& w, Errc code, const std::string& message);
 
+  // supervisor_store.cpp: the state database (nothing here when it is off)
+  void open_store();
+  void close_store();
+  void reconcile_store();
+  void restore_stored(std::map<std::string, ChildSpec>& specs,
+                      std::map<std::string, StoredWorker>& rows);
+  void persist(const Entry& e);
+  void persist_update(const Entry& e);
+  void persist_restarts(const Entry& e);
+  void persist_removal(const Entry& e);
+  void persist_exit(std::uint32_t slot, std::uint64_t incarnation, const std::string& id,
+                    const ExitInfo& exit, std::uint64_t uptime_ms);
+  Deadline store_deadline() const;
+  void service_store();
+  void publish_persistence(bool force);
+
   // supervisor_requests.cpp: what clients ask
   void dispatch(const Frame& f);
   void handle_request(const Frame& f);
@@ -88,7 +106,8 @@ class Supervisor::Loop {
   void apply_spec(Entry& e, ChildSpec spec);
   void remove(std::uint32_t slot);
   Result<std::uint32_t> start_new(const std::string& id, ChildSpec spec, bool boot,
-                                  bool pool_member, std::optional<Waiter> waiter);
+                                  bool pool_member, std::optional<Waiter> waiter,
+                                  const StoredWorker* restored = nullptr);
   void start_replacement(lifecycle::Replacement r);
   void carry_out_manager(manager_phase::Action& a);
   void set_state(ManagerState s);
@@ -101,7 +120,7 @@ class Supervisor::Loop {
     lifecycle::Event event;
   };
 
-  ManagerCalls m_;  // every callback into the manager, exceptions caught
+  ManagerCalls m_;         // every callback into the manager, exceptions caught
   SupervisorOptions opt_;  // constant after start()
   const Names names_;
   std::atomic<std::uint64_t> control_generation_{0};
@@ -123,6 +142,16 @@ class Supervisor::Loop {
   ManagerState state_ = ManagerState::kUnknown;  // what the registry shows
   std::vector<Waiter> stop_waiters_;             // answered after cleanup
   bool finished_ = false;
+
+  // The state database (supervisor_store.cpp).
+  std::optional<StateStore> store_;
+  int state_lock_fd_ = -1;            // flock on <state dir>/lock while store_ is open
+  std::vector<StoredWorker> stored_;  // what it held at start: restored at the first boot
+  bool restore_due_ = false;
+  PersistenceInfo persistence_;          // as last published in the registry header
+  std::string open_error_;               // why the database could not be opened
+  std::uint64_t error_logged_mono_ = 0;  // failures are logged at most once a minute
+  std::string error_logged_;
 };
 
 }  // namespace dynmgr

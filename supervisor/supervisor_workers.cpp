@@ -3,19 +3,19 @@
 // cycle's actions carried out on them (spawn, terminate, signal, timers,
 // publish, replies, removal).
 
-#include "shared/log.hpp"
-#include "shared/process_identity.hpp"
-#include "shared/stop_signals.hpp"
-#include "shared/worker_args.hpp"
-#include "supervisor/spawner.hpp"
-#include "supervisor/supervisor_loop.hpp"
-
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstring>
 #include <map>
+
+#include "shared/log.hpp"
+#include "shared/process_identity.hpp"
+#include "shared/stop_signals.hpp"
+#include "shared/worker_args.hpp"
+#include "supervisor/spawner.hpp"
+#include "supervisor/supervisor_loop.hpp"
 
 namespace dynmgr {
 namespace {
@@ -45,7 +45,8 @@ void Supervisor::Loop::handle_worker(const Frame& f) {
     return;
   }
   Entry* e = fleet_.find(m->slot);
-  if (e == nullptr || e->rec.incarnation != m->incarnation || e->rec.pid != m->pid) return;  // stale
+  if (e == nullptr || e->rec.incarnation != m->incarnation || e->rec.pid != m->pid)
+    return;  // stale
   lc::Event ev;
   switch (m->kind) {
     case MessageKind::kWorkerReady:
@@ -101,6 +102,8 @@ Status Supervisor::Loop::apply_update(Entry& e, const protocol::WorkerMessage& m
   e.rec = std::move(next);
   if (m.payload) e.spec.payload = *m.payload;  // a restart starts from the committed payload
   if (m.timeout_ms) e.spec.timeout_ms = *m.timeout_ms;
+  // --durability sync: on disk before a commit-reply goes out (batch: queued).
+  if (m.payload || m.value) persist_update(e);
   return {};
 }
 
@@ -164,7 +167,13 @@ void Supervisor::Loop::reap(pid_t pid) {
     adopted->rec.pid_start_time = 0;
     adopted->child = true;  // whatever is spawned next is ours
     overruns_.changed();
-    feed(adopted->rec.slot, adopted->rec.incarnation, std::move(ev));
+    const std::uint32_t at = adopted->rec.slot;
+    const std::uint64_t incarnation = adopted->rec.incarnation;
+    const std::string id = adopted->id;
+    const ExitInfo exit = ev.exit;
+    const std::uint64_t uptime = ev.uptime_ms;
+    feed(at, incarnation, std::move(ev));
+    persist_exit(at, incarnation, id, exit, uptime);
     return;
   }
   // The process is a zombie now: its pid (and so its process group id) cannot
@@ -184,7 +193,13 @@ void Supervisor::Loop::reap(pid_t pid) {
   e->rec.pid = 0;
   e->rec.pid_start_time = 0;
   overruns_.changed();
-  feed(e->rec.slot, e->rec.incarnation, std::move(ev));
+  const std::uint32_t at = e->rec.slot;
+  const std::uint64_t incarnation = e->rec.incarnation;
+  const std::string id = e->id;
+  const ExitInfo exit = ev.exit;
+  const std::uint64_t uptime = ev.uptime_ms;
+  feed(at, incarnation, std::move(ev));
+  persist_exit(at, incarnation, id, exit, uptime);
 }
 
 // ------------------------------------------------------------ actions
@@ -203,7 +218,9 @@ bool Supervisor::Loop::carry_out(std::uint32_t slot, lc::Action& a) {
       start_replacement(std::move(*a.replacement));
       return true;
     case lc::ActionKind::kLog:
-      (a.level == lc::LogLevel::kError ? log_error : a.level == lc::LogLevel::kWarn ? log_warn : log_info)(a.message);
+      (a.level == lc::LogLevel::kError  ? log_error
+       : a.level == lc::LogLevel::kWarn ? log_warn
+                                        : log_info)(a.message);
       return true;
     default:
       break;
@@ -211,23 +228,37 @@ bool Supervisor::Loop::carry_out(std::uint32_t slot, lc::Action& a) {
   Entry* e = fleet_.find(slot);
   if (e == nullptr) return false;
   switch (a.kind) {
-    case lc::ActionKind::kSpawn: spawn(*e); break;
-    case lc::ActionKind::kSendTerminate: send_terminate(*e, a.message); break;
+    case lc::ActionKind::kSpawn:
+      spawn(*e);
+      break;
+    case lc::ActionKind::kSendTerminate:
+      send_terminate(*e, a.message);
+      break;
     case lc::ActionKind::kSignalGroup:
       if (e->rec.pid > 0) ::kill(-e->rec.pid, a.signal);
       break;
     case lc::ActionKind::kArmTimer: {
-      const auto kind = a.timer == lc::TimerKind::kStage ? Timer::Kind::kStage : Timer::Kind::kBackoff;
+      const auto kind =
+          a.timer == lc::TimerKind::kStage ? Timer::Kind::kStage : Timer::Kind::kBackoff;
       timers_.arm(a.delay_ms, Timer{kind, slot, e->rec.incarnation, e->life.timer_token});
       break;
     }
-    case lc::ActionKind::kApplySpec: apply_spec(*e, std::move(a.replacement->spec)); break;
-    case lc::ActionKind::kPublish: publish(*e); break;
-    case lc::ActionKind::kReplyRecord:
-      for (const auto& w : a.waiters) reply(w, protocol::reply_ok(w.request_id, protocol::record_to_json(e->rec)));
+    case lc::ActionKind::kApplySpec:
+      apply_spec(*e, std::move(a.replacement->spec));
+      persist(*e);
       break;
-    case lc::ActionKind::kRemoveSlot: remove(slot); break;
-    default: break;
+    case lc::ActionKind::kPublish:
+      publish(*e);
+      break;
+    case lc::ActionKind::kReplyRecord:
+      for (const auto& w : a.waiters)
+        reply(w, protocol::reply_ok(w.request_id, protocol::record_to_json(e->rec)));
+      break;
+    case lc::ActionKind::kRemoveSlot:
+      remove(slot);
+      break;
+    default:
+      break;
   }
   return true;
 }
@@ -240,14 +271,16 @@ void Supervisor::Loop::send_terminate(Entry& e, const std::string& reason) {
                                  Deadline::after(Millis(opt_.terminate_timeout_ms)), 1);
   if (sent == Outbox::Sent::kNever) {
     // No way to ask politely: the machine goes straight to SIGTERM.
-    inbox_.push_back(PendingEvent{e.rec.slot, e.rec.incarnation, lc::Event(lc::EventKind::kTerminateLost)});
+    inbox_.push_back(
+        PendingEvent{e.rec.slot, e.rec.incarnation, lc::Event(lc::EventKind::kTerminateLost)});
   }
 }
 
 void Supervisor::Loop::spawn(Entry& e) {
   e.overrun_reported = 0;
-  const std::vector<std::string> argv = worker_argv(
-      opt_.worker_executable, WorkerArgs{names_.instance(), e.rec.slot, e.rec.incarnation, ::getpid()});
+  const std::vector<std::string> argv =
+      worker_argv(opt_.worker_executable,
+                  WorkerArgs{names_.instance(), e.rec.slot, e.rec.incarnation, ::getpid()});
   std::vector<std::string> env = {"DYNMGR_NAME=" + names_.instance(), "DYNMGR_WORKER_ID=" + e.id};
   if (!e.spec.options.empty()) env.push_back("DYNMGR_WORKER_OPTIONS=" + to_json(e.spec.options));
   auto sp = spawn_process(opt_.worker_executable, argv, env);
@@ -272,7 +305,10 @@ void Supervisor::Loop::spawn(Entry& e) {
 
 void Supervisor::Loop::publish(Entry& e) {
   e.rec.status = lc::status_of(e.life.phase);
-  e.rec.restarts = e.life.restarts;
+  if (e.rec.restarts != e.life.restarts) {
+    e.rec.restarts = e.life.restarts;
+    persist_restarts(e);
+  }
   e.rec.last_exit = e.life.last_exit;
   overruns_.changed();
   if (auto st = reg_->write(e.rec); !st) {
@@ -301,6 +337,7 @@ void Supervisor::Loop::remove(std::uint32_t slot) {
   const std::string mailbox = names_.mailbox(slot, e->rec.mailbox_generation);
   outbox_.forget(mailbox);
   Queue::remove(mailbox);
+  persist_removal(*e);
   fleet_.erase(slot);
   reg_->release(slot);
   overruns_.changed();
@@ -308,7 +345,8 @@ void Supervisor::Loop::remove(std::uint32_t slot) {
 
 // Allocates a slot, creates its mailbox, publishes the record and spawns.
 Result<std::uint32_t> Supervisor::Loop::start_new(const std::string& id, ChildSpec spec, bool boot,
-                                                  bool pool_member, std::optional<Waiter> waiter) {
+                                                  bool pool_member, std::optional<Waiter> waiter,
+                                                  const StoredWorker* restored) {
   if (auto st = validate_id(id); !st) return st.error();
   auto slot = reg_->allocate();
   if (!slot) return slot.error();
@@ -320,6 +358,10 @@ Result<std::uint32_t> Supervisor::Loop::start_new(const std::string& id, ChildSp
   e.life = lc::initial_state(spec, boot);
   if (waiter) e.life.ready_waiters.push_back(*waiter);
   apply_spec(e, std::move(spec));
+  if (restored != nullptr) {  // back from the state database: its value and restart count too
+    e.rec.value = restored->value_json;
+    e.rec.restarts = e.life.restarts = restored->restarts;
+  }
   e.rec.mailbox_generation = ++mailbox_counter_;
   const std::string mailbox = names_.mailbox(*slot, e.rec.mailbox_generation);
   auto q = Queue::create(mailbox, opt_.registry.mailbox_depth, opt_.registry.mailbox_msg_size());
@@ -334,7 +376,9 @@ Result<std::uint32_t> Supervisor::Loop::start_new(const std::string& id, ChildSp
     return st.error();
   }
   if (auto rb = reg_->read(*slot)) e.rec.incarnation = rb->incarnation;
-  spawn(fleet_.add(std::move(e)));
+  Entry& added = fleet_.add(std::move(e));
+  persist(added);  // --durability sync: on disk before the put is answered
+  spawn(added);
   run_inbox();
   return *slot;
 }
@@ -367,6 +411,8 @@ void Supervisor::Loop::boot_children() {
       specs[pool->id_prefix + std::to_string(i)] = s;
     }
   }
+  std::map<std::string, StoredWorker> rows;  // restored ones: their value and restart count
+  restore_stored(specs, rows);
   for (auto& [id, spec] : specs) {
     if (fleet_.find_id(id) != nullptr) continue;  // adopted (or restored) with its payload
     const bool member = pool && id.rfind(pool->id_prefix, 0) == 0;
@@ -374,7 +420,9 @@ void Supervisor::Loop::boot_children() {
       log_error("unable to start '" + id + "': " + st.error().message);
       continue;
     }
-    auto r = start_new(id, std::move(spec), /*boot=*/true, member, std::nullopt);
+    const auto row = rows.find(id);
+    auto r = start_new(id, std::move(spec), /*boot=*/true, member, std::nullopt,
+                       row == rows.end() ? nullptr : &row->second);
     if (!r) log_error("unable to start '" + id + "': " + r.error().message);
   }
 }

@@ -1,8 +1,8 @@
 // dynmgrctl ping: is a supervisor running under NAME and answering?
+#include <iostream>
+
 #include "cli/context.hpp"
 #include "cli/output.hpp"
-
-#include <iostream>
 
 namespace dynmgr::cli {
 
@@ -21,10 +21,12 @@ void add_ping(CLI::App& app, Context& ctx) {
       o["name"] = c->instance();
       o["manager"] = std::string(to_string(h.manager_state));
       o["supervisor"] = json::object{{"pid", h.supervisor_pid}};
+      o["persistence"] = persistence_json(h.persistence);
       print_json(o);
     } else {
       std::cout << "pong: supervisor '" << c->instance() << "' (pid " << h.supervisor_pid
-                << "), manager " << to_string(h.manager_state) << '\n';
+                << "), manager " << to_string(h.manager_state) << "; "
+                << persistence_line(h.persistence) << '\n';
     }
   });
 }

@@ -13,15 +13,14 @@
 // shared-memory word (shared/registry.cpp: SlotHeader, read_slot, write, and a
 // new kLayoutVersion); its tests.
 
-#include "dynmgr/types.hpp"
-
 #include <sys/types.h>
 
 #include <boost/describe/class.hpp>
-
 #include <cstdint>
 #include <string>
 #include <string_view>
+
+#include "dynmgr/types.hpp"
 
 namespace dynmgr {
 
@@ -50,7 +49,7 @@ struct WorkerInfo {
   std::uint32_t max_restarts = 0;
   std::uint32_t within_ms = 0;
   bool pool = false;
-  std::uint64_t started_ms = 0;       // wall ms the current pid was started
+  std::uint64_t started_ms = 0;  // wall ms the current pid was started
   // Written by the worker itself (single atomic words, outside the seqlock).
   std::uint64_t busy_since_ms = 0;    // wall ms a perform/call began, 0 when idle
   std::uint64_t last_perform_ms = 0;  // wall ms of the last finished perform
@@ -65,6 +64,16 @@ BOOST_DESCRIBE_STRUCT(WorkerInfo, (),
 // "busy" when running with busy_since set, else the registry status.
 std::string_view display_status(const WorkerInfo& r) noexcept;
 
+// The supervisor's state database (README "Persistence"), as it last saw it.
+struct PersistenceStatus {
+  bool enabled = false;       // false: volatile (--no-state, or no state dir could be derived)
+  bool ok = true;             // false: it could not be opened, or its last commit failed
+  std::string dir;            // the state directory
+  std::string error;          // why it is failing ("" when ok)
+  std::uint64_t pending = 0;  // changes not yet committed
+  std::uint64_t last_commit_ms = 0;  // wall ms of the last successful commit (0: none yet)
+};
+
 // The instance, from the registry's header.
 struct InstanceInfo {
   ManagerState manager_state = ManagerState::kUnknown;
@@ -72,14 +81,15 @@ struct InstanceInfo {
   std::uint32_t capacity = 0;     // --max-workers
   std::uint32_t max_payload = 0;  // --max-payload
   std::uint32_t mailbox_depth = 0;
-  std::uint32_t workers = 0;      // slots in use
+  std::uint32_t workers = 0;  // slots in use
   PoolStrategy pool_strategy = PoolStrategy::kNone;
-  std::uint64_t created_ms = 0;      // wall ms the supervisor created the registry
-  std::uint64_t dropped_frames = 0;  // malformed control frames dropped so far
-  bool supervisor_alive = true;      // false between a supervisor's death and its successor
-  std::uint32_t adopted = 0;         // workers the current supervisor adopted at its start
-  std::uint32_t orphan_grace_ms = 0; // how long workers outlive a dead supervisor
+  std::uint64_t created_ms = 0;             // wall ms the supervisor created the registry
+  std::uint64_t dropped_frames = 0;         // malformed control frames dropped so far
+  bool supervisor_alive = true;             // false between a supervisor's death and its successor
+  std::uint32_t adopted = 0;                // workers the current supervisor adopted at its start
+  std::uint32_t orphan_grace_ms = 0;        // how long workers outlive a dead supervisor
   std::uint64_t supervisor_started_ms = 0;  // wall ms the current supervisor took over
+  PersistenceStatus persistence;
 };
 
 }  // namespace dynmgr

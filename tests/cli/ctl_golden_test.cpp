@@ -6,16 +6,15 @@
 //
 // Workers are put with --timeout 0 (they never perform), so `state --json` is
 // stable between commands and can be compared byte for byte.
-#include "cli/ctl_support.hpp"
-
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <regex>
 
+#include "cli/ctl_support.hpp"
 #include "shared/protocol.hpp"
 #include "shared/queue.hpp"
 #include "shared/registry.hpp"
-#include <signal.h>
 
 namespace dynmgr::testing {
 namespace {
@@ -28,7 +27,8 @@ class CtlGolden : public ::testing::Test {
     daemon_ = std::make_unique<Daemon>(
         "probe", std::vector<std::string>{"--max-payload", std::to_string(kMaxPayload)},
         std::vector<std::string>{R"(PROBE_CHILDREN={"boot":{"payload":0,"timeout":0}})"}, "g");
-    ASSERT_TRUE(daemon_->ok()) << daemon_->start_result().exit_code << ": " << daemon_->start_result().err;
+    ASSERT_TRUE(daemon_->ok()) << daemon_->start_result().exit_code << ": "
+                               << daemon_->start_result().err;
     name_ = daemon_->name();
   }
   void TearDown() override { daemon_.reset(); }
@@ -46,18 +46,31 @@ class CtlGolden : public ::testing::Test {
     EXPECT_EQ(r.err, "");
   }
 
-  // The "supervisor" member and "adopted" of `state --json`; started_ms as
-  // the supervisor published it.
+  // The "supervisor", "adopted" and "persistence" members of `state --json`
+  // once every change is committed; started_ms and last_commit_ms as the
+  // supervisor published them.
   std::string supervisor_json() {
-    const auto r = run({"--json", "state"});
-    const json::value v = testing::parse(r.out);
-    return R"("supervisor":{"pid":)" + std::to_string(daemon_->pid()) + R"(,"running":true,"started_ms":)" +
-           to_json(v.at("supervisor").at("started_ms")) + R"(,"orphan_grace_ms":60000},"adopted":0,)";
+    const json::value v = testing::parse(state_json());
+    return R"("supervisor":{"pid":)" + std::to_string(daemon_->pid()) +
+           R"(,"running":true,"started_ms":)" + to_json(v.at("supervisor").at("started_ms")) +
+           R"(,"orphan_grace_ms":60000},"adopted":0,)" + persistence_json(v) + ",";
+  }
+  std::string persistence_json(const json::value& state) {
+    return R"("persistence":{"enabled":true,"ok":true,"dir":")" + state_root() + "/" + name_ +
+           R"(","error":"","pending":0,"last_commit_ms":)" +
+           to_json(state.at("persistence").at("last_commit_ms")) + "}";
   }
 
+  // `state --json` once the state database has committed every change (so
+  // that two of them differ only if something was stored meanwhile).
   std::string state_json() {
-    const auto r = run({"--json", "state"});
-    EXPECT_EQ(r.exit_code, 0) << r.err;
+    CommandResult r;
+    const bool settled = wait_until([&] {
+      r = run({"--json", "state"});
+      const json::value v = testing::parse(r.out);
+      return r.exit_code == 0 && v.is_object() && v.at("persistence").at("pending") == 0;
+    });
+    EXPECT_TRUE(settled) << r.out << r.err;
     return r.out;
   }
 
@@ -93,8 +106,9 @@ class CtlGolden : public ::testing::Test {
 
 // The exact `get --json` / `state --json` record of a worker put with
 // --timeout 0 and otherwise default options.
-std::string default_record(const std::string& id, const std::string& pid, const std::string& started,
-                           const std::string& payload, const std::string& slot) {
+std::string default_record(const std::string& id, const std::string& pid,
+                           const std::string& started, const std::string& payload,
+                           const std::string& slot) {
   return fill(
       R"({"id":"{ID}","pid":{PID},"status":"running","restarts":0,"payload":{PAYLOAD},)"
       R"("value":null,"timeout_ms":0,"lull":1.1,"restart":"permanent","instant_perform":false,)"
@@ -107,9 +121,12 @@ std::string default_record(const std::string& id, const std::string& pid, const 
 
 TEST_F(CtlGolden, PingHumanAndJson) {
   const std::string pid = std::to_string(daemon_->pid());
-  expect_ok({"ping"}, "pong: supervisor '" + name_ + "' (pid " + pid + "), manager up\n");
-  expect_ok({"--json", "ping"},
-            R"({"name":")" + name_ + R"(","manager":"up","supervisor":{"pid":)" + pid + "}}\n");
+  const json::value state = testing::parse(state_json());
+  expect_ok({"ping"}, "pong: supervisor '" + name_ + "' (pid " + pid +
+                          "), manager up; state: " + state_root() + "/" + name_ + " (ok)\n");
+  expect_ok({"--json", "ping"}, R"({"name":")" + name_ +
+                                    R"(","manager":"up","supervisor":{"pid":)" + pid + "}," +
+                                    persistence_json(state) + "}\n");
 }
 
 TEST_F(CtlGolden, PutHumanPrintsStatusAndPid) {
@@ -125,14 +142,13 @@ TEST_F(CtlGolden, PutJsonPrintsTheRecordWithEveryOption) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.err, "");
   auto o = parse(r.out).as_object();
-  EXPECT_EQ(r.out,
-            fill(R"({"id":"b","pid":{PID},"status":"running","restarts":0,"payload":5,)"
-                 R"("value":null,"timeout_ms":0,"lull":2.5,"restart":"transient",)"
-                 R"("instant_perform":false,"max_restarts":3,"within_ms":1000,"pool":false,)"
-                 R"("started_ms":{STARTED},"busy_since_ms":0,"last_perform_ms":0,"slot":1,)"
-                 R"("last_exit":null})"
-                 "\n",
-                 {{"PID", to_json(o["pid"])}, {"STARTED", to_json(o["started_ms"])}}));
+  EXPECT_EQ(r.out, fill(R"({"id":"b","pid":{PID},"status":"running","restarts":0,"payload":5,)"
+                        R"("value":null,"timeout_ms":0,"lull":2.5,"restart":"transient",)"
+                        R"("instant_perform":false,"max_restarts":3,"within_ms":1000,"pool":false,)"
+                        R"("started_ms":{STARTED},"busy_since_ms":0,"last_perform_ms":0,"slot":1,)"
+                        R"("last_exit":null})"
+                        "\n",
+                        {{"PID", to_json(o["pid"])}, {"STARTED", to_json(o["started_ms"])}}));
   EXPECT_GT(o["pid"].to_number<std::int64_t>(), 0);
   EXPECT_GT(o["started_ms"].to_number<std::int64_t>(), 0);
 }
@@ -178,34 +194,28 @@ TEST_F(CtlGolden, GetHuman) {
   const auto lines = lines_of(r.out);
   // One line per described member of the record (shared/worker_info.hpp), then the uptime.
   const std::vector<std::string> expected = {
-      "id:               a",
-      "pid:              " + pid_of("a"),
-      "status:           running",
-      "restarts:         0",
-      R"(payload:          {"x":1})",
-      "value:            null",
-      "timeout_ms:       0",
-      "lull:             1.1",
-      "restart:          permanent",
-      "instant_perform:  false",
-      "max_restarts:     5",
-      "within_ms:        30000",
-      "pool:             false",
-      "started_ms:       <any>",
-      "busy_since_ms:    0",
-      "last_perform_ms:  0",
-      "slot:             <any>",
-      "last_exit:        -",
+      "id:               a",          "pid:              " + pid_of("a"),
+      "status:           running",    "restarts:         0",
+      R"(payload:          {"x":1})", "value:            null",
+      "timeout_ms:       0",          "lull:             1.1",
+      "restart:          permanent",  "instant_perform:  false",
+      "max_restarts:     5",          "within_ms:        30000",
+      "pool:             false",      "started_ms:       <any>",
+      "busy_since_ms:    0",          "last_perform_ms:  0",
+      "slot:             <any>",      "last_exit:        -",
       "uptime:           <any>",
   };
   ASSERT_EQ(lines.size(), expected.size()) << r.out;
   for (std::size_t i = 0; i < lines.size(); ++i) {
     if (expected[i] == "uptime:           <any>") {
-      EXPECT_TRUE(std::regex_match(lines[i], std::regex(R"(uptime:           [0-9]+s)"))) << lines[i];
+      EXPECT_TRUE(std::regex_match(lines[i], std::regex(R"(uptime:           [0-9]+s)")))
+          << lines[i];
     } else if (expected[i] == "slot:             <any>") {
-      EXPECT_TRUE(std::regex_match(lines[i], std::regex(R"(slot:             [0-9]+)"))) << lines[i];
+      EXPECT_TRUE(std::regex_match(lines[i], std::regex(R"(slot:             [0-9]+)")))
+          << lines[i];
     } else if (expected[i] == "started_ms:       <any>") {
-      EXPECT_TRUE(std::regex_match(lines[i], std::regex(R"(started_ms:       [0-9]{13})"))) << lines[i];
+      EXPECT_TRUE(std::regex_match(lines[i], std::regex(R"(started_ms:       [0-9]{13})")))
+          << lines[i];
     } else {
       EXPECT_EQ(lines[i], expected[i]);
     }
@@ -217,7 +227,7 @@ TEST_F(CtlGolden, GetJson) {
   auto o = record("a");
   const auto r = run({"--json", "get", "a"});
   EXPECT_EQ(r.out, default_record("a", to_json(o["pid"]), to_json(o["started_ms"]), R"({"x":1})",
-                                   to_json(o["slot"])) +
+                                  to_json(o["slot"])) +
                        "\n");
 }
 
@@ -232,8 +242,8 @@ TEST_F(CtlGolden, StateTableHasTheDocumentedColumns) {
                           std::to_string(daemon_->pid()) + ", 2 worker(s)");
   // ID is as wide as the longest id ("boot").
   EXPECT_EQ(lines[1], "ID       PID STATUS     RESTARTS   UPTIME  PAYLOAD");
-  EXPECT_TRUE(std::regex_match(
-      lines[2], std::regex("boot +" + pid_of("boot") + " running +0 +[0-9]+s  0")))
+  EXPECT_TRUE(
+      std::regex_match(lines[2], std::regex("boot +" + pid_of("boot") + " running +0 +[0-9]+s  0")))
       << lines[2];
   EXPECT_TRUE(std::regex_match(
       lines[3], std::regex("a +" + pid_of("a") + R"( running +0 +[0-9]+s  \{"x":1\})")))
@@ -344,7 +354,8 @@ TEST_F(CtlGolden, DynmgrNameSelectsTheInstance) {
   const std::string pid = std::to_string(daemon_->pid());
   const auto r = ctl_raw({"ping"}, {"DYNMGR_NAME=" + name_});
   EXPECT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(r.out, "pong: supervisor '" + name_ + "' (pid " + pid + "), manager up\n");
+  EXPECT_EQ(r.out, "pong: supervisor '" + name_ + "' (pid " + pid +
+                       "), manager up; state: " + state_root() + "/" + name_ + " (ok)\n");
   // -n wins over $DYNMGR_NAME.
   const std::string other = unique_instance("none");
   const auto r2 = ctl_raw({"-n", other, "ping"}, {"DYNMGR_NAME=" + name_});
@@ -382,8 +393,7 @@ TEST_F(CtlGolden, InvalidJsonIsExit2) {
   expect_fail({"put-new", "z", "--payload", "tru"}, 2,
               "dynmgrctl: put-new 'z': invalid JSON in --payload: incomplete JSON");
   expect_fail({"call", "a", "{x"}, 2, "dynmgrctl: call 'a': invalid JSON in MESSAGE: syntax error");
-  expect_fail({"cast", "a", "1 2"}, 2,
-              "dynmgrctl: cast 'a': invalid JSON in MESSAGE: extra data");
+  expect_fail({"cast", "a", "1 2"}, 2, "dynmgrctl: cast 'a': invalid JSON in MESSAGE: extra data");
   expect_fail({"call", "--any", "{"}, 2,
               "dynmgrctl: call --any: invalid JSON in MESSAGE: incomplete JSON");
   expect_fail({"cast", "--any", "]"}, 2,
@@ -419,9 +429,9 @@ TEST_F(CtlGolden, PayloadOverMaxPayloadIsExit2AndNamesTheLimit) {
   const std::string size = std::to_string(big.size());
   expect_fail({"put", "a", "--payload", big}, 2,
               "dynmgrctl: put 'a': payload of " + size + " bytes exceeds the limit of 1024 bytes");
-  expect_fail({"put-new", "b", "--payload", big}, 2,
-              "dynmgrctl: put-new 'b': payload of " + size +
-                  " bytes exceeds the limit of 1024 bytes");
+  expect_fail(
+      {"put-new", "b", "--payload", big}, 2,
+      "dynmgrctl: put-new 'b': payload of " + size + " bytes exceeds the limit of 1024 bytes");
   expect_fail({"call", "a", big}, 2,
               "dynmgrctl: call 'a': message of " + size + " bytes exceeds the limit of 1024 bytes");
   expect_fail({"cast", "a", big}, 2,
@@ -455,9 +465,17 @@ TEST_F(CtlGolden, InvalidSpecValuesAreExit2) {
 TEST_F(CtlGolden, UnknownVerbAndMissingArgumentsAreExit2) {
   put_quiet("a", "1");
   const std::string before = state_json();
-  for (const auto& args : std::vector<std::vector<std::string>>{
-           {"bogus"}, {}, {"put"}, {"put-new"}, {"del"}, {"get"}, {"call"}, {"cast"},
-           {"get", "a", "b"}, {"ping", "extra"}, {"put", "a", "--no-such-flag"}}) {
+  for (const auto& args : std::vector<std::vector<std::string>>{{"bogus"},
+                                                                {},
+                                                                {"put"},
+                                                                {"put-new"},
+                                                                {"del"},
+                                                                {"get"},
+                                                                {"call"},
+                                                                {"cast"},
+                                                                {"get", "a", "b"},
+                                                                {"ping", "extra"},
+                                                                {"put", "a", "--no-such-flag"}}) {
     SCOPED_TRACE(::testing::PrintToString(args));
     const auto r = run(args);
     EXPECT_EQ(r.exit_code, 2);
@@ -466,7 +484,8 @@ TEST_F(CtlGolden, UnknownVerbAndMissingArgumentsAreExit2) {
     EXPECT_EQ(r.err.rfind("dynmgrctl: ", 0), 0u) << r.err;
   }
   expect_fail({"bogus"}, 2, "dynmgrctl: unknown verb 'bogus' (see dynmgrctl --help)");
-  expect_fail({"--json", "pingg", "x"}, 2, "dynmgrctl: unknown verb 'pingg' (see dynmgrctl --help)");
+  expect_fail({"--json", "pingg", "x"}, 2,
+              "dynmgrctl: unknown verb 'pingg' (see dynmgrctl --help)");
   expect_fail({"put"}, 2, "dynmgrctl: ID is required (see dynmgrctl --help)");
   expect_fail({"call", "a"}, 2, "dynmgrctl: call: usage: call ID MESSAGE");
   expect_fail({"cast", "a"}, 2, "dynmgrctl: cast: usage: cast ID MESSAGE");
@@ -477,7 +496,8 @@ TEST_F(CtlGolden, UnknownVerbAndMissingArgumentsAreExit2) {
 
 TEST_F(CtlGolden, ExecOnANonPutVerbIsExit2AndDoesNothing) {
   put_quiet("a", "1");
-  const std::string err = "dynmgrctl: --exec: only valid with put and put-new (see dynmgrctl --help)";
+  const std::string err =
+      "dynmgrctl: --exec: only valid with put and put-new (see dynmgrctl --help)";
   expect_fail({"del", "a", "--exec", "/bin/true"}, 2, err);
   expect_fail({"call", "a", R"(["set", 7])", "--exec", "/bin/true"}, 2, err);
   expect_fail({"cast", "a", R"(["add", 7])", "--exec", "/bin/true"}, 2, err);
@@ -495,8 +515,7 @@ TEST_F(CtlGolden, UnknownIdIsExit3) {
   expect_fail({"get", "nope"}, 3, "dynmgrctl: get 'nope': no such worker 'nope'");
   expect_fail({"del", "nope"}, 3, "dynmgrctl: del 'nope': no such worker 'nope'");
   expect_fail({"call", "nope", R"("get")"}, 3, "dynmgrctl: call 'nope': no such worker 'nope'");
-  expect_fail({"cast", "nope", R"(["add",1])"}, 3,
-              "dynmgrctl: cast 'nope': no such worker 'nope'");
+  expect_fail({"cast", "nope", R"(["add",1])"}, 3, "dynmgrctl: cast 'nope': no such worker 'nope'");
   expect_fail({"--json", "get", "nope"}, 3, "dynmgrctl: get 'nope': no such worker 'nope'");
 }
 
@@ -525,7 +544,8 @@ TEST_F(CtlGolden, NonFiniteNumbersAreInvalidJson) {
   expect_fail({"put", "b", "--payload", "1e999"}, 2,
               "dynmgrctl: put 'b': invalid JSON in --payload: " + range);
   expect_fail({"call", "a", "1e999"}, 2, "dynmgrctl: call 'a': invalid JSON in MESSAGE: " + range);
-  expect_fail({"cast", "a", "[1e999]"}, 2, "dynmgrctl: cast 'a': invalid JSON in MESSAGE: " + range);
+  expect_fail({"cast", "a", "[1e999]"}, 2,
+              "dynmgrctl: cast 'a': invalid JSON in MESSAGE: " + range);
 }
 
 TEST_F(CtlGolden, AnIdThatIsNotUtf8IsInvalid) {
@@ -545,7 +565,10 @@ TEST_F(CtlGolden, AReplyTooLargeForTheCallerIsAWorkerFailure) {
   put_quiet("a", "1");
   const auto r = run({"call", "a", R"(["big", 1000000])"});
   EXPECT_EQ(r.exit_code, 1) << r.err;
-  EXPECT_EQ(r.err.rfind("dynmgrctl: call 'a': worker 'a' answered with a reply too large for the caller: ", 0), 0u)
+  EXPECT_EQ(
+      r.err.rfind(
+          "dynmgrctl: call 'a': worker 'a' answered with a reply too large for the caller: ", 0),
+      0u)
       << r.err;
   EXPECT_EQ(run({"call", "a", R"("get")"}).out, "1\n");
 }
@@ -558,10 +581,10 @@ TEST_F(CtlGolden, ATimedOutCommandChangesNothingLater) {
   put_quiet("a", "1");
   const std::string before = state_json();
   ASSERT_EQ(::kill(daemon_->pid(), SIGSTOP), 0);
-  for (std::vector<std::string> args : {std::vector<std::string>{"put", "b", "--payload", "2"},
-                                        std::vector<std::string>{"del", "a"},
-                                        std::vector<std::string>{"restart"},
-                                        std::vector<std::string>{"stop"}}) {
+  for (std::vector<std::string> args :
+       {std::vector<std::string>{"put", "b", "--payload", "2"},
+        std::vector<std::string>{"del", "a"}, std::vector<std::string>{"restart"},
+        std::vector<std::string>{"stop"}}) {
     args.insert(args.begin(), {"--wait", "300"});
     const auto r = run(args);
     EXPECT_EQ(r.exit_code, 4) << ::testing::PrintToString(args) << r.err;
@@ -571,7 +594,8 @@ TEST_F(CtlGolden, ATimedOutCommandChangesNothingLater) {
   EXPECT_EQ(run({"ping"}).exit_code, 0);
   EXPECT_EQ(state_json(), before);
   EXPECT_EQ(run({"get", "b"}).exit_code, 3);
-  EXPECT_NE(daemon_->log().find("dropped a restart request whose client gave up"), std::string::npos)
+  EXPECT_NE(daemon_->log().find("dropped a restart request whose client gave up"),
+            std::string::npos)
       << daemon_->log();
 }
 
@@ -590,7 +614,8 @@ TEST_F(CtlGolden, AFullControlQueueIsSupervisorBusy) {
   const auto r = run({"--wait", "300", "put", "x"});
   ASSERT_EQ(::kill(daemon_->pid(), SIGCONT), 0);
   EXPECT_EQ(r.exit_code, 4);
-  EXPECT_EQ(r.err, "dynmgrctl: put 'x': supervisor busy: its control queue stayed full for 300 ms\n");
+  EXPECT_EQ(r.err,
+            "dynmgrctl: put 'x': supervisor busy: its control queue stayed full for 300 ms\n");
   EXPECT_EQ(run({"ping"}).exit_code, 0);
   EXPECT_EQ(run({"get", "x"}).exit_code, 3);
 }
@@ -621,7 +646,8 @@ TEST_F(CtlGolden, CallThatThrowsIsExit1WithTheReason) {
 }
 
 TEST_F(CtlGolden, AnyOnANonPoolIsExit1) {
-  expect_fail({"call", "--any", R"("get")"}, 1, "dynmgrctl: call --any: this manager is not a pool");
+  expect_fail({"call", "--any", R"("get")"}, 1,
+              "dynmgrctl: call --any: this manager is not a pool");
   expect_fail({"cast", "--any", R"(["add",1])"}, 1,
               "dynmgrctl: cast --any: this manager is not a pool");
 }
@@ -668,9 +694,15 @@ TEST(CtlNoSupervisor, AfterTheSupervisorAndItsWorkersAreKilledEveryVerbIsExit5) 
   ::kill(worker, SIGKILL);
   ASSERT_TRUE(wait_until([&] { return process_gone(worker); }, 5s));
   // The registry is left behind with nothing alive in it; its dead owner is recognised.
-  for (const auto& args : std::vector<std::vector<std::string>>{
-           {"ping"}, {"get", "a"}, {"state"}, {"call", "a", R"("get")"}, {"cast", "a", "1"},
-           {"put", "b"}, {"del", "a"}, {"restart"}, {"stop"}}) {
+  for (const auto& args : std::vector<std::vector<std::string>>{{"ping"},
+                                                                {"get", "a"},
+                                                                {"state"},
+                                                                {"call", "a", R"("get")"},
+                                                                {"cast", "a", "1"},
+                                                                {"put", "b"},
+                                                                {"del", "a"},
+                                                                {"restart"},
+                                                                {"stop"}}) {
     SCOPED_TRACE(::testing::PrintToString(args));
     const auto r = d.ctl(args);
     EXPECT_EQ(r.exit_code, 5) << r.err;
@@ -697,7 +729,8 @@ TEST(CtlNoSupervisor, AfterTheSupervisorIsKilledItsWorkersServeAndItsVerbsAreExi
     const auto r = d.ctl(args);
     EXPECT_EQ(r.exit_code, 0) << r.err;
   }
-  EXPECT_NE(d.ctl({"state"}).out.find("(not running: workers await a successor)"), std::string::npos);
+  EXPECT_NE(d.ctl({"state"}).out.find("(not running: workers await a successor)"),
+            std::string::npos);
   for (const auto& args : std::vector<std::vector<std::string>>{
            {"ping"}, {"put", "b"}, {"del", "a"}, {"restart"}, {"stop"}, {"reexec"}}) {
     SCOPED_TRACE(::testing::PrintToString(args));
@@ -707,7 +740,8 @@ TEST(CtlNoSupervisor, AfterTheSupervisorIsKilledItsWorkersServeAndItsVerbsAreExi
     EXPECT_EQ(r.exit_code, 5) << r.err;
     EXPECT_EQ(r.out, "");
     EXPECT_EQ(lines_of(r.err).size(), 1u) << r.err;
-    EXPECT_NE(r.err.find("no supervisor running under '" + d.name() + "' (waited"), std::string::npos)
+    EXPECT_NE(r.err.find("no supervisor running under '" + d.name() + "' (waited"),
+              std::string::npos)
         << r.err;
   }
   ::kill(worker, SIGKILL);

@@ -5,13 +5,11 @@
 // forked child, or a lock held by another connection) loses nothing.
 
 #include "supervisor/state_store.hpp"
-#include "support/test_support.hpp"
-
-#include <gtest/gtest.h>
-#include <sqlite3.h>
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -25,6 +23,8 @@
 #include <iterator>
 #include <string>
 #include <tuple>
+
+#include "support/test_support.hpp"
 
 namespace dynmgr {
 namespace {
@@ -523,16 +523,26 @@ TEST_F(StateStoreTest, DefaultDirDependsOnTheUserAndTheEnvironment) {
             "/home/u/.local/state/dynmgr/i");
   EXPECT_EQ(StateStore::default_dir_for(1000, "i", nullptr, nullptr), "");
 
-  const char* old = std::getenv("XDG_STATE_HOME");
-  const std::string saved = old ? old : "";
+  // $DYNMGR_STATE_ROOT (absolute) comes first; a relative one is ignored.
+  struct SavedEnv {
+    explicit SavedEnv(const char* n)
+        : name(n), had(std::getenv(n) != nullptr), value(had ? std::getenv(n) : "") {}
+    ~SavedEnv() { had ? (void)::setenv(name, value.c_str(), 1) : (void)::unsetenv(name); }
+    const char* name;
+    bool had;
+    std::string value;
+  };
+  const SavedEnv root("DYNMGR_STATE_ROOT");
+  const SavedEnv xdg("XDG_STATE_HOME");
+  ::setenv("DYNMGR_STATE_ROOT", (root_ + "/r").c_str(), 1);
+  EXPECT_EQ(StateStore::default_dir("inst"), root_ + "/r/inst");
+  ::setenv("DYNMGR_STATE_ROOT", "relative", 1);
   ::setenv("XDG_STATE_HOME", (root_ + "/xdg").c_str(), 1);
-  const std::string got = StateStore::default_dir("inst");
-  if (old) {
-    ::setenv("XDG_STATE_HOME", saved.c_str(), 1);
-  } else {
-    ::unsetenv("XDG_STATE_HOME");
-  }
-  EXPECT_EQ(got, ::geteuid() == 0 ? "/var/lib/dynmgr/inst" : root_ + "/xdg/dynmgr/inst");
+  EXPECT_EQ(StateStore::default_dir("inst"),
+            ::geteuid() == 0 ? "/var/lib/dynmgr/inst" : root_ + "/xdg/dynmgr/inst");
+  ::unsetenv("DYNMGR_STATE_ROOT");
+  EXPECT_EQ(StateStore::default_dir("inst"),
+            ::geteuid() == 0 ? "/var/lib/dynmgr/inst" : root_ + "/xdg/dynmgr/inst");
 }
 
 }  // namespace

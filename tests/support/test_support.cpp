@@ -1,7 +1,5 @@
 #include "support/test_support.hpp"
 
-#include "shared/shm_objects.hpp"
-
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -15,9 +13,24 @@
 #include <cstring>
 #include <thread>
 
+#include "shared/shm_objects.hpp"
+
 extern char** environ;
 
 namespace dynmgr::testing {
+namespace {
+
+// Every supervisor a test starts keeps its state database under one scratch
+// root (its instance name is unique), never in /var/lib or the home directory.
+const bool kStateRootSet = [] {
+  const std::string root = "/tmp/dynmgr-test-state." + std::to_string(::getuid());
+  ::setenv("DYNMGR_STATE_ROOT", root.c_str(), /*overwrite=*/0);
+  return true;
+}();
+
+}  // namespace
+
+std::string state_root() { return std::getenv("DYNMGR_STATE_ROOT"); }
 
 std::string unique_instance(const std::string& stem) {
   static std::atomic<int> counter{0};
@@ -30,7 +43,8 @@ bool wait_until(const std::function<bool()>& cond, std::chrono::milliseconds tim
   for (;;) {
     if (cond()) return true;
     if (std::chrono::steady_clock::now() >= deadline) return cond();
-    std::this_thread::sleep_for(poll);  // polling interval of a deadline wait, not a synchronisation
+    std::this_thread::sleep_for(
+        poll);  // polling interval of a deadline wait, not a synchronisation
   }
 }
 

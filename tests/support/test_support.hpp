@@ -2,8 +2,6 @@
 // Test helpers: unique instance names, condition waits with deadlines (never a
 // bare sleep to synchronise), forked helper processes, /dev/shm inspection.
 
-#include "shared/names.hpp"
-
 #include <sys/types.h>
 
 #include <chrono>
@@ -11,8 +9,13 @@
 #include <string>
 #include <vector>
 
+#include "shared/names.hpp"
+
 namespace dynmgr::testing {
 
+// $DYNMGR_STATE_ROOT: where the supervisors tests start keep their state
+// databases (<root>/<instance>); set for every test process to a scratch dir.
+std::string state_root();
 // A name unique to this test process and call ("t<pid>x<n>"), so ctest -j never collides.
 std::string unique_instance(const std::string& stem = "t");
 

@@ -1,0 +1,281 @@
+// The supervisor loop and its state database (supervisor/state_store.hpp):
+// what is written when, how a start restores the stored workers, and how the
+// database's health reaches the registry header (`state --json`, `ping`).
+//
+// What is written (README "Persistence"):
+//   a worker put, put over, restored or adopted   the whole row (spec, payload, value)
+//   a committed payload/value (perform, call)     payload and value
+//   a restart                                     the restart count
+//   an exit                                       one row of its exit history
+//   a worker removed (del, halt, replace(new_id), temporary end, restart-all)
+//                                                 the row and its exits
+// A worker removed because the supervisor stops keeps its row: the next start
+// restores it. Nothing here waits beyond one commit (an fsync) and never for
+// a lock held by another process for more than a few tens of ms.
+//
+// Failures never stop anything: the changes stay pending and are retried,
+// the header says "failing" with the error, and the log says it at most once
+// a minute.
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "shared/clock.hpp"
+#include "shared/log.hpp"
+#include "supervisor/supervisor_loop.hpp"
+
+namespace dynmgr {
+namespace {
+
+namespace lc = lifecycle;
+
+constexpr std::uint64_t kErrorLogEveryMs = 60'000;
+
+// The row's spec column: the spec without its payload (that has its own column).
+std::string spec_text(const ChildSpec& spec) {
+  json::object o = spec.to_json();
+  o.erase("payload");
+  return to_json(o);
+}
+
+Result<ChildSpec> spec_of(const StoredWorker& w) {
+  auto v = parse_json(w.spec_json, "stored spec");
+  if (!v) return v.error();
+  auto spec = ChildSpec::from_json(*v);
+  if (!spec) return spec.error();
+  auto payload = parse_json(w.payload_json, "stored payload");
+  if (!payload) return payload.error();
+  spec->payload = std::move(*payload);
+  return spec;
+}
+
+}  // namespace
+
+// ------------------------------------------------------------ open and close
+
+void Supervisor::Loop::open_store() {
+  persistence_ = PersistenceInfo{};
+  open_error_.clear();
+  if (opt_.state_dir.empty()) {
+    publish_persistence(true);
+    return;
+  }
+  persistence_.dir = opt_.state_dir;
+  StateStore::Options o;
+  o.dir = opt_.state_dir;
+  o.durability = opt_.durability;
+  o.sync_interval = std::chrono::milliseconds(opt_.sync_interval_ms);
+  auto store = StateStore::open(o);
+  if (store) {
+    // One supervisor per state dir: two instances given the same --state-dir
+    // would each take the other's workers for deleted ones.
+    const std::string lock = opt_.state_dir + "/lock";
+    state_lock_fd_ = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (state_lock_fd_ < 0 || ::flock(state_lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+      const bool busy = state_lock_fd_ >= 0 && errno == EWOULDBLOCK;
+      open_error_ = busy ? "state dir " + opt_.state_dir + " is in use by another supervisor"
+                         : "unable to lock " + lock + ": " + std::strerror(errno);
+      if (state_lock_fd_ >= 0) ::close(state_lock_fd_);
+      state_lock_fd_ = -1;
+    } else if (auto rows = store->load(); !rows) {
+      open_error_ = rows.error().message;
+    } else {
+      stored_ = std::move(*rows);
+      store_.emplace(std::move(*store));
+    }
+  } else {
+    open_error_ = store.error().message;
+  }
+  if (!open_error_.empty()) {
+    // Volatile from here on, and said everywhere an operator looks. Nothing
+    // stored is touched: fix the cause and restart (or reexec) the supervisor.
+    log_error("state database unusable, running without persistence: " + open_error_);
+    if (state_lock_fd_ >= 0) ::close(state_lock_fd_);
+    state_lock_fd_ = -1;
+  } else {
+    log_info("state database " + store_->path() + ": " + std::to_string(stored_.size()) +
+             " stored worker(s), durability " +
+             (opt_.durability == Durability::kSync
+                  ? "sync"
+                  : "batch, every " + std::to_string(opt_.sync_interval_ms) + " ms"));
+  }
+  publish_persistence(true);
+}
+
+// Commits what is pending and closes the database (a clean stop, a re-exec).
+void Supervisor::Loop::close_store() {
+  if (!store_) return;
+  if (auto st = store_->flush(); !st) {
+    log_error("state database: " + std::to_string(store_->health().pending) +
+              " change(s) not committed at close: " + st.error().message);
+  }
+  store_.reset();
+  if (state_lock_fd_ >= 0) ::close(state_lock_fd_);
+  state_lock_fd_ = -1;
+}
+
+// After adopting a registry: it is newer than the database (a batch's last
+// changes may not have been committed when the predecessor died), so the
+// database is made to match it.
+void Supervisor::Loop::reconcile_store() {
+  if (!store_) return;
+  std::size_t dropped = 0;
+  for (const auto& w : stored_) {
+    if (fleet_.find_id(w.id) == nullptr) {
+      (void)store_->remove(w.id);
+      ++dropped;
+    }
+  }
+  stored_.clear();
+  restore_due_ = false;
+  for (const auto& [slot, e] : fleet_.entries()) persist(e);
+  (void)store_->flush();
+  if (dropped > 0) {
+    log_info("state database: " + std::to_string(dropped) +
+             " stored worker(s) absent from the adopted registry removed");
+  }
+}
+
+// ------------------------------------------------------------ restore
+
+// The first boot after a start with no registry to adopt: every stored worker
+// comes back. A children_specs() id keeps the code's spec with the stored
+// payload; a stored id the code does not name (added at run time) comes back
+// with its stored spec; a pool member beyond today's pool size is dropped.
+void Supervisor::Loop::restore_stored(std::map<std::string, ChildSpec>& specs,
+                                      std::map<std::string, StoredWorker>& rows) {
+  if (!restore_due_) return;
+  restore_due_ = false;
+  const std::optional<PoolSpec> pool = m_.pool();
+  std::size_t restored = 0;
+  for (auto& w : std::exchange(stored_, {})) {
+    auto known = specs.find(w.id);
+    if (known == specs.end() && pool && w.id.rfind(pool->id_prefix, 0) == 0) {
+      log_info("not restoring '" + w.id + "': the pool has " + std::to_string(pool->size) +
+               " members now");
+      if (store_) (void)store_->remove(w.id);
+      continue;
+    }
+    auto spec = spec_of(w);
+    if (!spec) {
+      // Kept in the database as it is; an operator can read and fix it.
+      log_error("not restoring '" + w.id + "': " + spec.error().message);
+      continue;
+    }
+    if (known != specs.end()) {
+      known->second.payload = std::move(spec->payload);
+    } else {
+      specs.emplace(w.id, std::move(*spec));
+    }
+    const std::string id = w.id;
+    rows.emplace(id, std::move(w));
+    ++restored;
+  }
+  if (restored > 0) log_info("restoring " + std::to_string(restored) + " stored worker(s)");
+}
+
+// ------------------------------------------------------------ writes
+
+void Supervisor::Loop::persist(const Entry& e) {
+  if (!store_) return;
+  StoredWorker w;
+  w.id = e.id;
+  w.spec_json = spec_text(e.spec);
+  w.payload_json = e.rec.payload;
+  w.value_json = e.rec.value;
+  w.wanted_running = true;
+  w.restarts = e.rec.restarts;
+  (void)store_->put(w);
+}
+
+void Supervisor::Loop::persist_update(const Entry& e) {
+  if (store_) (void)store_->set_payload(e.id, e.rec.payload, e.rec.value);
+}
+
+void Supervisor::Loop::persist_restarts(const Entry& e) {
+  if (store_) (void)store_->set_restarts(e.id, e.rec.restarts);
+}
+
+void Supervisor::Loop::persist_removal(const Entry& e) {
+  // Stopping the supervisor is not deleting its workers.
+  if (store_ && e.life.cause != lc::StopCause::kShutdown) (void)store_->remove(e.id);
+}
+
+void Supervisor::Loop::persist_exit(std::uint32_t slot, std::uint64_t incarnation,
+                                    const std::string& id, const ExitInfo& exit,
+                                    std::uint64_t uptime_ms) {
+  if (!store_) return;
+  const Entry* e = fleet_.find(slot);
+  if (e == nullptr || e->rec.incarnation != incarnation)
+    return;  // removed: its history went with it
+  StoredExit x;
+  x.id = id;
+  x.at_ms = wall_ms();
+  x.uptime_ms = uptime_ms;
+  x.exit = exit;
+  x.restarted = e->life.phase == lc::Phase::kRestarting || e->life.phase == lc::Phase::kStarting;
+  (void)store_->record_exit(x);
+}
+
+// ------------------------------------------------------------ the loop's part
+
+Deadline Supervisor::Loop::store_deadline() const {
+  if (!store_) return Deadline::never();
+  const auto due = store_->next_flush();
+  if (!due) return Deadline::never();
+  const auto now = std::chrono::steady_clock::now();
+  return Deadline::after(*due > now ? std::chrono::duration_cast<Millis>(*due - now) + Millis(1)
+                                    : Millis(0));
+}
+
+// Once per loop turn: commits a due batch, publishes and logs the health.
+void Supervisor::Loop::service_store() {
+  if (!store_) return;
+  if (const auto due = store_->next_flush(); due && *due <= std::chrono::steady_clock::now()) {
+    (void)store_->flush();
+  }
+  publish_persistence(false);
+}
+
+void Supervisor::Loop::publish_persistence(bool force) {
+  PersistenceInfo p;
+  p.dir = persistence_.dir;
+  if (store_) {
+    const StoreHealth h = store_->health();
+    p.state = h.ok ? Persistence::kOk : Persistence::kFailing;
+    p.error = h.error;
+    p.pending = h.pending;
+    p.last_commit_ms = h.last_commit_ms;
+  } else if (!open_error_.empty()) {
+    p.state = Persistence::kFailing;
+    p.error = open_error_;
+  }
+  if (store_ && p.state != persistence_.state) {
+    if (p.state == Persistence::kFailing) {
+      error_logged_mono_ = mono_ms();
+      error_logged_ = p.error;
+      log_error("state database commit failed (changes kept in memory and retried): " + p.error);
+    } else if (persistence_.state == Persistence::kFailing) {
+      log_info("state database commits again");
+      error_logged_.clear();
+    }
+  } else if (store_ && p.state == Persistence::kFailing &&
+             (p.error != error_logged_ || mono_ms() - error_logged_mono_ >= kErrorLogEveryMs)) {
+    error_logged_mono_ = mono_ms();
+    error_logged_ = p.error;
+    log_error("state database still failing, " + std::to_string(p.pending) +
+              " change(s) pending: " + p.error);
+  }
+  const bool same = p.state == persistence_.state && p.error == persistence_.error &&
+                    p.pending == persistence_.pending &&
+                    p.last_commit_ms == persistence_.last_commit_ms;
+  if (same && !force) return;
+  persistence_ = p;
+  if (reg_) reg_->set_persistence(p);
+}
+
+}  // namespace dynmgr
