@@ -1,5 +1,6 @@
 # Quick start: `make test` (install deps, build, run every test) and `make run`
-# (install deps, build, start the Counter example in the foreground as "demo").
+# (install deps, build, start the Counter example in the foreground as "demo";
+# ARGS=... are passed on, e.g. ARGS=--fresh).
 BUILD      ?= build
 ASAN_BUILD ?= build/asan
 JOBS       ?= $(shell nproc)
@@ -37,7 +38,7 @@ test-asan: deps
 	  ctest --output-on-failure -j $(JOBS) -LE slow --timeout 600
 
 run: build
-	@if [ -x $(BUILD)/bin/counter ]; then exec $(BUILD)/bin/counter -n demo; \
+	@if [ -x $(BUILD)/bin/counter ]; then exec $(BUILD)/bin/counter -n demo $(ARGS); \
 	else echo "make run: the Counter example ($(BUILD)/bin/counter) is not built yet" >&2; exit 1; fi
 
 bench: build

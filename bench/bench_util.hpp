@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -79,11 +80,19 @@ inline int run(const std::vector<std::string>& argv) {
 }
 
 // Starts the probe test manager as a daemon under `name` (log in /tmp), with
-// extra supervisor flags; false (and a message) if it did not come up.
+// extra supervisor flags, then those of $BENCH_PROBE_FLAGS (split on spaces):
+// any bench can then measure a supervisor option, e.g. "--durability sync",
+// against the defaults in the same run. False (and a message) if it did not
+// come up.
 inline bool start_probe(const std::string& name, const std::vector<std::string>& flags = {}) {
   std::vector<std::string> argv = {bin_dir() + "/probe", "-n", name, "--daemon", "--log-file",
                                    "/tmp/" + name + ".log", "--log-level", "error"};
   argv.insert(argv.end(), flags.begin(), flags.end());
+  if (const char* env = std::getenv("BENCH_PROBE_FLAGS"); env != nullptr && *env != '\0') {
+    std::istringstream in(env);
+    for (std::string flag; in >> flag;) argv.push_back(flag);
+    std::printf("supervisor flags from BENCH_PROBE_FLAGS: %s\n", env);  // in the results
+  }
   if (run(argv) == 0) return true;
   std::fprintf(stderr, "unable to start probe\n");
   return false;

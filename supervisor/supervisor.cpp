@@ -3,6 +3,8 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cstdlib>
+
 #include "shared/clock.hpp"
 #include "shared/log.hpp"
 #include "shared/process_identity.hpp"
@@ -115,6 +117,15 @@ Status Supervisor::Loop::start() {
     adopt_fleet(predecessor);
     reconcile_store();
   } else {
+    // A re-executed image that cannot read its own registry (a release with
+    // another layout) would run beside its old workers, still its children,
+    // without knowing them. Exit instead: they see their supervisor die and
+    // stop after the orphan grace; the next start restores from the database.
+    if (found.error().code == Errc::kStale && std::getenv("DYNMGR_REEXEC") != nullptr) {
+      return make_error(Errc::kStale, "re-executed, but unable to adopt the registry: " +
+                                          found.error().message +
+                                          "; the workers stop after the orphan grace");
+    }
     if (found.error().code != Errc::kNoSupervisor) {
       log_warn("not adopting the registry left under '" + names_.instance() +
                "': " + found.error().message);

@@ -150,6 +150,7 @@ class Daemon {
       (void)wait_until([&] { return process_gone(pid_); }, 5s);
     }
     remove_shm_objects(names_);
+    remove_state_dir(name_);
     expect_no_sanitizer_report(log(), "supervisor '" + name_ + "' (" + log_ + ")");
     ::unlink(log_.c_str());
   }
@@ -194,6 +195,7 @@ class Foreground {
       (void)wait();
     }
     remove_shm_objects(names_);
+    remove_state_dir(name_);
     expect_no_sanitizer_report(output(), "supervisor '" + name_ + "'");
     ::unlink(out_.c_str());
   }

@@ -347,6 +347,7 @@ void ProbeTest::TearDown() {
   }, 5s, 1ms);
   reap_adopted(0);
   client_.reset();
+  remove_state_dir(instance_);
   if (stopped_here) {
     // A clean stop leaves no shared object behind (our reply queue went with
     // the client).

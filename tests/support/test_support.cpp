@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <thread>
 
 #include "shared/shm_objects.hpp"
@@ -31,6 +32,11 @@ const bool kStateRootSet = [] {
 }  // namespace
 
 std::string state_root() { return std::getenv("DYNMGR_STATE_ROOT"); }
+
+void remove_state_dir(const std::string& instance) {
+  std::error_code ec;
+  std::filesystem::remove_all(state_root() + "/" + instance, ec);
+}
 
 std::string unique_instance(const std::string& stem) {
   static std::atomic<int> counter{0};

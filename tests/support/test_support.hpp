@@ -16,6 +16,8 @@ namespace dynmgr::testing {
 // $DYNMGR_STATE_ROOT: where the supervisors tests start keep their state
 // databases (<root>/<instance>); set for every test process to a scratch dir.
 std::string state_root();
+// Removes <state root>/<instance> (a test's supervisor leaves its database there).
+void remove_state_dir(const std::string& instance);
 // A name unique to this test process and call ("t<pid>x<n>"), so ctest -j never collides.
 std::string unique_instance(const std::string& stem = "t");
 

@@ -139,6 +139,7 @@ void DynmgrdTest::TearDown() {
   for (pid_t pid : tracked_) (void)wait_until([&] { return process_dead(pid); }, 5s, 1ms);
   reap_adopted();
   remove_shm_objects(names_);
+  remove_state_dir(instance_);
   if (!dir_.empty()) {
     std::error_code ec;
     std::filesystem::remove_all(dir_, ec);
