@@ -5,6 +5,9 @@
 #   fresh boot   start the supervisor with N children; time until `up`
 #   adoption     SIGKILL it, start a successor; time until it is `up` with N adopted
 #   reexec       `dynmgrctl reexec`; time until the new image answers
+#   restore      a simulated reboot (the supervisor and every worker SIGKILLed,
+#                the instance's /dev/shm objects removed), then a start: time
+#                until it is `up` with N workers restored from its state database
 #   usage: bench/adoption_bench.sh [BUILD_DIR] [N]
 set -eu
 build=${1:-build}
@@ -37,7 +40,7 @@ sys.exit(0 if ok else 1)" "$1" "$n"; then return 0; fi
 }
 start() {
   PROBE_CHILDREN="$children" "$probe" -n "$name" --max-workers $((n + 16)) --mailbox-depth 4 \
-    --daemon --log-file "$dir/log" >/dev/null
+    --daemon --log-file "$dir/log" --state-dir "$dir/state" >/dev/null
 }
 
 t0=$(now_ms); start; wait_up any; t1=$(now_ms)
@@ -49,10 +52,32 @@ t0=$(now_ms); start; wait_up "$n"; t1=$(now_ms)
 adopt=$((t1 - t0))
 t0=$(now_ms); "$ctl" -n "$name" --wait 60000 reexec >/dev/null; t1=$(now_ms)
 reexec=$((t1 - t0))
-python3 - "$n" "$boot" "$adopt" "$reexec" <<'PY'
+pids=$("$ctl" -n "$name" --json state | python3 -c '
+import json,sys
+d=json.load(sys.stdin)
+print(d["supervisor"]["pid"], *[w["pid"] for w in d["workers"] if w["pid"] > 0])')
+# shellcheck disable=SC2086
+kill -9 $pids
+python3 - $pids <<'PY'
+import os, sys, time
+# Gone, or a zombie nobody has reaped yet: either way it runs no more.
+def running(p):
+    try:
+        with open(f"/proc/{p}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+while any(running(p) for p in sys.argv[1:]):
+    time.sleep(0.01)
+PY
+rm -f /dev/shm/dynmgr."$(id -u)"."$name".*
+t0=$(now_ms); start; wait_up 0; t1=$(now_ms)
+restore=$((t1 - t0))
+python3 - "$n" "$boot" "$adopt" "$reexec" "$restore" <<'PY'
 import sys
-n, boot, adopt, reexec = sys.argv[1], *map(int, sys.argv[2:])
+n, boot, adopt, reexec, restore = sys.argv[1], *map(int, sys.argv[2:])
 print(f"{n} workers: fresh boot {boot} ms (the floor)")
 print(f"  adoption after SIGKILL {adopt} ms  = {adopt / boot:.3f} x boot")
 print(f"  reexec                 {reexec} ms  = {reexec / boot:.3f} x boot")
+print(f"  restore after a reboot {restore} ms  = {restore / boot:.3f} x boot")
 PY
