@@ -7,8 +7,10 @@
 // Workers are put with --timeout 0 (they never perform), so `state --json` is
 // stable between commands and can be compared byte for byte.
 #include <gtest/gtest.h>
+#include <locale.h>
 #include <signal.h>
 
+#include <cwchar>
 #include <regex>
 
 #include "cli/ctl_support.hpp"
@@ -248,6 +250,53 @@ TEST_F(CtlGolden, StateTableHasTheDocumentedColumns) {
   EXPECT_TRUE(std::regex_match(
       lines[3], std::regex("a +" + pid_of("a") + R"( running +0 +[0-9]+s  \{"x":1\})")))
       << lines[3];
+}
+
+// Terminal columns of a UTF-8 line, as glibc's wcswidth counts them.
+std::size_t terminal_columns(const std::string& s) {
+  locale_t utf8 = ::newlocale(LC_CTYPE_MASK, "C.UTF-8", nullptr);
+  EXPECT_NE(utf8, nullptr) << "the C.UTF-8 locale is missing";
+  if (utf8 == nullptr) return s.size();
+  const locale_t old = ::uselocale(utf8);
+  std::wstring w(s.size() + 1, L'\0');
+  const std::size_t n = std::mbstowcs(w.data(), s.c_str(), w.size());
+  const int cols = n == static_cast<std::size_t>(-1) ? -1 : ::wcswidth(w.c_str(), n);
+  ::uselocale(old);
+  ::freelocale(utf8);
+  EXPECT_GE(cols, 0) << s;
+  return cols < 0 ? s.size() : static_cast<std::size_t>(cols);
+}
+
+TEST_F(CtlGolden, StateTableAlignsNonAsciiIdsByTerminalColumns) {
+  put_quiet("ñandú", "1");  // 7 bytes, 5 columns
+  put_quiet("数据", "2");   // 6 bytes, 4 columns (two wide characters)
+  const auto r = run({"state"}, {"COLUMNS=120"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto lines = lines_of(r.out);
+  ASSERT_EQ(lines.size(), 5u) << r.out;
+  // The ID column is 5 columns wide; the 7-column PID field follows a space.
+  char pid[16];
+  EXPECT_EQ(lines[1].rfind("ID        PID STATUS", 0), 0u) << lines[1];
+  std::snprintf(pid, sizeof pid, " %7s ", pid_of("boot").c_str());
+  EXPECT_EQ(lines[2].rfind(std::string("boot ") + pid, 0), 0u) << lines[2];
+  std::snprintf(pid, sizeof pid, " %7s ", pid_of("ñandú").c_str());
+  EXPECT_EQ(lines[3].rfind(std::string("ñandú") + pid, 0), 0u) << lines[3];
+  std::snprintf(pid, sizeof pid, " %7s ", pid_of("数据").c_str());
+  EXPECT_EQ(lines[4].rfind(std::string("数据 ") + pid, 0), 0u) << lines[4];
+}
+
+TEST_F(CtlGolden, StateTableFitsANarrowTerminal) {
+  put_quiet("数据", "\"" + std::string(100, 'p') + "\"");
+  for (const std::size_t width : {30u, 12u}) {
+    const auto r = run({"state"}, {"COLUMNS=" + std::to_string(width)});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const auto lines = lines_of(r.out);
+    ASSERT_EQ(lines.size(), 4u) << r.out;
+    for (std::size_t i = 1; i < lines.size(); ++i) {  // the table; the summary line is whole
+      EXPECT_LE(terminal_columns(lines[i]), width) << lines[i];
+      EXPECT_EQ(lines[i].substr(lines[i].size() - 3), "...") << lines[i];
+    }
+  }
 }
 
 TEST_F(CtlGolden, StateTableCutsLongPayloadsToTheWidth) {
