@@ -356,7 +356,18 @@ Status Client::del(std::string_view id) {
   req.kind = MessageKind::kDel;
   req.id = std::string(id);
   auto r = impl_->control_request(req, timeout_);
-  if (!r) return r.error();
+  if (!r) {
+    // A stop under way goes on without the caller: say so, not just "timed out".
+    const auto w =
+        r.error().code == Errc::kTimeout ? impl_->reader.find(id) : Result<SlotRecord>(r.error());
+    if (w && w->status == WorkerStatus::kStopping) {
+      return make_error(Errc::kTimeout,
+                        "still stopping after " + std::to_string(timeout_.count()) +
+                            " ms; it is removed once it exits (SIGTERM after --terminate-timeout, "
+                            "SIGKILL after --kill-timeout)");
+    }
+    return r.error();
+  }
   return {};
 }
 

@@ -370,6 +370,25 @@ TEST_F(CtlGolden, DelHumanAndJson) {
   EXPECT_EQ(parse(state_json()).as_object()["workers"].as_array().size(), 1u);  // boot
 }
 
+// A worker deaf to terminate outlasts --wait: the timeout says the stop goes on.
+TEST(CtlDel, AWorkerSlowToStopIsReportedStillStopping) {
+  Daemon d("probe", {"--terminate-timeout", "2000", "--kill-timeout", "100"}, {}, "gd");
+  ASSERT_TRUE(d.ok()) << d.start_result().err;
+  ASSERT_EQ(d.ctl({"put", "a", "--timeout", "10", "--payload", R"({"on_perform":"ignore_term"})"})
+                .exit_code,
+            0);
+  ASSERT_TRUE(wait_until([&] {
+    return d.ctl({"--json", "get", "a"}).out.find("\"busy_since_ms\":0") == std::string::npos;
+  }));
+  const auto r = d.ctl({"--wait", "300", "del", "a"});
+  EXPECT_EQ(r.exit_code, 4);
+  EXPECT_EQ(r.err,
+            "dynmgrctl: del 'a': still stopping after 300 ms; it is removed once it exits "
+            "(SIGTERM after --terminate-timeout, SIGKILL after --kill-timeout)\n");
+  // ... and it is: SIGKILL ends it.
+  EXPECT_TRUE(wait_until([&] { return d.ctl({"get", "a"}).exit_code == 3; }));
+}
+
 TEST_F(CtlGolden, RestartGoesBackToChildrenSpecs) {
   put_quiet("a", "1");
   expect_ok({"call", "boot", R"(["set", 42])"}, "42\n");
