@@ -3,11 +3,6 @@
 // the test drives it with dynmgr::Client. (call / cast / pool rows live in
 // their own suites.)
 
-#include "probe_harness.hpp"
-
-#include "shared/clock.hpp"
-#include "shared/process_identity.hpp"
-
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -16,14 +11,18 @@
 #include <string>
 #include <vector>
 
+#include "probe_harness.hpp"
+#include "shared/clock.hpp"
+#include "shared/process_identity.hpp"
+
 namespace dynmgr {
 namespace {
 
 using testing::int_field;
 using testing::kWait;
 using testing::mono_now_ms;
-using testing::parse;
 using testing::P;
+using testing::parse;
 using testing::ProbeStart;
 using testing::spec;
 using testing::wait_until;
@@ -37,7 +36,9 @@ class Semantics : public testing::ProbeTest {
  protected:
   std::vector<std::string> states() const { return log("state"); }
   std::vector<std::string> terminations() const { return log("terminate"); }
-  std::size_t performs_of(const std::string& id) const { return log_lines("perform", id + " ").size(); }
+  std::size_t performs_of(const std::string& id) const {
+    return log_lines("perform", id + " ").size();
+  }
   std::size_t inits_of(const std::string& id) const { return log_lines("init", id + " ").size(); }
 
   // Stops the supervisor through the client and expects a clean exit.
@@ -54,6 +55,9 @@ class Semantics : public testing::ProbeTest {
 TEST_F(Semantics, BootChildrenAreStartedWithStateStartingThenUpAndDownOnStop) {
   ASSERT_TRUE(start(ProbeStart{}.with_children(R"({"a": {"timeout": 0, "payload": 1},
                                                       "b": {"timeout": 0, "payload": "two"}})")));
+  // The registry shows `up` before handle_state_change(up) runs in the loop; a
+  // ping answered by the loop afterwards orders the two.
+  ASSERT_TRUE(client().ping());
   EXPECT_EQ(states(), (std::vector<std::string>{"starting", "up"}));
   EXPECT_EQ(client().header().manager_state, ManagerState::kUp);
   auto a = get("a");
@@ -76,13 +80,15 @@ TEST_F(Semantics, StateIsStartingWhileABootChildIsStillInInit) {
                                              "init": "sleep", "init_sleep_ms": 1500}}})")
                         .without_waiting()));
   std::optional<Client> c;
-  ASSERT_TRUE(wait_until([&] {
-    if (!c) {
-      auto r = Client::connect(Client::Options{instance_, Millis(10'000)});
-      if (r) c.emplace(std::move(*r));
-    }
-    return c.has_value();
-  }, kWait, 1ms));
+  ASSERT_TRUE(wait_until(
+      [&] {
+        if (!c) {
+          auto r = Client::connect(Client::Options{instance_, Millis(10'000)});
+          if (r) c.emplace(std::move(*r));
+        }
+        return c.has_value();
+      },
+      kWait, 1ms));
   // The registry exists as soon as the supervisor does; the child is in init.
   ASSERT_TRUE(wait_until([&] { return testing::read_lines(log_path("init")).size() == 1; }));
   EXPECT_EQ(c->header().manager_state, ManagerState::kStarting);
@@ -93,6 +99,7 @@ TEST_F(Semantics, StateIsStartingWhileABootChildIsStillInInit) {
   late = c->get("late");
   ASSERT_TRUE(late);
   EXPECT_EQ(late->status, WorkerStatus::kRunning);
+  ASSERT_TRUE(c->ping());  // handle_state_change(up) runs after the registry shows up
   EXPECT_EQ(states(), (std::vector<std::string>{"starting", "up"}));
 }
 
@@ -126,7 +133,8 @@ TEST_F(Semantics, PerformRunsEveryTimeout) {
   ASSERT_TRUE(wait_record("c", [](const WorkerInfo& r) { return int_field(r.payload, "n") >= 1; }));
   const auto t1 = mono_now_ms();
   const auto n1 = int_field(get("c")->payload, "n");
-  ASSERT_TRUE(wait_record("c", [&](const WorkerInfo& r) { return int_field(r.payload, "n") >= n1 + 5; }));
+  ASSERT_TRUE(
+      wait_record("c", [&](const WorkerInfo& r) { return int_field(r.payload, "n") >= n1 + 5; }));
   const auto elapsed = mono_now_ms() - t1;
   // Five more performs, 100 ms apart: at least ~400 ms (t1 was taken up to one
   // period after perform n1), and far less than at the 1000 ms default.
@@ -159,7 +167,8 @@ TEST_F(Semantics, TimeoutZeroNeverPerformsEvenWithInstantPerform) {
   never.instant_perform = true;
   ASSERT_TRUE(put("never", never));
   ASSERT_TRUE(put("clock", spec(P(R"({"n": 0})"), 20)));
-  ASSERT_TRUE(wait_record("clock", [](const WorkerInfo& r) { return int_field(r.payload, "n") >= 10; }));
+  ASSERT_TRUE(
+      wait_record("clock", [](const WorkerInfo& r) { return int_field(r.payload, "n") >= 10; }));
   auto r = get("never");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->payload, R"({"n":0})");
@@ -195,7 +204,8 @@ TEST_F(Semantics, ReplaceWithNewIdMovesTheWorker) {
   auto old = put("old", spec(P(R"({"on_perform": "replace_id", "new_id": "new", "x": 1})"), 50));
   ASSERT_TRUE(old) << old.error().message;
   ASSERT_TRUE(wait_absent("old"));
-  auto r = wait_record("new", [](const WorkerInfo& x) { return x.status == WorkerStatus::kRunning; });
+  auto r =
+      wait_record("new", [](const WorkerInfo& x) { return x.status == WorkerStatus::kRunning; });
   ASSERT_TRUE(r);
   const json::value payload = parse(r->payload);
   ASSERT_TRUE(payload.is_object()) << r->payload;
@@ -236,7 +246,8 @@ TEST_F(Semantics, HaltRemovesTheWorkerAndItIsNotRestarted) {
   EXPECT_TRUE(wait_until([&] { return process_gone(h->pid); }));
   // Let the supervisor go round many more times: h stays gone.
   const auto n = int_field(get("clock")->payload, "n");
-  ASSERT_TRUE(wait_record("clock", [&](const WorkerInfo& r) { return int_field(r.payload, "n") >= n + 10; }));
+  ASSERT_TRUE(wait_record(
+      "clock", [&](const WorkerInfo& r) { return int_field(r.payload, "n") >= n + 10; }));
   auto all = client().state();
   ASSERT_TRUE(all);
   for (const auto& rec : *all) EXPECT_NE(rec.id, "h");
@@ -282,7 +293,8 @@ TEST_F(Semantics, InitCrashOfAPermanentWorkerEndsFailed) {
   auto r = put("ic", s);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, Errc::kFailed);
-  auto rec = wait_record("ic", [](const WorkerInfo& x) { return x.status == WorkerStatus::kFailed; });
+  auto rec =
+      wait_record("ic", [](const WorkerInfo& x) { return x.status == WorkerStatus::kFailed; });
   ASSERT_TRUE(rec);
   EXPECT_EQ(rec->restarts, 2u);
   EXPECT_EQ(inits_of("ic"), 3u);
@@ -312,7 +324,8 @@ TEST_F(Semantics, TerminateIsCalledOnShutdown) {
   EXPECT_EQ(t, (std::vector<std::string>{"a shutdown", "b shutdown", "boot shutdown"}));
 }
 
-// ---------------------------------------------------------------- put / put_new / del / get / state
+// ---------------------------------------------------------------- put / put_new / del / get /
+// state
 
 TEST_F(Semantics, PutIsSynchronousItReturnsOnceTheWorkerRanInit) {
   ASSERT_TRUE(start());
@@ -344,7 +357,8 @@ TEST_F(Semantics, PutOverAnExistingIdTerminatesTheOldWorkerAndStartsANewOne) {
   EXPECT_TRUE(process_gone(first->pid));
   auto all = client().state();
   ASSERT_TRUE(all);
-  EXPECT_EQ(std::count_if(all->begin(), all->end(), [](const WorkerInfo& x) { return x.id == "r"; }), 1);
+  EXPECT_EQ(
+      std::count_if(all->begin(), all->end(), [](const WorkerInfo& x) { return x.id == "r"; }), 1);
 }
 
 TEST_F(Semantics, PutNewOnAnExistingIdIsExistsAndChangesNothing) {
@@ -431,6 +445,7 @@ TEST_F(Semantics, RestartGoesBackToChildrenSpecs) {
   EXPECT_EQ(b2->status, WorkerStatus::kRunning);
   EXPECT_NE(a2->pid, a1->pid);
   EXPECT_NE(b2->pid, b0->pid);
+  ASSERT_TRUE(client().ping());  // orders handle_state_change(up) before the read
   EXPECT_EQ(states(), (std::vector<std::string>{"starting", "up", "starting", "up"}));
   auto t = terminations();
   EXPECT_TRUE(contains(t, "a restart") && contains(t, "b restart") && contains(t, "c restart"))
@@ -439,9 +454,8 @@ TEST_F(Semantics, RestartGoesBackToChildrenSpecs) {
 }
 
 TEST_F(Semantics, HandleStateChangeAnsweringRestartRestartsTheManagerOnce) {
-  ASSERT_TRUE(start(ProbeStart{}
-                        .with_children(R"({"a": {"timeout": 0}})")
-                        .with_env({"PROBE_RESTART_ON_UP=1"})));
+  ASSERT_TRUE(start(
+      ProbeStart{}.with_children(R"({"a": {"timeout": 0}})").with_env({"PROBE_RESTART_ON_UP=1"})));
   ASSERT_TRUE(wait_until([&] { return states().size() >= 4; }));
   ASSERT_TRUE(client().ping());  // one more loop turn: nothing further happens
   ASSERT_TRUE(wait_until([&] { return client().header().manager_state == ManagerState::kUp; }));
@@ -475,9 +489,8 @@ TEST_F(Semantics, HandleTimeoutFiresForASlowPerformAndBusySinceIsVisible) {
   EXPECT_GT(busy_ms, 220u);
   EXPECT_LT(busy_ms, 1500u) << "reported only after the perform ended";
   // Idle again after the perform: busy_since goes back to 0, reported once.
-  ASSERT_TRUE(wait_record("slow", [](const WorkerInfo& r) {
-    return r.busy_since_ms == 0 && r.value == "\"slept\"";
-  }));
+  ASSERT_TRUE(wait_record(
+      "slow", [](const WorkerInfo& r) { return r.busy_since_ms == 0 && r.value == "\"slept\""; }));
   EXPECT_EQ(log_lines("timeout", "slow ").size(), 1u);
 }
 
