@@ -123,6 +123,10 @@ int run_manager(const ManagerFactory& factory, int argc, char** argv, const RunO
   app.add_option("--sync-interval", opt.sync_interval_ms,
                  "batch durability: the longest a change waits for its commit (ms)")
       ->check(CLI::Range(1u, 60'000u));
+  app.add_option("--event-capacity", opt.event_capacity,
+                 "records in the event ring that `dynmgrctl watch` reads (rounded up to a power "
+                 "of two)")
+      ->check(CLI::Range(16u, 1'048'576u));
   app.add_option("--backoff-base", opt.backoff.base_ms,
                  "first restart delay after a quick crash (ms)");
   app.add_option("--backoff-cap", opt.backoff.cap_ms, "longest restart delay (ms)");

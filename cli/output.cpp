@@ -57,7 +57,13 @@ void print_record(const WorkerInfo& r) {
   std::size_t width = std::string_view("uptime").size();
   for (const auto& f : fields) width = std::max(width, f.name.size());
   const auto line = [width](std::string_view name, const std::string& text) {
-    std::cout << name << ':' << std::string(width + 2 - name.size(), ' ') << text << '\n';
+    // A multi-line value (the exit history) continues under its first line.
+    std::cout << name << ':' << std::string(width + 2 - name.size(), ' ');
+    for (char c : text) {
+      std::cout << c;
+      if (c == '\n') std::cout << std::string(width + 3, ' ');
+    }
+    std::cout << '\n';
   };
   for (const auto& f : fields) line(f.name, f.text);
   line("uptime", r.pid > 0 ? format_uptime(r.started_ms, wall_ms()) : "-");

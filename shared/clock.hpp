@@ -2,10 +2,11 @@
 // Time sources. Deadlines are always on the monotonic clock so a wall-clock jump
 // can neither stretch nor cut a timeout; wall time is only for display.
 
-#include "dynmgr/types.hpp"  // Millis
-
 #include <chrono>
 #include <cstdint>
+#include <string>
+
+#include "dynmgr/types.hpp"  // Millis
 
 namespace dynmgr {
 
@@ -13,6 +14,8 @@ using MonoClock = std::chrono::steady_clock;
 
 // Milliseconds since the Unix epoch (display and registry timestamps only).
 std::uint64_t wall_ms() noexcept;
+// "2026-11-30T07:17:21.591Z": RFC 3339 UTC with milliseconds.
+std::string utc_timestamp(std::uint64_t wall_ms);
 // Milliseconds on the monotonic clock.
 std::uint64_t mono_ms() noexcept;
 

@@ -25,26 +25,25 @@ void set_log_level(LogLevel level) { g_level.store(static_cast<int>(level)); }
 LogLevel log_level() { return static_cast<LogLevel>(g_level.load(std::memory_order_relaxed)); }
 
 bool parse_log_level(std::string_view s, LogLevel& out) {
-  if (s == "debug") out = LogLevel::kDebug;
-  else if (s == "info") out = LogLevel::kInfo;
-  else if (s == "warn" || s == "warning") out = LogLevel::kWarn;
-  else if (s == "error") out = LogLevel::kError;
-  else if (s == "off") out = LogLevel::kOff;
-  else return false;
+  if (s == "debug")
+    out = LogLevel::kDebug;
+  else if (s == "info")
+    out = LogLevel::kInfo;
+  else if (s == "warn" || s == "warning")
+    out = LogLevel::kWarn;
+  else if (s == "error")
+    out = LogLevel::kError;
+  else if (s == "off")
+    out = LogLevel::kOff;
+  else
+    return false;
   return true;
 }
 
 void log(LogLevel level, std::string_view message) {
   if (static_cast<int>(level) < g_level.load(std::memory_order_relaxed)) return;
   static constexpr const char* kNames[] = {"debug", "info", "warn", "error", "off"};
-  const std::uint64_t ms = wall_ms();
-  const std::time_t secs = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char stamp[48];
-  std::snprintf(stamp, sizeof stamp, "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<unsigned>(ms % 1000));
+  const std::string stamp = utc_timestamp(wall_ms());
   std::string line;
   line.reserve(message.size() + 96);
   line += stamp;

@@ -3,12 +3,12 @@
 // Ids never become part of a name (they are user input); objects are addressed
 // by slot index and generation instead.
 
-#include "shared/error.hpp"
-
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
+
+#include "shared/error.hpp"
 
 namespace dynmgr {
 
@@ -30,6 +30,7 @@ class Names {
   const std::string& prefix() const noexcept { return prefix_; }
 
   std::string registry() const { return prefix_ + "registry"; }
+  std::string events() const { return prefix_ + "events"; }
   std::string lock() const { return prefix_ + "lock"; }
   std::string control(std::uint64_t generation) const;
   std::string mailbox(std::uint32_t slot, std::uint64_t generation) const;

@@ -29,7 +29,8 @@ constexpr std::uint64_t kMagic = 0x52474d4e59440001ULL;  // "DYNMGR" + 0001
 // 5: what adoption needs: the spec's options (out of line), the orphan grace,
 //    the adopted count and the supervisor's start time in the header.
 // 6: the state database's health (persistence, its dir, its last error) in the header.
-constexpr std::uint32_t kLayoutVersion = 6;
+// 7: each slot's last kExitHistory exits, after its out-of-line data.
+constexpr std::uint32_t kLayoutVersion = 7;
 constexpr std::uint32_t kReadyWord = 0x52454459;  // "REDY"
 constexpr std::size_t kIdCapacity = 256;
 constexpr std::size_t kReasonCapacity = 256;
@@ -116,15 +117,32 @@ struct alignas(64) SlotHeader {
   std::uint32_t payload_len;
   std::uint32_t value_len;
   std::uint32_t options_len;  // the spec's options (JSON text), always out of line
+  std::uint32_t exit_count;   // entries in the slot's exit history (0..kExitHistory)
   // payload then value, back to back, when both fit (flag kInlineData);
   // otherwise they sit in the slot's out-of-line area.
-  char inline_data[364];
+  char inline_data[360];
 };
+
+// One entry of a slot's exit history (newest first, after its options).
+constexpr std::size_t kHistoryReasonCapacity = 216;
+struct HistoryEntry {
+  std::uint64_t at_ms;
+  std::uint64_t uptime_ms;
+  std::uint64_t restart_in_ms;
+  std::int32_t kind;
+  std::int32_t code;
+  std::uint32_t restarted;
+  std::uint32_t reason_len;
+  char reason[kHistoryReasonCapacity];
+};
+static_assert(sizeof(HistoryEntry) == 256);
+constexpr std::size_t kHistoryBytes = kExitHistory * sizeof(HistoryEntry);
 
 // Layout: [Header, one page][id index][SlotHeader x capacity][out-of-line data x capacity].
 // A slot's out-of-line area: payload and value (2 x max_payload) when they do
 // not fit inline, then the spec's options (max_payload), which only a
-// supervisor that adopts the fleet reads. tmpfs commits only the pages touched.
+// supervisor that adopts the fleet reads, then the exit history (touched only
+// once the worker has exited). tmpfs commits only the pages touched.
 //
 // The id index: open addressing, linear probing, FNV-1a of the id; each bucket
 // holds 0 (empty), kTombstone (deleted) or slot + 1. Only the writer stores;
@@ -149,7 +167,7 @@ std::size_t round_up(std::size_t n, std::size_t a) { return (n + a - 1) / a * a;
 
 // Bytes of out-of-line data per slot (recorded in the header as slot_size).
 std::size_t data_size_for(std::uint32_t max_payload) {
-  return round_up(3 * std::size_t{max_payload}, 64);
+  return round_up(3 * std::size_t{max_payload} + kHistoryBytes, 64);
 }
 
 std::size_t header_size() { return round_up(sizeof(Header), 4096); }
@@ -214,6 +232,9 @@ struct Mapping {
   }
   SlotHeader* slot(std::uint32_t i) const { return slots + i; }
   char* out_of_line(std::uint32_t i) const { return data + std::size_t{i} * data_size; }
+  HistoryEntry* history(std::uint32_t i) const {
+    return reinterpret_cast<HistoryEntry*>(out_of_line(i) + 3 * std::size_t{max_payload});
+  }
 };
 }  // namespace detail
 
@@ -299,11 +320,30 @@ ReadOutcome read_slot(const Mapping& m, std::uint32_t i, SlotRecord& out) {
     out.value.assign(data + payload_len, value_len);
     const std::size_t options_len = std::min<std::size_t>(s->options_len, m.max_payload);
     out.options.assign(m.out_of_line(i) + 2 * std::size_t{m.max_payload}, options_len);
+    // The history only when there is one: most slots never touch its page.
+    const std::size_t exits = std::min<std::size_t>(s->exit_count, kExitHistory);
+    out.exits.resize(exits);
+    for (std::size_t k = 0; k < exits; ++k) {
+      const HistoryEntry& h = m.history(i)[k];
+      ExitRecord& x = out.exits[k];
+      x.at_ms = h.at_ms;
+      x.uptime_ms = h.uptime_ms;
+      x.restart_in_ms = h.restart_in_ms;
+      x.exit.kind = static_cast<ExitInfo::Kind>(h.kind);
+      x.exit.code = h.code;
+      x.restarted = h.restarted != 0;
+      x.exit.reason.assign(h.reason, std::min<std::size_t>(h.reason_len, kHistoryReasonCapacity));
+    }
     std::atomic_thread_fence(std::memory_order_acquire);
     if (s->seq.load(std::memory_order_relaxed) != s1) continue;
     // Enum values come from the writer but are still range-checked for display;
     // the bound follows WorkerStatus's description.
     if (s->status > kMaxStatus) continue;
+    for (auto& x : out.exits) {
+      if (x.exit.kind < ExitInfo::Kind::kNone || x.exit.kind > ExitInfo::Kind::kUnknown) {
+        x.exit.kind = ExitInfo::Kind::kUnknown;
+      }
+    }
     out.busy_since_ms = s->busy_since_ms.load(std::memory_order_relaxed);
     out.last_perform_ms = s->last_perform_ms.load(std::memory_order_relaxed);
     return ReadOutcome::kOk;
@@ -664,6 +704,7 @@ Status RegistryWriter::write(const SlotRecord& r) {
   s->lull = r.lull;
   s->timeout_ms = r.timeout_ms;
   s->restart_type = static_cast<std::uint32_t>(r.restart);
+  if (id_changed) s->exit_count = 0;  // a new id starts without history
   const bool inline_data = r.payload.size() + r.value.size() <= sizeof s->inline_data;
   s->flags = (r.instant_perform ? kInstantPerform : 0U) | (r.pool ? kPoolMember : 0U) |
              (inline_data ? kInlineData : 0U);
@@ -721,6 +762,7 @@ void RegistryWriter::release(std::uint32_t slot) {
     s->payload_len = 0;
     s->value_len = 0;
     s->options_len = 0;
+    s->exit_count = 0;
     s->seq.store(seq + 2, std::memory_order_release);
     map_->header->used.fetch_sub(1, std::memory_order_relaxed);
   }
@@ -731,6 +773,53 @@ void RegistryWriter::release(std::uint32_t slot) {
   std::uint32_t high = map_->header->high_water.load(std::memory_order_relaxed);
   while (high > 0 && !allocated_[high - 1]) --high;
   map_->header->high_water.store(high, std::memory_order_release);
+}
+
+namespace {
+void store_entry(HistoryEntry& h, const ExitRecord& x) {
+  h.at_ms = x.at_ms;
+  h.uptime_ms = x.uptime_ms;
+  h.restart_in_ms = x.restart_in_ms;
+  h.kind = static_cast<std::int32_t>(x.exit.kind);
+  h.code = x.exit.code;
+  h.restarted = x.restarted ? 1U : 0U;
+  const std::size_t len = std::min(x.exit.reason.size(), kHistoryReasonCapacity);
+  std::memcpy(h.reason, x.exit.reason.data(), len);
+  h.reason_len = static_cast<std::uint32_t>(len);
+}
+}  // namespace
+
+Status RegistryWriter::record_exit(std::uint32_t slot, const ExitRecord& x) {
+  if (slot >= map_->capacity || !map_->slot(slot)->in_use) {
+    return make_error(Errc::kInvalid, "slot " + std::to_string(slot) + " is not in use");
+  }
+  SlotHeader* s = map_->slot(slot);
+  HistoryEntry* h = map_->history(slot);
+  const std::uint64_t seq = s->seq.load(std::memory_order_relaxed);
+  s->seq.store(seq + 1, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_release);
+  const std::size_t kept = std::min<std::size_t>(s->exit_count, kExitHistory - 1);
+  std::memmove(h + 1, h, kept * sizeof(HistoryEntry));  // newest first
+  store_entry(h[0], x);
+  s->exit_count = static_cast<std::uint32_t>(kept + 1);
+  s->seq.store(seq + 2, std::memory_order_release);
+  return {};
+}
+
+Status RegistryWriter::set_exits(std::uint32_t slot, const std::vector<ExitRecord>& exits) {
+  if (slot >= map_->capacity || !map_->slot(slot)->in_use) {
+    return make_error(Errc::kInvalid, "slot " + std::to_string(slot) + " is not in use");
+  }
+  SlotHeader* s = map_->slot(slot);
+  HistoryEntry* h = map_->history(slot);
+  const std::size_t n = std::min(exits.size(), kExitHistory);
+  const std::uint64_t seq = s->seq.load(std::memory_order_relaxed);
+  s->seq.store(seq + 1, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_release);
+  for (std::size_t k = 0; k < n; ++k) store_entry(h[k], exits[k]);
+  s->exit_count = static_cast<std::uint32_t>(n);
+  s->seq.store(seq + 2, std::memory_order_release);
+  return {};
 }
 
 Result<SlotRecord> RegistryWriter::read(std::uint32_t slot) const {

@@ -119,6 +119,11 @@ class RegistryWriter {
   // Publishes a record into its slot. kTooLarge (nothing written) if the payload
   // or value exceed max_payload; kInvalid for a bad id.
   Status write(const SlotRecord& record);
+  // The slot's exit history (newest first, at most kExitHistory; reasons are
+  // cut to 216 bytes there). write() leaves it alone, a new id clears it.
+  // kInvalid for a slot not in use.
+  Status record_exit(std::uint32_t slot, const ExitRecord& x);
+  Status set_exits(std::uint32_t slot, const std::vector<ExitRecord>& exits);
   // Marks a slot free and returns it to the free list.
   void release(std::uint32_t slot);
   // Reads back what this writer published (no seqlock needed: we are the writer).

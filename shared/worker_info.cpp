@@ -1,14 +1,15 @@
 #include "shared/worker_info.hpp"
 
-#include "shared/enum_names.hpp"
-
+#include <array>
 #include <boost/describe/members.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/mp11/algorithm.hpp>
-
-#include <array>
+#include <cstdio>
 #include <sstream>
 #include <type_traits>
+
+#include "shared/clock.hpp"
+#include "shared/enum_names.hpp"
 
 namespace dynmgr {
 namespace {
@@ -22,7 +23,8 @@ constexpr bool kIsDescribedEnum = boost::describe::has_describe_enumerators<T>::
 // The one computed field: "status" is the display status.
 template <class D>
 constexpr bool is_status() {
-  if constexpr (std::is_same_v<std::remove_cv_t<decltype(D::pointer)>, WorkerStatus WorkerInfo::*>) {
+  if constexpr (std::is_same_v<std::remove_cv_t<decltype(D::pointer)>,
+                               WorkerStatus WorkerInfo::*>) {
     return D::pointer == &WorkerInfo::status;
   } else {
     return false;
@@ -39,16 +41,19 @@ json::value parse_or_string(std::string_view text, const json::storage_ptr& sp) 
 // ---- last_exit: null, or {"kind", <code under its kind's name>, "reason"}
 const char* exit_code_key(ExitInfo::Kind k) {
   switch (k) {
-    case ExitInfo::Kind::kSignaled: return "signal";
-    case ExitInfo::Kind::kSpawnFailed: return "errno";
+    case ExitInfo::Kind::kSignaled:
+      return "signal";
+    case ExitInfo::Kind::kSpawnFailed:
+      return "errno";
     case ExitInfo::Kind::kExited:
     case ExitInfo::Kind::kUnknown:
-    case ExitInfo::Kind::kNone: break;
+    case ExitInfo::Kind::kNone:
+      break;
   }
   return "code";
 }
 
-json::value exit_to_json(const ExitInfo& e, const json::storage_ptr& sp) {
+json::value exit_json(const ExitInfo& e, const json::storage_ptr& sp) {
   if (e.kind == ExitInfo::Kind::kNone) return nullptr;
   json::object o(sp);
   o.reserve(3);
@@ -70,6 +75,56 @@ ExitInfo exit_from_json(const json::value& v) {
   return e;
 }
 
+// ---- exits: [{"at", "at_ms", "uptime_ms", "exit", "restarted", "restart_in_ms"}], newest first
+json::value exits_json(const std::vector<ExitRecord>& v, const json::storage_ptr& sp) {
+  json::array a(sp);
+  a.reserve(v.size());
+  for (const auto& x : v) {
+    json::object o(sp);
+    o.reserve(6);
+    o.emplace("at", json::string(utc_timestamp(x.at_ms), sp));
+    o.emplace("at_ms", x.at_ms);
+    o.emplace("uptime_ms", x.uptime_ms);
+    o.emplace("exit", exit_json(x.exit, sp));
+    o.emplace("restarted", x.restarted);
+    o.emplace("restart_in_ms", x.restart_in_ms);
+    a.push_back(std::move(o));
+  }
+  return a;
+}
+
+bool exits_from_json(const json::value& v, std::vector<ExitRecord>& out) {
+  if (!v.is_array()) return false;
+  out.clear();
+  for (const auto& item : v.get_array()) {
+    if (!item.is_object()) return false;
+    const auto& o = item.get_object();
+    ExitRecord x;
+    x.at_ms = static_cast<std::uint64_t>(get_int(o, "at_ms").value_or(0));
+    x.uptime_ms = static_cast<std::uint64_t>(get_int(o, "uptime_ms").value_or(0));
+    if (const auto* e = get_field(o, "exit")) x.exit = exit_from_json(*e);
+    x.restarted = get_bool(o, "restarted").value_or(false);
+    x.restart_in_ms = static_cast<std::uint64_t>(get_int(o, "restart_in_ms").value_or(0));
+    out.push_back(std::move(x));
+  }
+  return true;
+}
+
+// One exit per line: "<UTC> killed by SIGKILL, up 1.2 s, restarted after 100 ms".
+std::string exits_text(const std::vector<ExitRecord>& v) {
+  if (v.empty()) return "-";
+  std::string s;
+  for (const auto& x : v) {
+    if (!s.empty()) s += '\n';
+    char up[32];
+    std::snprintf(up, sizeof up, "%.1f s", static_cast<double>(x.uptime_ms) / 1000.0);
+    s += utc_timestamp(x.at_ms) + " " + x.exit.describe() + ", up " + up +
+         (x.restarted ? ", restarted after " + std::to_string(x.restart_in_ms) + " ms"
+                      : ", not restarted");
+  }
+  return s;
+}
+
 // ---- one member to JSON, by type
 template <class T>
 json::value to_value(const T& v, const json::storage_ptr& sp) {
@@ -78,7 +133,9 @@ json::value to_value(const T& v, const json::storage_ptr& sp) {
   } else if constexpr (std::is_same_v<T, std::string>) {
     return json::string(v, sp);
   } else if constexpr (std::is_same_v<T, ExitInfo>) {
-    return exit_to_json(v, sp);
+    return exit_json(v, sp);
+  } else if constexpr (std::is_same_v<T, std::vector<ExitRecord>>) {
+    return exits_json(v, sp);
   } else if constexpr (kIsDescribedEnum<T>) {
     return json::string(to_string(v), sp);
   } else {
@@ -97,6 +154,8 @@ bool from_value(const json::value& v, T& out) {
     out.assign(v.get_string().data(), v.get_string().size());
   } else if constexpr (std::is_same_v<T, ExitInfo>) {
     out = exit_from_json(v);
+  } else if constexpr (std::is_same_v<T, std::vector<ExitRecord>>) {
+    return exits_from_json(v, out);
   } else if constexpr (kIsDescribedEnum<T>) {
     if (!v.is_string()) return false;
     const auto parsed = enums::parse_enum<T>(v.get_string());
@@ -122,6 +181,8 @@ std::string to_text(const T& v) {
     return v;
   } else if constexpr (std::is_same_v<T, ExitInfo>) {
     return v.kind == ExitInfo::Kind::kNone ? "-" : v.describe();
+  } else if constexpr (std::is_same_v<T, std::vector<ExitRecord>>) {
+    return exits_text(v);
   } else if constexpr (kIsDescribedEnum<T>) {
     return std::string(to_string(v));
   } else if constexpr (std::is_same_v<T, bool>) {
@@ -137,6 +198,10 @@ std::string to_text(const T& v) {
 }
 
 }  // namespace
+
+json::value exit_to_json(const ExitInfo& e, const json::storage_ptr& sp) {
+  return exit_json(e, sp);
+}
 
 std::string_view display_status(const WorkerInfo& r) noexcept {
   if (r.status == WorkerStatus::kRunning && r.busy_since_ms != 0) return "busy";

@@ -3,13 +3,13 @@
 // (dynmgr/worker_info.hpp): the `state --json` / `get --json` object and the
 // `get` lines of dynmgrctl.
 
-#include "dynmgr/worker_info.hpp"
-#include "shared/error.hpp"
-#include "shared/json.hpp"
-
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "dynmgr/worker_info.hpp"
+#include "shared/error.hpp"
+#include "shared/json.hpp"
 
 namespace dynmgr {
 
@@ -20,6 +20,10 @@ json::object worker_to_json(const WorkerInfo& r, json::storage_ptr sp = {});
 // The inverse. kInvalid when id, slot or status is missing, or a field has the
 // wrong type; absent fields keep their defaults.
 Result<WorkerInfo> worker_from_json(const json::object& o);
+
+// An exit as JSON: null for none, else {"kind", <code under its kind's name:
+// "code", "signal" or "errno">, "reason"}.
+json::value exit_to_json(const ExitInfo& e, const json::storage_ptr& sp = {});
 
 // Every described member as display text ("-" for no last exit), in order: the
 // lines of `dynmgrctl get`.

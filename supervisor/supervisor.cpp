@@ -111,6 +111,7 @@ Status Supervisor::Loop::start() {
     const auto self = ProcessIdentity::self();
     reg_->set_supervisor(self.pid, self.start_time);
     if (auto st = adopt_control(); !st) return st;
+    open_events(/*adopting=*/true);
     if (auto st = watcher_.start(); !st) return st;
     open_store();
     if (opt_.fresh) log_warn("--fresh ignored: a live registry is adopted, not started afresh");
@@ -122,9 +123,9 @@ Status Supervisor::Loop::start() {
     // without knowing them. Exit instead: they see their supervisor die and
     // stop after the orphan grace; the next start restores from the database.
     if (found.error().code == Errc::kStale && std::getenv("DYNMGR_REEXEC") != nullptr) {
-      return make_error(Errc::kStale, "re-executed, but unable to adopt the registry: " +
-                                          found.error().message +
-                                          "; the workers stop after the orphan grace");
+      return make_error(Errc::kStale,
+                        "re-executed, but unable to adopt the registry: " + found.error().message +
+                            "; the workers stop after the orphan grace");
     }
     if (found.error().code != Errc::kNoSupervisor) {
       log_warn("not adopting the registry left under '" + names_.instance() +
@@ -141,6 +142,7 @@ Status Supervisor::Loop::start() {
     const auto self = ProcessIdentity::self();
     reg_->set_supervisor(self.pid, self.start_time);
     if (auto st = create_control(1); !st) return st;
+    open_events(/*adopting=*/false);
     if (auto st = watcher_.start(); !st) return st;
     open_store();
     if (opt_.fresh && store_) {
@@ -156,6 +158,28 @@ Status Supervisor::Loop::start() {
   timers_.arm(0, Timer{Timer::Kind::kOverrunScan});
   timers_.arm(0, Timer{Timer::Kind::kReplyScan});
   return {};
+}
+
+// The event ring: an adopting supervisor goes on with its predecessor's (the
+// numbering a watcher follows continues); otherwise, or if that one is
+// unusable, a new one. Without it the supervisor runs, unwatched.
+void Supervisor::Loop::open_events(bool adopting) {
+  if (adopting) {
+    auto w = EventWriter::attach(names_);
+    if (w) {
+      events_.emplace(std::move(*w));
+      return;
+    }
+    if (w.error().code != Errc::kNoSupervisor) {
+      log_warn("not keeping the event ring: " + w.error().message);
+    }
+  }
+  auto w = EventWriter::create(names_, opt_.event_capacity);
+  if (!w) {
+    log_error("no event ring (`dynmgrctl watch` shows nothing): " + w.error().message);
+    return;
+  }
+  events_.emplace(std::move(*w));
 }
 
 Status Supervisor::Loop::create_control(std::uint64_t generation) {
@@ -190,6 +214,7 @@ void Supervisor::Loop::cleanup_objects() {
   for (auto& [slot, e] : fleet_.entries())
     Queue::remove(names_.mailbox(slot, e.rec.mailbox_generation));
   if (control_) Queue::remove(control_->name());
+  if (events_) events_->remove_name();
   if (reg_) reg_->remove_name();
   for (const auto& n : dead_reply_queues(names_)) Queue::remove(n);  // live clients keep theirs
   if (lock_) lock_->release_and_remove();
@@ -217,7 +242,15 @@ void Supervisor::Loop::run_timers() {
   for (const Timer& t : timers_.take_due()) {
     switch (t.kind) {
       case Timer::Kind::kOverrunScan:
-        for (const auto& info : overruns_.scan(fleet_, *reg_, wall_ms())) m_.handle_timeout(info);
+        for (const auto& info : overruns_.scan(fleet_, *reg_, wall_ms())) {
+          FleetEvent ev;
+          ev.type = EventType::kOverrun;
+          ev.id = info.id;
+          ev.pid = info.pid;
+          ev.delay_ms = info.busy_ms;
+          emit(std::move(ev));
+          m_.handle_timeout(info);
+        }
         timers_.arm(kOverrunScanEveryMs, Timer{Timer::Kind::kOverrunScan});
         break;
       case Timer::Kind::kReplyScan:
@@ -294,6 +327,7 @@ void Supervisor::Loop::step_worker(std::uint32_t slot, std::uint64_t incarnation
              " is invalid while " + std::string(lc::to_string(e->life.phase)));
   }
   if (t.verdict != lc::Verdict::kApplied) return;
+  note_transition(*e, e->life, ev, t);
   e->life = std::move(t.next);
   for (auto& a : t.actions) {
     if (!carry_out(slot, a)) return;  // the slot was removed
@@ -360,10 +394,18 @@ void Supervisor::Loop::carry_out_manager(mp::Action& a) {
   }
 }
 
+void Supervisor::Loop::emit(FleetEvent e) {
+  if (events_) events_->publish(std::move(e));
+}
+
 void Supervisor::Loop::set_state(ManagerState s) {
   if (state_ == s) return;
   state_ = s;
   reg_->set_manager_state(s);
+  FleetEvent ev;
+  ev.type = EventType::kManager;
+  ev.state = s;
+  emit(std::move(ev));
   if (m_.handle_state_change(s) == StateChangeAnswer::kRestart && s != ManagerState::kDown) {
     log_info("handle_state_change asked for a restart");
     feed_manager(mp::Event(mp::EventKind::kRestartAsked));

@@ -43,6 +43,9 @@ struct SupervisorOptions {
   bool fresh = false;  // start from children_specs() only; the stored workers are dropped
   Durability durability = Durability::kBatch;
   std::uint32_t sync_interval_ms = 20;  // kBatch: the longest a change waits for its commit
+  // Records in the event ring (`dynmgrctl watch`): 16..1048576, rounded up to
+  // a power of two. A watcher more than this many events behind misses some.
+  std::uint32_t event_capacity = 4096;
   // Called once the manager is `up` for the first time (daemon readiness).
   std::function<void()> on_ready;
 };

@@ -80,7 +80,8 @@ void Supervisor::Loop::adopt_fleet(pid_t predecessor) {
   const pid_t self = ::getpid();
   std::uint32_t adopted = 0;
   std::uint32_t ended = 0;
-  std::set<std::string> keep = {names_.lock(), names_.registry(), control_->name()};
+  std::set<std::string> keep = {names_.lock(), names_.registry(), names_.events(),
+                                control_->name()};
   std::vector<std::string> to_ring;
   for (std::uint32_t slot = 0; slot < h.high_water; ++slot) {
     auto rec = reg_->read(slot);
@@ -100,6 +101,11 @@ void Supervisor::Loop::adopt_fleet(pid_t predecessor) {
       watcher_.watch(rec->pid);
       to_ring.push_back(mailbox);
       ++adopted;
+      FleetEvent ev;
+      ev.type = EventType::kAdopted;
+      ev.id = rec->id;
+      ev.pid = rec->pid;
+      emit(std::move(ev));
     } else {
       if (rec->pid > 0) ++ended;
       e.rec.pid = 0;

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "dynmgr/manager.hpp"
+#include "shared/event_ring.hpp"
 #include "shared/instance_lock.hpp"
 #include "shared/names.hpp"
 #include "shared/protocol.hpp"
@@ -51,6 +52,7 @@ class Supervisor::Loop {
   // supervisor.cpp: start and stop, timers, the machines
   Status start();
   Status create_control(std::uint64_t generation);
+  void open_events(bool adopting);
   void recreate_control();
   void publish_dropped();
   // supervisor_adopt.cpp: taking over a crashed (or re-executed) supervisor's registry
@@ -81,8 +83,8 @@ class Supervisor::Loop {
   void persist_update(const Entry& e);
   void persist_restarts(const Entry& e);
   void persist_removal(const Entry& e);
-  void persist_exit(std::uint32_t slot, std::uint64_t incarnation, const std::string& id,
-                    const ExitInfo& exit, std::uint64_t uptime_ms);
+  void persist_exit(const Entry& e, const ExitRecord& x);
+  void restore_exits(std::uint32_t slot, const std::string& id);
   Deadline store_deadline() const;
   void service_store();
   void publish_persistence(bool force);
@@ -111,6 +113,11 @@ class Supervisor::Loop {
   void start_replacement(lifecycle::Replacement r);
   void carry_out_manager(manager_phase::Action& a);
   void set_state(ManagerState s);
+  // The event ring (`dynmgrctl watch`): publish one event (nothing if it is off).
+  void emit(FleetEvent e);
+  // An applied transition's events and exit-history entry (supervisor_workers.cpp).
+  void note_transition(Entry& e, const lifecycle::WorkerState& before, const lifecycle::Event& ev,
+                       const lifecycle::Transition& t);
   void boot_children();
   void stop_all(lifecycle::StopCause cause);
 
@@ -129,6 +136,7 @@ class Supervisor::Loop {
   std::optional<InstanceLock> lock_;
   std::optional<RegistryWriter> reg_;
   std::optional<Queue> control_;
+  std::optional<EventWriter> events_;
   std::uint64_t dropped_seen_ = 0;
   Fleet fleet_;
   TimerQueue timers_;

@@ -2,10 +2,10 @@
 // ping) and reports that a queue is dead. Each request is checked here and
 // then becomes an event for a worker's life cycle or for the manager's phase.
 
+#include <unistd.h>
+
 #include "shared/log.hpp"
 #include "supervisor/supervisor_loop.hpp"
-
-#include <unistd.h>
 
 namespace dynmgr {
 namespace {
@@ -15,14 +15,22 @@ namespace mp = manager_phase;
 
 const char* kind_name(MessageKind k) {
   switch (k) {
-    case MessageKind::kPing: return "ping";
-    case MessageKind::kPut: return "put";
-    case MessageKind::kDel: return "del";
-    case MessageKind::kGet: return "get";
-    case MessageKind::kRestart: return "restart";
-    case MessageKind::kStop: return "stop";
-    case MessageKind::kReexec: return "reexec";
-    default: return "control";
+    case MessageKind::kPing:
+      return "ping";
+    case MessageKind::kPut:
+      return "put";
+    case MessageKind::kDel:
+      return "del";
+    case MessageKind::kGet:
+      return "get";
+    case MessageKind::kRestart:
+      return "restart";
+    case MessageKind::kStop:
+      return "stop";
+    case MessageKind::kReexec:
+      return "reexec";
+    default:
+      return "control";
   }
 }
 
@@ -50,7 +58,8 @@ void Supervisor::Loop::dispatch(const Frame& f) {
     case MessageKind::kQueueDead:
       return handle_queue_dead(f);
     default:
-      log_warn("dropped a control message of unknown kind " + std::to_string(static_cast<int>(f.kind)));
+      log_warn("dropped a control message of unknown kind " +
+               std::to_string(static_cast<int>(f.kind)));
   }
 }
 
@@ -106,10 +115,12 @@ void Supervisor::Loop::handle_put(const Waiter& w, const protocol::ControlReques
   if (phase_.phase == mp::Phase::kStopping || phase_.phase == mp::Phase::kDown) {
     return reply_error(w, Errc::kFailed, "the supervisor is stopping");
   }
-  if (auto st = validate_id(req.id); !st) return reply_error(w, st.error().code, st.error().message);
+  if (auto st = validate_id(req.id); !st)
+    return reply_error(w, st.error().code, st.error().message);
   auto spec = ChildSpec::from_json(req.spec);
   if (!spec) return reply_error(w, spec.error().code, spec.error().message);
-  if (auto st = m_.check_spec(req.id, *spec); !st) return reply_error(w, st.error().code, st.error().message);
+  if (auto st = m_.check_spec(req.id, *spec); !st)
+    return reply_error(w, st.error().code, st.error().message);
   const std::size_t size = to_json(spec->payload).size();
   if (size > opt_.registry.max_payload) {
     return reply_error(w, Errc::kTooLarge,
@@ -117,7 +128,13 @@ void Supervisor::Loop::handle_put(const Waiter& w, const protocol::ControlReques
                            std::to_string(opt_.registry.max_payload) + " bytes");
   }
   if (Entry* e = fleet_.find_id(req.id)) {
-    if (req.only_new) return reply_error(w, Errc::kExists, "worker '" + req.id + "' already exists");
+    if (req.only_new)
+      return reply_error(w, Errc::kExists, "worker '" + req.id + "' already exists");
+    FleetEvent put;
+    put.type = EventType::kPut;
+    put.id = req.id;
+    put.detail = "over";
+    emit(std::move(put));
     lc::Event ev(lc::EventKind::kStopRequested);
     ev.cause = lc::StopCause::kReplace;
     ev.waiter = w;
@@ -146,7 +163,8 @@ void Supervisor::Loop::handle_queue_dead(const Frame& f) {
     return;
   }
   e->rec.mailbox_generation = next;
-  log_warn("mailbox of worker '" + e->id + "' was dead; recreated as generation " + std::to_string(next));
+  log_warn("mailbox of worker '" + e->id + "' was dead; recreated as generation " +
+           std::to_string(next));
   publish(*e);
   // Wake whoever still waits on the old one (the worker, idle until its next
   // event otherwise): it finds the queue dead and the new generation published.

@@ -205,20 +205,33 @@ void Supervisor::Loop::persist_removal(const Entry& e) {
   if (store_ && e.life.cause != lc::StopCause::kShutdown) (void)store_->remove(e.id);
 }
 
-void Supervisor::Loop::persist_exit(std::uint32_t slot, std::uint64_t incarnation,
-                                    const std::string& id, const ExitInfo& exit,
-                                    std::uint64_t uptime_ms) {
+// A restored worker's exit history, from the database back into the registry.
+void Supervisor::Loop::restore_exits(std::uint32_t slot, const std::string& id) {
+  auto stored = store_->exits(id);
+  if (!stored || stored->empty()) return;
+  std::vector<ExitRecord> exits;
+  for (const auto& s : *stored) {
+    ExitRecord x;
+    x.at_ms = s.at_ms;
+    x.uptime_ms = s.uptime_ms;
+    x.exit = s.exit;
+    x.restarted = s.restarted;
+    x.restart_in_ms = s.restart_in_ms;
+    exits.push_back(std::move(x));
+  }
+  (void)reg_->set_exits(slot, exits);
+}
+
+void Supervisor::Loop::persist_exit(const Entry& e, const ExitRecord& x) {
   if (!store_) return;
-  const Entry* e = fleet_.find(slot);
-  if (e == nullptr || e->rec.incarnation != incarnation)
-    return;  // removed: its history went with it
-  StoredExit x;
-  x.id = id;
-  x.at_ms = wall_ms();
-  x.uptime_ms = uptime_ms;
-  x.exit = exit;
-  x.restarted = e->life.phase == lc::Phase::kRestarting || e->life.phase == lc::Phase::kStarting;
-  (void)store_->record_exit(x);
+  StoredExit s;
+  s.id = e.id;
+  s.at_ms = x.at_ms;
+  s.uptime_ms = x.uptime_ms;
+  s.exit = x.exit;
+  s.restarted = x.restarted;
+  s.restart_in_ms = x.restart_in_ms;
+  (void)store_->record_exit(s);
 }
 
 // ------------------------------------------------------------ the loop's part

@@ -14,6 +14,7 @@
 #include "shared/process_identity.hpp"
 #include "shared/stop_signals.hpp"
 #include "shared/worker_args.hpp"
+#include "supervisor/fleet_events.hpp"
 #include "supervisor/spawner.hpp"
 #include "supervisor/supervisor_loop.hpp"
 
@@ -167,13 +168,8 @@ void Supervisor::Loop::reap(pid_t pid) {
     adopted->rec.pid_start_time = 0;
     adopted->child = true;  // whatever is spawned next is ours
     overruns_.changed();
-    const std::uint32_t at = adopted->rec.slot;
-    const std::uint64_t incarnation = adopted->rec.incarnation;
-    const std::string id = adopted->id;
-    const ExitInfo exit = ev.exit;
-    const std::uint64_t uptime = ev.uptime_ms;
-    feed(at, incarnation, std::move(ev));
-    persist_exit(at, incarnation, id, exit, uptime);
+    ev.pid = pid;
+    feed(adopted->rec.slot, adopted->rec.incarnation, std::move(ev));
     return;
   }
   // The process is a zombie now: its pid (and so its process group id) cannot
@@ -193,13 +189,22 @@ void Supervisor::Loop::reap(pid_t pid) {
   e->rec.pid = 0;
   e->rec.pid_start_time = 0;
   overruns_.changed();
-  const std::uint32_t at = e->rec.slot;
-  const std::uint64_t incarnation = e->rec.incarnation;
-  const std::string id = e->id;
-  const ExitInfo exit = ev.exit;
-  const std::uint64_t uptime = ev.uptime_ms;
-  feed(at, incarnation, std::move(ev));
-  persist_exit(at, incarnation, id, exit, uptime);
+  ev.pid = pid;
+  feed(e->rec.slot, e->rec.incarnation, std::move(ev));
+}
+
+// What an applied transition means outside the machine: the events `watch`
+// shows, and an exit's entry in the registry's history and the database.
+void Supervisor::Loop::note_transition(Entry& e, const lc::WorkerState& before, const lc::Event& ev,
+                                       const lc::Transition& t) {
+  const pid_t pid = ev.kind == lc::EventKind::kExited ? ev.pid : e.rec.pid;
+  for (auto& fe : fleet_events::observe(e.id, pid, before, ev, t)) emit(std::move(fe));
+  if (auto x = fleet_events::exit_record(ev, t, wall_ms())) {
+    if (auto st = reg_->record_exit(e.rec.slot, *x); !st) {
+      log_error("unable to record the exit of worker '" + e.id + "': " + st.error().message);
+    }
+    persist_exit(e, *x);
+  }
 }
 
 // ------------------------------------------------------------ actions
@@ -376,6 +381,12 @@ Result<std::uint32_t> Supervisor::Loop::start_new(const std::string& id, ChildSp
     return st.error();
   }
   if (auto rb = reg_->read(*slot)) e.rec.incarnation = rb->incarnation;
+  if (restored != nullptr && store_) restore_exits(*slot, id);
+  FleetEvent put;
+  put.type = EventType::kPut;
+  put.id = id;
+  put.detail = restored != nullptr ? "restored" : boot ? "boot" : waiter ? "new" : "replace";
+  emit(std::move(put));
   Entry& added = fleet_.add(std::move(e));
   persist(added);  // --durability sync: on disk before the put is answered
   spawn(added);

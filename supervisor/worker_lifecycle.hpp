@@ -28,19 +28,20 @@
 //   kReplacing   perform answered replace(new_id, p); ending       stopping
 //   kGone        removed from the registry (terminal)              (free)
 
-#include "shared/child_spec.hpp"
-#include "shared/types.hpp"
-#include "supervisor/restart_policy.hpp"
+#include <sys/types.h>
 
 #include <boost/describe/enum.hpp>
 #include <boost/describe/enumerators.hpp>
 #include <boost/mp11/algorithm.hpp>
-
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "shared/child_spec.hpp"
+#include "shared/types.hpp"
+#include "supervisor/restart_policy.hpp"
 
 namespace dynmgr::lifecycle {
 
@@ -111,17 +112,17 @@ struct WorkerState {
 
 // ---- events
 enum class EventKind : std::uint8_t {
-  kSpawned,         // the process exists
-  kSpawnFailed,     // it could not be started (exit: kSpawnFailed + reason)
-  kReady,           // the worker reported ready
-  kExited,          // the process ended (exit, uptime_ms)
-  kFailing,         // the worker said why it is about to exit abnormally (reason)
-  kStopRequested,   // cause, waiter (optional), replacement (kReplace)
-  kTerminateLost,   // the terminate message could not be delivered
-  kStageTimer,      // a stop stage's timer fired (token)
-  kBackoffTimer,    // the restart backoff ended (token)
-  kHalt,            // perform/call/cast answered halt()
-  kReplaceId,       // perform/call/cast answered replace(new_id, payload) (replacement)
+  kSpawned,        // the process exists
+  kSpawnFailed,    // it could not be started (exit: kSpawnFailed + reason)
+  kReady,          // the worker reported ready
+  kExited,         // the process ended (exit, uptime_ms)
+  kFailing,        // the worker said why it is about to exit abnormally (reason)
+  kStopRequested,  // cause, waiter (optional), replacement (kReplace)
+  kTerminateLost,  // the terminate message could not be delivered
+  kStageTimer,     // a stop stage's timer fired (token)
+  kBackoffTimer,   // the restart backoff ended (token)
+  kHalt,           // perform/call/cast answered halt()
+  kReplaceId,      // perform/call/cast answered replace(new_id, payload) (replacement)
 };
 BOOST_DESCRIBE_ENUM(EventKind, kSpawned, kSpawnFailed, kReady, kExited, kFailing, kStopRequested,
                     kTerminateLost, kStageTimer, kBackoffTimer, kHalt, kReplaceId)
@@ -131,13 +132,14 @@ struct Event {
   Event() = default;
   explicit Event(EventKind k) : kind(k) {}
   EventKind kind = EventKind::kReady;
-  ExitInfo exit;                 // kExited, kSpawnFailed
-  std::uint64_t uptime_ms = 0;   // kExited
-  std::string reason;            // kFailing
+  ExitInfo exit;                       // kExited, kSpawnFailed
+  std::uint64_t uptime_ms = 0;         // kExited
+  pid_t pid = 0;                       // kExited: the process that ended (for the event ring)
+  std::string reason;                  // kFailing
   StopCause cause = StopCause::kNone;  // kStopRequested
-  std::optional<Waiter> waiter;  // kStopRequested (del: exit waiter; put-over: ready waiter)
+  std::optional<Waiter> waiter;        // kStopRequested (del: exit waiter; put-over: ready waiter)
   std::optional<Replacement> replacement;  // kStopRequested(kReplace), kReplaceId
-  std::uint64_t token = 0;       // kStageTimer, kBackoffTimer
+  std::uint64_t token = 0;                 // kStageTimer, kBackoffTimer
 };
 
 // ---- actions
@@ -155,8 +157,9 @@ enum class ActionKind : std::uint8_t {
   kStartReplacement,  // put replacement's id with its spec (replace(new_id, p))
   kLog,               // one line in the supervisor log (level, message)
 };
-BOOST_DESCRIBE_ENUM(ActionKind, kSpawn, kSendTerminate, kSignalGroup, kArmTimer, kApplySpec, kPublish,
-                    kReplyRecord, kReplyError, kReplyDeleted, kRemoveSlot, kStartReplacement, kLog)
+BOOST_DESCRIBE_ENUM(ActionKind, kSpawn, kSendTerminate, kSignalGroup, kArmTimer, kApplySpec,
+                    kPublish, kReplyRecord, kReplyError, kReplyDeleted, kRemoveSlot,
+                    kStartReplacement, kLog)
 
 enum class TimerKind : std::uint8_t { kStage, kBackoff };
 enum class LogLevel : std::uint8_t { kInfo, kWarn, kError };

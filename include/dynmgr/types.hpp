@@ -6,16 +6,15 @@
 // the enumerators (kSpawnFailed is "spawn_failed"), so a new enumerator needs
 // no other edit to be named, parsed and bounded.
 
-#include "dynmgr/error.hpp"
-
 #include <boost/describe/enum.hpp>
-
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
+
+#include "dynmgr/error.hpp"
 
 namespace dynmgr {
 
@@ -66,7 +65,13 @@ struct ExitInfo {
   // kUnknown: the process ended while it was not this supervisor's child (it
   // was adopted after a supervisor crash, or died while no supervisor ran):
   // only its parent could read its status, and that parent is gone.
-  enum class Kind : std::int32_t { kNone = 0, kExited = 1, kSignaled = 2, kSpawnFailed = 3, kUnknown = 4 };
+  enum class Kind : std::int32_t {
+    kNone = 0,
+    kExited = 1,
+    kSignaled = 2,
+    kSpawnFailed = 3,
+    kUnknown = 4
+  };
   Kind kind = Kind::kNone;
   int code = 0;        // exit code, or signal number for kSignaled, or errno for kSpawnFailed
   std::string reason;  // human readable, e.g. "killed by SIGKILL"
@@ -76,6 +81,22 @@ struct ExitInfo {
   std::string describe() const;
 };
 BOOST_DESCRIBE_ENUM(ExitInfo::Kind, kNone, kExited, kSignaled, kSpawnFailed, kUnknown)
+
+// One entry of a worker's exit history (the registry keeps the last
+// kExitHistory; `get` and `state --json` show them, newest first).
+struct ExitRecord {
+  std::uint64_t at_ms = 0;      // wall ms the supervisor saw the exit
+  std::uint64_t uptime_ms = 0;  // how long that process had run (0: unknown)
+  ExitInfo exit;
+  bool restarted = false;           // the restart policy started it again
+  std::uint64_t restart_in_ms = 0;  // after this backoff delay (when restarted)
+  bool operator==(const ExitRecord& o) const {
+    return at_ms == o.at_ms && uptime_ms == o.uptime_ms && exit.kind == o.exit.kind &&
+           exit.code == o.exit.code && exit.reason == o.exit.reason && restarted == o.restarted &&
+           restart_in_ms == o.restart_in_ms;
+  }
+};
+inline constexpr std::size_t kExitHistory = 10;
 
 std::string_view to_string(ExitInfo::Kind k) noexcept;  // "exited", "spawn_failed", ...
 std::optional<ExitInfo::Kind> parse_exit_kind(std::string_view s) noexcept;

@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "dynmgr/types.hpp"
 
@@ -55,11 +56,12 @@ struct WorkerInfo {
   std::uint64_t last_perform_ms = 0;  // wall ms of the last finished perform
   std::uint32_t slot = 0;
   ExitInfo last_exit;
+  std::vector<ExitRecord> exits;  // the last kExitHistory exits, newest first
 };
 BOOST_DESCRIBE_STRUCT(WorkerInfo, (),
                       (id, pid, status, restarts, payload, value, timeout_ms, lull, restart,
                        instant_perform, max_restarts, within_ms, pool, started_ms, busy_since_ms,
-                       last_perform_ms, slot, last_exit))
+                       last_perform_ms, slot, last_exit, exits))
 
 // "busy" when running with busy_since set, else the registry status.
 std::string_view display_status(const WorkerInfo& r) noexcept;

@@ -5,28 +5,27 @@
 
 #include "shared/registry.hpp"
 
-#include "shared/clock.hpp"
-#include "shared/process_identity.hpp"
-
-#include "registry_support.hpp"
-#include "registry_test_hooks.hpp"
-#include "worker_info_support.hpp"
-#include "shm_fixture.hpp"
-
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <atomic>
-#include <random>
-#include <map>
+#include <chrono>
 #include <cstring>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <ostream>
+#include <random>
+
+#include "registry_support.hpp"
+#include "registry_test_hooks.hpp"
+#include "shared/clock.hpp"
+#include "shared/process_identity.hpp"
+#include "shm_fixture.hpp"
+#include "worker_info_support.hpp"
 
 namespace dynmgr {
 namespace {
@@ -101,15 +100,16 @@ TEST_P(RegistryConfigValidate, Table) {
 
 INSTANTIATE_TEST_SUITE_P(
     Registry, RegistryConfigValidate,
-    ::testing::Values(ConfigCase{"defaults", 4096, 4096, 256, 64, nullptr},
-                      ConfigCase{"smallest", 1, 64, 1, 1, nullptr},
-                      ConfigCase{"largest", 1'000'000, 16 * 1024 * 1024, 1, 1, nullptr},
-                      ConfigCase{"zero_capacity", 0, 4096, 1, 1, "invalid max-workers 0"},
-                      ConfigCase{"huge_capacity", 1'000'001, 4096, 1, 1, "invalid max-workers 1000001"},
-                      ConfigCase{"tiny_payload", 16, 63, 1, 1, "invalid max-payload 63"},
-                      ConfigCase{"huge_payload", 16, 16 * 1024 * 1024 + 1, 1, 1, "invalid max-payload"},
-                      ConfigCase{"zero_control_depth", 16, 4096, 0, 1, "queue depths"},
-                      ConfigCase{"zero_mailbox_depth", 16, 4096, 1, 0, "queue depths"}),
+    ::testing::Values(
+        ConfigCase{"defaults", 4096, 4096, 256, 64, nullptr},
+        ConfigCase{"smallest", 1, 64, 1, 1, nullptr},
+        ConfigCase{"largest", 1'000'000, 16 * 1024 * 1024, 1, 1, nullptr},
+        ConfigCase{"zero_capacity", 0, 4096, 1, 1, "invalid max-workers 0"},
+        ConfigCase{"huge_capacity", 1'000'001, 4096, 1, 1, "invalid max-workers 1000001"},
+        ConfigCase{"tiny_payload", 16, 63, 1, 1, "invalid max-payload 63"},
+        ConfigCase{"huge_payload", 16, 16 * 1024 * 1024 + 1, 1, 1, "invalid max-payload"},
+        ConfigCase{"zero_control_depth", 16, 4096, 0, 1, "queue depths"},
+        ConfigCase{"zero_mailbox_depth", 16, 4096, 1, 0, "queue depths"}),
     [](const auto& tp) { return std::string(tp.param.label); });
 
 TEST_F(RegistryTest, CreateRejectsAnInvalidConfigAndCreatesNothing) {
@@ -228,12 +228,13 @@ TEST_F(RegistryTest, EveryDescribedMemberSurvivesTheSlot) {
   in.busy_since_ms = 0;
   in.last_perform_ms = 0;
   ASSERT_TRUE(w.write(in));
+  // The exit history is written apart (an exit at a time, or restored whole).
+  ASSERT_TRUE(w.set_exits(*slot, in.exits));
   auto out = r.read(*slot);
   ASSERT_TRUE(out) << out.error().message;
   boost::mp11::mp_for_each<
-      boost::describe::describe_members<WorkerInfo, boost::describe::mod_public>>([&](auto d) {
-    EXPECT_TRUE(testing::same(in.*d.pointer, (*out).*d.pointer)) << d.name;
-  });
+      boost::describe::describe_members<WorkerInfo, boost::describe::mod_public>>(
+      [&](auto d) { EXPECT_TRUE(testing::same(in.*d.pointer, (*out).*d.pointer)) << d.name; });
 }
 
 TEST_F(RegistryTest, WriteThenReadEveryField) {
@@ -414,7 +415,8 @@ TEST_F(RegistryTest, WriterAndReaderInDifferentProcesses) {
     return rec->value == "10" ? 0 : 3;
   });
   const int status = testing::wait_child(pid, std::chrono::seconds(10));
-  EXPECT_TRUE(testing::exited_with(status, 0)) << testing::describe_status(status) << " " << note->read();
+  EXPECT_TRUE(testing::exited_with(status, 0))
+      << testing::describe_status(status) << " " << note->read();
 }
 
 // ---------------------------------------------------------------- id index
@@ -491,7 +493,8 @@ TEST_F(RegistryTest, AStableIdIsAlwaysFoundWhileTheIndexIsRebuilt) {
     while (stop->load() == 0 || lookups < 20000) {
       auto rec = r->find("stable");
       if (!rec || rec->slot != 0 || rec->value != "7") {
-        note->write(rec ? "wrong record in slot " + std::to_string(rec->slot) : rec.error().message);
+        note->write(rec ? "wrong record in slot " + std::to_string(rec->slot)
+                        : rec.error().message);
         return 2;
       }
       ++lookups;
@@ -509,7 +512,8 @@ TEST_F(RegistryTest, AStableIdIsAlwaysFoundWhileTheIndexIsRebuilt) {
   stop->store(1);
   EXPECT_GE(w.header().index_generation, 2u * 100) << "the churn must rebuild the index often";
   const int status = testing::wait_child(pid, std::chrono::seconds(30));
-  EXPECT_TRUE(testing::exited_with(status, 0)) << testing::describe_status(status) << " " << note->read();
+  EXPECT_TRUE(testing::exited_with(status, 0))
+      << testing::describe_status(status) << " " << note->read();
 }
 
 // A pid that certainly names no process any more (a reaped child).
@@ -626,12 +630,13 @@ TEST_P(RegistryTooLargeTest, IsRejectedAndNothingStoredChanges) {
   EXPECT_EQ(dump_all(*after), dump_all(*before));
 }
 
-INSTANTIATE_TEST_SUITE_P(Registry, RegistryTooLargeTest,
-                         ::testing::Values(TooLargeCase{"payload_one_over", 129, 4, "payload of 129"},
-                                           TooLargeCase{"payload_far_over", 100000, 4, "payload of 100000"},
-                                           TooLargeCase{"value_one_over", 4, 129, "value of 129"},
-                                           TooLargeCase{"both_over", 200, 300, "payload of 200"}),
-                         [](const auto& tp) { return std::string(tp.param.label); });
+INSTANTIATE_TEST_SUITE_P(
+    Registry, RegistryTooLargeTest,
+    ::testing::Values(TooLargeCase{"payload_one_over", 129, 4, "payload of 129"},
+                      TooLargeCase{"payload_far_over", 100000, 4, "payload of 100000"},
+                      TooLargeCase{"value_one_over", 4, 129, "value of 129"},
+                      TooLargeCase{"both_over", 200, 300, "payload of 200"}),
+    [](const auto& tp) { return std::string(tp.param.label); });
 
 TEST_F(RegistryTest, PayloadAtTheLimitFits) {
   auto w = make_writer(small_config(2, 128));
@@ -687,14 +692,14 @@ TEST_P(RegistryPlacement, RoundTripsAndMovesBetweenInlineAndOutOfLine) {
   EXPECT_EQ(dump(*r.read(0)) + dump(*r.read(2)), neighbours_before);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Registry, RegistryPlacement,
-    ::testing::Values(PlacementCase{"empty", 0, 0}, PlacementCase{"inline_exact", 200, 168},
-                      PlacementCase{"one_over_inline", 200, 169},
-                      PlacementCase{"payload_only_over", 369, 0},
-                      PlacementCase{"value_only_over", 0, 369},
-                      PlacementCase{"both_at_limit", 1024, 1024}),
-    [](const auto& tp) { return std::string(tp.param.label); });
+INSTANTIATE_TEST_SUITE_P(Registry, RegistryPlacement,
+                         ::testing::Values(PlacementCase{"empty", 0, 0},
+                                           PlacementCase{"inline_exact", 200, 168},
+                                           PlacementCase{"one_over_inline", 200, 169},
+                                           PlacementCase{"payload_only_over", 369, 0},
+                                           PlacementCase{"value_only_over", 0, 369},
+                                           PlacementCase{"both_at_limit", 1024, 1024}),
+                         [](const auto& tp) { return std::string(tp.param.label); });
 
 // The writer of a fresh segment maps what it writes, not the whole table: the
 // supervisor's resident memory grows with its workers, not with --max-workers.
@@ -772,7 +777,7 @@ void write_raw_object(const std::string& name, std::size_t size,
 void patch_object(const std::string& name, const std::function<void(char*, std::size_t)>& fn) {
   const int fd = ::shm_open(name.c_str(), O_RDWR, 0);
   ASSERT_GE(fd, 0) << std::strerror(errno);
-  struct stat st{};
+  struct stat st {};
   ASSERT_EQ(::fstat(fd, &st), 0);
   const auto size = static_cast<std::size_t>(st.st_size);
   void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -822,13 +827,12 @@ void put_at(char* p, std::size_t off, T v) {
 // Offsets pinned by the layout in registry.cpp (Header): magic u64 at 0,
 // layout_version u32 at 8, boost_version u32 at 12.
 const StaleCase kStaleCases[] = {
-    {"zero_size", [](const Names& n) { write_raw_object(n.registry(), 0); },
-     Errc::kStale, true, "truncated (0 bytes)"},
-    {"tiny", [](const Names& n) { write_raw_object(n.registry(), 100); },
-     Errc::kStale, true, "truncated (100 bytes)"},
-    {"zeros_never_ready",
-     [](const Names& n) { write_raw_object(n.registry(), 1 << 20); }, Errc::kStale,
-     true, "never fully initialized"},
+    {"zero_size", [](const Names& n) { write_raw_object(n.registry(), 0); }, Errc::kStale, true,
+     "truncated (0 bytes)"},
+    {"tiny", [](const Names& n) { write_raw_object(n.registry(), 100); }, Errc::kStale, true,
+     "truncated (100 bytes)"},
+    {"zeros_never_ready", [](const Names& n) { write_raw_object(n.registry(), 1 << 20); },
+     Errc::kStale, true, "never fully initialized"},
     {"garbage",
      [](const Names& n) {
        write_raw_object(n.registry(), 1 << 16, [](char* p) { std::memset(p, 0x5a, 1 << 16); });
@@ -846,20 +850,18 @@ const StaleCase kStaleCases[] = {
      Errc::kStale, true, "never fully initialized"},
     {"wrong_magic",
      [](const Names& n) {
-       real_then_patch(n,
-                       [](char* p, std::size_t) { put_at<std::uint64_t>(p, 0, 0x1122334455667788ULL); });
+       real_then_patch(
+           n, [](char* p, std::size_t) { put_at<std::uint64_t>(p, 0, 0x1122334455667788ULL); });
      },
      Errc::kStale, true, "another layout"},
     {"wrong_layout_version",
      [](const Names& n) {
-       real_then_patch(n,
-                       [](char* p, std::size_t) { put_at<std::uint32_t>(p, 8, 99); });
+       real_then_patch(n, [](char* p, std::size_t) { put_at<std::uint32_t>(p, 8, 99); });
      },
      Errc::kStale, true, "another layout (version 99"},
     {"wrong_boost_version",
      [](const Names& n) {
-       real_then_patch(n,
-                       [](char* p, std::size_t) { put_at<std::uint32_t>(p, 12, 107000); });
+       real_then_patch(n, [](char* p, std::size_t) { put_at<std::uint32_t>(p, 12, 107000); });
      },
      Errc::kStale, true, "Boost 107000"},
     {"truncated_slots",
@@ -901,17 +903,17 @@ TEST_P(RegistryStale, IsDetectedWithoutWaitingAndReplacedByCreate) {
   const pid_t pid = spawn([&] {
     auto t0 = std::chrono::steady_clock::now();
     auto r = RegistryReader::open(names_);
-    v->open_us = std::chrono::duration_cast<std::chrono::microseconds>(
-                     std::chrono::steady_clock::now() - t0)
-                     .count();
+    v->open_us =
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0)
+            .count();
     if (r) return 1;
     v->open_errc = static_cast<int>(r.error().code);
     v->open_msg.write(r.error().message);
     t0 = std::chrono::steady_clock::now();
     auto a = RegistryWriter::attach(names_);
-    v->attach_us = std::chrono::duration_cast<std::chrono::microseconds>(
-                       std::chrono::steady_clock::now() - t0)
-                       .count();
+    v->attach_us =
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0)
+            .count();
     v->attach_errc = a ? 0 : static_cast<int>(a.error().code);
     // The supervisor holding the instance lock replaces whatever is there.
     RegistryConfig cfg;
@@ -935,7 +937,8 @@ TEST_P(RegistryStale, IsDetectedWithoutWaitingAndReplacedByCreate) {
   });
   const int status = testing::wait_child(pid, std::chrono::seconds(10));
   ASSERT_TRUE(testing::exited_with(status, 0))
-      << testing::describe_status(status) << " (a kill by signal 9 means it hung) " << v->note.read();
+      << testing::describe_status(status) << " (a kill by signal 9 means it hung) "
+      << v->note.read();
   EXPECT_EQ(v->open_errc.load(), static_cast<int>(c.open_error)) << v->open_msg.read();
   EXPECT_NE(v->open_msg.read().find(c.reason), std::string::npos) << v->open_msg.read();
   EXPECT_LT(v->open_us.load(), 1'000'000) << "open waited on a stale segment";
@@ -949,6 +952,81 @@ TEST_P(RegistryStale, IsDetectedWithoutWaitingAndReplacedByCreate) {
 
 INSTANTIATE_TEST_SUITE_P(Registry, RegistryStale, ::testing::ValuesIn(kStaleCases),
                          [](const auto& tp) { return std::string(tp.param.label); });
+
+// ---------------------------------------------------------------- exit history
+
+ExitRecord exit_n(std::uint64_t n) {
+  ExitRecord x;
+  x.at_ms = 1000 + n;
+  x.uptime_ms = n * 10;
+  x.exit.kind = ExitInfo::Kind::kExited;
+  x.exit.code = static_cast<int>(n);
+  x.exit.reason = "exited with code " + std::to_string(n);
+  x.restarted = n % 2 == 0;
+  x.restart_in_ms = x.restarted ? n * 100 : 0;
+  return x;
+}
+
+TEST_F(RegistryTest, ExitHistoryKeepsTheLastTenNewestFirst) {
+  auto w = make_writer();
+  auto r = make_reader();
+  const auto slot = w.allocate().value();
+  ASSERT_TRUE(w.write(counter_record(slot, 1)));
+  EXPECT_TRUE(r.read(slot)->exits.empty());
+  for (std::uint64_t n = 1; n <= 12; ++n) ASSERT_TRUE(w.record_exit(slot, exit_n(n)));
+  auto got = r.read(slot);
+  ASSERT_TRUE(got);
+  ASSERT_EQ(got->exits.size(), kExitHistory);
+  for (std::size_t k = 0; k < kExitHistory; ++k) {
+    EXPECT_EQ(got->exits[k], exit_n(12 - k)) << k;  // 12 (newest) down to 3
+  }
+  // A write of the record (every perform) leaves the history alone.
+  ASSERT_TRUE(w.write(counter_record(slot, 2)));
+  EXPECT_EQ(r.read(slot)->exits.size(), kExitHistory);
+  EXPECT_EQ(r.find("w" + std::to_string(slot))->exits.front(), exit_n(12));
+}
+
+TEST_F(RegistryTest, ExitHistoryGoesWithTheIdAndCutsLongReasons) {
+  auto w = make_writer();
+  auto r = make_reader();
+  const auto slot = w.allocate().value();
+  ASSERT_TRUE(w.write(counter_record(slot, 1)));
+  ExitRecord x = exit_n(1);
+  x.exit.reason = std::string(1000, 'r');
+  ASSERT_TRUE(w.record_exit(slot, x));
+  EXPECT_EQ(r.read(slot)->exits.at(0).exit.reason, std::string(216, 'r'));
+  // replace(new_id): the slot gets another id, which starts without history.
+  auto renamed = counter_record(slot, 1);
+  renamed.id = "other";
+  ASSERT_TRUE(w.write(renamed));
+  EXPECT_TRUE(r.read(slot)->exits.empty());
+  ASSERT_TRUE(w.record_exit(slot, exit_n(2)));
+  w.release(slot);
+  const auto again = w.allocate().value();
+  ASSERT_EQ(again, slot);
+  ASSERT_TRUE(w.write(counter_record(slot, 3)));
+  EXPECT_TRUE(r.read(slot)->exits.empty());
+  // Only slots in use have a history.
+  EXPECT_EQ(w.record_exit(slot + 1, exit_n(1)).error().code, Errc::kInvalid);
+  EXPECT_EQ(w.record_exit(small_config().capacity, exit_n(1)).error().code, Errc::kInvalid);
+}
+
+TEST_F(RegistryTest, SetExitsRestoresAStoredHistory) {
+  auto w = make_writer();
+  auto r = make_reader();
+  const auto slot = w.allocate().value();
+  ASSERT_TRUE(w.write(counter_record(slot, 1)));
+  std::vector<ExitRecord> stored;
+  for (std::uint64_t n = 15; n > 0; --n) stored.push_back(exit_n(n));
+  ASSERT_TRUE(w.set_exits(slot, stored));
+  auto got = r.read(slot)->exits;
+  ASSERT_EQ(got.size(), kExitHistory);
+  EXPECT_EQ(got.front(), exit_n(15));
+  EXPECT_EQ(got.back(), exit_n(6));
+  ASSERT_TRUE(w.record_exit(slot, exit_n(16)));
+  EXPECT_EQ(r.read(slot)->exits.front(), exit_n(16));
+  EXPECT_EQ(r.read(slot)->exits.back(), exit_n(7));
+}
 
 }  // namespace
 }  // namespace dynmgr

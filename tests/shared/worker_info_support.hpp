@@ -2,14 +2,14 @@
 // Test helpers that walk the described members of WorkerInfo, so tests of
 // every encoding cover a new member without being edited.
 
-#include "shared/enum_names.hpp"
-#include "shared/worker_info.hpp"
-
 #include <boost/describe/members.hpp>
 #include <boost/mp11/algorithm.hpp>
-
 #include <string>
 #include <type_traits>
+#include <vector>
+
+#include "shared/enum_names.hpp"
+#include "shared/worker_info.hpp"
 
 namespace dynmgr::testing {
 
@@ -29,6 +29,18 @@ T distinct_value(std::size_t i) {
     e.code = 9;
     e.reason = "killed by SIGKILL";
     return e;
+  } else if constexpr (std::is_same_v<T, std::vector<ExitRecord>>) {
+    std::vector<ExitRecord> v(2);
+    v[0].at_ms = 2000 + i;
+    v[0].uptime_ms = 30;
+    v[0].exit = distinct_value<ExitInfo>(i);
+    v[0].restarted = true;
+    v[0].restart_in_ms = 400;
+    v[1].at_ms = 1000 + i;
+    v[1].exit.kind = ExitInfo::Kind::kExited;
+    v[1].exit.code = 3;
+    v[1].exit.reason = "exited with code 3";
+    return v;
   } else if constexpr (boost::describe::has_describe_enumerators<T>::value) {
     return enums::kTable<T>.back().value;  // the last enumerator: never the default here
   } else if constexpr (std::is_same_v<T, bool>) {

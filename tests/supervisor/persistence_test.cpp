@@ -233,6 +233,36 @@ TEST_F(Persistence, SimulatedRebootWithBatchDurabilityLosesNothingCommitted) {
   reboot_under_load_loses_no_acknowledged_add({"--durability", "batch"});
 }
 
+TEST_F(Persistence, TheExitHistoryComesBackAfterAReboot) {
+  ASSERT_TRUE(start(with_state()));
+  ASSERT_TRUE(put("k", spec(json::value(nullptr))));
+  for (int i = 0; i < 3; ++i) {
+    auto w = get("k");
+    ASSERT_TRUE(w);
+    ::kill(w->pid, SIGKILL);
+    ASSERT_TRUE(wait_until([&] {
+      auto g = get("k");
+      return g && g->status == WorkerStatus::kRunning &&
+             g->restarts == static_cast<unsigned>(i + 1);
+    }));
+  }
+  const auto before = get("k")->exits;
+  ASSERT_EQ(before.size(), 3u);
+  ASSERT_TRUE(wait_committed());
+  reboot();
+  ASSERT_TRUE(take_over(with_state()));
+  auto after = get("k");
+  ASSERT_TRUE(after);
+  ASSERT_EQ(after->exits.size(), 3u);
+  for (std::size_t k = 0; k < 3; ++k) {
+    EXPECT_EQ(after->exits[k].at_ms, before[k].at_ms) << k;
+    EXPECT_EQ(after->exits[k].exit.kind, ExitInfo::Kind::kSignaled);
+    EXPECT_EQ(after->exits[k].exit.code, SIGKILL);
+    EXPECT_EQ(after->exits[k].restarted, before[k].restarted);
+    EXPECT_EQ(after->exits[k].restart_in_ms, before[k].restart_in_ms);
+  }
+}
+
 TEST_F(Persistence, SyncCommitsBeforeTheReply) {
   ASSERT_TRUE(start(with_state({"--durability", "sync"})));
   ASSERT_TRUE(put("w", spec(json::array{})));

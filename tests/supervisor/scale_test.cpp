@@ -3,8 +3,6 @@
 // slot, no mailbox. A test executable of its own so that sanitizer builds, where
 // each of the 1000 process starts costs tens of milliseconds, can label it slow.
 
-#include "probe_harness.hpp"
-
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
@@ -12,6 +10,8 @@
 #include <iostream>
 #include <string>
 #include <vector>
+
+#include "probe_harness.hpp"
 
 namespace dynmgr {
 namespace {
@@ -69,16 +69,22 @@ TEST_F(Scale, AThousandWorkersComeAndGoWithoutLeftovers) {
                   << (process_gone(r.pid) ? " (process gone)" : " (process alive)");
   }
   if (!all->empty()) {
-    const bool later = wait_until([&] { auto a = client().state(); return a && a->empty(); }, 3s);
+    const bool later = wait_until(
+        [&] {
+          auto a = client().state();
+          return a && a->empty();
+        },
+        3s);
     ADD_FAILURE() << "registry empty 3 s later: " << later;
   }
   EXPECT_EQ(client().header().workers, 0u);
   for (pid_t p : pids) EXPECT_TRUE(process_gone(p)) << p;
-  // Only the registry, the control queue, the lock and our reply queue remain.
+  // Only the registry, the event ring, the control queue, the lock and our
+  // reply queue remain.
   for (const auto& n : testing::shm_objects(names_)) {
     const std::string rest = n.substr(names_.prefix().size());
-    EXPECT_TRUE(rest == "registry" || rest == "lock" || rest.rfind("control.", 0) == 0 ||
-                rest.rfind("reply.", 0) == 0)
+    EXPECT_TRUE(rest == "registry" || rest == "events" || rest == "lock" ||
+                rest.rfind("control.", 0) == 0 || rest.rfind("reply.", 0) == 0)
         << n;
   }
   EXPECT_EQ(log("terminate").size(), static_cast<std::size_t>(kWorkers));
