@@ -16,6 +16,7 @@
 #include "shared/log.hpp"
 #include "shared/names.hpp"
 #include "shared/worker_args.hpp"
+#include "supervisor/metrics_server.hpp"
 #include "supervisor/supervisor.hpp"
 #include "worker/worker_runtime.hpp"
 
@@ -127,6 +128,9 @@ int run_manager(const ManagerFactory& factory, int argc, char** argv, const RunO
                  "records in the event ring that `dynmgrctl watch` reads (rounded up to a power "
                  "of two)")
       ->check(CLI::Range(16u, 1'048'576u));
+  app.add_option("--metrics-listen", opt.metrics_listen,
+                 "serve Prometheus metrics over HTTP at /metrics: PORT or HOST:PORT (default host "
+                 "127.0.0.1)");
   app.add_option("--backoff-base", opt.backoff.base_ms,
                  "first restart delay after a quick crash (ms)");
   app.add_option("--backoff-cap", opt.backoff.cap_ms, "longest restart delay (ms)");
@@ -153,6 +157,12 @@ int run_manager(const ManagerFactory& factory, int argc, char** argv, const RunO
   if (auto st = validate_instance_name(opt.instance); !st) {
     std::cerr << program << ": " << st.error().message << '\n';
     return 2;
+  }
+  if (!opt.metrics_listen.empty()) {
+    if (auto a = parse_listen_address(opt.metrics_listen); !a) {
+      std::cerr << program << ": " << a.error().message << '\n';
+      return 2;
+    }
   }
   if (durability == "sync") {
     opt.durability = Durability::kSync;

@@ -44,6 +44,7 @@ int main(int argc, char** argv) {
   add_reexec(app, ctx);
   add_stop(app, ctx);
   add_watch(app, ctx);
+  add_metrics(app, ctx);
   app.footer(
       "Exit codes: 0 ok, 1 failed, 2 usage or invalid input, 3 no such worker, 4 timed out, "
       "5 no supervisor running.");

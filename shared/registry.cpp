@@ -29,7 +29,8 @@ constexpr std::uint64_t kMagic = 0x52474d4e59440001ULL;  // "DYNMGR" + 0001
 // 5: what adoption needs: the spec's options (out of line), the orphan grace,
 //    the adopted count and the supervisor's start time in the header.
 // 6: the state database's health (persistence, its dir, its last error) in the header.
-// 7: each slot's last kExitHistory exits, after its out-of-line data.
+// 7: each slot's last kExitHistory exits, after its out-of-line data, and a
+//    table of per-slot counters for metrics (SlotStats).
 constexpr std::uint32_t kLayoutVersion = 7;
 constexpr std::uint32_t kReadyWord = 0x52454459;  // "REDY"
 constexpr std::size_t kIdCapacity = 256;
@@ -138,6 +139,25 @@ struct HistoryEntry {
 static_assert(sizeof(HistoryEntry) == 256);
 constexpr std::size_t kHistoryBytes = kExitHistory * sizeof(HistoryEntry);
 
+// A slot's counters for metrics, in their own dense table. The worker stores
+// the work counters (one writer: the worker process of the slot); the
+// supervisor stores the exits and zeroes the block when the slot gets a new
+// id. Single words, read without the seqlock: a scrape sees each counter
+// whole, not the set at one instant.
+struct alignas(64) SlotStats {
+  std::atomic<std::uint64_t> performs;
+  std::atomic<std::uint64_t> calls;
+  std::atomic<std::uint64_t> casts;
+  std::atomic<std::uint64_t> busy_us;
+  std::atomic<std::uint64_t> mailbox_depth;
+  std::atomic<std::uint64_t> perform_us;
+  std::atomic<std::uint64_t> call_us;
+  std::atomic<std::uint64_t> perform_buckets[kDurationBuckets];
+  std::atomic<std::uint64_t> call_buckets[kDurationBuckets];
+  std::atomic<std::uint64_t> exits[kExitKinds];  // supervisor-owned, by ExitInfo::Kind
+};
+static_assert(sizeof(SlotStats) == 320, "stats blocks are 5 cache lines");
+
 // Layout: [Header, one page][id index][SlotHeader x capacity][out-of-line data x capacity].
 // A slot's out-of-line area: payload and value (2 x max_payload) when they do
 // not fit inline, then the spec's options (max_payload), which only a
@@ -188,9 +208,13 @@ std::size_t slot_table_size(std::uint32_t capacity) {
   return round_up(std::size_t{capacity} * sizeof(SlotHeader), 4096);
 }
 
+std::size_t stats_table_size(std::uint32_t capacity) {
+  return round_up(std::size_t{capacity} * sizeof(SlotStats), 4096);
+}
+
 std::size_t segment_size(std::uint32_t capacity, std::uint32_t max_payload) {
   return header_size() + index_size(capacity) + slot_table_size(capacity) +
-         std::size_t{capacity} * data_size_for(max_payload);
+         stats_table_size(capacity) + std::size_t{capacity} * data_size_for(max_payload);
 }
 
 // FNV-1a, 64 bits: the same in every process and build (std::hash is not).
@@ -205,6 +229,21 @@ std::uint64_t id_hash(std::string_view id) {
 
 static_assert(std::atomic<std::uint32_t>::is_always_lock_free);
 
+// Single writer per word: a load and a store, not a locked read-modify-write.
+void bump(std::atomic<std::uint64_t>& w, std::uint64_t by) {
+  w.store(w.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
+}
+
+void clear_stats(SlotStats& s) {
+  for (auto* w :
+       {&s.performs, &s.calls, &s.casts, &s.busy_us, &s.mailbox_depth, &s.perform_us, &s.call_us}) {
+    w->store(0, std::memory_order_relaxed);
+  }
+  for (auto& w : s.perform_buckets) w.store(0, std::memory_order_relaxed);
+  for (auto& w : s.call_buckets) w.store(0, std::memory_order_relaxed);
+  for (auto& w : s.exits) w.store(0, std::memory_order_relaxed);
+}
+
 }  // namespace
 
 namespace detail {
@@ -215,8 +254,9 @@ struct Mapping {
   std::atomic<std::uint32_t>* index = nullptr;
   std::uint32_t index_mask = 0;
   SlotHeader* slots = nullptr;
-  char* data = nullptr;       // out-of-line areas
-  std::size_t data_size = 0;  // per slot
+  SlotStats* stats = nullptr;  // one block per slot
+  char* data = nullptr;        // out-of-line areas
+  std::size_t data_size = 0;   // per slot
   std::uint32_t capacity = 0;
   std::uint32_t max_payload = 0;
 
@@ -225,7 +265,9 @@ struct Mapping {
     index = reinterpret_cast<std::atomic<std::uint32_t>*>(base + header_size());
     index_mask = index_buckets_for(cap) - 1;
     slots = reinterpret_cast<SlotHeader*>(base + header_size() + index_size(cap));
-    data = base + header_size() + index_size(cap) + slot_table_size(cap);
+    stats =
+        reinterpret_cast<SlotStats*>(base + header_size() + index_size(cap) + slot_table_size(cap));
+    data = base + header_size() + index_size(cap) + slot_table_size(cap) + stats_table_size(cap);
     data_size = data_size_for(max_pl);
     capacity = cap;
     max_payload = max_pl;
@@ -704,7 +746,10 @@ Status RegistryWriter::write(const SlotRecord& r) {
   s->lull = r.lull;
   s->timeout_ms = r.timeout_ms;
   s->restart_type = static_cast<std::uint32_t>(r.restart);
-  if (id_changed) s->exit_count = 0;  // a new id starts without history
+  if (id_changed) {  // a new id starts without history or counters
+    s->exit_count = 0;
+    clear_stats(map_->stats[r.slot]);
+  }
   const bool inline_data = r.payload.size() + r.value.size() <= sizeof s->inline_data;
   s->flags = (r.instant_perform ? kInstantPerform : 0U) | (r.pool ? kPoolMember : 0U) |
              (inline_data ? kInlineData : 0U);
@@ -763,6 +808,7 @@ void RegistryWriter::release(std::uint32_t slot) {
     s->value_len = 0;
     s->options_len = 0;
     s->exit_count = 0;
+    clear_stats(map_->stats[slot]);
     s->seq.store(seq + 2, std::memory_order_release);
     map_->header->used.fetch_sub(1, std::memory_order_relaxed);
   }
@@ -802,6 +848,8 @@ Status RegistryWriter::record_exit(std::uint32_t slot, const ExitRecord& x) {
   std::memmove(h + 1, h, kept * sizeof(HistoryEntry));  // newest first
   store_entry(h[0], x);
   s->exit_count = static_cast<std::uint32_t>(kept + 1);
+  const auto kind = static_cast<std::size_t>(x.exit.kind);
+  if (kind < kExitKinds) bump(map_->stats[slot].exits[kind], 1);
   s->seq.store(seq + 2, std::memory_order_release);
   return {};
 }
@@ -985,6 +1033,61 @@ Result<std::vector<SlotRecord>> RegistryReader::snapshot() const {
     }
   }
   return out;
+}
+
+std::size_t duration_bucket(std::uint64_t micros) noexcept {
+  const double seconds = static_cast<double>(micros) / 1e6;
+  for (std::size_t b = 0; b + 1 < kDurationBuckets; ++b) {
+    if (seconds <= kDurationBounds[b]) return b;
+  }
+  return kDurationBuckets - 1;
+}
+
+WorkerStats RegistryReader::stats(std::uint32_t slot) const {
+  WorkerStats out;
+  if (slot >= map_->capacity) return out;
+  const SlotStats& s = map_->stats[slot];
+  out.performs = s.performs.load(std::memory_order_relaxed);
+  out.calls = s.calls.load(std::memory_order_relaxed);
+  out.casts = s.casts.load(std::memory_order_relaxed);
+  out.busy_us = s.busy_us.load(std::memory_order_relaxed);
+  out.mailbox_depth = s.mailbox_depth.load(std::memory_order_relaxed);
+  out.perform_us = s.perform_us.load(std::memory_order_relaxed);
+  out.call_us = s.call_us.load(std::memory_order_relaxed);
+  for (std::size_t b = 0; b < kDurationBuckets; ++b) {
+    out.perform_buckets[b] = s.perform_buckets[b].load(std::memory_order_relaxed);
+    out.call_buckets[b] = s.call_buckets[b].load(std::memory_order_relaxed);
+  }
+  for (std::size_t k = 0; k < kExitKinds; ++k)
+    out.exits[k] = s.exits[k].load(std::memory_order_relaxed);
+  return out;
+}
+
+void RegistryReader::count_work(std::uint32_t slot, Work work, std::uint64_t micros) const {
+  if (!writable_ || slot >= map_->capacity) return;
+  SlotStats& s = map_->stats[slot];
+  bump(s.busy_us, micros);
+  const std::size_t b = duration_bucket(micros);
+  switch (work) {
+    case Work::kPerform:
+      bump(s.performs, 1);
+      bump(s.perform_us, micros);
+      bump(s.perform_buckets[b], 1);
+      break;
+    case Work::kCall:
+      bump(s.calls, 1);
+      bump(s.call_us, micros);
+      bump(s.call_buckets[b], 1);
+      break;
+    case Work::kCast:
+      bump(s.casts, 1);
+      break;
+  }
+}
+
+void RegistryReader::set_mailbox_depth(std::uint32_t slot, std::uint64_t depth) const {
+  if (!writable_ || slot >= map_->capacity) return;
+  map_->stats[slot].mailbox_depth.store(depth, std::memory_order_relaxed);
 }
 
 void RegistryReader::set_busy_since(std::uint32_t slot, std::uint64_t ms) const {

@@ -55,6 +55,31 @@ struct SlotRecord : WorkerInfo {
   std::string options;  // the spec's options object as JSON text ("" = none)
 };
 
+// Per-slot counters for metrics (`dynmgrctl metrics`). The work counters are
+// the worker's own (it stores them as it finishes each perform, call and
+// cast); exits are the supervisor's. A slot's counters start at zero when it
+// gets a new id and go on across restarts of the same id.
+inline constexpr std::size_t kDurationBuckets = 11;
+// Upper bounds in seconds of the duration histogram buckets; the last is +Inf.
+inline constexpr double kDurationBounds[kDurationBuckets - 1] = {0.0005, 0.001, 0.005, 0.01, 0.05,
+                                                                 0.1,    0.5,   1,     5,    10};
+inline constexpr std::size_t kExitKinds = 5;  // by ExitInfo::Kind
+enum class Work { kPerform, kCall, kCast };
+struct WorkerStats {
+  std::uint64_t performs = 0;
+  std::uint64_t calls = 0;
+  std::uint64_t casts = 0;
+  std::uint64_t busy_us = 0;        // time inside perform, call and cast
+  std::uint64_t mailbox_depth = 0;  // messages waiting after the worker's last receive
+  std::uint64_t perform_us = 0;     // sums of the durations
+  std::uint64_t call_us = 0;
+  std::uint64_t perform_buckets[kDurationBuckets] = {};  // counts per bucket (not cumulative)
+  std::uint64_t call_buckets[kDurationBuckets] = {};
+  std::uint64_t exits[kExitKinds] = {};  // by ExitInfo::Kind
+};
+// The bucket a duration falls in.
+std::size_t duration_bucket(std::uint64_t micros) noexcept;
+
 // The supervisor's state database (supervisor/state_store.hpp), as published
 // for readers: `state --json` and `ping` show it.
 enum class Persistence : std::uint32_t {
@@ -195,10 +220,16 @@ class RegistryReader {
   // All slots in use, in slot order.
   Result<std::vector<SlotRecord>> snapshot() const;
 
+  // A slot's counters (zeros for a slot out of range).
+  WorkerStats stats(std::uint32_t slot) const;
+
   // Worker-owned words (Access::kWorkerWords only — a no-op on a read-only
   // mapping; the caller owns the slot).
   void set_busy_since(std::uint32_t slot, std::uint64_t wall_ms) const;
   void set_last_perform(std::uint32_t slot, std::uint64_t wall_ms) const;
+  // One finished perform, call or cast that took `micros`.
+  void count_work(std::uint32_t slot, Work work, std::uint64_t micros) const;
+  void set_mailbox_depth(std::uint32_t slot, std::uint64_t depth) const;
 
  private:
   explicit RegistryReader(std::unique_ptr<detail::Mapping> map, Names names);

@@ -155,6 +155,17 @@ Status Supervisor::Loop::start() {
     restore_due_ = !stored_.empty();
   }
   if (auto p = m_.pool()) reg_->set_pool_strategy(static_cast<std::uint32_t>(p->strategy));
+  if (!opt_.metrics_listen.empty()) {
+    auto address = parse_listen_address(opt_.metrics_listen);
+    if (!address) return address.error();
+    auto server = MetricsServer::start(*address, names_);
+    if (!server) return server.error();
+    metrics_ = std::move(*server);
+    log_info(
+        "metrics at http://" +
+        (address->host.find(':') != std::string::npos ? "[" + address->host + "]" : address->host) +
+        ":" + std::to_string(metrics_->port()) + "/metrics");
+  }
   timers_.arm(0, Timer{Timer::Kind::kOverrunScan});
   timers_.arm(0, Timer{Timer::Kind::kReplyScan});
   return {};
@@ -221,6 +232,7 @@ void Supervisor::Loop::cleanup_objects() {
 }
 
 void Supervisor::Loop::finish() {
+  metrics_.reset();
   watcher_.stop();
   close_store();
   log_info("supervisor '" + names_.instance() + "' stopped");

@@ -46,6 +46,9 @@ struct SupervisorOptions {
   // Records in the event ring (`dynmgrctl watch`): 16..1048576, rounded up to
   // a power of two. A watcher more than this many events behind misses some.
   std::uint32_t event_capacity = 4096;
+  // Serve Prometheus metrics over HTTP: "PORT", "HOST:PORT", "[IPv6]:PORT"
+  // (default host 127.0.0.1). Empty: no HTTP server.
+  std::string metrics_listen;
   // Called once the manager is `up` for the first time (daemon readiness).
   std::function<void()> on_ready;
 };

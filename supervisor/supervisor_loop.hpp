@@ -33,6 +33,7 @@
 #include "supervisor/fleet.hpp"
 #include "supervisor/manager_calls.hpp"
 #include "supervisor/manager_phase.hpp"
+#include "supervisor/metrics_server.hpp"
 #include "supervisor/outbox.hpp"
 #include "supervisor/overrun_watch.hpp"
 #include "supervisor/supervisor.hpp"
@@ -137,6 +138,7 @@ class Supervisor::Loop {
   std::optional<RegistryWriter> reg_;
   std::optional<Queue> control_;
   std::optional<EventWriter> events_;
+  std::unique_ptr<MetricsServer> metrics_;  // --metrics-listen
   std::uint64_t dropped_seen_ = 0;
   Fleet fleet_;
   TimerQueue timers_;

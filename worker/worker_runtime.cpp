@@ -1,5 +1,23 @@
 #include "worker/worker_runtime.hpp"
 
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cmath>
+#include <condition_variable>
+#include <csignal>
+#include <cstdlib>
+#include <mutex>
+#include <type_traits>
+
 #include "shared/clock.hpp"
 #include "shared/control_sender.hpp"
 #include "shared/log.hpp"
@@ -12,24 +30,6 @@
 #include "shared/reply_cache.hpp"
 #include "shared/signal_guard.hpp"
 #include "shared/stop_signals.hpp"
-
-#include <fcntl.h>
-#include <poll.h>
-#include <pthread.h>
-#include <sys/syscall.h>
-#include <semaphore.h>
-#include <signal.h>
-#include <sys/prctl.h>
-#include <unistd.h>
-
-#include <atomic>
-#include <cerrno>
-#include <condition_variable>
-#include <mutex>
-#include <cmath>
-#include <csignal>
-#include <cstdlib>
-#include <type_traits>
 
 namespace dynmgr {
 namespace {
@@ -68,13 +68,13 @@ extern "C" void on_housekeeping_signal(int) {
 }
 
 void catch_stop_signals() {
-  struct sigaction sa{};
+  struct sigaction sa {};
   sa.sa_handler = on_stop_signal;
   sigfillset(&sa.sa_mask);
   sa.sa_flags = SA_RESTART;  // user code's reads and writes go on; waits end early
   const sigset_t stop = SignalGuard::guarded();
   for (int sig : kStopSignals) ::sigaction(sig, &sa, nullptr);
-  struct sigaction child{};
+  struct sigaction child {};
   child.sa_handler = on_housekeeping_signal;
   sigfillset(&child.sa_mask);
   child.sa_flags = SA_RESTART | SA_NOCLDSTOP;  // exits only; reaping stays the manager's
@@ -288,7 +288,8 @@ class WorkerRuntime {
                " ms for a successor");
     }
     if (!orphan_deadline_.expired()) return Exit::kContinue;
-    log_warn("no supervisor took over within " + std::to_string(h.orphan_grace_ms) + " ms; stopping");
+    log_warn("no supervisor took over within " + std::to_string(h.orphan_grace_ms) +
+             " ms; stopping");
     return stop(std::string("orphaned"));
   }
 
@@ -347,8 +348,8 @@ class WorkerRuntime {
       if (g_stop_signal) return stop("shutdown");
       // Sleep until a message, a stop signal, a child's exit, the next perform,
       // housekeeping or the end of an orphan grace; no shorter slices.
-      const Deadline wake =
-          Deadline::earliest(Deadline::earliest(next_perform_, housekeeping_due_), orphan_deadline_);
+      const Deadline wake = Deadline::earliest(Deadline::earliest(next_perform_, housekeeping_due_),
+                                               orphan_deadline_);
       auto f = mailbox_->receive(
           wake, std::chrono::duration_cast<Millis>(wake.remaining(Millis(3'600'000))) + Millis(1),
           &g_woken);
@@ -360,8 +361,11 @@ class WorkerRuntime {
       Exit ex = Exit::kContinue;
       if (f) {
         ex = handle(*f);
+        if (ex == Exit::kContinue) publish_depth(true);
       } else if (f.error().code == Errc::kDeadQueue) {
         ex = recover_mailbox();
+      } else {
+        publish_depth(false);
       }
       if (ex == Exit::kContinue && next_perform_.expired() && !next_perform_.is_never()) {
         ex = perform();
@@ -430,7 +434,8 @@ class WorkerRuntime {
 
   template <class F>
   auto callback(Callback which, F&& fn) -> Result<std::invoke_result_t<F&>> {
-    static constexpr const char* kNames[] = {"init", "perform", "call", "cast", "terminate", "idle"};
+    static constexpr const char* kNames[] = {"init", "perform",   "call",
+                                             "cast", "terminate", "idle"};
     const std::string name = kNames[static_cast<int>(which)];
     try {
       if constexpr (std::is_void_v<std::invoke_result_t<F&>>) {
@@ -441,18 +446,48 @@ class WorkerRuntime {
       }
     } catch (const std::exception& e) {
       log_error(name + " of '" + id_ + "' threw: " + e.what());
-      if (which == Callback::kIdle) report_failing(e.what());
-      else if (which != Callback::kTerminate) report_failing(name + " threw: " + e.what());
+      if (which == Callback::kIdle)
+        report_failing(e.what());
+      else if (which != Callback::kTerminate)
+        report_failing(name + " threw: " + e.what());
       return make_error(Errc::kCrashed, e.what());
     }
   }
 
-  void busy(bool on) { reader_->set_busy_since(args_.slot, on ? std::max<std::uint64_t>(wall_ms(), 1) : 0); }
+  // Marks the worker busy; done() ends it and counts the work for metrics
+  // (the slot's counters: calls, casts, performs, busy time, durations).
+  void busy(bool on) {
+    reader_->set_busy_since(args_.slot, on ? std::max<std::uint64_t>(wall_ms(), 1) : 0);
+  }
+  void begin_work() {
+    busy(true);
+    work_started_ = MonoClock::now();
+  }
+  void done(Work w) {
+    busy(false);
+    const auto us =
+        std::chrono::duration_cast<std::chrono::microseconds>(MonoClock::now() - work_started_);
+    reader_->count_work(args_.slot, w, static_cast<std::uint64_t>(us.count()));
+  }
+  // The mailbox's depth for metrics: sampled after a message at most every
+  // kDepthEvery, and 0 once a receive found it empty.
+  void publish_depth(bool got_message) {
+    const auto now = MonoClock::now();
+    if (got_message) {
+      if (now - depth_published_ < kDepthEvery) return;
+      depth_published_ = now;
+      depth_ = mailbox_->pending();
+      reader_->set_mailbox_depth(args_.slot, depth_);
+    } else if (depth_ != 0) {
+      depth_ = 0;
+      reader_->set_mailbox_depth(args_.slot, 0);
+    }
+  }
 
   Exit perform() {
-    busy(true);
+    begin_work();
     auto r = callback(Callback::kPerform, [&] { return m_.perform(id_, payload_); });
-    busy(false);
+    done(Work::kPerform);
     if (!r) return Exit::kCrash;
     reader_->set_last_perform(args_.slot, wall_ms());
     const Exit ex = apply(*r, /*reply=*/nullptr);
@@ -489,7 +524,8 @@ class WorkerRuntime {
           // The supervisor would refuse it; keep the worker and the registry in
           // agreement by not taking it either.
           log_error("worker '" + id_ + "' kept its payload: " + st.error().message);
-          if (reply != nullptr) send_reply(*reply, protocol::reply_error(reply->request_id, st.error()));
+          if (reply != nullptr)
+            send_reply(*reply, protocol::reply_error(reply->request_id, st.error()));
           return Exit::kContinue;
         }
         payload_ = r.value();
@@ -555,10 +591,13 @@ class WorkerRuntime {
       // The caller would otherwise wait out its deadline: tell it why instead.
       // The worker's answer is at fault, not the caller's input: kFailed (exit 1).
       log_warn("reply to " + to.queue + " is too large: " + st.error().message);
-      st = q->send(protocol::reply_error(to.request_id,
-                                         make_error(Errc::kFailed, "worker '" + id_ + "' answered with a reply too large for the caller: " +
-                                                                       st.error().message)),
-                   Deadline::after(Millis(1000)));
+      st = q->send(
+          protocol::reply_error(
+              to.request_id,
+              make_error(Errc::kFailed, "worker '" + id_ +
+                                            "' answered with a reply too large for the caller: " +
+                                            st.error().message)),
+          Deadline::after(Millis(1000)));
     }
     if (!st) {
       log_warn("unable to reply to " + to.queue + ": " + st.error().message);
@@ -577,22 +616,23 @@ class WorkerRuntime {
         return stop(msg->reason.empty() ? std::string("terminate") : msg->reason);
       case MessageKind::kCall: {
         const ReplyTo to{msg->reply_to, f.request_id};
-        busy(true);
+        begin_work();
         auto r = callback(Callback::kCall, [&] { return m_.call(msg->message, state()); });
-        busy(false);
+        done(Work::kCall);
         if (!r) {
           send_reply(to, protocol::reply_error(
-                             f.request_id, make_error(Errc::kCrashed, "worker '" + id_ +
-                                                                          "' crashed while handling the call: " +
-                                                                          r.error().message)));
+                             f.request_id,
+                             make_error(Errc::kCrashed, "worker '" + id_ +
+                                                            "' crashed while handling the call: " +
+                                                            r.error().message)));
           return Exit::kCrash;
         }
         return apply(*r, &to);
       }
       case MessageKind::kCast: {
-        busy(true);
+        begin_work();
         auto r = callback(Callback::kCast, [&] { return m_.cast(msg->message, state()); });
-        busy(false);
+        done(Work::kCast);
         if (!r) return Exit::kCrash;
         // A cast's ok(x) changes nothing (the value belongs to perform).
         if (r->kind() == Response::Kind::kOk) return Exit::kContinue;
@@ -611,6 +651,10 @@ class WorkerRuntime {
   std::optional<RegistryReader> reader_;
   std::optional<Queue> mailbox_;
   std::uint64_t mailbox_generation_ = 0;
+  static constexpr std::chrono::milliseconds kDepthEvery{50};
+  MonoClock::time_point work_started_{};
+  MonoClock::time_point depth_published_{};
+  std::uint64_t depth_ = 0;
   ControlSender control_;  // reads reader_'s header: used only after attach()
   ReplyCache replies_;
   std::string id_;
@@ -635,7 +679,7 @@ Status wake_on_input(int fd) {
   // The runtime installs the handler at attach; installed here too, so that a
   // manager used outside a worker (tests run the exec manager in process) is
   // not killed by SIGIO's default action.
-  struct sigaction io{};
+  struct sigaction io {};
   io.sa_handler = on_housekeeping_signal;
   sigfillset(&io.sa_mask);
   io.sa_flags = SA_RESTART;

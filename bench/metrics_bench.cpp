@@ -1,0 +1,59 @@
+// One scrape of an instance's Prometheus metrics (shared/metrics.hpp) at
+// 10 000 workers, against the floor of reading the same registry (snapshot,
+// what `dynmgrctl state` does) in the same run. The registry is a real
+// segment filled by a real writer; the workers' counters are stored as
+// workers store them. No processes: a scrape reads shared memory only.
+//
+//   metrics_bench [WORKERS] [ROUNDS]   (defaults 10000, 20)
+#include "bench/bench_util.hpp"
+#include "shared/metrics.hpp"
+#include "shared/registry.hpp"
+
+using namespace dynmgr;
+
+int main(int argc, char** argv) {
+  bench::setup_output();
+  const std::uint32_t workers = argc > 1 ? static_cast<std::uint32_t>(std::stoul(argv[1])) : 10'000;
+  const int rounds = argc > 2 ? std::stoi(argv[2]) : 20;
+  const Names names("bench-metrics-" + std::to_string(::getpid()));
+  RegistryConfig cfg;
+  cfg.capacity = workers;
+  cfg.max_payload = 256;
+  auto w = RegistryWriter::create(names, cfg);
+  if (!w) {
+    std::fprintf(stderr, "%s\n", w.error().message.c_str());
+    return 1;
+  }
+  auto worker_words = RegistryReader::open(names, RegistryReader::Access::kWorkerWords);
+  for (std::uint32_t i = 0; i < workers; ++i) {
+    SlotRecord r;
+    r.slot = *w->allocate();
+    r.id = "customer-" + std::to_string(i);
+    r.status = WorkerStatus::kRunning;
+    r.pid = 100000 + static_cast<pid_t>(i);
+    r.payload = R"({"n":)" + std::to_string(i) + "}";
+    (void)w->write(r);
+    for (int k = 0; k < 3; ++k) worker_words->count_work(r.slot, Work::kCall, 150 + k * 1000);
+    worker_words->count_work(r.slot, Work::kPerform, 2000);
+  }
+  auto reader = RegistryReader::open(names);
+  std::vector<double> render_ms, snapshot_ms;
+  std::size_t bytes = 0;
+  for (int i = 0; i < rounds; ++i) {
+    auto t0 = bench::now_ns();
+    auto snap = reader->snapshot();
+    snapshot_ms.push_back(static_cast<double>(bench::now_ns() - t0) / 1e6);
+    t0 = bench::now_ns();
+    const std::string text = render_metrics(*reader, names.instance());
+    render_ms.push_back(static_cast<double>(bench::now_ns() - t0) / 1e6);
+    bytes = text.size();
+  }
+  w->remove_name();
+  const auto floor = bench::summarize(snapshot_ms);
+  const auto scrape = bench::summarize(render_ms);
+  std::printf("%u workers, %zu bytes of metrics\n", workers, bytes);
+  bench::print("floor: registry snapshot", floor);
+  bench::print("scrape: render_metrics", scrape);
+  std::printf("scrape / snapshot (median): %.2fx\n", scrape.median_ms / floor.median_ms);
+  return 0;
+}
