@@ -1,0 +1,51 @@
+# `cmake --install` (make install).
+#
+# Installed: dynmgrd and dynmgrctl (bin), the public headers include/dynmgr/*.hpp,
+# the static libraries behind dynmgr::app, and a CMake package so that
+#   find_package(dynmgr) + target_link_libraries(app PRIVATE dynmgr::app)
+# builds a manager out of tree (tests/install/ does exactly that). Examples,
+# benchmarks and test programs are never installed. Paths are GNUInstallDirs'
+# (included at the top, before the targets, for their INSTALL_INTERFACE).
+
+include(CMakePackageConfigHelpers)
+
+set(DYNMGR_INSTALL_CMAKEDIR "${CMAKE_INSTALL_LIBDIR}/cmake/dynmgr" CACHE STRING
+  "Where dynmgrConfig.cmake is installed, relative to the prefix")
+
+install(TARGETS dynmgrd dynmgrctl RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+
+# The exported link interface: dynmgr::app -> dynmgr::shared (public), and the
+# supervisor and worker archives (link only); each carries what it links. The
+# internal interface targets (dynmgr_options: warnings, sanitizers,
+# -static-libstdc++; dynmgr_static_exe) are $<BUILD_INTERFACE:...> where the
+# libraries link them, so they stay out of it: an application chooses its own.
+set_target_properties(dynmgr_app PROPERTIES EXPORT_NAME app)
+set_target_properties(dynmgr_shared PROPERTIES EXPORT_NAME shared)
+set_target_properties(dynmgr_supervisor PROPERTIES EXPORT_NAME supervisor)
+set_target_properties(dynmgr_worker PROPERTIES EXPORT_NAME worker)
+install(TARGETS dynmgr_app dynmgr_shared dynmgr_supervisor dynmgr_worker
+  EXPORT dynmgrTargets
+  ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
+
+# Only include/dynmgr/ is API; shared/ and the other private headers stay behind
+# (tests/public_headers_check.cpp compiles the public ones with include/ and
+# Boost alone).
+install(DIRECTORY include/dynmgr DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
+  FILES_MATCHING PATTERN "*.hpp")
+
+install(EXPORT dynmgrTargets NAMESPACE dynmgr:: DESTINATION ${DYNMGR_INSTALL_CMAKEDIR})
+
+# The archives hold compiled Boost.JSON and Boost.Process code and CLI11's
+# App (RunOptions::add_flags passes a CLI::App&): an application must compile
+# against the same Boost release, hence EXACT major.minor.
+set(DYNMGR_BOOST_VERSION "${Boost_VERSION_MAJOR}.${Boost_VERSION_MINOR}")
+configure_package_config_file(cmake/dynmgrConfig.cmake.in
+  "${PROJECT_BINARY_DIR}/dynmgrConfig.cmake"
+  INSTALL_DESTINATION ${DYNMGR_INSTALL_CMAKEDIR})
+# 0.x: a new minor release may change the API.
+write_basic_package_version_file("${PROJECT_BINARY_DIR}/dynmgrConfigVersion.cmake"
+  COMPATIBILITY SameMinorVersion)
+install(FILES "${PROJECT_BINARY_DIR}/dynmgrConfig.cmake"
+  "${PROJECT_BINARY_DIR}/dynmgrConfigVersion.cmake"
+  DESTINATION ${DYNMGR_INSTALL_CMAKEDIR})
+
