@@ -1,4 +1,4 @@
-# `cmake --install` (make install).
+# `cmake --install` (make install) and `cpack -G DEB` (make deb).
 #
 # Installed: dynmgrd and dynmgrctl (bin), the public headers include/dynmgr/*.hpp,
 # the static libraries behind dynmgr::app, and a CMake package so that
@@ -26,6 +26,17 @@ set_target_properties(dynmgr_worker PROPERTIES EXPORT_NAME worker)
 install(TARGETS dynmgr_app dynmgr_shared dynmgr_supervisor dynmgr_worker
   EXPORT dynmgrTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
+# `cmake --install --strip` (and the Debian package) strips the executables;
+# CMake leaves archives alone, so their debug sections (most of their size) go
+# here, as dh_strip does for a -dev package.
+install(CODE "
+  if(CMAKE_INSTALL_DO_STRIP)
+    foreach(lib app shared supervisor worker)
+      execute_process(COMMAND \"${CMAKE_STRIP}\" --strip-debug
+        \"\$ENV{DESTDIR}\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_LIBDIR}/libdynmgr_\${lib}.a\"
+        COMMAND_ERROR_IS_FATAL ANY)
+    endforeach()
+  endif()")
 
 # Only include/dynmgr/ is API; shared/ and the other private headers stay behind
 # (tests/public_headers_check.cpp compiles the public ones with include/ and
@@ -49,3 +60,34 @@ install(FILES "${PROJECT_BINARY_DIR}/dynmgrConfig.cmake"
   "${PROJECT_BINARY_DIR}/dynmgrConfigVersion.cmake"
   DESTINATION ${DYNMGR_INSTALL_CMAKEDIR})
 
+# ---- Debian package (make deb: cpack -G DEB in the build directory).
+# One package, everything above under /usr. The executables are linked fully
+# static (DYNMGR_STATIC, the default), so they depend on no package; with
+# -DDYNMGR_STATIC=OFF dpkg-shlibdeps computes Depends from them. Building a
+# manager against the package needs the headers it was built with: Recommends.
+set(CPACK_GENERATOR DEB)
+set(CPACK_PACKAGE_NAME dynmgr)
+set(CPACK_PACKAGE_VENDOR dynmgr)
+set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
+set(CPACK_PACKAGE_DESCRIPTION_SUMMARY
+  "multi-process supervisor: one crash-isolated worker process per id")
+set(CPACK_PACKAGE_DESCRIPTION
+  "dynmgr runs many small, long-lived jobs addressed by an id, each in its own
+process, with a shared-memory registry and the dynmgrctl command line. This
+package holds dynmgrd, dynmgrctl, and the headers, static libraries and CMake
+package (find_package(dynmgr)) to build managers in C++.")
+set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
+set(CPACK_STRIP_FILES ON)  # executables; the archives lose their debug sections
+set(DYNMGR_DEB_MAINTAINER "dynmgr maintainers <dynmgr@localhost>" CACHE STRING
+  "Maintainer field of the Debian package (make deb)")
+set(CPACK_DEBIAN_PACKAGE_MAINTAINER "${DYNMGR_DEB_MAINTAINER}")
+set(CPACK_DEBIAN_PACKAGE_SECTION admin)
+set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
+if(DYNMGR_STATIC AND NOT DYNMGR_SANITIZE)
+  set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS OFF)
+else()
+  set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+endif()
+set(CPACK_DEBIAN_PACKAGE_RECOMMENDS
+  "cmake (>= 3.25), g++, libboost${DYNMGR_BOOST_VERSION}-dev, libcli11-dev, libsqlite3-dev")
+include(CPack)
