@@ -46,10 +46,12 @@ install(DIRECTORY include/dynmgr DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
 
 install(EXPORT dynmgrTargets NAMESPACE dynmgr:: DESTINATION ${DYNMGR_INSTALL_CMAKEDIR})
 
-# The archives hold compiled Boost.JSON and Boost.Process code and CLI11's
-# App (RunOptions::add_flags passes a CLI::App&): an application must compile
-# against the same Boost release, hence EXACT major.minor.
+# The archives hold compiled Boost.JSON and Boost.Process code, and CLI::App
+# code compiled from CLI11's headers (RunOptions::add_flags hands the
+# application a CLI::App&): an application must compile against the same
+# Boost release and the same CLI11, hence EXACT versions in dynmgrConfig.cmake.
 set(DYNMGR_BOOST_VERSION "${Boost_VERSION_MAJOR}.${Boost_VERSION_MINOR}")
+set(DYNMGR_CLI11_VERSION "${CLI11_VERSION}")
 configure_package_config_file(cmake/dynmgrConfig.cmake.in
   "${PROJECT_BINARY_DIR}/dynmgrConfig.cmake"
   INSTALL_DESTINATION ${DYNMGR_INSTALL_CMAKEDIR})
