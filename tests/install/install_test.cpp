@@ -47,7 +47,9 @@ std::string describe(const CommandResult& r) {
 }
 
 // cmake --install <build> --prefix <prefix> [DESTDIR=<destdir> in its environment].
+// A DESTDIR of the caller's (a shell that staged an install) must not leak in.
 CommandResult install_into(const std::string& prefix, const std::string& destdir = "") {
+  ::unsetenv("DESTDIR");
   std::vector<std::string> env;
   if (!destdir.empty()) env.push_back("DESTDIR=" + destdir);
   return run_command({DYNMGR_CMAKE_COMMAND, "--install", DYNMGR_BUILD_ROOT, "--prefix", prefix},
