@@ -195,8 +195,9 @@ TEST(Install, ManagerBuiltOutOfTreeRunsWithInstalledDynmgrctl) {
                                      build,
                                      "-DCMAKE_PREFIX_PATH=" + prefix,
                                      "-DCMAKE_CXX_COMPILER=" DYNMGR_CXX_COMPILER};
-  // A sanitized dynmgr (DYNMGR_SANITIZE) installs instrumented archives: the
-  // application must be compiled and linked with the same runtime.
+  // A sanitized dynmgr (DYNMGR_SANITIZE, the tsan preset) installs
+  // instrumented archives: the application must be compiled and linked with
+  // the same runtime.
   if (const std::string flags = DYNMGR_CONSUMER_FLAGS; !flags.empty()) {
     configure.push_back("-DCMAKE_CXX_FLAGS=" + flags);
     configure.push_back("-DCMAKE_EXE_LINKER_FLAGS=" + flags);
