@@ -5,8 +5,9 @@ BUILD      ?= build
 ASAN_BUILD ?= build/asan
 JOBS       ?= $(shell nproc)
 CMAKE_FLAGS ?=
+PREFIX     ?= /usr/local
 
-.PHONY: all deps configure build test test-asan test-slow run bench clean format-check
+.PHONY: all deps configure build test test-asan test-slow run bench install deb clean format-check
 
 all: build
 
@@ -43,6 +44,15 @@ run: build
 
 bench: build
 	@sh bench/run.sh $(BUILD)
+
+# dynmgrd, dynmgrctl, the public headers, the libraries and the CMake package
+# (find_package(dynmgr)) under $(PREFIX); DESTDIR=/some/root stages them there.
+install: build
+	DESTDIR="$(DESTDIR)" cmake --install $(BUILD) --prefix "$(PREFIX)"
+
+# The same files under /usr as a Debian package: $(BUILD)/dynmgr_<version>_<arch>.deb.
+deb: build
+	cd $(BUILD) && cpack -G DEB
 
 format-check:
 	clang-format --dry-run --Werror $$(git ls-files '*.cpp' '*.hpp')
