@@ -4,19 +4,19 @@
 // into exit codes (0 ok, 1 failed, 2 usage/invalid, 3 no such worker,
 // 4 timed out, 5 no supervisor).
 
-#include "dynmgr/client.hpp"
-#include "shared/error.hpp"
-
 #include <CLI/CLI.hpp>
 #include <optional>
 #include <string>
 
+#include "dynmgr/client.hpp"
+#include "shared/error.hpp"
+
 namespace dynmgr::cli {
 
 struct Context {
-  std::string instance;           // -n/--name; empty: $DYNMGR_NAME or "default"
-  bool json = false;              // --json
-  std::uint32_t wait_ms = 5000;   // --wait MS: per-request deadline
+  std::string instance;          // -n/--name; empty: $DYNMGR_NAME or "default"
+  bool json = false;             // --json
+  std::uint32_t wait_ms = 5000;  // --wait MS: per-request deadline
   int exit_code = 0;
   std::optional<Client> client;
 
@@ -47,6 +47,11 @@ void add_message_target(CLI::App* cmd, MessageTarget& target);
 // Checks usage, the id and the JSON; prints the error and returns nullopt on failure.
 std::optional<AddressedMessage> resolve_message_target(Context& ctx, const std::string& verb,
                                                        const MessageTarget& target);
+
+// dynmgrctl's whole command line: global flags, --version, every verb, the
+// checks that run once parsing is complete. exec_argv is what followed --exec
+// (cut off before parsing); ctx receives the global flags.
+void add_command_line(CLI::App& app, Context& ctx, std::vector<std::string>& exec_argv);
 
 // Each verb adds its subcommand; the callback runs it and sets ctx.exit_code.
 void add_ping(CLI::App& app, Context& ctx);
