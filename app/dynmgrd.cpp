@@ -4,13 +4,14 @@
 //   dynmgrd [-n NAME] [--daemon] [--children FILE] [supervisor flags] [--exec CMD ARGS...]
 //
 // --exec (the rest of the line) is the default command for `put` without --exec.
-#include "dynmgr/run.hpp"
-#include "worker/exec_manager.hpp"
-
 #include <CLI/CLI.hpp>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+
+#include "app/dynmgrd_flags.hpp"
+#include "dynmgr/run.hpp"
+#include "worker/exec_manager.hpp"
 
 int main(int argc, char** argv) {
   dynmgr::ExecManager::Config config;
@@ -27,17 +28,15 @@ int main(int argc, char** argv) {
   }
   dynmgr::RunOptions opts;
   opts.program = "dynmgrd";
-  opts.add_flags = [&config](CLI::App& app) {
-    app.add_option("--children", config.children_file, "JSON file of id -> spec to start at boot");
-    app.footer("--exec CMD ARGS... (the rest of the line): default command for put without --exec.");
-  };
+  opts.add_flags = [&config](CLI::App& app) { dynmgr::add_dynmgrd_flags(app, config); };
   opts.after_parse = [&config, exec_without_command]() -> dynmgr::Status {
     if (exec_without_command) {
       return dynmgr::make_error(dynmgr::Errc::kInvalid, "--exec needs a command");
     }
     // --daemon runs in /: keep relative paths meaning what they meant here.
     std::error_code ec;
-    if (!config.default_command.empty() && config.default_command[0].find('/') != std::string::npos) {
+    if (!config.default_command.empty() &&
+        config.default_command[0].find('/') != std::string::npos) {
       auto abs = std::filesystem::absolute(config.default_command[0], ec);
       if (!ec) config.default_command[0] = abs.lexically_normal().string();
     }
@@ -45,16 +44,18 @@ int main(int argc, char** argv) {
       auto abs = std::filesystem::absolute(config.children_file, ec);
       if (!ec) config.children_file = abs.lexically_normal().string();
       std::ifstream in(config.children_file);
-      if (!in) return dynmgr::make_error(dynmgr::Errc::kInvalid, "unable to read --children " + config.children_file);
+      if (!in)
+        return dynmgr::make_error(dynmgr::Errc::kInvalid,
+                                  "unable to read --children " + config.children_file);
       std::string text;
       try {
         text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
       } catch (const std::ios_base::failure& e) {
         // libstdc++'s filebuf throws on a read error (e.g. a directory) even
         // with no exceptions() set; uncaught, it aborted dynmgrd.
-        return dynmgr::make_error(dynmgr::Errc::kInvalid, "unable to read --children " +
-                                                              config.children_file + ": " +
-                                                              e.code().message());
+        return dynmgr::make_error(
+            dynmgr::Errc::kInvalid,
+            "unable to read --children " + config.children_file + ": " + e.code().message());
       }
       auto specs = dynmgr::ExecManager::parse_children(text);
       if (!specs) return specs.error();

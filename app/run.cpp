@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "app/supervisor_flags.hpp"
 #include "shared/log.hpp"
 #include "shared/names.hpp"
 #include "shared/worker_args.hpp"
@@ -89,57 +90,23 @@ int run_manager(const ManagerFactory& factory, int argc, char** argv, const RunO
       options.program == "dynmgr" && argc > 0 ? basename_of(argv[0]) : options.program;
   set_log_program(program);
 
-  SupervisorOptions opt;
-  opt.instance = default_instance_name();
-  bool daemon = false;
-  std::string log_file;
-  std::string level = "info";
+  SupervisorFlags flags;
+  flags.opt.instance = default_instance_name();
   CLI::App app{program + ": a dynmgr supervisor (see README)"};
-  app.add_option("-n,--name", opt.instance, "instance name (default $DYNMGR_NAME or 'default')");
-  app.add_flag("--daemon", daemon, "detach and log to --log-file");
-  app.add_option("--log-file", log_file, "daemon log file");
-  app.add_option("--max-workers", opt.registry.capacity, "registry capacity")
-      ->check(CLI::Range(1u, 1'000'000u));
-  app.add_option("--max-payload", opt.registry.max_payload, "payload/value/message limit (bytes)")
-      ->check(CLI::Range(64u, 16u * 1024 * 1024));
-  app.add_option("--mailbox-depth", opt.registry.mailbox_depth, "messages per mailbox")
-      ->check(CLI::Range(1u, 65536u));
-  app.add_option("--terminate-timeout", opt.terminate_timeout_ms, "terminate -> SIGTERM (ms)");
-  app.add_option("--kill-timeout", opt.kill_timeout_ms, "SIGTERM -> SIGKILL (ms)");
-  app.add_option("--orphan-grace", opt.registry.orphan_grace_ms,
-                 "how long workers outlive a dead supervisor, waiting to be adopted (ms)")
-      ->check(CLI::Range(0u, 86'400'000u));
-  std::string state_dir;
-  bool no_state = false;
-  std::string durability = "batch";
-  app.add_option("--state-dir", state_dir,
-                 "state database directory (default /var/lib/dynmgr/NAME for root, else "
-                 "$XDG_STATE_HOME/dynmgr/NAME or ~/.local/state/dynmgr/NAME)");
-  app.add_flag("--no-state", no_state,
-               "volatile: keep no state database (nothing survives a reboot)");
-  app.add_flag("--fresh", opt.fresh,
-               "start from the built-in children only, dropping the stored workers");
-  app.add_option("--durability", durability,
-                 "sync: every put/del/commit on disk before its reply; batch: group commits");
-  app.add_option("--sync-interval", opt.sync_interval_ms,
-                 "batch durability: the longest a change waits for its commit (ms)")
-      ->check(CLI::Range(1u, 60'000u));
-  app.add_option("--event-capacity", opt.event_capacity,
-                 "records in the event ring that `dynmgrctl watch` reads (rounded up to a power "
-                 "of two)")
-      ->check(CLI::Range(16u, 1'048'576u));
-  app.add_option("--metrics-listen", opt.metrics_listen,
-                 "serve Prometheus metrics over HTTP at /metrics: PORT or HOST:PORT (default host "
-                 "127.0.0.1)");
-  app.add_option("--backoff-base", opt.backoff.base_ms,
-                 "first restart delay after a quick crash (ms)");
-  app.add_option("--backoff-cap", opt.backoff.cap_ms, "longest restart delay (ms)");
-  app.add_option("--healthy-uptime", opt.backoff.healthy_uptime_ms,
-                 "a run this long resets the backoff (ms)");
-  app.add_option("--log-level", level, "debug|info|warn|error|off");
+  add_supervisor_flags(app, flags, program);
+  SupervisorOptions& opt = flags.opt;
+  std::string& log_file = flags.log_file;
+  std::string& state_dir = flags.state_dir;
+  const std::string& level = flags.level;
+  const std::string& durability = flags.durability;
+  const bool& daemon = flags.daemon;
+  const bool& no_state = flags.no_state;
   if (options.add_flags) options.add_flags(app);
   try {
     app.parse(argc, argv);
+  } catch (const CLI::CallForVersion& e) {
+    std::cout << e.what() << '\n';
+    return 0;
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) {
       std::cout << app.help();

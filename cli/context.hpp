@@ -48,6 +48,11 @@ void add_message_target(CLI::App* cmd, MessageTarget& target);
 std::optional<AddressedMessage> resolve_message_target(Context& ctx, const std::string& verb,
                                                        const MessageTarget& target);
 
+// dynmgrctl's whole command line: global flags, --version, every verb, the
+// checks that run once parsing is complete. exec_argv is what followed --exec
+// (cut off before parsing); ctx receives the global flags.
+void add_command_line(CLI::App& app, Context& ctx, std::vector<std::string>& exec_argv);
+
 // Each verb adds its subcommand; the callback runs it and sets ctx.exit_code.
 void add_ping(CLI::App& app, Context& ctx);
 void add_put(CLI::App& app, Context& ctx, std::vector<std::string>& exec_argv);

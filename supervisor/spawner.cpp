@@ -29,6 +29,10 @@ Result<SpawnedProcess> spawn_process(const std::string& path, const std::vector<
 
   std::vector<char*> cenv;
   for (char** e = environ; *e != nullptr; ++e) {
+    // systemd's readiness socket is the supervisor's alone: a worker that
+    // notified (an exec worker's command linking libsystemd would) could
+    // tell systemd the service is ready, reloading or stopping.
+    if (std::strncmp(*e, "NOTIFY_SOCKET=", 14) == 0) continue;
     bool overridden = false;
     for (const auto& x : extra_env) {
       const auto eq = x.find('=');

@@ -8,12 +8,12 @@
 // The caller watches the child (ChildWatcher: a pidfd in its own descriptor
 // table) and reaps it by pid — never a global waitpid(-1).
 
-#include "shared/error.hpp"
-
 #include <sys/types.h>
 
 #include <string>
 #include <vector>
+
+#include "shared/error.hpp"
 
 namespace dynmgr {
 
@@ -21,7 +21,8 @@ struct SpawnedProcess {
   pid_t pid = 0;
 };
 
-// argv[0] is the path. env entries are "K=V" and are added to the environment.
+// argv[0] is the path. env entries are "K=V" and are added to the environment,
+// which is ours without NOTIFY_SOCKET (systemd hears from the supervisor only).
 Result<SpawnedProcess> spawn_process(const std::string& path, const std::vector<std::string>& argv,
                                      const std::vector<std::string>& extra_env);
 

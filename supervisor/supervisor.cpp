@@ -58,6 +58,7 @@ int Supervisor::Loop::run() {
   block_signals();
   if (auto st = start(); !st) {
     log_error("unable to start supervisor '" + names_.instance() + "': " + st.error().message);
+    notify_service("STATUS=" + notify_status_line("unable to start: " + st.error().message));
     close_store();
     cleanup_objects();
     return 1;
@@ -418,9 +419,46 @@ void Supervisor::Loop::set_state(ManagerState s) {
   ev.type = EventType::kManager;
   ev.state = s;
   emit(std::move(ev));
+  // After the registry: whoever systemd lets go on at READY=1 finds it `up`.
+  notify_state(s);
   if (m_.handle_state_change(s) == StateChangeAnswer::kRestart && s != ManagerState::kDown) {
     log_info("handle_state_change asked for a restart");
     feed_manager(mp::Event(mp::EventKind::kRestartAsked));
+  }
+}
+
+// ------------------------------------------------------------ systemd
+
+std::string Supervisor::Loop::status_line() const {
+  std::string line = std::string(to_string(state_)) + ", " + std::to_string(fleet_.size()) +
+                     (fleet_.size() == 1 ? " worker" : " workers");
+  if (reg_ && reg_->header().adopted > 0) {
+    line += " (" + std::to_string(reg_->header().adopted) + " adopted)";
+  }
+  return line;
+}
+
+void Supervisor::Loop::notify_state(ManagerState s) {
+  if (!notifier_.active()) return;
+  switch (s) {
+    case ManagerState::kUp:
+      // Again after every restart and re-exec: systemd treats a repeated
+      // READY=1 as "still ready", and it ends a RELOADING=1.
+      return notify_service("READY=1\nSTATUS=" + status_line());
+    case ManagerState::kDown:
+      return notify_service("STOPPING=1\nSTATUS=stopping, " + std::to_string(fleet_.size()) +
+                            (fleet_.size() == 1 ? " worker" : " workers"));
+    case ManagerState::kStarting:
+      return notify_service(std::string("STATUS=") +
+                            (phase_.phase == mp::Phase::kRestarting ? "restarting" : "starting"));
+    default:
+      return;
+  }
+}
+
+void Supervisor::Loop::notify_service(const std::string& message) {
+  if (auto st = notifier_.notify(message); !st) {
+    log_warn("unable to notify systemd: " + st.error().message);
   }
 }
 

@@ -21,6 +21,7 @@
 #include <cstring>
 #include <set>
 
+#include "shared/clock.hpp"
 #include "shared/log.hpp"
 #include "shared/process_identity.hpp"
 #include "shared/shm_objects.hpp"
@@ -183,6 +184,11 @@ void Supervisor::Loop::reexec(std::optional<Waiter> waiter) {
       waiter ? waiter->reply_to + " " + std::to_string(waiter->request_id) : "-";
   ::setenv(kReexecEnv, target.c_str(), 1);
   log_info("re-executing " + path + " (pid " + std::to_string(::getpid()) + ")");
+  // systemd: reloading until the new image is up again (READY=1 from
+  // set_state); same pid, so no MAINPID. MONOTONIC_USEC is what systemd 253+
+  // asks of a reload notification; older ones ignore it.
+  notify_service("RELOADING=1\nSTATUS=re-executing " + notify_status_line(path) +
+                 "\nMONOTONIC_USEC=" + std::to_string(mono_ms() * 1000));
   // What the loop still had to send goes out first (replies, terminates).
   outbox_.flush();
   // The new image opens the database again (and takes its lock).
@@ -199,6 +205,10 @@ void Supervisor::Loop::reexec(std::optional<Waiter> waiter) {
   open_store();
   stored_.clear();  // the fleet is as it was: nothing to restore
   fail(path + ": " + std::strerror(err));
+  // This image goes on: no longer reloading.
+  notify_service(std::string(state_ == ManagerState::kUp ? "READY=1\n" : "") +
+                 "STATUS=" + status_line() +
+                 notify_status_line(" (re-exec failed: " + path + ": " + std::strerror(err) + ")"));
 }
 
 // In the re-executed image, once it has adopted everything: answers the

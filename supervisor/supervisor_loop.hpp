@@ -29,6 +29,7 @@
 #include "shared/protocol.hpp"
 #include "shared/queue.hpp"
 #include "shared/registry.hpp"
+#include "shared/service_notify.hpp"
 #include "supervisor/child_watcher.hpp"
 #include "supervisor/fleet.hpp"
 #include "supervisor/manager_calls.hpp"
@@ -119,6 +120,11 @@ class Supervisor::Loop {
   // An applied transition's events and exit-history entry (supervisor_workers.cpp).
   void note_transition(Entry& e, const lifecycle::WorkerState& before, const lifecycle::Event& ev,
                        const lifecycle::Transition& t);
+  // systemd (README "systemd"): READY/STOPPING/STATUS for a state change, and
+  // any message; a failure is logged, never fatal. No-ops outside systemd.
+  void notify_state(ManagerState s);
+  void notify_service(const std::string& message);
+  std::string status_line() const;
   void boot_children();
   void stop_all(lifecycle::StopCause cause);
 
@@ -152,6 +158,7 @@ class Supervisor::Loop {
   ManagerState state_ = ManagerState::kUnknown;  // what the registry shows
   std::vector<Waiter> stop_waiters_;             // answered after cleanup
   bool finished_ = false;
+  const ServiceNotifier notifier_ = ServiceNotifier::from_environment();
 
   // The state database (supervisor_store.cpp).
   std::optional<StateStore> store_;

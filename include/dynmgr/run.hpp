@@ -9,6 +9,7 @@
 //
 // Supervisor flags (README "Supervisor flags"):
 //   -n, --name NAME          instance (default $DYNMGR_NAME or "default")
+//   --version                print "<program> <version>" and exit 0
 //   --daemon                 detach; log to --log-file; return once `up`
 //   --log-file PATH          daemon log (default /tmp/dynmgr.<uid>.<name>.log)
 //   --max-workers N          registry capacity (default 4096)
@@ -22,11 +23,11 @@
 //   --healthy-uptime MS      a run at least this long resets the backoff (default 10000)
 //   --log-level L            debug|info|warn|error|off (default info)
 
-#include "dynmgr/manager.hpp"
-
 #include <functional>
 #include <memory>
 #include <string>
+
+#include "dynmgr/manager.hpp"
 
 namespace CLI {
 class App;

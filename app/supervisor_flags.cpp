@@ -1,0 +1,69 @@
+#include "app/supervisor_flags.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include "shared/version.hpp"
+
+namespace dynmgr {
+
+void add_supervisor_flags(CLI::App& app, SupervisorFlags& f, const std::string& program) {
+  SupervisorOptions& opt = f.opt;
+  app.set_version_flag("--version", program + " " + std::string(kVersion),
+                       "print the version and exit");
+  app.add_option("-n,--name", opt.instance, "instance name (default $DYNMGR_NAME or 'default')");
+  app.add_flag("--daemon", f.daemon, "detach and log to --log-file");
+  app.add_option("--log-file", f.log_file,
+                 "daemon log file (default /tmp/dynmgr.<uid>.<name>.log)");
+  // Defaults are captured for the help and the manual; -n, --state-dir and
+  // --log-file depend on the environment and say so in words instead.
+  app.add_option("--max-workers", opt.registry.capacity, "registry capacity")
+      ->check(CLI::Range(1u, 1'000'000u))
+      ->capture_default_str();
+  app.add_option("--max-payload", opt.registry.max_payload, "payload/value/message limit (bytes)")
+      ->check(CLI::Range(64u, 16u * 1024 * 1024))
+      ->capture_default_str();
+  app.add_option("--mailbox-depth", opt.registry.mailbox_depth, "messages per mailbox")
+      ->check(CLI::Range(1u, 65536u))
+      ->capture_default_str();
+  app.add_option("--terminate-timeout", opt.terminate_timeout_ms, "terminate -> SIGTERM (ms)")
+      ->capture_default_str();
+  app.add_option("--kill-timeout", opt.kill_timeout_ms, "SIGTERM -> SIGKILL (ms)")
+      ->capture_default_str();
+  app.add_option("--orphan-grace", opt.registry.orphan_grace_ms,
+                 "how long workers outlive a dead supervisor, waiting to be adopted (ms)")
+      ->check(CLI::Range(0u, 86'400'000u))
+      ->capture_default_str();
+  app.add_option("--state-dir", f.state_dir,
+                 "state database directory (default /var/lib/dynmgr/NAME for root, else "
+                 "$XDG_STATE_HOME/dynmgr/NAME or ~/.local/state/dynmgr/NAME)");
+  app.add_flag("--no-state", f.no_state,
+               "volatile: keep no state database (nothing survives a reboot)");
+  app.add_flag("--fresh", opt.fresh,
+               "start from the built-in children only, dropping the stored workers");
+  app.add_option("--durability", f.durability,
+                 "sync: every put/del/commit on disk before its reply; batch: group commits")
+      ->capture_default_str();
+  app.add_option("--sync-interval", opt.sync_interval_ms,
+                 "batch durability: the longest a change waits for its commit (ms)")
+      ->check(CLI::Range(1u, 60'000u))
+      ->capture_default_str();
+  app.add_option("--event-capacity", opt.event_capacity,
+                 "records in the event ring that `dynmgrctl watch` reads (rounded up to a power "
+                 "of two)")
+      ->check(CLI::Range(16u, 1'048'576u))
+      ->capture_default_str();
+  app.add_option("--metrics-listen", opt.metrics_listen,
+                 "serve Prometheus metrics over HTTP at /metrics: PORT or HOST:PORT (default host "
+                 "127.0.0.1)");
+  app.add_option("--backoff-base", opt.backoff.base_ms,
+                 "first restart delay after a quick crash (ms)")
+      ->capture_default_str();
+  app.add_option("--backoff-cap", opt.backoff.cap_ms, "longest restart delay (ms)")
+      ->capture_default_str();
+  app.add_option("--healthy-uptime", opt.backoff.healthy_uptime_ms,
+                 "a run this long resets the backoff (ms)")
+      ->capture_default_str();
+  app.add_option("--log-level", f.level, "debug|info|warn|error|off")->capture_default_str();
+}
+
+}  // namespace dynmgr

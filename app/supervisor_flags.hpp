@@ -1,0 +1,31 @@
+#pragma once
+// The supervisor's command line (README "Supervisor flags"), apart from
+// run_manager so that the manual and the completion generator (doc/) describe
+// the very flags the binary parses.
+
+#include <string>
+
+#include "supervisor/supervisor.hpp"
+
+namespace CLI {
+class App;
+}
+
+namespace dynmgr {
+
+// What the flags are parsed into; run_manager validates and converts them.
+struct SupervisorFlags {
+  SupervisorOptions opt;
+  bool daemon = false;
+  std::string log_file;
+  std::string level = "info";
+  std::string state_dir;
+  bool no_state = false;
+  std::string durability = "batch";
+};
+
+// Adds every supervisor flag, and --version ("PROGRAM VERSION"), to app.
+// flags.opt.instance is the default of -n: set it before the call.
+void add_supervisor_flags(CLI::App& app, SupervisorFlags& flags, const std::string& program);
+
+}  // namespace dynmgr
