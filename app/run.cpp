@@ -13,7 +13,9 @@
 #include <filesystem>
 #include <iostream>
 
+#include "collector/log_collector.hpp"
 #include "shared/log.hpp"
+#include "shared/log_files.hpp"
 #include "shared/names.hpp"
 #include "shared/worker_args.hpp"
 #include "supervisor/supervisor.hpp"
@@ -80,6 +82,9 @@ int daemonize(const std::string& log_file, const std::string& program) {
 }  // namespace
 
 int run_manager(const ManagerFactory& factory, int argc, char** argv, const RunOptions& options) {
+  if (argc >= 2 && std::strcmp(argv[1], logfiles::kCollectorRoleFlag) == 0) {
+    return run_log_collector(argc, argv);
+  }
   if (auto worker = parse_worker_args(argc, argv)) {
     auto manager = factory();
     return run_worker(*manager, *worker);
@@ -129,6 +134,17 @@ int run_manager(const ManagerFactory& factory, int argc, char** argv, const RunO
   app.add_option("--healthy-uptime", opt.backoff.healthy_uptime_ms,
                  "a run this long resets the backoff (ms)");
   app.add_option("--log-level", level, "debug|info|warn|error|off");
+  std::string log_dir;
+  bool no_logs = false;
+  app.add_option("--log-dir", log_dir,
+                 "worker logs directory (default STATE_DIR/logs; none with --no-state)");
+  app.add_flag("--no-logs", no_logs,
+               "no worker logs: workers write to the supervisor's stdout and stderr");
+  app.add_option("--log-max-bytes", opt.logs.max_bytes,
+                 "rotate a worker's log file beyond this size (bytes, default 10 MiB)")
+      ->check(CLI::Range(std::uint64_t{1024}, std::uint64_t{1} << 40));
+  app.add_option("--log-keep", opt.logs.keep, "rotated log files kept per worker (default 5)")
+      ->check(CLI::Range(1u, 1000u));
   if (options.add_flags) options.add_flags(app);
   try {
     app.parse(argc, argv);
@@ -182,6 +198,27 @@ int run_manager(const ManagerFactory& factory, int argc, char** argv, const RunO
     }
     opt.state_dir = abs.lexically_normal().string();
     if (opt.state_dir.size() > 1 && opt.state_dir.back() == '/') opt.state_dir.pop_back();
+  }
+  if (no_logs && !log_dir.empty()) {
+    std::cerr << program << ": --no-logs and --log-dir exclude each other\n";
+    return 2;
+  }
+  if (!no_logs && log_dir.empty() && !opt.state_dir.empty()) log_dir = opt.state_dir + "/logs";
+  if (!no_logs && !log_dir.empty()) {
+    std::error_code ec;
+    const auto abs = std::filesystem::absolute(log_dir, ec);
+    if (ec) {
+      std::cerr << program << ": invalid --log-dir '" << log_dir << "': " << ec.message() << '\n';
+      return 2;
+    }
+    opt.logs.dir = abs.lexically_normal().string();
+    if (opt.logs.dir.size() > 1 && opt.logs.dir.back() == '/') opt.logs.dir.pop_back();
+    // The collector's socket lives there: its path must fit a sockaddr_un.
+    if (opt.logs.dir.size() + std::strlen(logfiles::kSocketName) + 2 > 108) {
+      std::cerr << program << ": invalid --log-dir '" << log_dir
+                << "': too long (a socket path inside it must fit 107 bytes)\n";
+      return 2;
+    }
   }
   if (options.after_parse) {
     if (auto st = options.after_parse(); !st) {

@@ -8,12 +8,13 @@
 // The caller watches the child (ChildWatcher: a pidfd in its own descriptor
 // table) and reaps it by pid — never a global waitpid(-1).
 
-#include "shared/error.hpp"
-
 #include <sys/types.h>
 
 #include <string>
+#include <utility>
 #include <vector>
+
+#include "shared/error.hpp"
 
 namespace dynmgr {
 
@@ -21,9 +22,18 @@ struct SpawnedProcess {
   pid_t pid = 0;
 };
 
+// Descriptors the child gets: each `from` (ours, close-on-exec) becomes its
+// `to`; everything else from 3 up is closed. new_session: setsid instead of a
+// new process group (the log collector, which belongs to no terminal).
+struct SpawnFds {
+  std::vector<std::pair<int, int>> dup;  // {from, to}
+  bool new_session = false;
+};
+
 // argv[0] is the path. env entries are "K=V" and are added to the environment.
 Result<SpawnedProcess> spawn_process(const std::string& path, const std::vector<std::string>& argv,
-                                     const std::vector<std::string>& extra_env);
+                                     const std::vector<std::string>& extra_env,
+                                     const SpawnFds& fds = {});
 
 // Absolute path of the running executable (/proc/self/exe).
 Result<std::string> self_executable();

@@ -99,6 +99,7 @@ Status Supervisor::Loop::start() {
     if (!exe) return exe.error();
     opt_.worker_executable = *exe;
   }
+  logs_.emplace(opt_.logs, opt_.worker_executable);
   // We hold the lock: a registry under our name was left by a supervisor that
   // died (or by ourselves before a re-exec). Adopt it and its live workers;
   // anything unusable is stale and removed.
@@ -122,9 +123,9 @@ Status Supervisor::Loop::start() {
     // without knowing them. Exit instead: they see their supervisor die and
     // stop after the orphan grace; the next start restores from the database.
     if (found.error().code == Errc::kStale && std::getenv("DYNMGR_REEXEC") != nullptr) {
-      return make_error(Errc::kStale, "re-executed, but unable to adopt the registry: " +
-                                          found.error().message +
-                                          "; the workers stop after the orphan grace");
+      return make_error(Errc::kStale,
+                        "re-executed, but unable to adopt the registry: " + found.error().message +
+                            "; the workers stop after the orphan grace");
     }
     if (found.error().code != Errc::kNoSupervisor) {
       log_warn("not adopting the registry left under '" + names_.instance() +

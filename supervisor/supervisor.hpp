@@ -22,6 +22,7 @@
 
 #include "dynmgr/manager.hpp"
 #include "shared/registry.hpp"
+#include "supervisor/log_link.hpp"
 #include "supervisor/restart_policy.hpp"
 #include "supervisor/state_store.hpp"
 
@@ -43,6 +44,9 @@ struct SupervisorOptions {
   bool fresh = false;  // start from children_specs() only; the stored workers are dropped
   Durability durability = Durability::kBatch;
   std::uint32_t sync_interval_ms = 20;  // kBatch: the longest a change waits for its commit
+  // Worker logs (README "Worker logs"): dir empty means workers inherit the
+  // supervisor's stdout and stderr. An absolute path.
+  LogConfig logs;
   // Called once the manager is `up` for the first time (daemon readiness).
   std::function<void()> on_ready;
 };

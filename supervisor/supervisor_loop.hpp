@@ -143,6 +143,8 @@ class Supervisor::Loop {
   std::vector<Waiter> stop_waiters_;             // answered after cleanup
   bool finished_ = false;
 
+  std::optional<LogLink> logs_;  // worker logs; set in start()
+
   // The state database (supervisor_store.cpp).
   std::optional<StateStore> store_;
   int state_lock_fd_ = -1;            // flock on <state dir>/lock while store_ is open
