@@ -4,19 +4,19 @@
 // into exit codes (0 ok, 1 failed, 2 usage/invalid, 3 no such worker,
 // 4 timed out, 5 no supervisor).
 
-#include "dynmgr/client.hpp"
-#include "shared/error.hpp"
-
 #include <CLI/CLI.hpp>
 #include <optional>
 #include <string>
 
+#include "dynmgr/client.hpp"
+#include "shared/error.hpp"
+
 namespace dynmgr::cli {
 
 struct Context {
-  std::string instance;           // -n/--name; empty: $DYNMGR_NAME or "default"
-  bool json = false;              // --json
-  std::uint32_t wait_ms = 5000;   // --wait MS: per-request deadline
+  std::string instance;          // -n/--name; empty: $DYNMGR_NAME or "default"
+  bool json = false;             // --json
+  std::uint32_t wait_ms = 5000;  // --wait MS: per-request deadline
   int exit_code = 0;
   std::optional<Client> client;
 
@@ -59,5 +59,6 @@ void add_state(CLI::App& app, Context& ctx);
 void add_restart(CLI::App& app, Context& ctx);
 void add_reexec(CLI::App& app, Context& ctx);
 void add_stop(CLI::App& app, Context& ctx);
+void add_logs(CLI::App& app, Context& ctx);
 
 }  // namespace dynmgr::cli

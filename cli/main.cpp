@@ -1,10 +1,10 @@
 // dynmgrctl — the operator's command line (README "dynmgrctl").
-#include "cli/context.hpp"
-
 #include <signal.h>
 
 #include <cstring>
 #include <iostream>
+
+#include "cli/context.hpp"
 
 int main(int argc, char** argv) {
   ::signal(SIGPIPE, SIG_IGN);
@@ -43,6 +43,7 @@ int main(int argc, char** argv) {
   add_restart(app, ctx);
   add_reexec(app, ctx);
   add_stop(app, ctx);
+  add_logs(app, ctx);
   app.footer(
       "Exit codes: 0 ok, 1 failed, 2 usage or invalid input, 3 no such worker, 4 timed out, "
       "5 no supervisor running.");
