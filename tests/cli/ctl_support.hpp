@@ -127,7 +127,8 @@ class Daemon {
   const std::string& name() const { return name_; }
   const Names& names() const { return names_; }
   pid_t pid() const { return pid_; }
-  std::string log() const { return read_file(log_); }
+  // The daemon's log, then what its workers wrote (their log files).
+  std::string log() const { return read_file(log_) + worker_output(name_); }
   const std::string& log_path() const { return log_; }
 
   CommandResult ctl(std::vector<std::string> args, const std::vector<std::string>& env = {}) const {
@@ -150,8 +151,9 @@ class Daemon {
       (void)wait_until([&] { return process_gone(pid_); }, 5s);
     }
     remove_shm_objects(names_);
+    const std::string text = log();
     remove_state_dir(name_);
-    expect_no_sanitizer_report(log(), "supervisor '" + name_ + "' (" + log_ + ")");
+    expect_no_sanitizer_report(text, "supervisor '" + name_ + "' (" + log_ + ")");
     ::unlink(log_.c_str());
   }
 
@@ -195,13 +197,15 @@ class Foreground {
       (void)wait();
     }
     remove_shm_objects(names_);
+    const std::string text = output();
     remove_state_dir(name_);
-    expect_no_sanitizer_report(output(), "supervisor '" + name_ + "'");
+    expect_no_sanitizer_report(text, "supervisor '" + name_ + "'");
     ::unlink(out_.c_str());
   }
 
   const std::string& name() const { return name_; }
-  std::string output() const { return read_file(out_); }
+  // Its stdout and stderr, then what its workers wrote (their log files).
+  std::string output() const { return read_file(out_) + worker_output(name_); }
   // True once the supervisor answers ping.
   bool wait_up(std::chrono::milliseconds timeout = 10s) const {
     return wait_until([&] { return testing::ctl(name_, {"ping"}).exit_code == 0; }, timeout, 5ms);

@@ -279,6 +279,8 @@ std::string ProbeTest::supervisor_output() const {
   std::ifstream in(log_path("supervisor"));
   std::stringstream ss;
   ss << in.rdbuf();
+  const std::string workers = worker_output(instance_);
+  if (!workers.empty()) ss << "---- worker logs\n" << workers;
   return ss.str();
 }
 
@@ -347,6 +349,7 @@ void ProbeTest::TearDown() {
   }, 5s, 1ms);
   reap_adopted(0);
   client_.reset();
+  const std::string out = supervisor_output();  // before its worker logs go
   remove_state_dir(instance_);
   if (stopped_here) {
     // A clean stop leaves no shared object behind (our reply queue went with
@@ -356,15 +359,13 @@ void ProbeTest::TearDown() {
                               << ::testing::PrintToString(left);
   }
   // Sanitizer reports of the supervisor or a worker land in its output (workers
-  // inherit it), not in ours: look for them.
-  const std::string out = supervisor_output();
+  // inherit it, or their log files hold them), not in ours: look for them.
   for (const char* marker : {"AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSanitizer",
                              "runtime error:"}) {
     EXPECT_EQ(out.find(marker), std::string::npos) << "sanitizer report (" << marker << ")";
   }
   if (HasFailure()) {
-    std::cout << "---- supervisor output (" << instance_ << ")\n" << supervisor_output()
-              << "---- end\n";
+    std::cout << "---- supervisor output (" << instance_ << ")\n" << out << "---- end\n";
     for (const char* n : {"state", "terminate", "timeout", "init"}) {
       const auto lines = log(n);
       if (lines.empty()) continue;
