@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -125,6 +126,11 @@ void Collector::receive(int client) {
     msg.msg_controllen = sizeof control;
     const ssize_t n = ::recvmsg(client, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+    if (n > 0 && (msg.msg_flags & MSG_CTRUNC) != 0) {
+      // Out of descriptors: the kernel closed what did not fit; that worker's
+      // writes fail (EPIPE) instead of blocking.
+      log_warn("log collector: a worker's pipes were lost: out of descriptors");
+    }
     int fds[2] = {-1, -1};
     std::size_t nfds = 0;
     for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
@@ -397,7 +403,13 @@ int Collector::run() {
   ::sigprocmask(SIG_BLOCK, &set, nullptr);
   sigfd_ = ::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
   ::signal(SIGPIPE, SIG_IGN);
-  ::signal(SIGXFSZ, SIG_IGN);  // a file over RLIMIT_FSIZE is EFBIG: lines dropped, counted
+  ::signal(SIGXFSZ, SIG_IGN);
+  // Two descriptors per worker: as many as we are allowed.
+  rlimit files{};
+  if (::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    (void)::setrlimit(RLIMIT_NOFILE, &files);
+  }  // a file over RLIMIT_FSIZE is EFBIG: lines dropped, counted
   if (ep_ < 0 || sigfd_ < 0) {
     log_error("log collector: unable to start: " + std::string(std::strerror(errno)));
     return 1;

@@ -20,8 +20,7 @@ namespace dynmgr {
 namespace {
 
 constexpr std::uint64_t kRetryAfterMs = 10'000;
-constexpr int kPipeBytes = 1 << 20;  // room for a burst while the collector is busy
-constexpr int kHighFd = 10;          // above the descriptors a spawn dup2s onto
+constexpr int kHighFd = 10;  // above the descriptors a spawn dup2s onto
 
 int fd_above(int fd) {
   if (fd < 0 || fd >= kHighFd) return fd;
@@ -188,8 +187,6 @@ std::optional<WorkerStdio> LogLink::open_for(const std::string& id) {
       ::close(out[1]);
       return std::nullopt;
     }
-    (void)::fcntl(out[1], F_SETPIPE_SZ, kPipeBytes);
-    (void)::fcntl(err[1], F_SETPIPE_SZ, kPipeBytes);
     const auto sent = send(id, out[0], err[0]);
     ::close(out[0]);
     ::close(err[0]);

@@ -18,12 +18,6 @@ namespace dynmgr::testing {
 std::string state_root();
 // Removes <state root>/<instance> (a test's supervisor leaves its database there).
 void remove_state_dir(const std::string& instance);
-// The worker log directory of a test supervisor: <state root>/<instance>/logs.
-std::string worker_log_dir(const std::string& instance);
-// What the instance's workers wrote (their log files, README "Worker logs"),
-// one line per record without its time and stream: for tests that look for a
-// worker's own output, and for sanitizer reports of workers.
-std::string worker_output(const std::string& instance);
 // A name unique to this test process and call ("t<pid>x<n>"), so ctest -j never collides.
 std::string unique_instance(const std::string& stem = "t");
 
