@@ -7,10 +7,6 @@
 // Everything waits on conditions with deadlines (wait_until); nothing sleeps to
 // synchronise.
 
-#include "dynmgr/client.hpp"
-#include "shared/json.hpp"
-#include "support/test_support.hpp"
-
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -23,6 +19,11 @@
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include "dynmgr/client.hpp"
+#include "shared/json.hpp"
+#include "support/test_support.hpp"
+#include "support/worker_output.hpp"
 
 namespace dynmgr::testing {
 
@@ -67,10 +68,12 @@ inline json::value parse(const std::string& text) {
 }
 
 // Replaces every "{KEY}" in text by its value.
-inline std::string fill(std::string text, const std::vector<std::pair<std::string, std::string>>& kv) {
+inline std::string fill(std::string text,
+                        const std::vector<std::pair<std::string, std::string>>& kv) {
   for (const auto& [k, v] : kv) {
     const std::string key = "{" + k + "}";
-    for (auto pos = text.find(key); pos != std::string::npos; pos = text.find(key, pos + v.size())) {
+    for (auto pos = text.find(key); pos != std::string::npos;
+         pos = text.find(key, pos + v.size())) {
       text.replace(pos, key.size(), v);
     }
   }
@@ -80,8 +83,8 @@ inline std::string fill(std::string text, const std::vector<std::pair<std::strin
 // Fails the current test if a supervisor's or its workers' output (the log)
 // holds a sanitizer report (the ASan+UBSan build).
 inline void expect_no_sanitizer_report(const std::string& output, const std::string& whose) {
-  for (const char* marker : {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
-                             "WARNING: ThreadSanitizer"}) {
+  for (const char* marker : {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                             "runtime error:", "WARNING: ThreadSanitizer"}) {
     const auto pos = output.find(marker);
     if (pos != std::string::npos) {
       ADD_FAILURE() << whose << " reported: " << output.substr(pos > 200 ? pos - 200 : 0, 3000);

@@ -19,6 +19,7 @@
 
 #include "probe_harness.hpp"
 #include "shared/log_files.hpp"
+#include "support/worker_output.hpp"
 
 namespace dynmgr::testing {
 namespace {
@@ -288,6 +289,26 @@ TEST_F(WorkerLogs, AFullDiskDropsLinesWithAWarningAndNeverBlocksTheWorker) {
   EXPECT_LE(fs::file_size(logs + "/" + lf::file_name("full")), 64u * 1024);
   std::error_code ec;
   fs::remove_all(logs, ec);  // TearDown removes only the files of dir_ itself
+}
+
+TEST_F(WorkerLogs, TheCollectorExitsAfterACleanStopAndTheNextStartBringsAnother) {
+  ASSERT_TRUE(start());
+  ASSERT_TRUE(put("cs", printer()));
+  ASSERT_TRUE(client().call("cs", P(R"(["print", 1])")));
+  const std::string out = supervisor_output();
+  const auto at = out.find("started the log collector (pid ");
+  ASSERT_NE(at, std::string::npos) << out;
+  const pid_t collector = static_cast<pid_t>(std::stol(out.substr(at + 31)));
+  ASSERT_TRUE(client().stop());
+  ASSERT_TRUE(wait_supervisor_exit());
+  EXPECT_TRUE(wait_until([&] { return process_gone(collector); }, kWait));
+  EXPECT_FALSE(fs::exists(dir() + "/" + lf::kSocketName));
+  EXPECT_TRUE(has_line("cs", "out", "cs out 1"));
+  // The stored worker is restored at the next start and logs again, to the same file.
+  drop_client();
+  ASSERT_TRUE(take_over());
+  ASSERT_TRUE(client().call("cs", P(R"(["print", 2])")));
+  EXPECT_TRUE(wait_until([&] { return has_line("cs", "out", "cs out 2"); }, kWait));
 }
 
 TEST_F(WorkerLogs, NoLogsLeavesWorkersOnTheSupervisorsOutput) {

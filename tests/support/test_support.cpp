@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "shared/shm_objects.hpp"
+#include "support/worker_output.hpp"
 
 extern char** environ;
 
