@@ -14,7 +14,9 @@
 #include <iostream>
 
 #include "app/supervisor_flags.hpp"
+#include "collector/log_collector.hpp"
 #include "shared/log.hpp"
+#include "shared/log_files.hpp"
 #include "shared/names.hpp"
 #include "shared/worker_args.hpp"
 #include "supervisor/metrics_server.hpp"
@@ -82,6 +84,9 @@ int daemonize(const std::string& log_file, const std::string& program) {
 }  // namespace
 
 int run_manager(const ManagerFactory& factory, int argc, char** argv, const RunOptions& options) {
+  if (argc >= 2 && std::strcmp(argv[1], logfiles::kCollectorRoleFlag) == 0) {
+    return run_log_collector(argc, argv);
+  }
   if (auto worker = parse_worker_args(argc, argv)) {
     auto manager = factory();
     return run_worker(*manager, *worker);
@@ -101,6 +106,8 @@ int run_manager(const ManagerFactory& factory, int argc, char** argv, const RunO
   const std::string& durability = flags.durability;
   const bool& daemon = flags.daemon;
   const bool& no_state = flags.no_state;
+  std::string& log_dir = flags.log_dir;
+  const bool& no_logs = flags.no_logs;
   if (options.add_flags) options.add_flags(app);
   try {
     app.parse(argc, argv);
@@ -163,6 +170,27 @@ int run_manager(const ManagerFactory& factory, int argc, char** argv, const RunO
     }
     opt.state_dir = abs.lexically_normal().string();
     if (opt.state_dir.size() > 1 && opt.state_dir.back() == '/') opt.state_dir.pop_back();
+  }
+  if (no_logs && !log_dir.empty()) {
+    std::cerr << program << ": --no-logs and --log-dir exclude each other\n";
+    return 2;
+  }
+  if (!no_logs && log_dir.empty() && !opt.state_dir.empty()) log_dir = opt.state_dir + "/logs";
+  if (!no_logs && !log_dir.empty()) {
+    std::error_code ec;
+    const auto abs = std::filesystem::absolute(log_dir, ec);
+    if (ec) {
+      std::cerr << program << ": invalid --log-dir '" << log_dir << "': " << ec.message() << '\n';
+      return 2;
+    }
+    opt.logs.dir = abs.lexically_normal().string();
+    if (opt.logs.dir.size() > 1 && opt.logs.dir.back() == '/') opt.logs.dir.pop_back();
+    // The collector's socket lives there: its path must fit a sockaddr_un.
+    if (opt.logs.dir.size() + std::strlen(logfiles::kSocketName) + 2 > 108) {
+      std::cerr << program << ": invalid --log-dir '" << log_dir
+                << "': too long (a socket path inside it must fit 107 bytes)\n";
+      return 2;
+    }
   }
   if (options.after_parse) {
     if (auto st = options.after_parse(); !st) {

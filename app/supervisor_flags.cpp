@@ -47,6 +47,17 @@ void add_supervisor_flags(CLI::App& app, SupervisorFlags& f, const std::string& 
                  "batch durability: the longest a change waits for its commit (ms)")
       ->check(CLI::Range(1u, 60'000u))
       ->capture_default_str();
+  app.add_option("--log-dir", flags.log_dir,
+                 "worker logs directory (default STATE_DIR/logs; none with --no-state)");
+  app.add_flag("--no-logs", flags.no_logs,
+               "no worker logs: workers write to the supervisor's stdout and stderr");
+  app.add_option("--log-max-bytes", opt.logs.max_bytes,
+                 "rotate a worker's log file beyond this size (bytes)")
+      ->check(CLI::Range(std::uint64_t{1024}, std::uint64_t{1} << 40))
+      ->capture_default_str();
+  app.add_option("--log-keep", opt.logs.keep, "rotated log files kept per worker")
+      ->check(CLI::Range(1u, 1000u))
+      ->capture_default_str();
   app.add_option("--event-capacity", opt.event_capacity,
                  "records in the event ring that `dynmgrctl watch` reads (rounded up to a power "
                  "of two)")

@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstring>
@@ -21,7 +22,8 @@ Result<std::string> self_executable() {
 }
 
 Result<SpawnedProcess> spawn_process(const std::string& path, const std::vector<std::string>& argv,
-                                     const std::vector<std::string>& extra_env) {
+                                     const std::vector<std::string>& extra_env,
+                                     const SpawnFds& fds) {
   std::vector<char*> cargv;
   cargv.reserve(argv.size() + 1);
   for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
@@ -54,14 +56,24 @@ Result<SpawnedProcess> spawn_process(const std::string& path, const std::vector<
   }
   posix_spawnattr_setsigmask(&attr, &empty);
   posix_spawnattr_setsigdefault(&attr, &defaults);
-  posix_spawnattr_setpgroup(&attr, 0);  // its own process group: stop/kill reach its children
-  posix_spawnattr_setflags(&attr,
-                           POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
+  short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
+  if (fds.new_session) {
+    flags |= POSIX_SPAWN_SETSID;
+  } else {
+    posix_spawnattr_setpgroup(&attr, 0);  // its own process group: stop/kill reach its children
+    flags |= POSIX_SPAWN_SETPGROUP;
+  }
+  posix_spawnattr_setflags(&attr, flags);
   // Ours are all close-on-exec, but the supervisor may have inherited open
   // descriptors from whoever started it: none of them reaches a worker.
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addclosefrom_np(&actions, 3);
+  // Callers pass descriptors numbered above every `to` (see spawn_fd_above),
+  // so no dup2 overwrites a later one's source.
+  for (const auto& [from, to] : fds.dup) posix_spawn_file_actions_adddup2(&actions, from, to);
+  int first_closed = 3;
+  for (const auto& [from, to] : fds.dup) first_closed = std::max(first_closed, to + 1);
+  posix_spawn_file_actions_addclosefrom_np(&actions, first_closed);
   pid_t pid = 0;
   const int rc = ::posix_spawn(&pid, path.c_str(), &actions, &attr, cargv.data(), cenv.data());
   posix_spawn_file_actions_destroy(&actions);

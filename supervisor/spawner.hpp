@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "shared/error.hpp"
@@ -21,10 +22,19 @@ struct SpawnedProcess {
   pid_t pid = 0;
 };
 
+// Descriptors the child gets: each `from` (ours, close-on-exec) becomes its
+// `to`; everything else from 3 up is closed. new_session: setsid instead of a
+// new process group (the log collector, which belongs to no terminal).
+struct SpawnFds {
+  std::vector<std::pair<int, int>> dup;  // {from, to}
+  bool new_session = false;
+};
+
 // argv[0] is the path. env entries are "K=V" and are added to the environment,
 // which is ours without NOTIFY_SOCKET (systemd hears from the supervisor only).
 Result<SpawnedProcess> spawn_process(const std::string& path, const std::vector<std::string>& argv,
-                                     const std::vector<std::string>& extra_env);
+                                     const std::vector<std::string>& extra_env,
+                                     const SpawnFds& fds = {});
 
 // Absolute path of the running executable (/proc/self/exe).
 Result<std::string> self_executable();

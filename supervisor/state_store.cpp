@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "shared/clock.hpp"
+#include "shared/state_dir.hpp"
 
 #ifndef DYNMGR_VERSION
 #define DYNMGR_VERSION "unknown"
@@ -330,19 +331,11 @@ Result<StateStore> StateStore::open(const Options& o) {
 
 std::string StateStore::default_dir_for(uid_t euid, std::string_view instance,
                                         const char* xdg_state_home, const char* home) {
-  const std::string tail = "dynmgr/" + std::string(instance);
-  if (euid == 0) return "/var/lib/" + tail;
-  if (xdg_state_home && xdg_state_home[0] == '/') return std::string(xdg_state_home) + "/" + tail;
-  if (home && home[0] != '\0') return std::string(home) + "/.local/state/" + tail;
-  return {};
+  return default_state_dir_for(euid, instance, xdg_state_home, home);
 }
 
 std::string StateStore::default_dir(std::string_view instance) {
-  // Tests and packagers put every instance under one root.
-  if (const char* root = std::getenv("DYNMGR_STATE_ROOT"); root != nullptr && root[0] == '/') {
-    return std::string(root) + "/" + std::string(instance);
-  }
-  return default_dir_for(::geteuid(), instance, std::getenv("XDG_STATE_HOME"), std::getenv("HOME"));
+  return default_state_dir(instance);
 }
 
 Result<std::vector<StoredWorker>> StateStore::load() const {

@@ -100,6 +100,7 @@ Status Supervisor::Loop::start() {
     if (!exe) return exe.error();
     opt_.worker_executable = *exe;
   }
+  logs_.emplace(opt_.logs, opt_.worker_executable);
   // We hold the lock: a registry under our name was left by a supervisor that
   // died (or by ourselves before a re-exec). Adopt it and its live workers;
   // anything unusable is stale and removed.

@@ -22,6 +22,7 @@
 
 #include "dynmgr/manager.hpp"
 #include "shared/registry.hpp"
+#include "supervisor/log_link.hpp"
 #include "supervisor/restart_policy.hpp"
 #include "supervisor/state_store.hpp"
 
@@ -49,6 +50,9 @@ struct SupervisorOptions {
   // Serve Prometheus metrics over HTTP: "PORT", "HOST:PORT", "[IPv6]:PORT"
   // (default host 127.0.0.1). Empty: no HTTP server.
   std::string metrics_listen;
+  // Worker logs (README "Worker logs"): dir empty means workers inherit the
+  // supervisor's stdout and stderr. An absolute path.
+  LogConfig logs;
   // Called once the manager is `up` for the first time (daemon readiness).
   std::function<void()> on_ready;
 };

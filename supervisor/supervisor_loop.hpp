@@ -160,6 +160,8 @@ class Supervisor::Loop {
   bool finished_ = false;
   const ServiceNotifier notifier_ = ServiceNotifier::from_environment();
 
+  std::optional<LogLink> logs_;  // worker logs; set in start()
+
   // The state database (supervisor_store.cpp).
   std::optional<StateStore> store_;
   int state_lock_fd_ = -1;            // flock on <state dir>/lock while store_ is open

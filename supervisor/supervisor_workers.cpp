@@ -288,7 +288,12 @@ void Supervisor::Loop::spawn(Entry& e) {
                   WorkerArgs{names_.instance(), e.rec.slot, e.rec.incarnation, ::getpid()});
   std::vector<std::string> env = {"DYNMGR_NAME=" + names_.instance(), "DYNMGR_WORKER_ID=" + e.id};
   if (!e.spec.options.empty()) env.push_back("DYNMGR_WORKER_OPTIONS=" + to_json(e.spec.options));
-  auto sp = spawn_process(opt_.worker_executable, argv, env);
+  // Its stdout and stderr: pipes read by the log collector (the write ends
+  // are closed here when `stdio` goes, after the spawn gave them to the worker).
+  const auto stdio = logs_ ? logs_->open_for(e.id) : std::nullopt;
+  SpawnFds fds;
+  if (stdio) fds.dup = {{stdio->out(), STDOUT_FILENO}, {stdio->err(), STDERR_FILENO}};
+  auto sp = spawn_process(opt_.worker_executable, argv, env, fds);
   lc::Event ev(lc::EventKind::kSpawned);
   if (!sp) {
     log_error("unable to spawn worker '" + e.id + "': " + sp.error().message);

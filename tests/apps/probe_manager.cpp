@@ -31,21 +31,28 @@
 //       == "sleep" sleeps payload["init_sleep_ms"] (default 500), payload unchanged;
 //       with $PROBE_INIT_SLEEP_MS set, every init first sleeps that long (a slow
 //       start whatever the payload, e.g. to queue casts while a worker restarts).
-// call: "get" | ["set", v] | ["append", x] (payload array; committed, then answered) | ["sleep", ms] | "crash" | "throw" | "halt" | ["echo", x] | "pid"
+// call: "get" | ["set", v] | ["append", x] (payload array; committed, then answered) | ["sleep",
+// ms] | "crash" | "throw" | "halt" | ["echo", x] | "pid"
 //       | ["big", n] (replies a string of n bytes, however large)
+//       | ["print", n] / ["print_err", n]: writes "<id> out|err <k>" for k = 1..n to stdout /
+//         stderr, one write(2) per line, then replies n (worker logs)
+//       | ["print_long", n]: writes one line of n 'x' to stdout, then replies n
+// cast: ["flood", n]: writes "<id> <k>" for k = 1..n to stdout in 64 KiB writes (as
+//         fast as it can; lines cross write boundaries, as with stdio)
+// init: payload["print_init"] == true writes "<id> init <pid>" to stdout
 // cast: ["add", n] (payload number += n) | ["append", x] (payload array) | "crash" | ["set", v]
 // Supervisor flags: --pool N makes probe a pool (PoolSpec: N members pool-1..pool-N,
 //   payload null, timeout 0, besides $PROBE_CHILDREN) picked by --pickup
 //   hashring|random|stream (default stream); without --pool it is not a pool.
-#include <dynmgr/run.hpp>
-
 #include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
+#include <dynmgr/run.hpp>
 #include <stdexcept>
 #include <thread>
 
@@ -66,6 +73,21 @@ void append_line(const char* env, const std::string& line) {
   const std::string l = line + "\n";
   (void)::write(fd, l.data(), l.size());
   ::close(fd);
+}
+
+void write_all(int fd, std::string_view data) {
+  std::size_t off = 0;
+  while (off < data.size()) {
+    const ssize_t n = ::write(fd, data.data() + off, data.size() - off);
+    if (n <= 0) return;
+    off += static_cast<std::size_t>(n);
+  }
+}
+
+// One write(2): the line is in the pipe when this returns (a SIGKILL next loses nothing).
+void write_line(int fd, std::string line) {
+  line += '\n';
+  write_all(fd, line);
 }
 
 std::int64_t num(const value& v, std::int64_t dflt = 0) {
@@ -110,8 +132,8 @@ class Probe : public dynmgr::Manager {
   }
 
   void handle_timeout(const dynmgr::TimeoutInfo& info) override {
-    append_line("PROBE_TIMEOUT_LOG", info.id + " " + std::to_string(info.busy_ms) + " " +
-                                         std::to_string(info.limit_ms));
+    append_line("PROBE_TIMEOUT_LOG",
+                info.id + " " + std::to_string(info.busy_ms) + " " + std::to_string(info.limit_ms));
   }
 
   std::optional<dynmgr::PoolSpec> pool() const override {
@@ -130,6 +152,9 @@ class Probe : public dynmgr::Manager {
         std::chrono::steady_clock::now().time_since_epoch());
     append_line("PROBE_INIT_LOG",
                 id + " " + std::to_string(::getpid()) + " " + std::to_string(mono.count()));
+    if (const value* p = field(payload, "print_init"); p != nullptr && *p == value(true)) {
+      write_line(STDOUT_FILENO, id + " init " + std::to_string(::getpid()));
+    }
     const std::string mode = str_field(payload, "init");
     if (mode == "crash") std::abort();
     if (mode == "set") return value(dynmgr::json::object{{"from_init", true}});
@@ -190,12 +215,26 @@ class Probe : public dynmgr::Manager {
       const auto& a = m.get_array();
       if (a[0] == value("set")) return Response::replace(a[1]);
       if (a[0] == value("append")) {  // answered once the longer payload is committed
-        dynmgr::json::array arr = st.payload.is_array() ? st.payload.get_array() : dynmgr::json::array{};
+        dynmgr::json::array arr =
+            st.payload.is_array() ? st.payload.get_array() : dynmgr::json::array{};
         arr.push_back(a[1]);
         return Response::replace(value(std::move(arr)));
       }
       if (a[0] == value("echo")) return Response::ok(a[1]);
-      if (a[0] == value("big")) return Response::ok(value(std::string(static_cast<std::size_t>(num(a[1])), 'x')));
+      if (a[0] == value("print") || a[0] == value("print_err")) {
+        const bool err = a[0] == value("print_err");
+        for (std::int64_t k = 1; k <= num(a[1]); ++k) {
+          write_line(err ? STDERR_FILENO : STDOUT_FILENO,
+                     st.id + (err ? " err " : " out ") + std::to_string(k));
+        }
+        return Response::ok(a[1]);
+      }
+      if (a[0] == value("print_long")) {
+        write_line(STDOUT_FILENO, std::string(static_cast<std::size_t>(num(a[1])), 'x'));
+        return Response::ok(a[1]);
+      }
+      if (a[0] == value("big"))
+        return Response::ok(value(std::string(static_cast<std::size_t>(num(a[1])), 'x')));
       if (a[0] == value("sleep")) {
         std::this_thread::sleep_for(std::chrono::milliseconds(num(a[1])));
         return Response::ok(value("slept"));
@@ -208,10 +247,23 @@ class Probe : public dynmgr::Manager {
     if (m == value("crash")) std::abort();
     if (m.is_array() && m.get_array().size() == 2) {
       const auto& a = m.get_array();
+      if (a[0] == value("flood")) {
+        std::string buf;
+        for (std::int64_t k = 1; k <= num(a[1]); ++k) {
+          buf += st.id + " " + std::to_string(k) + "\n";
+          if (buf.size() >= 64 * 1024) {  // a full buffer, cut anywhere, as stdio does
+            write_all(STDOUT_FILENO, std::string_view(buf).substr(0, 64 * 1024));
+            buf.erase(0, 64 * 1024);
+          }
+        }
+        write_all(STDOUT_FILENO, buf);
+        return Response::ok();
+      }
       if (a[0] == value("add")) return Response::replace(value(num(st.payload) + num(a[1])));
       if (a[0] == value("set")) return Response::replace(a[1]);
       if (a[0] == value("append")) {
-        dynmgr::json::array arr = st.payload.is_array() ? st.payload.get_array() : dynmgr::json::array{};
+        dynmgr::json::array arr =
+            st.payload.is_array() ? st.payload.get_array() : dynmgr::json::array{};
         arr.push_back(a[1]);
         return Response::replace(value(std::move(arr)));
       }

@@ -7,10 +7,6 @@
 // Everything waits on conditions with deadlines (wait_until); nothing sleeps to
 // synchronise.
 
-#include "dynmgr/client.hpp"
-#include "shared/json.hpp"
-#include "support/test_support.hpp"
-
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -23,6 +19,11 @@
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include "dynmgr/client.hpp"
+#include "shared/json.hpp"
+#include "support/test_support.hpp"
+#include "support/worker_output.hpp"
 
 namespace dynmgr::testing {
 
@@ -67,10 +68,12 @@ inline json::value parse(const std::string& text) {
 }
 
 // Replaces every "{KEY}" in text by its value.
-inline std::string fill(std::string text, const std::vector<std::pair<std::string, std::string>>& kv) {
+inline std::string fill(std::string text,
+                        const std::vector<std::pair<std::string, std::string>>& kv) {
   for (const auto& [k, v] : kv) {
     const std::string key = "{" + k + "}";
-    for (auto pos = text.find(key); pos != std::string::npos; pos = text.find(key, pos + v.size())) {
+    for (auto pos = text.find(key); pos != std::string::npos;
+         pos = text.find(key, pos + v.size())) {
       text.replace(pos, key.size(), v);
     }
   }
@@ -80,8 +83,8 @@ inline std::string fill(std::string text, const std::vector<std::pair<std::strin
 // Fails the current test if a supervisor's or its workers' output (the log)
 // holds a sanitizer report (the ASan+UBSan build).
 inline void expect_no_sanitizer_report(const std::string& output, const std::string& whose) {
-  for (const char* marker : {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
-                             "WARNING: ThreadSanitizer"}) {
+  for (const char* marker : {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                             "runtime error:", "WARNING: ThreadSanitizer"}) {
     const auto pos = output.find(marker);
     if (pos != std::string::npos) {
       ADD_FAILURE() << whose << " reported: " << output.substr(pos > 200 ? pos - 200 : 0, 3000);
@@ -127,7 +130,8 @@ class Daemon {
   const std::string& name() const { return name_; }
   const Names& names() const { return names_; }
   pid_t pid() const { return pid_; }
-  std::string log() const { return read_file(log_); }
+  // The daemon's log, then what its workers wrote (their log files).
+  std::string log() const { return read_file(log_) + worker_output(name_); }
   const std::string& log_path() const { return log_; }
 
   CommandResult ctl(std::vector<std::string> args, const std::vector<std::string>& env = {}) const {
@@ -150,8 +154,9 @@ class Daemon {
       (void)wait_until([&] { return process_gone(pid_); }, 5s);
     }
     remove_shm_objects(names_);
+    const std::string text = log();
     remove_state_dir(name_);
-    expect_no_sanitizer_report(log(), "supervisor '" + name_ + "' (" + log_ + ")");
+    expect_no_sanitizer_report(text, "supervisor '" + name_ + "' (" + log_ + ")");
     ::unlink(log_.c_str());
   }
 
@@ -195,13 +200,15 @@ class Foreground {
       (void)wait();
     }
     remove_shm_objects(names_);
+    const std::string text = output();
     remove_state_dir(name_);
-    expect_no_sanitizer_report(output(), "supervisor '" + name_ + "'");
+    expect_no_sanitizer_report(text, "supervisor '" + name_ + "'");
     ::unlink(out_.c_str());
   }
 
   const std::string& name() const { return name_; }
-  std::string output() const { return read_file(out_); }
+  // Its stdout and stderr, then what its workers wrote (their log files).
+  std::string output() const { return read_file(out_) + worker_output(name_); }
   // True once the supervisor answers ping.
   bool wait_up(std::chrono::milliseconds timeout = 10s) const {
     return wait_until([&] { return testing::ctl(name_, {"ping"}).exit_code == 0; }, timeout, 5ms);

@@ -1,7 +1,5 @@
 #include "probe_harness.hpp"
 
-#include "shared/process_identity.hpp"
-
 #include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -18,6 +16,9 @@
 #include <fstream>
 #include <iostream>
 #include <sstream>
+
+#include "shared/process_identity.hpp"
+#include "support/worker_output.hpp"
 
 extern char** environ;
 
@@ -101,7 +102,8 @@ void ProbeTest::SetUp() {
 
 ::testing::AssertionResult ProbeTest::start(const ProbeStart& s) {
   if (sup_pid_ > 0) return ::testing::AssertionFailure() << "already started";
-  std::vector<std::string> args = {s.binary.empty() ? bin_path("probe") : s.binary, "-n", instance_};
+  std::vector<std::string> args = {s.binary.empty() ? bin_path("probe") : s.binary, "-n",
+                                   instance_};
   for (const auto& f : s.flags) args.push_back(f);
   std::vector<std::string> env;
   for (char** e = environ; *e != nullptr; ++e) env.emplace_back(*e);
@@ -120,7 +122,8 @@ void ProbeTest::SetUp() {
   cenv.push_back(nullptr);
   const std::string out = log_path("supervisor");
   const int fd = ::open(out.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-  if (fd < 0) return ::testing::AssertionFailure() << "open " << out << ": " << std::strerror(errno);
+  if (fd < 0)
+    return ::testing::AssertionFailure() << "open " << out << ": " << std::strerror(errno);
   const pid_t pid = ::fork();
   if (pid < 0) {
     ::close(fd);
@@ -173,7 +176,8 @@ void ProbeTest::SetUp() {
 }
 
 ::testing::AssertionResult ProbeTest::take_over(const ProbeStart& s) {
-  if (sup_pid_ > 0 && !sup_reaped_) return ::testing::AssertionFailure() << "the supervisor still runs";
+  if (sup_pid_ > 0 && !sup_reaped_)
+    return ::testing::AssertionFailure() << "the supervisor still runs";
   sup_pid_ = -1;
   if (auto r = start(s.without_waiting()); !r) return r;
   const bool up = wait_until(
@@ -189,8 +193,9 @@ void ProbeTest::SetUp() {
       },
       kWait, 1ms);
   if (!up) {
-    return ::testing::AssertionFailure() << "successor of '" << instance_ << "' did not take over:\n"
-                                         << supervisor_output();
+    return ::testing::AssertionFailure()
+           << "successor of '" << instance_ << "' did not take over:\n"
+           << supervisor_output();
   }
   return ::testing::AssertionSuccess();
 }
@@ -234,12 +239,12 @@ std::optional<WorkerInfo> ProbeTest::wait_record(const std::string& id,
       timeout, 1ms);
   if (!ok) {
     ADD_FAILURE() << "worker '" << id << "' never reached the expected state; last seen: "
-                  << (last ? std::string(to_string(last->status)) + " pid " +
-                                 std::to_string(last->pid) + " restarts " +
-                                 std::to_string(last->restarts) + " payload " + last->payload +
-                                 " value " + last->value + " last_exit " +
-                                 last->last_exit.describe()
-                           : std::string("absent"));
+                  << (last
+                          ? std::string(to_string(last->status)) + " pid " +
+                                std::to_string(last->pid) + " restarts " +
+                                std::to_string(last->restarts) + " payload " + last->payload +
+                                " value " + last->value + " last_exit " + last->last_exit.describe()
+                          : std::string("absent"));
     return std::nullopt;
   }
   return last;
@@ -279,6 +284,8 @@ std::string ProbeTest::supervisor_output() const {
   std::ifstream in(log_path("supervisor"));
   std::stringstream ss;
   ss << in.rdbuf();
+  const std::string workers = worker_output(instance_);
+  if (!workers.empty()) ss << "---- worker logs\n" << workers;
   return ss.str();
 }
 
@@ -338,15 +345,18 @@ void ProbeTest::TearDown() {
       ::kill(t.pid, SIGKILL);
     }
   }
-  wait_until([&] {
-    reap_adopted(0);
-    for (const auto& t : tracked_) {
-      if (process_alive(t.pid, t.start_time)) return false;
-    }
-    return true;
-  }, 5s, 1ms);
+  wait_until(
+      [&] {
+        reap_adopted(0);
+        for (const auto& t : tracked_) {
+          if (process_alive(t.pid, t.start_time)) return false;
+        }
+        return true;
+      },
+      5s, 1ms);
   reap_adopted(0);
   client_.reset();
+  const std::string out = supervisor_output();  // before its worker logs go
   remove_state_dir(instance_);
   if (stopped_here) {
     // A clean stop leaves no shared object behind (our reply queue went with
@@ -356,15 +366,13 @@ void ProbeTest::TearDown() {
                               << ::testing::PrintToString(left);
   }
   // Sanitizer reports of the supervisor or a worker land in its output (workers
-  // inherit it), not in ours: look for them.
-  const std::string out = supervisor_output();
-  for (const char* marker : {"AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSanitizer",
-                             "runtime error:"}) {
+  // inherit it, or their log files hold them), not in ours: look for them.
+  for (const char* marker :
+       {"AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSanitizer", "runtime error:"}) {
     EXPECT_EQ(out.find(marker), std::string::npos) << "sanitizer report (" << marker << ")";
   }
   if (HasFailure()) {
-    std::cout << "---- supervisor output (" << instance_ << ")\n" << supervisor_output()
-              << "---- end\n";
+    std::cout << "---- supervisor output (" << instance_ << ")\n" << out << "---- end\n";
     for (const char* n : {"state", "terminate", "timeout", "init"}) {
       const auto lines = log(n);
       if (lines.empty()) continue;

@@ -6,15 +6,18 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "shared/shm_objects.hpp"
+#include "support/worker_output.hpp"
 
 extern char** environ;
 
@@ -36,6 +39,33 @@ std::string state_root() { return std::getenv("DYNMGR_STATE_ROOT"); }
 void remove_state_dir(const std::string& instance) {
   std::error_code ec;
   std::filesystem::remove_all(state_root() + "/" + instance, ec);
+}
+
+std::string worker_log_dir(const std::string& instance) {
+  return state_root() + "/" + instance + "/logs";
+}
+
+std::string worker_output(const std::string& instance) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  std::vector<std::string> files;
+  for (const auto& e : fs::directory_iterator(worker_log_dir(instance), ec)) {
+    const std::string n = e.path().filename().string();
+    if (!n.empty() && n[0] != '.' && n.find(".log") != std::string::npos) files.push_back(e.path());
+  }
+  std::sort(files.begin(), files.end());
+  std::string out;
+  for (const auto& f : files) {
+    std::ifstream in(f);
+    std::string line;
+    while (std::getline(in, line)) {
+      // "<27-byte time> <tag> <text>"
+      const auto sp = line.find(' ', 28);
+      out += (line.size() > 28 && sp != std::string::npos) ? line.substr(sp + 1) : line;
+      out += '\n';
+    }
+  }
+  return out;
 }
 
 std::string unique_instance(const std::string& stem) {
