@@ -47,9 +47,9 @@ void add_supervisor_flags(CLI::App& app, SupervisorFlags& f, const std::string& 
                  "batch durability: the longest a change waits for its commit (ms)")
       ->check(CLI::Range(1u, 60'000u))
       ->capture_default_str();
-  app.add_option("--log-dir", flags.log_dir,
+  app.add_option("--log-dir", f.log_dir,
                  "worker logs directory (default STATE_DIR/logs; none with --no-state)");
-  app.add_flag("--no-logs", flags.no_logs,
+  app.add_flag("--no-logs", f.no_logs,
                "no worker logs: workers write to the supervisor's stdout and stderr");
   app.add_option("--log-max-bytes", opt.logs.max_bytes,
                  "rotate a worker's log file beyond this size (bytes)")

@@ -23,7 +23,8 @@ set_target_properties(dynmgr_app PROPERTIES EXPORT_NAME app)
 set_target_properties(dynmgr_shared PROPERTIES EXPORT_NAME shared)
 set_target_properties(dynmgr_supervisor PROPERTIES EXPORT_NAME supervisor)
 set_target_properties(dynmgr_worker PROPERTIES EXPORT_NAME worker)
-install(TARGETS dynmgr_app dynmgr_shared dynmgr_supervisor dynmgr_worker
+set_target_properties(dynmgr_collector PROPERTIES EXPORT_NAME collector)
+install(TARGETS dynmgr_app dynmgr_shared dynmgr_supervisor dynmgr_worker dynmgr_collector
   EXPORT dynmgrTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
 # `cmake --install --strip` (and the Debian package) strips the executables;
