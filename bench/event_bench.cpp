@@ -78,17 +78,20 @@ std::vector<double> watch_latency(const std::string& name, int kills) {
   if (!c) return ms;
   ChildSpec spec;
   spec.timeout_ms = 0;
+  spec.max_restarts = 100'000;  // never `failed` within the run
   if (!c->put("victim", spec)) return ms;
   auto r = EventReader::open(Names(name));
   if (!r) return ms;
+  pid_t previous = 0;
   for (int i = 0; i < kills; ++i) {
-    // Running again (the previous kill's restart is over).
+    // Running again under a new pid (the previous kill's restart is over).
     pid_t pid = 0;
     for (int tries = 0; tries < 10'000 && pid <= 0; ++tries) {
       auto g = c->get("victim");
-      if (g && g->status == WorkerStatus::kRunning) pid = g->pid;
+      if (g && g->status == WorkerStatus::kRunning && g->pid != previous) pid = g->pid;
       if (pid <= 0) ::usleep(1000);  // a bench, not a test: polling is fine
     }
+    previous = pid;
     if (pid <= 0) break;
     std::uint64_t cursor = r->next_seq();
     const auto t0 = bench::now_ns();
@@ -140,7 +143,7 @@ int main(int argc, char** argv) {
               followed, followed / floor);
 
   const std::string name = "bench-watch-" + std::to_string(::getpid());
-  if (!bench::start_probe(name, {"--backoff-base", "1"})) return 1;
+  if (!bench::start_probe(name, {"--backoff-base", "1", "--backoff-cap", "5"})) return 1;
   const auto floor_reap = bench::summarize(reap_floor(kills));
   const auto watch = bench::summarize(watch_latency(name, kills));
   bench::run({bench::bin_dir() + "/dynmgrctl", "-n", name, "stop"});
