@@ -7,11 +7,11 @@
 //
 // And "no free worker is an error, not a hang": with the only member busy in a
 // long call, call/cast --any fail at once (probe --pool 1, whose calls can sleep).
-#include "cli/ctl_support.hpp"
-
 #include <gtest/gtest.h>
 
 #include <thread>
+
+#include "cli/ctl_support.hpp"
 
 namespace dynmgr::testing {
 namespace {
@@ -101,7 +101,11 @@ TEST_P(PoolBusy, AnyOnAPoolWithEveryWorkerBusyFailsAtOnce) {
   Client c = d.client();
 
   CommandResult long_call;
-  std::thread caller([&] { long_call = d.ctl({"call", "--any", R"(["sleep", 1500])"}); });
+  // Busy long enough for every check below, however slow the machine (ASan
+  // runs each dynmgrctl several times slower); the call then completes.
+  std::thread caller([&] {
+    long_call = d.ctl({"--wait", "30000", "call", "--any", R"(["sleep", 6000])"});
+  });
   const bool busy = wait_until(
       [&] {
         auto r = c.get("pool-1");
@@ -144,7 +148,12 @@ TEST_P(PoolBusy, AMemberThatCrashedInACallIsFreeAgain) {
   const auto crash = d.ctl({"call", "--any", R"("crash")"});
   EXPECT_EQ(crash.exit_code, 1) << crash.err;
   Client c = d.client();
-  ASSERT_TRUE(wait_until([&] { auto r = c.get("pool-1"); return r && r->restarts == 1 && r->status == WorkerStatus::kRunning; }, 5s));
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto r = c.get("pool-1");
+        return r && r->restarts == 1 && r->status == WorkerStatus::kRunning;
+      },
+      5s));
   // The killed incarnation was busy; the new one is not.
   EXPECT_EQ(c.get("pool-1").value().busy_since_ms, 0u);
   const auto r = d.ctl({"call", "--any", R"(["echo", 1])"});
