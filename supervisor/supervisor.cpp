@@ -160,13 +160,14 @@ Status Supervisor::Loop::start() {
   if (!opt_.metrics_listen.empty()) {
     auto address = parse_listen_address(opt_.metrics_listen);
     if (!address) return address.error();
-    auto server = MetricsServer::start(*address, names_);
+    auto server = MetricsServer::start(*address, names_, opt_.web_token);
     if (!server) return server.error();
     metrics_ = std::move(*server);
     log_info(
         "metrics at http://" +
         (address->host.find(':') != std::string::npos ? "[" + address->host + "]" : address->host) +
-        ":" + std::to_string(metrics_->port()) + "/metrics");
+        ":" + std::to_string(metrics_->port()) + "/metrics, dashboard at /" +
+        (opt_.web_token.empty() ? " (read-only)" : " (actions enabled by --web-token-file)"));
   }
   timers_.arm(0, Timer{Timer::Kind::kOverrunScan});
   timers_.arm(0, Timer{Timer::Kind::kReplyScan});
