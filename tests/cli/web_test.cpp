@@ -241,14 +241,6 @@ TEST_F(Web, ActionsNeedTheTokenAndReallyRestartAndDelete) {
   // No such worker.
   auto r = curl({"-w", "\n%{http_code}", "-X", "POST", "-H", bearer, url_ + "/api/workers/nobody/del"});
   EXPECT_EQ(lines_of(r.out).back(), "404") << r.out;
-  // restart: a new pid, the same payload.
-  r = curl({"-w", "\n%{http_code}", "-X", "POST", "-H", bearer, url_ + "/api/workers/x/restart"});
-  EXPECT_EQ(lines_of(r.out).back(), "200") << r.out;
-  ASSERT_TRUE(wait_until([&] {
-    auto w = daemon_->client().get("x");
-    return w && w->pid > 0 && w->pid != before && w->status == WorkerStatus::kRunning;
-  })) << r.out;
-  EXPECT_EQ(daemon_->client().get("x")->payload, "41");
   // del, with the id URL-encoded.
   r = curl({"-w", "\n%{http_code}", "-X", "POST", "-H", bearer,
             url_ + "/api/workers/y%2Fz%20%C3%A9/del"});
@@ -256,6 +248,40 @@ TEST_F(Web, ActionsNeedTheTokenAndReallyRestartAndDelete) {
   auto gone = daemon_->client().get("y/z \xc3\xa9");
   ASSERT_FALSE(gone);
   EXPECT_EQ(gone.error().code, Errc::kNotFound);
+  // A reexec'd image serves again, and leaves no reply queue of the previous
+  // image's action Client behind (its owner, the same pid, never dies).
+  const auto listened = [&] {
+    const std::string log = read_file(daemon_->log_path());
+    std::size_t n = 0;
+    for (auto p = log.find("metrics at http://"); p != std::string::npos;
+         p = log.find("metrics at http://", p + 1)) {
+      ++n;
+    }
+    return n;
+  };
+  const auto own_queues = [&] {
+    std::size_t n = 0;
+    for (const auto& name : shm_objects(daemon_->names())) {
+      const auto owner = daemon_->names().parse_reply(name);
+      if (owner && owner->pid == daemon_->pid()) ++n;
+    }
+    return n;
+  };
+  EXPECT_GT(own_queues(), 0u);  // the action Client's queue (and its bell) while it runs
+  ASSERT_EQ(listened(), 1u);
+  ASSERT_EQ(daemon_->ctl({"reexec"}).exit_code, 0);
+  ASSERT_TRUE(wait_until([&] { return listened() == 2u; })) << daemon_->log();
+  url_ = "http://127.0.0.1:" + std::to_string(logged_port(*daemon_));  // port 0: a new one
+  ASSERT_EQ(http_code({url_ + "/api/config"}), "200");
+  EXPECT_EQ(own_queues(), 0u);
+  // restart (after the reexec: the new image's action Client): a new pid, the same payload.
+  r = curl({"-w", "\n%{http_code}", "-X", "POST", "-H", bearer, url_ + "/api/workers/x/restart"});
+  EXPECT_EQ(lines_of(r.out).back(), "200") << r.out;
+  ASSERT_TRUE(wait_until([&] {
+    auto w = daemon_->client().get("x");
+    return w && w->pid > 0 && w->pid != before && w->status == WorkerStatus::kRunning;
+  })) << r.out;
+  EXPECT_EQ(daemon_->client().get("x")->payload, "41");
 }
 
 TEST_F(Web, BadTokenFilesAreUsageErrorsAndNothingStarts) {
