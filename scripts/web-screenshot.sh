@@ -2,11 +2,13 @@
 # Regenerates docs/web.png, the README's picture of the web dashboard, from a
 # real run: a dynmgrd fleet of sh workers (examples/exec/echo.sh), a few of
 # them SIGKILLed over a couple of minutes so that the charts and the event list
-# have something to show, then headless Chromium's screenshot of the page.
+# have something to show, then headless Chromium's screenshot of the page,
+# taken over the DevTools protocol once the page has drawn its table, its
+# charts and its live stream (the browser test's helper: WebBrowser.DISABLED_Screenshot).
 #
 #   scripts/web-screenshot.sh [BUILD_DIR] [OUTPUT.png]     (defaults: build docs/web.png)
 #
-# Needs the built binaries and Debian's chromium. Takes about three minutes.
+# Needs the built binaries and tests, and Debian's chromium. Takes about three minutes.
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${1:-$ROOT/build}
@@ -44,8 +46,10 @@ done
 $CTL del report-builder >/dev/null
 
 mkdir -p "$(dirname "$OUT")"
-chromium --headless=new --no-sandbox --disable-gpu --hide-scrollbars --no-first-run \
-  --user-data-dir="$PROFILE" --window-size=1400,1000 --virtual-time-budget=5000 \
-  --screenshot="$OUT" "http://127.0.0.1:$PORT/" >"$PROFILE/chromium.log" 2>&1 ||
-  { cat "$PROFILE/chromium.log" >&2; exit 1; }
+case $OUT in /*) ;; *) OUT=$(pwd)/$OUT ;; esac
+DYNMGR_WEB_URL="http://127.0.0.1:$PORT/" DYNMGR_WEB_SCREENSHOT="$OUT" \
+  "$BUILD/tests/web_browser_test" --gtest_also_run_disabled_tests \
+  --gtest_filter=WebBrowser.DISABLED_Screenshot >"$PROFILE/shot.log" 2>&1 ||
+  { cat "$PROFILE/shot.log" >&2; exit 1; }
+[ -s "$OUT" ] || { echo "no screenshot written" >&2; exit 1; }
 echo "wrote $OUT"

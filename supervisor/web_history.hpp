@@ -21,10 +21,10 @@ inline constexpr std::uint32_t kHistoryIntervalMs = 10'000;
 inline constexpr std::size_t kHistorySamples = 360;  // one hour
 
 struct HistorySample {
-  std::uint64_t time_ms = 0;                        // wall ms of the sample
-  std::map<std::string, std::uint32_t> by_status;   // display status -> workers
-  std::uint64_t exits = 0;                          // exited events since the previous sample
-  std::uint64_t restarts = 0;                       // restarting events since the previous sample
+  std::uint64_t time_ms = 0;                       // wall ms of the sample
+  std::map<std::string, std::uint32_t> by_status;  // display status -> workers
+  std::uint64_t exits = 0;                         // exited events since the previous sample
+  std::uint64_t restarts = 0;                      // restarting events since the previous sample
 };
 
 class WebHistory {

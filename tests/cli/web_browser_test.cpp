@@ -178,8 +178,8 @@ std::string base64_decode(std::string_view in) {
 struct Render {
   bool decoded = false;
   std::uint32_t width = 0, height = 0;
-  std::size_t colours = 0;   // distinct RGB colours
-  double top_share = 1.0;    // the share of pixels of the most common colour
+  std::size_t colours = 0;  // distinct RGB colours
+  double top_share = 1.0;   // the share of pixels of the most common colour
   std::string error;
 };
 
@@ -209,7 +209,8 @@ Render inspect_png(const std::string& png) {
   r.colours = count.size();
   std::size_t top = 0;
   for (const auto& [c, n] : count) top = std::max(top, n);
-  r.top_share = pixels.empty() ? 1.0 : static_cast<double>(top) / (static_cast<double>(pixels.size()) / 3);
+  r.top_share =
+      pixels.empty() ? 1.0 : static_cast<double>(top) / (static_cast<double>(pixels.size()) / 3);
   return r;
 }
 
@@ -244,7 +245,8 @@ TEST(WebBrowser, ThePageRendersWorkersAndShowsAKillLive) {
 
   Browser browser(url);
   ASSERT_TRUE(wait_until([&] { return browser.devtools_port() > 0; }, std::chrono::seconds(60)))
-      << "chromium did not start:\n" << browser.log();
+      << "chromium did not start:\n"
+      << browser.log();
   std::string path;
   ASSERT_TRUE(wait_until([&] { return !(path = page_path(browser.devtools_port())).empty(); },
                          std::chrono::seconds(30), std::chrono::milliseconds(100)))
@@ -261,8 +263,8 @@ TEST(WebBrowser, ThePageRendersWorkersAndShowsAKillLive) {
   EXPECT_TRUE(wait_until(
       [&] {
         seen = dt.eval(rows);
-        return seen.is_string() && std::string(seen.as_string()).find("victim|running|0") !=
-                                       std::string::npos;
+        return seen.is_string() &&
+               std::string(seen.as_string()).find("victim|running|0") != std::string::npos;
       },
       std::chrono::seconds(30), std::chrono::milliseconds(50)))
       << to_json(seen) << " " << dt.error();
@@ -270,8 +272,9 @@ TEST(WebBrowser, ThePageRendersWorkersAndShowsAKillLive) {
   EXPECT_NE(text.find("alpha|running|0"), std::string::npos) << text;
   EXPECT_NE(text.find("beta|running|0"), std::string::npos) << text;
   // The stream is open before the kill (the page says "live").
-  EXPECT_TRUE(wait_until([&] { return dt.eval("document.querySelector('#live').textContent") == "live"; },
-                         std::chrono::seconds(30), std::chrono::milliseconds(50)));
+  EXPECT_TRUE(
+      wait_until([&] { return dt.eval("document.querySelector('#live').textContent") == "live"; },
+                 std::chrono::seconds(30), std::chrono::milliseconds(50)));
 
   const pid_t victim = d.client().get("victim")->pid;
   ASSERT_GT(victim, 0);
@@ -302,9 +305,9 @@ TEST(WebBrowser, ThePageRendersWorkersAndShowsAKillLive) {
   auto r = dt.call("Page.captureScreenshot", shot);
   ASSERT_TRUE(r.is_object()) << dt.error();
   const std::string png = base64_decode(r.as_object().at("data").as_string());
-  const std::string file = std::string(std::getenv("DYNMGR_TEST_DIR") ? std::getenv("DYNMGR_TEST_DIR")
-                                                                       : "/tmp") +
-                           "/web_browser_test.png";
+  const std::string file =
+      std::string(std::getenv("DYNMGR_TEST_DIR") ? std::getenv("DYNMGR_TEST_DIR") : "/tmp") +
+      "/web_browser_test.png";
   {
     std::ofstream out(file, std::ios::binary);
     out << png;
@@ -312,11 +315,45 @@ TEST(WebBrowser, ThePageRendersWorkersAndShowsAKillLive) {
   const Render render = inspect_png(png);
   ASSERT_TRUE(render.decoded) << render.error << " (" << file << ")";
   std::cout << "[ screenshot ] " << file << ": " << render.width << "x" << render.height << ", "
-            << render.colours << " colours, the commonest covers " << render.top_share * 100
-            << " %" << std::endl;
+            << render.colours << " colours, the commonest covers " << render.top_share * 100 << " %"
+            << std::endl;
   EXPECT_GE(render.width, 800u);
   EXPECT_GE(render.colours, 50u) << file;     // text, badges, charts: many colours
   EXPECT_LT(render.top_share, 0.90) << file;  // not one flat colour
+}
+
+// Not a test: scripts/web-screenshot.sh runs it (--gtest_also_run_disabled_tests)
+// to picture another instance's dashboard for the README. DYNMGR_WEB_URL is
+// the page, DYNMGR_WEB_SCREENSHOT the PNG to write.
+TEST(WebBrowser, DISABLED_Screenshot) {
+  const char* url = std::getenv("DYNMGR_WEB_URL");
+  const char* out = std::getenv("DYNMGR_WEB_SCREENSHOT");
+  ASSERT_TRUE(url != nullptr && out != nullptr) << "set DYNMGR_WEB_URL and DYNMGR_WEB_SCREENSHOT";
+  ASSERT_EQ(::access(kChromium, X_OK), 0) << kChromium << " is missing";
+  Browser browser(url);
+  ASSERT_TRUE(wait_until([&] { return browser.devtools_port() > 0; }, std::chrono::seconds(60)))
+      << browser.log();
+  std::string path;
+  ASSERT_TRUE(wait_until([&] { return !(path = page_path(browser.devtools_port())).empty(); },
+                         std::chrono::seconds(30), std::chrono::milliseconds(100)));
+  DevTools dt;
+  ASSERT_TRUE(dt.connect(browser.devtools_port(), path)) << dt.error();
+  // Rows, a live stream and drawn charts.
+  ASSERT_TRUE(wait_until(
+      [&] {
+        return dt.eval(
+                   "document.querySelectorAll('#workers tbody tr').length > 0 && "
+                   "document.querySelector('#live').textContent === 'live' && "
+                   "document.querySelectorAll('#chart-status polyline').length > 0") == true;
+      },
+      std::chrono::seconds(60), std::chrono::milliseconds(100)))
+      << dt.error();
+  json::object shot;
+  shot["format"] = "png";
+  auto r = dt.call("Page.captureScreenshot", shot);
+  ASSERT_TRUE(r.is_object()) << dt.error();
+  std::ofstream(out, std::ios::binary) << base64_decode(r.as_object().at("data").as_string());
+  EXPECT_TRUE(inspect_png(read_file(out)).decoded);
 }
 
 }  // namespace

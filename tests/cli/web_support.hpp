@@ -48,8 +48,8 @@ class RawHttp {
   }
   bool ok() const { return fd_ >= 0; }
   bool send(const std::string& text) {
-    return fd_ >= 0 && ::send(fd_, text.data(), text.size(), MSG_NOSIGNAL) ==
-                           static_cast<ssize_t>(text.size());
+    return fd_ >= 0 &&
+           ::send(fd_, text.data(), text.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(text.size());
   }
   // GET path with optional extra header lines ("Name: value\r\n").
   bool get(const std::string& path, const std::string& headers = "") {
