@@ -20,8 +20,8 @@
 #include "shared/names.hpp"
 #include "shared/worker_args.hpp"
 #include "supervisor/metrics_server.hpp"
-#include "supervisor/web_token.hpp"
 #include "supervisor/supervisor.hpp"
+#include "supervisor/web_token.hpp"
 #include "worker/worker_runtime.hpp"
 
 namespace dynmgr {
