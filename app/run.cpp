@@ -21,6 +21,7 @@
 #include "shared/worker_args.hpp"
 #include "supervisor/metrics_server.hpp"
 #include "supervisor/supervisor.hpp"
+#include "supervisor/web_token.hpp"
 #include "worker/worker_runtime.hpp"
 
 namespace dynmgr {
@@ -138,6 +139,18 @@ int run_manager(const ManagerFactory& factory, int argc, char** argv, const RunO
       return 2;
     }
   }
+  if (!flags.web_token_file.empty()) {
+    if (opt.metrics_listen.empty()) {
+      std::cerr << program << ": --web-token-file needs --metrics-listen\n";
+      return 2;
+    }
+    auto token = read_web_token_file(flags.web_token_file);
+    if (!token) {
+      std::cerr << program << ": " << token.error().message << '\n';
+      return 2;
+    }
+    opt.web_token = std::move(*token);
+  }
   if (durability == "sync") {
     opt.durability = Durability::kSync;
   } else if (durability == "batch") {
@@ -199,6 +212,18 @@ int run_manager(const ManagerFactory& factory, int argc, char** argv, const RunO
     }
   }
   opt.argv.assign(argv, argv + argc);
+  // A re-executed image reads the token file again, from / once daemonized.
+  if (!flags.web_token_file.empty()) {
+    std::error_code ec;
+    const auto abs = std::filesystem::absolute(flags.web_token_file, ec).string();
+    for (std::size_t i = 1; !ec && i < opt.argv.size(); ++i) {
+      if (opt.argv[i] == "--web-token-file" && i + 1 < opt.argv.size()) {
+        opt.argv[++i] = abs;
+      } else if (opt.argv[i].rfind("--web-token-file=", 0) == 0) {
+        opt.argv[i] = "--web-token-file=" + abs;
+      }
+    }
+  }
   int ready_fd = -1;
   // A re-executed supervisor (reexec, SIGUSR2) is already detached: it must
   // keep its pid, or its workers would no longer be its children.

@@ -65,7 +65,10 @@ void add_supervisor_flags(CLI::App& app, SupervisorFlags& f, const std::string& 
       ->capture_default_str();
   app.add_option("--metrics-listen", opt.metrics_listen,
                  "serve Prometheus metrics over HTTP at /metrics: PORT or HOST:PORT (default host "
-                 "127.0.0.1)");
+                 "127.0.0.1); the web dashboard is at /");
+  app.add_option("--web-token-file", f.web_token_file,
+                 "enable the web dashboard's restart and del for requests carrying the token "
+                 "on this file's first line (mode 0600; needs --metrics-listen)");
   app.add_option("--backoff-base", opt.backoff.base_ms,
                  "first restart delay after a quick crash (ms)")
       ->capture_default_str();

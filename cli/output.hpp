@@ -6,6 +6,7 @@
 
 #include "dynmgr/worker_info.hpp"
 #include "shared/json.hpp"
+#include "shared/state_json.hpp"  // state_json, persistence_json
 
 namespace dynmgr::cli {
 
@@ -17,13 +18,8 @@ void print_record(const WorkerInfo& r);
 // The `state` table, payloads cut to `width` columns.
 void print_table(const InstanceInfo& h, const std::string& instance,
                  const std::vector<WorkerInfo>& workers, std::size_t width);
-// `state --json`: {"name","manager","supervisor":{"pid"},"workers":[...]}.
-// {"enabled","ok","dir","error","pending","last_commit_ms"}: state --json and ping --json.
-json::object persistence_json(const PersistenceStatus& p);
 // One line for people: "state: /var/lib/dynmgr/NAME (ok)", "state: off (volatile)", ...
 std::string persistence_line(const PersistenceStatus& p);
-json::object state_json(const InstanceInfo& h, const std::string& instance,
-                        const std::vector<WorkerInfo>& workers);
 std::string format_uptime(std::uint64_t started_ms, std::uint64_t now_ms);
 // Terminal width of stdout, or 120 when it is not a terminal ($COLUMNS wins).
 std::size_t terminal_width();

@@ -114,6 +114,7 @@ Status Supervisor::Loop::start() {
     reg_->set_supervisor(self.pid, self.start_time);
     if (auto st = adopt_control(); !st) return st;
     open_events(/*adopting=*/true);
+    if (std::getenv("DYNMGR_REEXEC") != nullptr) remove_own_reply_queues();
     if (auto st = watcher_.start(); !st) return st;
     open_store();
     if (opt_.fresh) log_warn("--fresh ignored: a live registry is adopted, not started afresh");
@@ -160,13 +161,14 @@ Status Supervisor::Loop::start() {
   if (!opt_.metrics_listen.empty()) {
     auto address = parse_listen_address(opt_.metrics_listen);
     if (!address) return address.error();
-    auto server = MetricsServer::start(*address, names_);
+    auto server = MetricsServer::start(*address, names_, opt_.web_token);
     if (!server) return server.error();
     metrics_ = std::move(*server);
     log_info(
         "metrics at http://" +
         (address->host.find(':') != std::string::npos ? "[" + address->host + "]" : address->host) +
-        ":" + std::to_string(metrics_->port()) + "/metrics");
+        ":" + std::to_string(metrics_->port()) + "/metrics, dashboard at /" +
+        (opt_.web_token.empty() ? " (read-only)" : " (actions enabled by --web-token-file)"));
   }
   timers_.arm(0, Timer{Timer::Kind::kOverrunScan});
   timers_.arm(0, Timer{Timer::Kind::kReplyScan});
@@ -221,6 +223,18 @@ void Supervisor::Loop::publish_dropped() {
   log_warn("dropped " + std::to_string(d - dropped_seen_) + " malformed control frame(s)");
   reg_->add_dropped_frames(d - dropped_seen_);
   dropped_seen_ = d;
+}
+
+// A re-executed image (same pid, same start time) may find reply queues under
+// its own identity: those of its previous image's web server (its Client for
+// the dashboard's actions), which the dead-client scan never removes, since
+// their owner is alive. This image has created none yet.
+void Supervisor::Loop::remove_own_reply_queues() {
+  const auto self = ProcessIdentity::self();
+  for (const auto& n : list_shm_objects(names_.reply_prefix())) {
+    const auto owner = names_.parse_reply(n);
+    if (owner && owner->pid == self.pid && owner->start_time == self.start_time) Queue::remove(n);
+  }
 }
 
 void Supervisor::Loop::cleanup_objects() {

@@ -50,6 +50,9 @@ struct SupervisorOptions {
   // Serve Prometheus metrics over HTTP: "PORT", "HOST:PORT", "[IPv6]:PORT"
   // (default host 127.0.0.1). Empty: no HTTP server.
   std::string metrics_listen;
+  // The token that enables the web dashboard's actions (restart, del), read
+  // from --web-token-file by run_manager. Empty: the dashboard is read-only.
+  std::string web_token;
   // Worker logs (README "Worker logs"): dir empty means workers inherit the
   // supervisor's stdout and stderr. An absolute path.
   LogConfig logs;

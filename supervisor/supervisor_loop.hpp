@@ -62,6 +62,7 @@ class Supervisor::Loop {
   void adopt_fleet(pid_t predecessor);
   void reexec(std::optional<Waiter> waiter);
   void answer_reexec();
+  void remove_own_reply_queues();
   void cleanup_objects();
   void finish();
   void run_timers();
