@@ -24,6 +24,7 @@ struct SupervisorFlags {
   std::string durability = "batch";
   std::string log_dir;  // --log-dir
   bool no_logs = false;  // --no-logs
+  std::string containment = "auto";  // --containment
 };
 
 // Adds every supervisor flag, and --version ("PROGRAM VERSION"), to app.
