@@ -241,6 +241,21 @@ TEST_P(CgroupContainment, SurvivesASupervisorSigkillAndAdoption) {
       << log();
 }
 
+// reexec: the same supervisor pid adopts its own workers; their leaves stay
+// theirs and are still killed at their reap.
+TEST_P(CgroupContainment, SurvivesReexec) {
+  START_OR_SKIP();
+  const pid_t gc = put_with_grandchild("r");
+  ASSERT_GT(gc, 0);
+  const auto r = ctl({"reexec"});
+  ASSERT_EQ(r.exit_code, 0) << r.err << log();
+  EXPECT_FALSE(process_dead(gc));
+  EXPECT_EQ(ctl({"del", "r"}).exit_code, 0);
+  EXPECT_TRUE(wait_until([&] { return process_dead(gc); }, kWait))
+      << "the grandchild outlived del after a reexec\n"
+      << log();
+}
+
 INSTANTIATE_TEST_SUITE_P(Modes, CgroupContainment, ::testing::Values("cgroup"),
                          [](const auto& row) { return row.param; });
 
