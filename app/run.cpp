@@ -92,8 +92,7 @@ int run_manager(const ManagerFactory& factory, int argc, char** argv, const RunO
     // Contained before the manager exists: its constructor is code of the
     // application and may already start processes.
     if (auto st = enter_containment(*worker); !st) {
-      std::cerr << "dynmgr worker: unable to enter its containment: " << st.error().message
-                << '\n';
+      std::cerr << "dynmgr worker: unable to enter its containment: " << st.error().message << '\n';
       return 1;
     }
     int rc = 0;

@@ -22,8 +22,8 @@ struct Times {
 
 void measure(const std::string& mode, int n, Times& t) {
   const std::string name = "benchcontain" + mode + std::to_string(::getpid());
-  if (!bench::start_probe(name, {"--containment", mode, "--no-state", "--no-logs",
-                                 "--healthy-uptime", "0"})) {
+  if (!bench::start_probe(
+          name, {"--containment", mode, "--no-state", "--no-logs", "--healthy-uptime", "0"})) {
     std::exit(1);
   }
   auto client = dynmgr::Client::connect(dynmgr::Client::Options{name, dynmgr::Millis(10000)});
@@ -83,9 +83,9 @@ int main(int argc, char** argv) {
     bench::print(("del     --containment " + modes[m]).c_str(), del.back());
   }
   for (std::size_t m = 1; m < modes.size(); ++m) {
-    std::printf("ratio (median) %s / none: put %.2fx, restart %.2fx, del %.2fx\n",
-                modes[m].c_str(), put[m].median_ms / put[0].median_ms,
-                restart[m].median_ms / restart[0].median_ms, del[m].median_ms / del[0].median_ms);
+    std::printf("ratio (median) %s / none: put %.2fx, restart %.2fx, del %.2fx\n", modes[m].c_str(),
+                put[m].median_ms / put[0].median_ms, restart[m].median_ms / restart[0].median_ms,
+                del[m].median_ms / del[0].median_ms);
   }
   return 0;
 }

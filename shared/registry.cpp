@@ -88,7 +88,7 @@ struct alignas(64) Header {
   std::uint32_t persistence_error_len;
   char persistence_error[kReasonCapacity];
   std::atomic<std::uint32_t> containment;  // Containment
-  std::atomic<std::uint32_t> ready;  // kReadyWord once every field above is set
+  std::atomic<std::uint32_t> ready;        // kReadyWord once every field above is set
 };
 
 struct alignas(64) SlotHeader {

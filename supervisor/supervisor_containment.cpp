@@ -114,8 +114,8 @@ void Supervisor::Loop::retry_leaves() {
   if (dying_leaves_.empty()) return;
   ++leaf_retries_;
   if (leaf_retries_ == 200) {
-    log_warn(std::to_string(dying_leaves_.size()) + " killed cgroup leaf(s) are still not empty, e.g. " +
-             dying_leaves_.front());
+    log_warn(std::to_string(dying_leaves_.size()) +
+             " killed cgroup leaf(s) are still not empty, e.g. " + dying_leaves_.front());
   }
   const std::uint64_t delay =
       std::min(kLeafRetryMaxMs, kLeafRetryFirstMs << std::min<std::uint32_t>(leaf_retries_, 8));

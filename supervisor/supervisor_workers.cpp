@@ -286,10 +286,9 @@ void Supervisor::Loop::send_terminate(Entry& e, const std::string& reason) {
 
 void Supervisor::Loop::spawn(Entry& e) {
   e.overrun_reported = 0;
-  const std::vector<std::string> argv =
-      worker_argv(opt_.worker_executable,
-                  WorkerArgs{names_.instance(), e.rec.slot, e.rec.incarnation, ::getpid(),
-                             worker_containment()});
+  const std::vector<std::string> argv = worker_argv(
+      opt_.worker_executable, WorkerArgs{names_.instance(), e.rec.slot, e.rec.incarnation,
+                                         ::getpid(), worker_containment()});
   std::vector<std::string> env = {"DYNMGR_NAME=" + names_.instance(), "DYNMGR_WORKER_ID=" + e.id};
   if (!e.spec.options.empty()) env.push_back("DYNMGR_WORKER_OPTIONS=" + to_json(e.spec.options));
   // Its stdout and stderr: pipes read by the log collector (the write ends

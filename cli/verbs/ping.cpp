@@ -26,9 +26,8 @@ void add_ping(CLI::App& app, Context& ctx) {
       print_json(o);
     } else {
       std::cout << "pong: supervisor '" << c->instance() << "' (pid " << h.supervisor_pid
-                << "), manager " << to_string(h.manager_state) << ", containment "
-                << h.containment << "; "
-                << persistence_line(h.persistence) << '\n';
+                << "), manager " << to_string(h.manager_state) << ", containment " << h.containment
+                << "; " << persistence_line(h.persistence) << '\n';
     }
   });
 }

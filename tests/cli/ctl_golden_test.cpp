@@ -127,12 +127,12 @@ TEST_F(CtlGolden, PingHumanAndJson) {
   // auto: cgroup where this host lets the supervisor make a leaf, else subreaper.
   const std::string containment = daemon_->client().header().containment;
   EXPECT_TRUE(containment == "cgroup" || containment == "subreaper") << containment;
-  expect_ok({"ping"}, "pong: supervisor '" + name_ + "' (pid " + pid + "), manager up, containment " +
-                          containment + "; state: " + state_root() + "/" + name_ + " (ok)\n");
-  expect_ok({"--json", "ping"}, R"({"name":")" + name_ +
-                                    R"(","manager":"up","supervisor":{"pid":)" + pid +
-                                    R"(},"containment":")" + containment + R"(",)" +
-                                    persistence_json(state) + "}\n");
+  expect_ok({"ping"}, "pong: supervisor '" + name_ + "' (pid " + pid +
+                          "), manager up, containment " + containment + "; state: " + state_root() +
+                          "/" + name_ + " (ok)\n");
+  expect_ok({"--json", "ping"},
+            R"({"name":")" + name_ + R"(","manager":"up","supervisor":{"pid":)" + pid +
+                R"(},"containment":")" + containment + R"(",)" + persistence_json(state) + "}\n");
 }
 
 TEST_F(CtlGolden, PutHumanPrintsStatusAndPid) {

@@ -1,7 +1,5 @@
 #include "support/test_support.hpp"
 
-#include "shared/cgroup.hpp"
-
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -18,6 +16,7 @@
 #include <fstream>
 #include <thread>
 
+#include "shared/cgroup.hpp"
 #include "shared/shm_objects.hpp"
 #include "support/worker_output.hpp"
 

@@ -132,9 +132,9 @@ TEST_P(Containment, DelEndsAGrandchildInItsOwnSessionThatIgnoresSigterm) {
     // It is in its worker's leaf, whatever its session.
     const auto w = record("gc1");
     ASSERT_TRUE(w);
-    EXPECT_TRUE(contains(read_text_of("/proc/" + std::to_string(gc) + "/cgroup"),
-                         "/dynmgr." + instance_ + "/" + std::to_string(w->slot) + "." +
-                             std::to_string(w->pid)))
+    EXPECT_TRUE(contains(
+        read_text_of("/proc/" + std::to_string(gc) + "/cgroup"),
+        "/dynmgr." + instance_ + "/" + std::to_string(w->slot) + "." + std::to_string(w->pid)))
         << read_text_of("/proc/" + std::to_string(gc) + "/cgroup");
   }
   const auto r = ctl({"del", "gc1"});
