@@ -22,6 +22,7 @@
 #include "supervisor/metrics_server.hpp"
 #include "supervisor/supervisor.hpp"
 #include "supervisor/web_token.hpp"
+#include "worker/containment.hpp"
 #include "worker/worker_runtime.hpp"
 
 namespace dynmgr {
@@ -89,8 +90,19 @@ int run_manager(const ManagerFactory& factory, int argc, char** argv, const RunO
     return run_log_collector(argc, argv);
   }
   if (auto worker = parse_worker_args(argc, argv)) {
-    auto manager = factory();
-    return run_worker(*manager, *worker);
+    // Contained before the manager exists: its constructor is code of the
+    // application and may already start processes.
+    if (auto st = enter_containment(*worker); !st) {
+      std::cerr << "dynmgr worker: unable to enter its containment: " << st.error().message << '\n';
+      return 1;
+    }
+    int rc = 0;
+    {
+      auto manager = factory();
+      rc = run_worker(*manager, *worker);
+    }
+    end_descendants();  // after the manager's destructor ended what it knows of
+    return rc;
   }
   const std::string program =
       options.program == "dynmgr" && argc > 0 ? basename_of(argv[0]) : options.program;
@@ -150,6 +162,19 @@ int run_manager(const ManagerFactory& factory, int argc, char** argv, const RunO
       return 2;
     }
     opt.web_token = std::move(*token);
+  }
+  if (flags.containment == "auto") {
+    opt.containment = ContainmentWanted::kAuto;
+  } else if (flags.containment == "cgroup") {
+    opt.containment = ContainmentWanted::kCgroup;
+  } else if (flags.containment == "subreaper") {
+    opt.containment = ContainmentWanted::kSubreaper;
+  } else if (flags.containment == "none") {
+    opt.containment = ContainmentWanted::kNone;
+  } else {
+    std::cerr << program << ": invalid --containment '" << flags.containment
+              << "' (auto, cgroup, subreaper or none)\n";
+    return 2;
   }
   if (durability == "sync") {
     opt.durability = Durability::kSync;

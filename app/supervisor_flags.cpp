@@ -77,6 +77,10 @@ void add_supervisor_flags(CLI::App& app, SupervisorFlags& f, const std::string& 
   app.add_option("--healthy-uptime", opt.backoff.healthy_uptime_ms,
                  "a run this long resets the backoff (ms)")
       ->capture_default_str();
+  app.add_option("--containment", f.containment,
+                 "what ends the processes a worker starts: auto (cgroup where possible, else "
+                 "subreaper), cgroup (a cgroup v2 leaf per worker, or no start), subreaper, none")
+      ->capture_default_str();
   app.add_option("--log-level", f.level, "debug|info|warn|error|off")->capture_default_str();
 }
 

@@ -22,9 +22,10 @@ struct SupervisorFlags {
   std::string state_dir;
   bool no_state = false;
   std::string durability = "batch";
-  std::string log_dir;         // --log-dir
-  bool no_logs = false;        // --no-logs
-  std::string web_token_file;  // --web-token-file
+  std::string log_dir;               // --log-dir
+  bool no_logs = false;              // --no-logs
+  std::string web_token_file;        // --web-token-file
+  std::string containment = "auto";  // --containment
 };
 
 // Adds every supervisor flag, and --version ("PROGRAM VERSION"), to app.

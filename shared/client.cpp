@@ -439,6 +439,7 @@ InstanceInfo Client::header() const {
   i.dropped_frames = h.dropped_frames;
   i.supervisor_alive = impl_->reader.supervisor_alive();
   i.adopted = h.adopted;
+  i.containment = std::string(to_string(h.containment));
   i.orphan_grace_ms = h.orphan_grace_ms;
   i.supervisor_started_ms = h.supervisor_started_ms;
   i.persistence.enabled = h.persistence.state != Persistence::kOff;

@@ -185,6 +185,12 @@ std::string render_metrics(const RegistryReader& registry, const std::string& in
   w.family("dynmgr_adopted_workers", "gauge",
            "Live workers the current supervisor adopted at start.");
   w.sample("dynmgr_adopted_workers", "", std::uint64_t{h.adopted});
+  w.family("dynmgr_containment", "gauge",
+           "What ends the processes a worker starts (--containment): 1 for the current one.");
+  for (const Containment c : {Containment::kCgroup, Containment::kSubreaper, Containment::kNone}) {
+    const std::string label = "mode=\"" + std::string(to_string(c)) + "\"";
+    w.sample("dynmgr_containment", label, std::uint64_t{h.containment == c ? 1U : 0U});
+  }
 
   const PersistenceInfo& p = h.persistence;
   w.family("dynmgr_persistence_enabled", "gauge", "1 if the instance keeps a state database.");

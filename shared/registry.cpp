@@ -31,7 +31,8 @@ constexpr std::uint64_t kMagic = 0x52474d4e59440001ULL;  // "DYNMGR" + 0001
 // 6: the state database's health (persistence, its dir, its last error) in the header.
 // 7: each slot's last kExitHistory exits, after its out-of-line data, and a
 //    table of per-slot counters for metrics (SlotStats).
-constexpr std::uint32_t kLayoutVersion = 7;
+// 8: the containment the supervisor chose, in the header.
+constexpr std::uint32_t kLayoutVersion = 8;
 constexpr std::uint32_t kReadyWord = 0x52454459;  // "REDY"
 constexpr std::size_t kIdCapacity = 256;
 constexpr std::size_t kReasonCapacity = 256;
@@ -86,7 +87,8 @@ struct alignas(64) Header {
   char state_dir[kStateDirCapacity];
   std::uint32_t persistence_error_len;
   char persistence_error[kReasonCapacity];
-  std::atomic<std::uint32_t> ready;  // kReadyWord once every field above is set
+  std::atomic<std::uint32_t> containment;  // Containment
+  std::atomic<std::uint32_t> ready;        // kReadyWord once every field above is set
 };
 
 struct alignas(64) SlotHeader {
@@ -488,6 +490,10 @@ RegistryHeaderInfo header_info(const Mapping& m) {
   info.orphan_grace_ms = h.orphan_grace_ms.load(std::memory_order_acquire);
   info.adopted = h.adopted.load(std::memory_order_acquire);
   info.supervisor_started_ms = h.supervisor_started_ms.load(std::memory_order_acquire);
+  const std::uint32_t c = h.containment.load(std::memory_order_acquire);
+  info.containment = c <= static_cast<std::uint32_t>(Containment::kCgroup)
+                         ? static_cast<Containment>(c)
+                         : Containment::kUnknown;
   // The texts under their seqlock: the writer changes them seldom (a failing
   // commit, its recovery), so a few retries always find a stable copy.
   for (int attempt = 0; attempt < 1000; ++attempt) {
@@ -893,6 +899,21 @@ void RegistryWriter::set_adoption(std::uint32_t adopted, std::uint32_t orphan_gr
   map_->header->adopted.store(adopted, std::memory_order_release);
   map_->header->orphan_grace_ms.store(orphan_grace_ms, std::memory_order_release);
   map_->header->supervisor_started_ms.store(wall_ms(), std::memory_order_release);
+}
+void RegistryWriter::set_containment(Containment c) {
+  map_->header->containment.store(static_cast<std::uint32_t>(c), std::memory_order_release);
+}
+std::string_view to_string(Containment c) noexcept {
+  switch (c) {
+    case Containment::kNone:
+      return "none";
+    case Containment::kSubreaper:
+      return "subreaper";
+    case Containment::kCgroup:
+      return "cgroup";
+    default:
+      return "unknown";
+  }
 }
 void RegistryWriter::set_persistence(const PersistenceInfo& p) {
   Header& h = *map_->header;

@@ -95,6 +95,11 @@ struct PersistenceInfo {
   std::uint64_t last_commit_ms = 0;  // wall ms of the last successful commit (0: none)
 };
 
+// What contains the processes a worker starts (README "Containment"), as the
+// current supervisor chose it at start.
+enum class Containment : std::uint32_t { kUnknown = 0, kNone, kSubreaper, kCgroup };
+std::string_view to_string(Containment c) noexcept;
+
 struct RegistryHeaderInfo {
   ManagerState manager_state = ManagerState::kUnknown;
   pid_t supervisor_pid = 0;
@@ -117,6 +122,7 @@ struct RegistryHeaderInfo {
   std::uint32_t adopted = 0;                // workers the current supervisor adopted at start
   std::uint64_t supervisor_started_ms = 0;  // wall ms the current supervisor took over
   PersistenceInfo persistence;
+  Containment containment = Containment::kUnknown;
 };
 
 namespace detail {
@@ -167,6 +173,7 @@ class RegistryWriter {
   void set_adoption(std::uint32_t adopted, std::uint32_t orphan_grace_ms);
   // The state database's health (texts longer than the header's room are cut).
   void set_persistence(const PersistenceInfo& p);
+  void set_containment(Containment c);
   RegistryHeaderInfo header() const;
 
   // Unlinks the segment's name (the mapping stays valid until destruction).

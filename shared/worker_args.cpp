@@ -7,7 +7,7 @@ namespace dynmgr {
 
 std::vector<std::string> worker_argv(const std::string& exe, const WorkerArgs& a) {
   return {exe, kWorkerRoleFlag, a.instance, std::to_string(a.slot), std::to_string(a.incarnation),
-          std::to_string(a.supervisor_pid)};
+          std::to_string(a.supervisor_pid), a.containment};
 }
 
 namespace {
@@ -19,13 +19,14 @@ bool parse_number(std::string_view s, T& out) {
 }  // namespace
 
 std::optional<WorkerArgs> parse_worker_args(int argc, char** argv) {
-  if (argc != 6 || std::string_view(argv[1]) != kWorkerRoleFlag) return std::nullopt;
+  if (argc != 7 || std::string_view(argv[1]) != kWorkerRoleFlag) return std::nullopt;
   WorkerArgs a;
   a.instance = argv[2];
   if (!parse_number(argv[3], a.slot) || !parse_number(argv[4], a.incarnation) ||
       !parse_number(argv[5], a.supervisor_pid)) {
     return std::nullopt;
   }
+  a.containment = argv[6];
   return a;
 }
 

@@ -1,7 +1,9 @@
 #pragma once
 // The worker role's command line, shared by the supervisor (which builds it) and
 // the worker runtime (which parses it):
-//   <exe> --dynmgr-worker INSTANCE SLOT INCARNATION SUPERVISOR_PID
+//   <exe> --dynmgr-worker INSTANCE SLOT INCARNATION SUPERVISOR_PID CONTAINMENT
+// CONTAINMENT (README "Containment"): `none`, `subreaper`, or `cgroup:DIR` with
+// DIR the instance's cgroup directory, in which the worker makes its leaf.
 
 #include <sys/types.h>
 
@@ -19,6 +21,7 @@ struct WorkerArgs {
   std::uint32_t slot = 0;
   std::uint64_t incarnation = 0;
   pid_t supervisor_pid = 0;
+  std::string containment = "none";
 };
 
 std::vector<std::string> worker_argv(const std::string& exe, const WorkerArgs& args);

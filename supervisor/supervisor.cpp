@@ -61,6 +61,8 @@ int Supervisor::Loop::run() {
     notify_service("STATUS=" + notify_status_line("unable to start: " + st.error().message));
     close_store();
     cleanup_objects();
+    // Only if empty: an adopted worker's leaf keeps it (and the worker alive).
+    if (containment_ == Containment::kCgroup) (void)::rmdir(leaf_root_.c_str());
     return 1;
   }
   log_info("supervisor '" + names_.instance() + "' started (pid " + std::to_string(::getpid()) +
@@ -101,6 +103,7 @@ Status Supervisor::Loop::start() {
     opt_.worker_executable = *exe;
   }
   logs_.emplace(opt_.logs, opt_.worker_executable);
+  if (auto st = choose_containment(); !st) return st;
   // We hold the lock: a registry under our name was left by a supervisor that
   // died (or by ourselves before a re-exec). Adopt it and its live workers;
   // anything unusable is stale and removed.
@@ -118,7 +121,9 @@ Status Supervisor::Loop::start() {
     if (auto st = watcher_.start(); !st) return st;
     open_store();
     if (opt_.fresh) log_warn("--fresh ignored: a live registry is adopted, not started afresh");
+    reg_->set_containment(containment_);
     adopt_fleet(predecessor);
+    sweep_leaves(/*adopting=*/true);
     reconcile_store();
   } else {
     // A re-executed image that cannot read its own registry (a release with
@@ -142,6 +147,8 @@ Status Supervisor::Loop::start() {
     auto reg = RegistryWriter::create(names_, opt_.registry);
     if (!reg) return reg.error();
     reg_.emplace(std::move(*reg));
+    reg_->set_containment(containment_);
+    sweep_leaves(/*adopting=*/false);
     const auto self = ProcessIdentity::self();
     reg_->set_supervisor(self.pid, self.start_time);
     if (auto st = create_control(1); !st) return st;
@@ -255,6 +262,7 @@ void Supervisor::Loop::finish() {
   // Clean up first, then reply: `stop` returns once every shared object is
   // gone and the instance lock is free, so `dynmgrctl stop && APP --daemon`
   // cannot race our cleanup. The callers' reply queues survive it.
+  remove_leaves();
   cleanup_objects();
   // The loop is over: these last replies may wait (briefly) for room.
   for (const auto& w : stop_waiters_) {
@@ -288,6 +296,9 @@ void Supervisor::Loop::run_timers() {
           Queue::remove(n);
         }
         timers_.arm(kReplyScanEveryMs, Timer{Timer::Kind::kReplyScan});
+        break;
+      case Timer::Kind::kLeafRetry:
+        retry_leaves();
         break;
       case Timer::Kind::kStage:
       case Timer::Kind::kBackoff: {

@@ -28,6 +28,12 @@
 
 namespace dynmgr {
 
+// --containment (README "Containment"): what ends the processes a worker
+// starts. kAuto: a cgroup v2 leaf per worker where one can be created, else
+// the subreaper; kCgroup: a leaf or the supervisor does not start; kNone:
+// only the process-group kill at the worker's reap.
+enum class ContainmentWanted : std::uint8_t { kAuto, kCgroup, kSubreaper, kNone };
+
 struct SupervisorOptions {
   std::string instance = "default";
   RegistryConfig registry;
@@ -56,6 +62,7 @@ struct SupervisorOptions {
   // Worker logs (README "Worker logs"): dir empty means workers inherit the
   // supervisor's stdout and stderr. An absolute path.
   LogConfig logs;
+  ContainmentWanted containment = ContainmentWanted::kAuto;
   // Called once the manager is `up` for the first time (daemon readiness).
   std::function<void()> on_ready;
 };

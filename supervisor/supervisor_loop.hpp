@@ -9,6 +9,7 @@
 //
 //   supervisor.cpp           start, run, stop; timers; feeding the machines
 //   supervisor_adopt.cpp     taking over a registry and its live workers
+//   supervisor_containment.cpp  cgroup leaves: choosing the mode, ending a leaf
 //   supervisor_store.cpp     the state database: writing, restoring, its health
 //   supervisor_requests.cpp  client requests (put, del, get, restart, stop, ping)
 //   supervisor_workers.cpp   worker reports, exits, and the actions on workers
@@ -105,6 +106,13 @@ class Supervisor::Loop {
   void handle_wake();
   bool drain_control();
   void reap(pid_t pid);
+  // supervisor_containment.cpp: cgroup leaves (README "Containment")
+  Status choose_containment();
+  std::string worker_containment() const;
+  void end_leaf(std::optional<std::uint32_t> slot, pid_t pid);
+  void retry_leaves();
+  void sweep_leaves(bool adopting);
+  void remove_leaves();
   bool carry_out(std::uint32_t slot, lifecycle::Action& a);
   void send_terminate(Entry& e, const std::string& reason);
   void spawn(Entry& e);
@@ -163,6 +171,14 @@ class Supervisor::Loop {
   const ServiceNotifier notifier_ = ServiceNotifier::from_environment();
 
   std::optional<LogLink> logs_;  // worker logs; set in start()
+
+  // Containment (supervisor_containment.cpp), set in start().
+  Containment containment_ = Containment::kNone;
+  // The instance's cgroup directory: ours in cgroup mode, or a predecessor's
+  // found at start (its workers' leaves are still ended at their reap).
+  std::string leaf_root_;
+  std::vector<std::string> dying_leaves_;  // killed, not yet empty: retried on a timer
+  std::uint32_t leaf_retries_ = 0;
 
   // The state database (supervisor_store.cpp).
   std::optional<StateStore> store_;

@@ -167,6 +167,7 @@ void Supervisor::Loop::reap(pid_t pid) {
     adopted->rec.pid = 0;
     adopted->rec.pid_start_time = 0;
     adopted->child = true;  // whatever is spawned next is ours
+    end_leaf(slot, pid);    // a leaf is named by slot and pid: no reuse can hit another's
     overruns_.changed();
     ev.pid = pid;
     feed(adopted->rec.slot, adopted->rec.incarnation, std::move(ev));
@@ -181,6 +182,8 @@ void Supervisor::Loop::reap(pid_t pid) {
   if (::waitid(P_PID, static_cast<id_t>(pid), &si, WEXITED) != 0) {
     log_error("unable to reap worker pid " + std::to_string(pid) + ": " + std::strerror(errno));
   }
+  // Everything it started, in whatever session or group: its cgroup leaf.
+  end_leaf(slot, pid);
   Entry* e = slot ? fleet_.find(*slot) : nullptr;
   if (e == nullptr || e->rec.pid != pid) return;
   lc::Event ev(lc::EventKind::kExited);
@@ -283,9 +286,9 @@ void Supervisor::Loop::send_terminate(Entry& e, const std::string& reason) {
 
 void Supervisor::Loop::spawn(Entry& e) {
   e.overrun_reported = 0;
-  const std::vector<std::string> argv =
-      worker_argv(opt_.worker_executable,
-                  WorkerArgs{names_.instance(), e.rec.slot, e.rec.incarnation, ::getpid()});
+  const std::vector<std::string> argv = worker_argv(
+      opt_.worker_executable, WorkerArgs{names_.instance(), e.rec.slot, e.rec.incarnation,
+                                         ::getpid(), worker_containment()});
   std::vector<std::string> env = {"DYNMGR_NAME=" + names_.instance(), "DYNMGR_WORKER_ID=" + e.id};
   if (!e.spec.options.empty()) env.push_back("DYNMGR_WORKER_OPTIONS=" + to_json(e.spec.options));
   // Its stdout and stderr: pipes read by the log collector (the write ends

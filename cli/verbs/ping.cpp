@@ -21,12 +21,13 @@ void add_ping(CLI::App& app, Context& ctx) {
       o["name"] = c->instance();
       o["manager"] = std::string(to_string(h.manager_state));
       o["supervisor"] = json::object{{"pid", h.supervisor_pid}};
+      o["containment"] = h.containment;
       o["persistence"] = persistence_json(h.persistence);
       print_json(o);
     } else {
       std::cout << "pong: supervisor '" << c->instance() << "' (pid " << h.supervisor_pid
-                << "), manager " << to_string(h.manager_state) << "; "
-                << persistence_line(h.persistence) << '\n';
+                << "), manager " << to_string(h.manager_state) << ", containment " << h.containment
+                << "; " << persistence_line(h.persistence) << '\n';
     }
   });
 }

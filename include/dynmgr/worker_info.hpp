@@ -92,6 +92,9 @@ struct InstanceInfo {
   std::uint32_t orphan_grace_ms = 0;        // how long workers outlive a dead supervisor
   std::uint64_t supervisor_started_ms = 0;  // wall ms the current supervisor took over
   PersistenceStatus persistence;
+  // What ends the processes a worker starts (README "Containment"): "cgroup",
+  // "subreaper" or "none".
+  std::string containment;
 };
 
 }  // namespace dynmgr

@@ -124,11 +124,15 @@ std::string default_record(const std::string& id, const std::string& pid,
 TEST_F(CtlGolden, PingHumanAndJson) {
   const std::string pid = std::to_string(daemon_->pid());
   const json::value state = testing::parse(state_json());
+  // auto: cgroup where this host lets the supervisor make a leaf, else subreaper.
+  const std::string containment = daemon_->client().header().containment;
+  EXPECT_TRUE(containment == "cgroup" || containment == "subreaper") << containment;
   expect_ok({"ping"}, "pong: supervisor '" + name_ + "' (pid " + pid +
-                          "), manager up; state: " + state_root() + "/" + name_ + " (ok)\n");
-  expect_ok({"--json", "ping"}, R"({"name":")" + name_ +
-                                    R"(","manager":"up","supervisor":{"pid":)" + pid + "}," +
-                                    persistence_json(state) + "}\n");
+                          "), manager up, containment " + containment + "; state: " + state_root() +
+                          "/" + name_ + " (ok)\n");
+  expect_ok({"--json", "ping"},
+            R"({"name":")" + name_ + R"(","manager":"up","supervisor":{"pid":)" + pid +
+                R"(},"containment":")" + containment + R"(",)" + persistence_json(state) + "}\n");
 }
 
 TEST_F(CtlGolden, PutHumanPrintsStatusAndPid) {
@@ -449,8 +453,9 @@ TEST_F(CtlGolden, DynmgrNameSelectsTheInstance) {
   const std::string pid = std::to_string(daemon_->pid());
   const auto r = ctl_raw({"ping"}, {"DYNMGR_NAME=" + name_});
   EXPECT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(r.out, "pong: supervisor '" + name_ + "' (pid " + pid +
-                       "), manager up; state: " + state_root() + "/" + name_ + " (ok)\n");
+  const std::string containment = daemon_->client().header().containment;
+  EXPECT_EQ(r.out, "pong: supervisor '" + name_ + "' (pid " + pid + "), manager up, containment " +
+                       containment + "; state: " + state_root() + "/" + name_ + " (ok)\n");
   // -n wins over $DYNMGR_NAME.
   const std::string other = unique_instance("none");
   const auto r2 = ctl_raw({"-n", other, "ping"}, {"DYNMGR_NAME=" + name_});

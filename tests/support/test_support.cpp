@@ -16,6 +16,7 @@
 #include <fstream>
 #include <thread>
 
+#include "shared/cgroup.hpp"
 #include "shared/shm_objects.hpp"
 #include "support/worker_output.hpp"
 
@@ -119,6 +120,16 @@ std::vector<std::string> shm_objects(const Names& names) {
 
 void remove_shm_objects(const Names& names) {
   for (const auto& n : shm_objects(names)) ::unlink(("/dev/shm/" + n).c_str());
+  // A supervisor that was SIGKILLed and never followed leaves its cgroup
+  // directory (README "Containment"): its leaves are killed and removed too.
+  auto own = cgroup::own_directory();
+  if (!own) return;
+  const std::string dir = *own + "/dynmgr." + names.instance();
+  if (::access(dir.c_str(), F_OK) != 0) return;
+  for (const auto& leaf : cgroup::list_leaves(dir)) {
+    (void)cgroup::kill_leaf_and_wait(dir + "/" + leaf, Deadline::after(Millis(5000)));
+  }
+  (void)cgroup::remove_instance(dir);
 }
 
 CommandResult run_command(const std::vector<std::string>& argv,
