@@ -28,6 +28,7 @@ void add_command_line(CLI::App& app, Context& ctx, std::vector<std::string>& exe
   add_watch(app, ctx);
   add_metrics(app, ctx);
   add_logs(app, ctx);
+  add_top(app, ctx);
   app.footer(
       "Exit codes: 0 ok, 1 failed, 2 usage or invalid input, 3 no such worker, 4 timed out, "
       "5 no supervisor running.");

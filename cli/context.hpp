@@ -67,5 +67,6 @@ void add_stop(CLI::App& app, Context& ctx);
 void add_watch(CLI::App& app, Context& ctx);
 void add_metrics(CLI::App& app, Context& ctx);
 void add_logs(CLI::App& app, Context& ctx);
+void add_top(CLI::App& app, Context& ctx);
 
 }  // namespace dynmgr::cli
