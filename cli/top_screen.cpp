@@ -69,7 +69,8 @@ struct Pending {
 
 class Screen {
  public:
-  Screen(FleetSource& source, const ScreenOptions& o) : source_(source), o_(o) {}
+  Screen(FleetSource& source, const ScreenOptions& o, bool colors)
+      : source_(source), o_(o), colors_(colors) {}
 
   int run() {
     std::uint64_t next_refresh = 0;
@@ -283,12 +284,10 @@ class Screen {
     return true;
   }
 
- public:
-  bool colors_ = false;
-
  private:
   FleetSource& source_;
   const ScreenOptions& o_;
+  const bool colors_;
   ProcSampler sampler_;
   std::vector<Row> view_rows_;
   SortOrder order_;
@@ -312,8 +311,8 @@ std::optional<int> run_screen(FleetSource& source, const ScreenOptions& options)
   keypad(stdscr, TRUE);
   curs_set(0);
   set_escdelay(25);
-  Screen screen(source, options);
-  if (has_colors()) {
+  const bool colors = has_colors();
+  if (colors) {
     start_color();
     use_default_colors();
     init_pair(kPairTitle, COLOR_CYAN, -1);
@@ -321,7 +320,6 @@ std::optional<int> run_screen(FleetSource& source, const ScreenOptions& options)
     init_pair(kPairSelected, COLOR_BLACK, COLOR_CYAN);
     init_pair(kPairPrompt, COLOR_YELLOW, -1);
     init_pair(kPairEvent, COLOR_GREEN, -1);
-    screen.colors_ = true;
   }
   // Ours, not ncurses's (which would exit from the handler): a stop signal
   // interrupts getch and the loop returns, so the destructor restores the
@@ -332,7 +330,7 @@ std::optional<int> run_screen(FleetSource& source, const ScreenOptions& options)
   ::sigaction(SIGINT, &sa, nullptr);
   ::sigaction(SIGTERM, &sa, nullptr);
   ::sigaction(SIGHUP, &sa, nullptr);
-  return screen.run();
+  return Screen(source, options, colors).run();
 }
 
 }  // namespace dynmgr::cli::top

@@ -216,6 +216,47 @@ TEST_F(Top, InTmuxShowsPutsRestartsFiltersDeletesAndQuitsWithZero) {
   })) << t.screen();
 }
 
+// r then y restarts the selected worker (Client::restart_worker): a new pid,
+// the same id; r then n does nothing.
+template <typename C>
+constexpr bool kHasRestartWorker = requires(C& c) { c.restart_worker("x"); };
+
+TEST_F(Top, InTmuxRestartsTheSelectedWorkerAfterYes) {
+  if (tmux_binary().empty()) GTEST_SKIP() << "tmux is not installed";
+  if constexpr (!kHasRestartWorker<Client>) GTEST_SKIP() << "Client::restart_worker is not in this tree";
+  put("alpha");
+  put("beta");
+  const pid_t before = pid_of("beta");
+  ASSERT_GT(before, 0);
+  Tmux t(top_command());
+  ASSERT_EQ(t.started().exit_code, 0) << t.started().err;
+  ASSERT_TRUE(t.wait_screen([](const std::string& s) { return shows(s, "beta"); })) << t.screen();
+  t.keys({"Down"});  // alpha, then beta (by id)
+  t.type("r");
+  ASSERT_TRUE(t.wait_screen([](const std::string& s) {
+    return s.find("restart worker 'beta'? (y/n)") != std::string::npos;
+  })) << t.screen();
+  t.type("n");
+  ASSERT_TRUE(t.wait_screen([](const std::string& s) {
+    return s.find("restart 'beta': cancelled") != std::string::npos;
+  })) << t.screen();
+  EXPECT_EQ(pid_of("beta"), before);
+  t.type("r");
+  ASSERT_TRUE(t.wait_screen([](const std::string& s) {
+    return s.find("restart worker 'beta'? (y/n)") != std::string::npos;
+  })) << t.screen();
+  t.type("y");
+  ASSERT_TRUE(t.wait_screen([](const std::string& s) {
+    return s.find("restarted 'beta'") != std::string::npos;
+  })) << t.screen();
+  ASSERT_TRUE(wait_until([&] {
+    const pid_t now = pid_of("beta");
+    return now > 0 && now != before;
+  }, kScreenWait));
+  t.type("q");
+  ASSERT_TRUE(exited_zero()) << t.screen();
+}
+
 TEST_F(Top, InTmuxSortsScrollsAndExitsZeroOnSigterm) {
   if (tmux_binary().empty()) GTEST_SKIP() << "tmux is not installed";
   // More workers than the 50-line window shows rows for.

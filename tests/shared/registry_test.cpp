@@ -437,8 +437,8 @@ TEST_F(RegistryTest, BriefSnapshotCopiesTheFixedWordsNotTheData) {
   // What it leaves out, and the full snapshot does not.
   EXPECT_EQ(f.payload, in.payload);
   EXPECT_EQ(f.exits.size(), 1U);
-  EXPECT_TRUE(b.payload.empty());
-  EXPECT_TRUE(b.value.empty());
+  EXPECT_EQ(b.payload, SlotRecord{}.payload);  // left at the default ("null")
+  EXPECT_EQ(b.value, SlotRecord{}.value);
   EXPECT_TRUE(b.options.empty());
   EXPECT_TRUE(b.exits.empty());
   EXPECT_EQ(r.mailbox_depth(in.slot), 17U);
