@@ -4,6 +4,13 @@
 #include "shared/version.hpp"
 
 namespace dynmgr::cli {
+namespace {
+// A misused global flag: main does not name a verb in its message.
+struct GlobalFlagError : CLI::ParseError {
+  explicit GlobalFlagError(std::string msg)
+      : CLI::ParseError("GlobalFlagError", std::move(msg), CLI::ExitCodes::ValidationError) {}
+};
+}  // namespace
 
 void add_command_line(CLI::App& app, Context& ctx, std::vector<std::string>& exec_argv) {
   app.description("dynmgrctl: drive a dynmgr supervisor and its workers");
@@ -29,6 +36,9 @@ void add_command_line(CLI::App& app, Context& ctx, std::vector<std::string>& exe
   add_metrics(app, ctx);
   add_logs(app, ctx);
   add_top(app, ctx);
+  add_list(app, ctx);
+  add_cleanup(app, ctx);
+  add_help(app, ctx);
   app.footer(
       "Exit codes: 0 ok, 1 failed, 2 usage or invalid input, 3 no such worker, 4 timed out, "
       "5 no supervisor running.");
@@ -38,7 +48,7 @@ void add_command_line(CLI::App& app, Context& ctx, std::vector<std::string>& exe
   app.parse_complete_callback([&app, &exec_argv, &ctx] {
     // -n '' is a mistake (an unset variable), not a request for the default.
     if (app.count("--name") > 0 && ctx.instance.empty()) {
-      throw CLI::ValidationError("-n", "the instance name must not be empty");
+      throw GlobalFlagError("-n: the instance name must not be empty");
     }
     if (exec_argv.empty()) return;
     for (auto* sub : app.get_subcommands()) {

@@ -2,6 +2,8 @@
 
 #include <iostream>
 
+#include "shared/json.hpp"
+
 namespace dynmgr::cli {
 
 Client* Context::connect(const std::string& what) {
@@ -19,9 +21,19 @@ Client* Context::connect(const std::string& what) {
 }
 
 int Context::fail(const std::string& what, const Error& error) {
-  std::cerr << "dynmgrctl: " << what << ": " << error.message << '\n';
   exit_code = dynmgr::exit_code(error.code);
+  print_error(json, exit_code, what + ": " + error.message);
   return exit_code;
+}
+
+void print_error(bool as_json, int code, const std::string& message) {
+  if (as_json) {
+    std::cerr << to_json(json::object{
+                     {"error", json::object{{"code", code}, {"message", message}}}})
+              << '\n';
+  } else {
+    std::cerr << "dynmgrctl: " << message << '\n';
+  }
 }
 
 int Context::fail(const std::string& what, Errc code, const std::string& why) {
@@ -40,9 +52,13 @@ void add_message_target(CLI::App* cmd, MessageTarget& t) {
 
 std::optional<AddressedMessage> resolve_message_target(Context& ctx, const std::string& verb,
                                                        const MessageTarget& t) {
-  if (t.any == !t.second.empty()) {
+  if (t.any && !t.second.empty()) {
     ctx.fail(verb, Errc::kInvalid,
-             t.any ? "usage: " + verb + " --any MESSAGE" : "usage: " + verb + " ID MESSAGE");
+             "--any takes a MESSAGE and no ID (usage: " + verb + " --any MESSAGE)");
+    return std::nullopt;
+  }
+  if (!t.any && t.second.empty()) {
+    ctx.fail(verb, Errc::kInvalid, "MESSAGE is missing (usage: " + verb + " ID MESSAGE)");
     return std::nullopt;
   }
   AddressedMessage out;

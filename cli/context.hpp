@@ -27,6 +27,10 @@ struct Context {
   int fail(const std::string& what, Errc code, const std::string& why);
 };
 
+// One error line on stderr: "dynmgrctl: MESSAGE", or with --json
+// {"error":{"code":CODE,"message":MESSAGE}} (CODE is the exit code).
+void print_error(bool as_json, int code, const std::string& message);
+
 // Parses a JSON argument (MESSAGE, --payload); kInvalid names the argument.
 Result<json::value> parse_json_arg(const std::string& text, const std::string& what);
 
@@ -68,5 +72,8 @@ void add_watch(CLI::App& app, Context& ctx);
 void add_metrics(CLI::App& app, Context& ctx);
 void add_logs(CLI::App& app, Context& ctx);
 void add_top(CLI::App& app, Context& ctx);
+void add_list(CLI::App& app, Context& ctx);
+void add_cleanup(CLI::App& app, Context& ctx);
+void add_help(CLI::App& app, Context& ctx);
 
 }  // namespace dynmgr::cli

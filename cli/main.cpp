@@ -6,6 +6,17 @@
 
 #include "cli/context.hpp"
 
+namespace {
+// --json among the first argc arguments: a usage error is printed as JSON too,
+// even when parsing stopped before reaching it.
+bool wants_json(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--json") == 0) return true;
+  }
+  return false;
+}
+}  // namespace
+
 int main(int argc, char** argv) {
   ::signal(SIGPIPE, SIG_IGN);
   using namespace dynmgr::cli;
@@ -18,7 +29,7 @@ int main(int argc, char** argv) {
       for (int j = i + 1; j < argc; ++j) exec_argv.emplace_back(argv[j]);
       cli_argc = i;
       if (exec_argv.empty()) {
-        std::cerr << "dynmgrctl: --exec needs a command\n";
+        print_error(wants_json(i, argv), 2, "--exec needs a command");
         return 2;
       }
       break;
@@ -49,7 +60,14 @@ int main(int argc, char** argv) {
     if (app.get_subcommands().empty() && !app.remaining().empty()) {
       msg = "unknown verb '" + app.remaining().front() + "'";
     }
-    std::cerr << "dynmgrctl: " << msg << " (see dynmgrctl --help)\n";
+    // Name the verb whose arguments are wrong, and point at its own help.
+    std::string help = "dynmgrctl --help";
+    if (!app.get_subcommands().empty() && e.get_name() != "GlobalFlagError") {
+      const std::string verb = app.get_subcommands().front()->get_name();
+      msg = verb + ": " + msg;
+      help = "dynmgrctl help " + verb;
+    }
+    print_error(ctx.json || wants_json(cli_argc, argv), 2, msg + " (see " + help + ")");
     return 2;
   }
   return ctx.exit_code;

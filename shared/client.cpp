@@ -280,13 +280,17 @@ struct Client::Impl {
     req.id = std::string(id);
     req.spec = spec.to_json();
     req.only_new = only_new;
-    auto r = control_request(req, timeout);
+    return ready_record(control_request(req, timeout), id);
+  }
+
+  // A put's or a restart's reply: the worker's record once it was ready.
+  Result<SlotRecord> ready_record(Result<json::value> r, std::string_view id) {
     if (!r) return r.error();
     // The reply is the worker's record when it became ready. The registry
     // has the same or newer; but a worker may already have moved on (halted,
     // replaced its id), and the put still succeeded: then the reply is it.
     const auto* o = r->if_object();
-    if (o == nullptr) return make_error(Errc::kInvalid, "the put reply is not a worker record");
+    if (o == nullptr) return make_error(Errc::kInvalid, "the reply is not a worker record");
     auto replied = protocol::record_from_json(*o);
     if (!replied) return replied.error();
     auto rec = reader.read(replied->slot);
@@ -383,6 +387,14 @@ Status Client::restart() {
   auto r = impl_->control_request(req, timeout_);
   if (!r) return r.error();
   return {};
+}
+
+Result<WorkerInfo> Client::restart_worker(std::string_view id) {
+  if (auto st = validate_id(id); !st) return st.error();
+  protocol::ControlRequest req;
+  req.kind = MessageKind::kRestartWorker;
+  req.id = std::string(id);
+  return public_info(impl_->ready_record(impl_->control_request(req, timeout_), id));
 }
 
 Status Client::stop() {

@@ -42,7 +42,7 @@ namespace dynmgr {
 
 enum class EventType : std::uint32_t {
   kMissed = 0,  // (readers only) `count` events were overwritten before they were read
-  kPut,         // a worker was put (detail: "new" or "over" an existing id)
+  kPut,         // a worker was put (detail: new, over, boot, restored, replace, restart)
   kSpawned,     // its process exists (pid)
   kReady,       // it reported ready (init finished)
   kExited,      // its process ended (exit, uptime_ms) or could not be started

@@ -25,6 +25,7 @@ enum class MessageKind : std::uint16_t {
   kRestart = 5,
   kStop = 6,
   kReexec = 7,
+  kRestartWorker = 8,  // restart ID: one worker, same spec, from its last payload
   // worker -> supervisor (control queue)
   kWorkerReady = 20,
   kWorkerUpdate = 21,     // perform/cast result: value / payload / timeout changes

@@ -95,6 +95,7 @@ class Supervisor::Loop {
   void dispatch(const Frame& f);
   void handle_request(const Frame& f);
   void handle_put(const Waiter& w, const protocol::ControlRequest& req);
+  void handle_restart_worker(const Waiter& w, const protocol::ControlRequest& req);
   void handle_queue_dead(const Frame& f);
 
   // supervisor_workers.cpp: what workers report, and the actions on them

@@ -29,6 +29,8 @@ const char* kind_name(MessageKind k) {
       return "stop";
     case MessageKind::kReexec:
       return "reexec";
+    case MessageKind::kRestartWorker:
+      return "restart";
     default:
       return "control";
   }
@@ -47,6 +49,7 @@ void Supervisor::Loop::dispatch(const Frame& f) {
     case MessageKind::kRestart:
     case MessageKind::kStop:
     case MessageKind::kReexec:
+    case MessageKind::kRestartWorker:
       return handle_request(f);
     case MessageKind::kWorkerReady:
     case MessageKind::kWorkerUpdate:
@@ -106,6 +109,8 @@ void Supervisor::Loop::handle_request(const Frame& f) {
       return feed_manager(mp::Event(mp::EventKind::kShutdownRequested, w));
     case MessageKind::kReexec:
       return reexec(w);
+    case MessageKind::kRestartWorker:
+      return handle_restart_worker(w, *req);
     default:
       return;
   }
@@ -143,6 +148,28 @@ void Supervisor::Loop::handle_put(const Waiter& w, const protocol::ControlReques
   }
   auto r = start_new(req.id, std::move(*spec), /*boot=*/false, /*pool_member=*/false, w);
   if (!r) reply_error(w, r.error().code, r.error().message);
+}
+
+// restart ID: a put over the id with its own spec and last committed payload,
+// marked as a restart so the machine keeps its count and last exit.
+void Supervisor::Loop::handle_restart_worker(const Waiter& w, const protocol::ControlRequest& req) {
+  if (phase_.phase == mp::Phase::kStopping || phase_.phase == mp::Phase::kDown) {
+    return reply_error(w, Errc::kFailed, "the supervisor is stopping");
+  }
+  if (auto st = validate_id(req.id); !st)
+    return reply_error(w, st.error().code, st.error().message);
+  Entry* e = fleet_.find_id(req.id);
+  if (e == nullptr) return reply_error(w, Errc::kNotFound, "no such worker '" + req.id + "'");
+  FleetEvent put;
+  put.type = EventType::kPut;
+  put.id = req.id;
+  put.detail = "restart";
+  emit(std::move(put));
+  lc::Event ev(lc::EventKind::kStopRequested);
+  ev.cause = lc::StopCause::kReplace;
+  ev.waiter = w;
+  ev.replacement = lc::Replacement{req.id, e->spec, /*restart=*/true};
+  feed(e->rec.slot, e->rec.incarnation, std::move(ev));
 }
 
 void Supervisor::Loop::handle_queue_dead(const Frame& f) {

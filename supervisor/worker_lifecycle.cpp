@@ -80,6 +80,10 @@ struct Builder {
     publish();
     Action a{ActionKind::kSendTerminate};
     a.message = terminate_reason(cause);
+    // restart ID is a put-over of the same spec, but the worker is told why.
+    if (cause == StopCause::kReplace && s().replacement && s().replacement->restart) {
+      a.message = "restart";
+    }
     add(std::move(a));
     arm(TimerKind::kStage, ctx.terminate_timeout_ms);
   }
@@ -110,8 +114,12 @@ struct Builder {
     const ChildSpec& spec = a.replacement->spec;
     s().limits = RestartLimits{spec.restart, spec.max_restarts, spec.within_ms};
     s().history = RestartHistory{};
-    s().restarts = 0;
-    s().last_exit = ExitInfo{};
+    if (a.replacement->restart) {
+      ++s().restarts;
+    } else {
+      s().restarts = 0;
+      s().last_exit = ExitInfo{};
+    }
     s().ever_ready = false;
     s().phase = Phase::kStarting;
     s().stage = Stage::kNone;

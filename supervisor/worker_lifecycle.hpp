@@ -89,6 +89,9 @@ struct Waiter {
 struct Replacement {
   std::string id;  // the same id (put-over) or the new one (replace(new_id, p))
   ChildSpec spec;
+  // restart ID: the same spec again. The restart count goes on (+1) and the
+  // last exit stays; only the intensity window starts afresh, as after a put.
+  bool restart = false;
 };
 
 // Everything the machine knows about one worker. The loop keeps one per slot,

@@ -78,20 +78,6 @@ int plain_frames(top::FleetSource& source, const TopArgs& a, std::uint64_t delay
   return 0;
 }
 
-// `r`: Client::restart_worker (restart one worker from its last payload).
-// A template only so that this file builds on a tree where that request has
-// not landed yet; there, `r` says so on the status line.
-template <typename C>
-Status restart_one(C& client, std::string_view id) {
-  if constexpr (requires { client.restart_worker(id); }) {
-    auto r = client.restart_worker(id);
-    if (!r) return r.error();
-    return {};
-  } else {
-    return make_error(Errc::kFailed, "this dynmgrctl has no request to restart one worker");
-  }
-}
-
 int run_top(Context& ctx, const TopArgs& a) {
   const std::string instance = ctx.instance.empty() ? default_instance_name() : ctx.instance;
   if (auto st = validate_instance_name(instance); !st) return ctx.fail("top", st.error());
@@ -128,7 +114,9 @@ int run_top(Context& ctx, const TopArgs& a) {
     o.restart = [client](std::string_view id) -> Status {
       auto c = client();
       if (!c) return c.error();
-      return restart_one(**c, id);
+      auto r = (*c)->restart_worker(id);
+      if (!r) return r.error();
+      return {};
     };
     if (auto code = top::run_screen(source, o)) return *code;
   }

@@ -77,6 +77,15 @@ class Client {
   // Back to children_specs(): every worker is stopped, the initial ones started.
   // Errors: kFailed (the supervisor is stopping); kNoSupervisor; kTimeout.
   Status restart();
+  // One worker, stopped as del stops it (terminate("restart"), then SIGTERM,
+  // then SIGKILL) and started again with the same spec from its last
+  // committed payload; its restart count goes up by one and its restart
+  // intensity window starts afresh, so a `failed` or `exited` worker comes
+  // back too. Returns once the new process has run init, as put does.
+  // Errors: kInvalid (bad id); kNotFound; kFailed (the new process exited
+  // before it was ready; the worker is being removed; the supervisor is
+  // stopping); kNoSupervisor; kTimeout (the restart may still complete).
+  Result<WorkerInfo> restart_worker(std::string_view id);
   // Re-executes the supervisor's binary as it is on disk now, in place (same
   // pid); the new image adopts every worker, none restarts. Returns
   // {"pid", "adopted"} from the new image. Errors: kFailed (the file is

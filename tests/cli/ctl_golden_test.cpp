@@ -401,6 +401,33 @@ TEST_F(CtlGolden, RestartGoesBackToChildrenSpecs) {
   expect_ok({"--json", "restart"}, "{\"manager\":\"up\"}\n");
 }
 
+// restart ID: the same worker, a new process, from its last committed payload.
+TEST_F(CtlGolden, RestartOfOneWorkerStartsItAgainFromItsLastPayload) {
+  put_quiet("a", "1");
+  put_quiet("b", "2");
+  expect_ok({"call", "a", R"(["set", {"y": 2}])"}, "{\"y\":2}\n");
+  const std::string old_pid = pid_of("a");
+  const std::string b_pid = pid_of("b");
+  const auto r = run({"restart", "a"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string new_pid = pid_of("a");
+  EXPECT_NE(new_pid, old_pid);
+  EXPECT_EQ(r.out, "restarted 'a': running (pid " + new_pid + ")\n");
+  EXPECT_TRUE(wait_until([&] { return process_gone(std::stoi(old_pid)); }, 10s));
+  auto rec = record("a");
+  EXPECT_EQ(to_json(rec["payload"]), R"({"y":2})");
+  EXPECT_EQ(rec["restarts"], json::value(1));
+  EXPECT_EQ(rec["status"], json::value("running"));
+  EXPECT_EQ(pid_of("b"), b_pid);  // nobody else
+  // --json prints the new record, as put does.
+  const auto j = run({"--json", "restart", "a"});
+  ASSERT_EQ(j.exit_code, 0) << j.err;
+  const auto v = parse(j.out);
+  ASSERT_TRUE(v.is_object()) << j.out;
+  EXPECT_EQ(v.at("restarts"), json::value(2));
+  EXPECT_EQ(to_json(v.at("pid")), pid_of("a"));
+}
+
 TEST_F(CtlGolden, StopHuman) {
   expect_ok({"stop"}, "stopped\n");
   // Every shared object is gone (and the lock free) once stop returned; the
@@ -475,6 +502,7 @@ TEST_F(CtlGolden, BadIdIsExit2ForEveryVerb) {
            {"put", {"--timeout", "0"}},
            {"put-new", {"--timeout", "0"}},
            {"del", {}},
+           {"restart", {}},
            {"get", {}},
            {"call", {R"("get")"}},
            {"cast", {R"(["add",1])"}}}) {
@@ -553,26 +581,32 @@ TEST_F(CtlGolden, UnknownVerbAndMissingArgumentsAreExit2) {
   }
   expect_fail({"bogus"}, 2, "dynmgrctl: unknown verb 'bogus' (see dynmgrctl --help)");
   expect_fail({"--json", "pingg", "x"}, 2,
-              "dynmgrctl: unknown verb 'pingg' (see dynmgrctl --help)");
-  expect_fail({"put"}, 2, "dynmgrctl: ID is required (see dynmgrctl --help)");
-  expect_fail({"call", "a"}, 2, "dynmgrctl: call: usage: call ID MESSAGE");
-  expect_fail({"cast", "a"}, 2, "dynmgrctl: cast: usage: cast ID MESSAGE");
-  expect_fail({"call", "--any", "a", R"("get")"}, 2, "dynmgrctl: call: usage: call --any MESSAGE");
-  expect_fail({"cast", "--any", "a", R"("get")"}, 2, "dynmgrctl: cast: usage: cast --any MESSAGE");
+              R"x({"error":{"code":2,"message":"unknown verb 'pingg' (see dynmgrctl --help)"}})x");
+  expect_fail({"put"}, 2, "dynmgrctl: put: ID is required (see dynmgrctl help put)");
+  expect_fail({"--json", "get"}, 2,
+              R"x({"error":{"code":2,"message":"get: ID is required (see dynmgrctl help get)"}})x");
+  expect_fail({"call", "a"}, 2, "dynmgrctl: call: MESSAGE is missing (usage: call ID MESSAGE)");
+  expect_fail({"cast", "a"}, 2, "dynmgrctl: cast: MESSAGE is missing (usage: cast ID MESSAGE)");
+  expect_fail({"call", "--any", "a", R"("get")"}, 2,
+              "dynmgrctl: call: --any takes a MESSAGE and no ID (usage: call --any MESSAGE)");
+  expect_fail({"cast", "--any", "a", R"("get")"}, 2,
+              "dynmgrctl: cast: --any takes a MESSAGE and no ID (usage: cast --any MESSAGE)");
   EXPECT_EQ(state_json(), before);
 }
 
 TEST_F(CtlGolden, ExecOnANonPutVerbIsExit2AndDoesNothing) {
   put_quiet("a", "1");
-  const std::string err =
-      "dynmgrctl: --exec: only valid with put and put-new (see dynmgrctl --help)";
-  expect_fail({"del", "a", "--exec", "/bin/true"}, 2, err);
-  expect_fail({"call", "a", R"(["set", 7])", "--exec", "/bin/true"}, 2, err);
-  expect_fail({"cast", "a", R"(["add", 7])", "--exec", "/bin/true"}, 2, err);
-  expect_fail({"get", "a", "--exec", "/bin/true"}, 2, err);
-  expect_fail({"state", "--exec", "/bin/true"}, 2, err);
-  expect_fail({"restart", "--exec", "/bin/true"}, 2, err);
-  expect_fail({"stop", "--exec", "/bin/true"}, 2, err);
+  const auto err = [](const std::string& verb) {
+    return "dynmgrctl: " + verb + ": --exec: only valid with put and put-new (see dynmgrctl help " +
+           verb + ")";
+  };
+  expect_fail({"del", "a", "--exec", "/bin/true"}, 2, err("del"));
+  expect_fail({"call", "a", R"(["set", 7])", "--exec", "/bin/true"}, 2, err("call"));
+  expect_fail({"cast", "a", R"(["add", 7])", "--exec", "/bin/true"}, 2, err("cast"));
+  expect_fail({"get", "a", "--exec", "/bin/true"}, 2, err("get"));
+  expect_fail({"state", "--exec", "/bin/true"}, 2, err("state"));
+  expect_fail({"restart", "--exec", "/bin/true"}, 2, err("restart"));
+  expect_fail({"stop", "--exec", "/bin/true"}, 2, err("stop"));
   expect_fail({"put", "b", "--exec"}, 2, "dynmgrctl: --exec needs a command");
   EXPECT_EQ(run({"ping"}).exit_code, 0);  // stop did not run
 }
@@ -582,9 +616,12 @@ TEST_F(CtlGolden, ExecOnANonPutVerbIsExit2AndDoesNothing) {
 TEST_F(CtlGolden, UnknownIdIsExit3) {
   expect_fail({"get", "nope"}, 3, "dynmgrctl: get 'nope': no such worker 'nope'");
   expect_fail({"del", "nope"}, 3, "dynmgrctl: del 'nope': no such worker 'nope'");
+  expect_fail({"restart", "nope"}, 3, "dynmgrctl: restart 'nope': no such worker 'nope'");
   expect_fail({"call", "nope", R"("get")"}, 3, "dynmgrctl: call 'nope': no such worker 'nope'");
   expect_fail({"cast", "nope", R"(["add",1])"}, 3, "dynmgrctl: cast 'nope': no such worker 'nope'");
-  expect_fail({"--json", "get", "nope"}, 3, "dynmgrctl: get 'nope': no such worker 'nope'");
+  // --json: the error is JSON too, its code the exit code.
+  expect_fail({"--json", "get", "nope"}, 3,
+              R"({"error":{"code":3,"message":"get 'nope': no such worker 'nope'"}})");
 }
 
 // ----------------------------------------------------------------- errors: timeout (4)
@@ -744,7 +781,13 @@ TEST(CtlNoSupervisor, EveryVerbIsExit5) {
     const auto r = ctl(name, args);
     EXPECT_EQ(r.exit_code, 5);
     EXPECT_EQ(r.out, "");
-    EXPECT_EQ(r.err, "dynmgrctl: " + what + why);
+    if (args.front() == "--json") {
+      const std::string message = what + why.substr(0, why.size() - 1);
+      EXPECT_EQ(r.err, to_json(json::object{{"error", json::object{{"code", 5}, {"message", message}}}}) +
+                           "\n");
+    } else {
+      EXPECT_EQ(r.err, "dynmgrctl: " + what + why);
+    }
   }
   // Input errors are found before looking for the supervisor.
   EXPECT_EQ(ctl(name, {"put", "a", "--payload", "{"}).exit_code, 2);
@@ -770,6 +813,7 @@ TEST(CtlNoSupervisor, AfterTheSupervisorAndItsWorkersAreKilledEveryVerbIsExit5) 
                                                                 {"put", "b"},
                                                                 {"del", "a"},
                                                                 {"restart"},
+                                                                {"restart", "a"},
                                                                 {"stop"}}) {
     SCOPED_TRACE(::testing::PrintToString(args));
     const auto r = d.ctl(args);
@@ -813,6 +857,116 @@ TEST(CtlNoSupervisor, AfterTheSupervisorIsKilledItsWorkersServeAndItsVerbsAreExi
         << r.err;
   }
   ::kill(worker, SIGKILL);
+}
+
+
+// ----------------------------------------------------------------- list, cleanup, help
+
+namespace {
+pid_t worker_pid(const Daemon& d, const std::string& id) {
+  const auto got = d.ctl({"--json", "get", id});
+  const auto v = testing::parse(got.out);
+  return v.is_object() ? static_cast<pid_t>(v.at("pid").as_int64()) : 0;
+}
+
+// This instance's entry in `list --json`, or null.
+json::value listed(const std::string& name) {
+  const auto r = ctl_raw({"--json", "list"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  const auto v = testing::parse(r.out);
+  if (!v.is_object()) return nullptr;
+  for (const auto& i : v.at("instances").as_array()) {
+    if (i.at("name") == json::value(name)) return i;
+  }
+  return nullptr;
+}
+}  // namespace
+
+TEST(CtlList, ListTellsLiveOrphanedAndStaleAndCleanupRemovesOnlyTheDead) {
+  Daemon live("probe", {}, {}, "ll");
+  Daemon orphaned("probe", {}, {}, "lo");
+  Daemon stale("probe", {}, {}, "ls");
+  for (const Daemon* d : {&live, &orphaned, &stale}) {
+    ASSERT_TRUE(d->ok()) << d->start_result().err;
+    ASSERT_EQ(d->ctl({"put", "a", "--timeout", "0"}).exit_code, 0);
+  }
+  const pid_t orphan = worker_pid(orphaned, "a");
+  const pid_t dead = worker_pid(stale, "a");
+  ASSERT_GT(orphan, 0);
+  ASSERT_GT(dead, 0);
+  for (const Daemon* d : {&orphaned, &stale}) {
+    ::kill(d->pid(), SIGKILL);
+    ASSERT_TRUE(wait_until([&] { return process_gone(d->pid()); }, 10s));
+  }
+  ::kill(dead, SIGKILL);
+  ASSERT_TRUE(wait_until([&] { return process_gone(dead); }, 10s));
+
+  const auto l = listed(live.name());
+  ASSERT_TRUE(l.is_object());
+  EXPECT_EQ(l.at("state"), json::value("live"));
+  EXPECT_EQ(l.at("supervisor_pid"), json::value(live.pid()));
+  EXPECT_EQ(l.at("workers"), json::value(1));
+  EXPECT_EQ(l.at("live_workers"), json::value(1));
+  const auto o = listed(orphaned.name());
+  ASSERT_TRUE(o.is_object());
+  EXPECT_EQ(o.at("state"), json::value("orphaned"));
+  EXPECT_EQ(o.at("supervisor_pid"), json::value(0));
+  EXPECT_EQ(o.at("live_workers"), json::value(1));
+  const auto s = listed(stale.name());
+  ASSERT_TRUE(s.is_object());
+  EXPECT_EQ(s.at("state"), json::value("stale"));
+  // The table has a line per instance.
+  const auto table = ctl_raw({"list"});
+  EXPECT_EQ(table.exit_code, 0);
+  EXPECT_EQ(table.out.rfind("NAME", 0), 0u) << table.out;
+  EXPECT_NE(table.out.find(stale.name() + " "), std::string::npos) << table.out;
+
+  // A live or orphaned instance is refused, and keeps every object.
+  const auto objects_live = shm_objects(live.names());
+  auto r = ctl_raw({"cleanup", live.name()});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.err, "dynmgrctl: cleanup '" + live.name() + "': its supervisor is running (pid " +
+                       std::to_string(live.pid()) + "): stop it with dynmgrctl -n " +
+                       live.name() + " stop\n");
+  EXPECT_EQ(shm_objects(live.names()), objects_live);
+  EXPECT_EQ(live.ctl({"ping"}).exit_code, 0);
+  r = ctl_raw({"cleanup", orphaned.name()});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("worker(s) still run and wait to be adopted"), std::string::npos) << r.err;
+  EXPECT_FALSE(shm_objects(orphaned.names()).empty());
+
+  // A stale one goes, all of it.
+  const std::size_t n = shm_objects(stale.names()).size();
+  ASSERT_GT(n, 0u);
+  r = ctl_raw({"cleanup", stale.name()});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "cleaned '" + stale.name() + "': removed " + std::to_string(n) + " object(s)\n");
+  EXPECT_EQ(shm_objects(stale.names()), std::vector<std::string>{});
+  EXPECT_TRUE(listed(stale.name()).is_null());
+  r = ctl_raw({"cleanup", stale.name()});
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_EQ(r.err, "dynmgrctl: cleanup '" + stale.name() + "': no objects of instance '" +
+                       stale.name() + "' in /dev/shm\n");
+  r = ctl_raw({"cleanup", "bad.name"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(lines_of(r.err).size(), 1u) << r.err;
+
+  // The orphan's worker is ours to end (no supervisor will).
+  ::kill(orphan, SIGKILL);
+  EXPECT_TRUE(wait_until([&] { return process_gone(orphan); }, 10s));
+}
+
+TEST(CtlHelp, HelpVerbPrintsTheVerbsHelp) {
+  const auto all = ctl_raw({"help"});
+  EXPECT_EQ(all.exit_code, 0);
+  EXPECT_EQ(all.out, ctl_raw({"--help"}).out);
+  const auto put = ctl_raw({"help", "put"});
+  EXPECT_EQ(put.exit_code, 0);
+  EXPECT_EQ(put.out, ctl_raw({"put", "--help"}).out);
+  EXPECT_NE(put.out.find("--payload"), std::string::npos) << put.out;
+  const auto bad = ctl_raw({"help", "nope"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_EQ(bad.err, "dynmgrctl: help: unknown verb 'nope' (see dynmgrctl --help)\n");
 }
 
 }  // namespace

@@ -459,6 +459,36 @@ TEST(WorkerLifecycle, PutOverStartsTheLatestSpecInTheSameSlot) {
             (std::vector<Waiter>{waiter("client"), waiter("second")}));
 }
 
+TEST(WorkerLifecycle, RestartOfOneWorkerKeepsItsCountAndLastExit) {
+  const Context ctx = context();
+  WorkerState s = states().at("running");
+  s.restarts = 2;
+  s.last_exit = ExitInfo::from_wait_status(SIGKILL);
+  s.history.recent_ms = {kNow - 10};
+  s.history.consecutive = 2;
+  Event restart = events().at("stop(replace)");
+  restart.replacement = Replacement{"w", spec_with_payload(5), /*restart=*/true};
+  Transition t = step(s, restart, kNow, ctx);
+  ASSERT_EQ(t.next.cause, StopCause::kReplace);
+  EXPECT_EQ(find(t, A::kSendTerminate)->message, "restart");  // the worker is told why
+  Event clean{EventKind::kExited};
+  clean.exit = ExitInfo::from_wait_status(0);
+  t = step(t.next, clean, kNow, ctx);
+  ASSERT_EQ(t.next.phase, Phase::kStarting);
+  EXPECT_EQ(find(t, A::kApplySpec)->replacement->spec.payload, json::value(5));
+  EXPECT_EQ(t.next.restarts, 3u);                       // counted, as PM2 counts a restart
+  EXPECT_EQ(t.next.last_exit.kind, ExitInfo::Kind::kExited);  // the stop's own exit
+  EXPECT_TRUE(t.next.history.recent_ms.empty());        // a fresh intensity window
+  EXPECT_EQ(t.next.history.consecutive, 0u);
+  EXPECT_NE(find(t, A::kSpawn), nullptr);
+  // A failed worker (no process) starts again at once.
+  s = states().at("failed");
+  t = step(s, restart, kNow, ctx);
+  EXPECT_EQ(t.next.phase, Phase::kStarting);
+  EXPECT_EQ(t.next.restarts, 1u);
+  EXPECT_NE(find(t, A::kSpawn), nullptr);
+}
+
 TEST(WorkerLifecycle, ReplaceIdHandsTheNewIdOnOnceTheProcessIsGone) {
   const Context ctx = context();
   Transition t = step(states().at("running"), events().at("replace-id"), kNow, ctx);
