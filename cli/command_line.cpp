@@ -35,6 +35,7 @@ void add_command_line(CLI::App& app, Context& ctx, std::vector<std::string>& exe
   add_watch(app, ctx);
   add_metrics(app, ctx);
   add_logs(app, ctx);
+  add_top(app, ctx);
   add_list(app, ctx);
   add_cleanup(app, ctx);
   add_help(app, ctx);

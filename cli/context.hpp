@@ -71,6 +71,7 @@ void add_stop(CLI::App& app, Context& ctx);
 void add_watch(CLI::App& app, Context& ctx);
 void add_metrics(CLI::App& app, Context& ctx);
 void add_logs(CLI::App& app, Context& ctx);
+void add_top(CLI::App& app, Context& ctx);
 void add_list(CLI::App& app, Context& ctx);
 void add_cleanup(CLI::App& app, Context& ctx);
 void add_help(CLI::App& app, Context& ctx);

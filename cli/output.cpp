@@ -11,6 +11,7 @@
 #include <iostream>
 #include <string_view>
 
+#include "cli/columns.hpp"
 #include "shared/clock.hpp"
 #include "shared/worker_info.hpp"
 
@@ -68,76 +69,6 @@ void print_record(const WorkerInfo& r) {
   line("uptime", r.pid > 0 ? format_uptime(r.started_ms, wall_ms()) : "-");
 }
 
-namespace {
-
-// Terminal columns, not bytes: ids and payloads are UTF-8, and a CJK character
-// takes two columns, a combining accent none. The widths are glibc's wcwidth()
-// in the C.UTF-8 locale (set for this thread only, while a Columns lives).
-class Columns {
- public:
-  Columns() : utf8_(::newlocale(LC_CTYPE_MASK, "C.UTF-8", nullptr)) {
-    if (utf8_ != nullptr) previous_ = ::uselocale(utf8_);
-  }
-  ~Columns() {
-    if (utf8_ == nullptr) return;
-    ::uselocale(previous_);
-    ::freelocale(utf8_);
-  }
-  Columns(const Columns&) = delete;
-  Columns& operator=(const Columns&) = delete;
-
-  // The columns of the character starting at s[i]; advances i past it. A byte
-  // that does not start valid UTF-8 counts as one column on its own. Without
-  // the locale: one column per character (continuation bytes count none).
-  std::size_t next(std::string_view s, std::size_t& i) const {
-    if (utf8_ == nullptr) {
-      const auto byte = static_cast<unsigned char>(s[i++]);
-      return (byte & 0xC0) == 0x80 ? 0 : 1;
-    }
-    std::mbstate_t st{};
-    wchar_t wc = 0;
-    const std::size_t n = std::mbrtowc(&wc, s.data() + i, s.size() - i, &st);
-    if (n == 0 || n > s.size() - i) {  // NUL, invalid or cut short: one byte
-      ++i;
-      return 1;
-    }
-    i += n;
-    const int w = ::wcwidth(wc);
-    return w < 0 ? 1 : static_cast<std::size_t>(w);
-  }
-  std::size_t width(std::string_view s) const {
-    std::size_t cols = 0;
-    for (std::size_t i = 0; i < s.size();) cols += next(s, i);
-    return cols;
-  }
-  // s cut to at most `width` columns, ending in "..." when it was cut; never
-  // in the middle of a character.
-  std::string cut(std::string_view s, std::size_t width) const {
-    if (this->width(s) <= width) return std::string(s);
-    const std::size_t room = width > 3 ? width - 3 : width;
-    std::size_t cols = 0;
-    std::size_t i = 0;
-    while (i < s.size()) {
-      std::size_t j = i;
-      const std::size_t w = next(s, j);
-      if (cols + w > room) break;
-      cols += w;
-      i = j;
-    }
-    return std::string(s.substr(0, i)) + std::string(width > 3 ? 3 : 0, '.');
-  }
-  // s padded with spaces to `width` columns (left-aligned).
-  std::string pad(std::string_view s, std::size_t width) const {
-    const std::size_t w = this->width(s);
-    return std::string(s) + std::string(w < width ? width - w : 0, ' ');
-  }
-
- private:
-  locale_t utf8_;
-  locale_t previous_ = LC_GLOBAL_LOCALE;
-};
-
-}  // namespace
 
 std::string persistence_line(const PersistenceStatus& p) {
   if (!p.enabled) return "state: off (volatile: nothing survives a reboot)";

@@ -321,7 +321,7 @@ class ReadPatience {
   MonoClock::time_point give_up_at_{};
 };
 
-ReadOutcome read_slot(const Mapping& m, std::uint32_t i, SlotRecord& out) {
+ReadOutcome read_slot(const Mapping& m, std::uint32_t i, SlotRecord& out, bool brief = false) {
   const SlotHeader* s = m.slot(i);
   for (ReadPatience patience(m); patience.again();) {
     const std::uint64_t s1 = s->seq.load(std::memory_order_acquire);
@@ -353,6 +353,14 @@ ReadOutcome read_slot(const Mapping& m, std::uint32_t i, SlotRecord& out) {
     out.last_exit.reason.assign(s->exit_reason,
                                 std::min<std::size_t>(s->exit_reason_len, kReasonCapacity));
     out.id.assign(s->id, std::min<std::size_t>(s->id_len, kIdCapacity));
+    if (brief) {
+      std::atomic_thread_fence(std::memory_order_acquire);
+      if (s->seq.load(std::memory_order_relaxed) != s1) continue;
+      if (s->status > kMaxStatus) continue;
+      out.busy_since_ms = s->busy_since_ms.load(std::memory_order_relaxed);
+      out.last_perform_ms = s->last_perform_ms.load(std::memory_order_relaxed);
+      return ReadOutcome::kOk;
+    }
     // Clamp to the area the flag names, so a torn read stays inside it.
     const bool inline_data = (s->flags & kInlineData) != 0;
     const char* data = inline_data ? s->inline_data : m.out_of_line(i);
@@ -1036,14 +1044,15 @@ Result<SlotRecord> RegistryReader::find(std::string_view id) const {
   return make_error(Errc::kNotFound, "no such worker '" + std::string(id) + "'");
 }
 
-Result<std::vector<SlotRecord>> RegistryReader::snapshot() const {
+Result<std::vector<SlotRecord>> RegistryReader::snapshot(Detail detail) const {
+  const bool brief = detail == Detail::kBrief;
   const std::uint32_t high = header_info(*map_).high_water;
   std::vector<SlotRecord> out;
   out.reserve(header_info(*map_).used);
   for (std::uint32_t i = 0; i < high; ++i) {
     if (!map_->slot(i)->in_use) continue;
     SlotRecord r;
-    switch (read_slot(*map_, i, r)) {
+    switch (read_slot(*map_, i, r, brief)) {
       case ReadOutcome::kOk:
         out.push_back(std::move(r));
         break;
@@ -1082,6 +1091,11 @@ WorkerStats RegistryReader::stats(std::uint32_t slot) const {
   for (std::size_t k = 0; k < kExitKinds; ++k)
     out.exits[k] = s.exits[k].load(std::memory_order_relaxed);
   return out;
+}
+
+std::uint64_t RegistryReader::mailbox_depth(std::uint32_t slot) const {
+  if (slot >= map_->capacity) return 0;
+  return map_->stats[slot].mailbox_depth.load(std::memory_order_relaxed);
 }
 
 void RegistryReader::count_work(std::uint32_t slot, Work work, std::uint64_t micros) const {

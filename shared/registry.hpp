@@ -224,11 +224,17 @@ class RegistryReader {
   Result<SlotRecord> read(std::uint32_t slot) const;
   // The slot currently holding id (kNotFound if none), through the id index.
   Result<SlotRecord> find(std::string_view id) const;
+  // How much of each slot snapshot() copies: kFull everything; kBrief the
+  // fixed words, the id and the last exit, not the payload, value, options or
+  // exit history (a view of the whole fleet, e.g. `dynmgrctl top`, each second).
+  enum class Detail { kFull, kBrief };
   // All slots in use, in slot order.
-  Result<std::vector<SlotRecord>> snapshot() const;
+  Result<std::vector<SlotRecord>> snapshot(Detail detail = Detail::kFull) const;
 
   // A slot's counters (zeros for a slot out of range).
   WorkerStats stats(std::uint32_t slot) const;
+  // Only its mailbox depth (one word; 0 for a slot out of range).
+  std::uint64_t mailbox_depth(std::uint32_t slot) const;
 
   // Worker-owned words (Access::kWorkerWords only — a no-op on a read-only
   // mapping; the caller owns the slot).

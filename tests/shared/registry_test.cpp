@@ -396,6 +396,56 @@ TEST_F(RegistryTest, WorkerWordsAreWrittenByTheWorkerOnly) {
   EXPECT_EQ(r.read(s)->last_perform_ms, 0U);
 }
 
+TEST_F(RegistryTest, BriefSnapshotCopiesTheFixedWordsNotTheData) {
+  auto w = make_writer();
+  SlotRecord in = counter_record(*w.allocate(), 1);
+  in.id = "brief";
+  in.pid = 4242;
+  in.restarts = 2;
+  in.started_ms = 123456;
+  in.status = WorkerStatus::kRestarting;
+  in.last_exit = ExitInfo::from_wait_status(SIGKILL);
+  in.payload = R"({"n":1})";
+  in.value = R"("v")";
+  in.options = R"({"o":1})";
+  ASSERT_TRUE(w.write(in));
+  ExitRecord x;
+  x.at_ms = 5;
+  x.exit = in.last_exit;
+  ASSERT_TRUE(w.record_exit(in.slot, x));
+  auto worker = make_reader(RegistryReader::Access::kWorkerWords);
+  worker.set_mailbox_depth(in.slot, 17);
+  worker.set_busy_since(in.slot, 99);
+  auto r = make_reader();
+
+  auto full = r.snapshot();
+  auto brief = r.snapshot(RegistryReader::Detail::kBrief);
+  ASSERT_TRUE(full && brief);
+  ASSERT_EQ(full->size(), 1U);
+  ASSERT_EQ(brief->size(), 1U);
+  const SlotRecord& b = brief->front();
+  const SlotRecord& f = full->front();
+  EXPECT_EQ(b.id, "brief");
+  EXPECT_EQ(b.slot, in.slot);
+  EXPECT_EQ(b.pid, 4242);
+  EXPECT_EQ(b.restarts, 2U);
+  EXPECT_EQ(b.started_ms, 123456U);
+  EXPECT_EQ(b.status, WorkerStatus::kRestarting);
+  EXPECT_EQ(b.last_exit.reason, f.last_exit.reason);
+  EXPECT_EQ(b.busy_since_ms, 99U);
+  EXPECT_EQ(b.incarnation, f.incarnation);
+  // What it leaves out, and the full snapshot does not.
+  EXPECT_EQ(f.payload, in.payload);
+  EXPECT_EQ(f.exits.size(), 1U);
+  EXPECT_EQ(b.payload, SlotRecord{}.payload);  // left at the default ("null")
+  EXPECT_EQ(b.value, SlotRecord{}.value);
+  EXPECT_TRUE(b.options.empty());
+  EXPECT_TRUE(b.exits.empty());
+  EXPECT_EQ(r.mailbox_depth(in.slot), 17U);
+  EXPECT_EQ(r.mailbox_depth(in.slot), r.stats(in.slot).mailbox_depth);
+  EXPECT_EQ(r.mailbox_depth(1'000'000), 0U);
+}
+
 TEST_F(RegistryTest, WriterAndReaderInDifferentProcesses) {
   auto w = make_writer();
   const std::uint32_t s = put(w, 10);
