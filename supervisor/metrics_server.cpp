@@ -171,21 +171,6 @@ void append_sse(std::string& out, const FleetEvent& e) {
   out += "id: " + std::to_string(e.seq) + "\ndata: " + event_json(e) + "\n\n";
 }
 
-// One worker restarted from its last payload, through
-// `Result<WorkerInfo> Client::restart_worker(std::string_view id)`. Written
-// against that signature, which main is gaining: until a build has it, the
-// action answers 409 saying so (and web_test checks that answer instead).
-template <class C>
-Result<WorkerInfo> restart_one(C& client, std::string_view id) {
-  if constexpr (requires { client.restart_worker(id); }) {
-    return client.restart_worker(id);
-  } else {
-    return make_error(Errc::kFailed,
-                      "restarting one worker needs Client::restart_worker, which this build "
-                      "does not have");
-  }
-}
-
 }  // namespace
 
 // The action thread: restart and del through a dynmgr::Client of its own, one
@@ -252,7 +237,7 @@ struct ActionRunner {
         return {status_of(st.error().code),
                 error_body(errc_name(st.error().code), st.error().message)};
     } else {
-      auto w = restart_one(*client, job.id);
+      auto w = client->restart_worker(job.id);
       if (!w)
         return {status_of(w.error().code),
                 error_body(errc_name(w.error().code), w.error().message)};

@@ -14,14 +14,6 @@
 namespace dynmgr::testing {
 namespace {
 
-// Client::restart_worker (restart one worker from its last payload) is what
-// the dashboard's restart calls; main is gaining it.
-template <class C>
-constexpr bool kHasRestartWorkerIn = requires(C& c) {
-  c.restart_worker(std::string_view());
-};
-constexpr bool kHasRestartWorker = kHasRestartWorkerIn<Client>;
-
 class Web : public ::testing::Test {
  protected:
   void start(std::vector<std::string> flags = {}) {
@@ -288,14 +280,6 @@ TEST_F(Web, ActionsNeedTheTokenAndReallyRestartAndDelete) {
   EXPECT_EQ(own_queues(), 0u);
   // restart (after the reexec: the new image's action Client): a new pid, the same payload.
   r = curl({"-w", "\n%{http_code}", "-X", "POST", "-H", bearer, url_ + "/api/workers/x/restart"});
-  if constexpr (!kHasRestartWorker) {
-    // A build without Client::restart_worker says so, and nothing changes.
-    EXPECT_EQ(lines_of(r.out).back(), "409") << r.out;
-    EXPECT_NE(r.out.find("needs Client::restart_worker"), std::string::npos) << r.out;
-    EXPECT_EQ(pid_of("x"), before);
-    std::cout << "[ note ] Client::restart_worker is not in this build: restart answers 409\n";
-    return;
-  }
   EXPECT_EQ(lines_of(r.out).back(), "200") << r.out;
   ASSERT_TRUE(wait_until([&] {
     auto w = daemon_->client().get("x");
