@@ -8,6 +8,7 @@
 #include "bench/bench_util.hpp"
 #include "shared/metrics.hpp"
 #include "shared/registry.hpp"
+#include "bench/synthetic_registry.hpp"
 
 using namespace dynmgr;
 
@@ -16,14 +17,8 @@ int main(int argc, char** argv) {
   const std::uint32_t workers = argc > 1 ? static_cast<std::uint32_t>(std::stoul(argv[1])) : 10'000;
   const int rounds = argc > 2 ? std::stoi(argv[2]) : 20;
   const Names names("bench-metrics-" + std::to_string(::getpid()));
-  RegistryConfig cfg;
-  cfg.capacity = workers;
-  cfg.max_payload = 256;
-  auto w = RegistryWriter::create(names, cfg);
-  if (!w) {
-    std::fprintf(stderr, "%s\n", w.error().message.c_str());
-    return 1;
-  }
+  auto w = bench::create_registry(names, workers);
+  if (!w) return 1;
   auto worker_words = RegistryReader::open(names, RegistryReader::Access::kWorkerWords);
   for (std::uint32_t i = 0; i < workers; ++i) {
     SlotRecord r;

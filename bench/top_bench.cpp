@@ -20,6 +20,7 @@
 #include "shared/clock.hpp"
 #include "shared/process_identity.hpp"
 #include "shared/registry.hpp"
+#include "bench/synthetic_registry.hpp"
 
 using namespace dynmgr;
 
@@ -62,14 +63,8 @@ int main(int argc, char** argv) {
   const int rounds = argc > 2 ? std::stoi(argv[2]) : 10;
   const std::string instance = "bench-top-" + std::to_string(::getpid());
   const Names names(instance);
-  RegistryConfig cfg;
-  cfg.capacity = workers;
-  cfg.max_payload = 256;
-  auto w = RegistryWriter::create(names, cfg);
-  if (!w) {
-    std::fprintf(stderr, "%s\n", w.error().message.c_str());
-    return 1;
-  }
+  auto w = bench::create_registry(names, workers);
+  if (!w) return 1;
   w->set_supervisor(::getpid(), process_start_time(::getpid()).value_or(0));
   w->set_manager_state(ManagerState::kUp);
   for (std::uint32_t i = 0; i < workers; ++i) {

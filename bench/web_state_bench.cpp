@@ -8,6 +8,7 @@
 #include "bench/bench_util.hpp"
 #include "shared/json.hpp"
 #include "shared/registry.hpp"
+#include "bench/synthetic_registry.hpp"
 #include "shared/state_json.hpp"
 
 using namespace dynmgr;
@@ -17,14 +18,8 @@ int main(int argc, char** argv) {
   const std::uint32_t workers = argc > 1 ? static_cast<std::uint32_t>(std::stoul(argv[1])) : 10'000;
   const int rounds = argc > 2 ? std::stoi(argv[2]) : 20;
   const Names names("bench-webstate-" + std::to_string(::getpid()));
-  RegistryConfig cfg;
-  cfg.capacity = workers;
-  cfg.max_payload = 256;
-  auto w = RegistryWriter::create(names, cfg);
-  if (!w) {
-    std::fprintf(stderr, "%s\n", w.error().message.c_str());
-    return 1;
-  }
+  auto w = bench::create_registry(names, workers);
+  if (!w) return 1;
   for (std::uint32_t i = 0; i < workers; ++i) {
     SlotRecord r;
     r.slot = *w->allocate();
