@@ -29,6 +29,9 @@ struct InstanceSummary {
   pid_t supervisor = 0;
   std::size_t workers = 0;       // records in the registry
   std::size_t live_workers = 0;  // of them, processes still running
+  // Why the registry could not be read (another layout, truncated, ...): an
+  // instance run by another version of dynmgr, or a damaged segment.
+  std::string registry_error;
 };
 
 // Instance names that have at least one object, with how many.
@@ -52,7 +55,8 @@ InstanceSummary summarize(const std::string& name, std::size_t objects) {
   s.objects = objects;
   const Names names(name);
   const bool locked = InstanceLock::held(names);
-  if (auto reader = RegistryReader::open(names)) {
+  auto reader = RegistryReader::open(names);
+  if (reader) {
     if (reader->supervisor_alive()) s.supervisor = reader->header().supervisor_pid;
     if (auto all = reader->snapshot()) {
       s.workers = all->size();
@@ -60,6 +64,8 @@ InstanceSummary summarize(const std::string& name, std::size_t objects) {
         if (r.pid > 0 && process_alive(r.pid, r.pid_start_time)) ++s.live_workers;
       }
     }
+  } else if (reader.error().code != Errc::kNoSupervisor) {
+    s.registry_error = reader.error().message;
   }
   s.state = locked ? "live" : s.live_workers > 0 ? "orphaned" : "stale";
   return s;
@@ -71,7 +77,8 @@ json::object summary_json(const InstanceSummary& s) {
                       {"supervisor_pid", s.supervisor},
                       {"workers", s.workers},
                       {"live_workers", s.live_workers},
-                      {"objects", s.objects}};
+                      {"objects", s.objects},
+                      {"registry_error", s.registry_error}};
 }
 
 }  // namespace
@@ -91,11 +98,12 @@ void add_list(CLI::App& app, Context& ctx) {
       std::cout << "no instances\n";
       return;
     }
-    std::printf("%-24s %-9s %8s %8s %8s\n", "NAME", "STATE", "PID", "WORKERS", "LIVE");
+    std::printf("%-24s %-9s %8s %8s %8s  %s\n", "NAME", "STATE", "PID", "WORKERS", "LIVE", "NOTE");
     for (const auto& s : all) {
-      std::printf("%-24s %-9s %8s %8zu %8zu\n", s.name.c_str(), s.state.c_str(),
+      const std::string note = s.registry_error.empty() ? "" : "unreadable: " + s.registry_error;
+      std::printf("%-24s %-9s %8s %8zu %8zu  %s\n", s.name.c_str(), s.state.c_str(),
                   s.supervisor > 0 ? std::to_string(s.supervisor).c_str() : "-", s.workers,
-                  s.live_workers);
+                  s.live_workers, note.c_str());
     }
   });
 }

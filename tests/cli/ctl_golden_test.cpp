@@ -14,6 +14,7 @@
 #include <regex>
 
 #include "cli/ctl_support.hpp"
+#include "shared/instance_lock.hpp"
 #include "shared/protocol.hpp"
 #include "shared/queue.hpp"
 #include "shared/registry.hpp"
@@ -959,6 +960,32 @@ TEST(CtlList, ListTellsLiveOrphanedAndStaleAndCleanupRemovesOnlyTheDead) {
   // The orphan's worker is ours to end (no supervisor will).
   ::kill(orphan, SIGKILL);
   EXPECT_TRUE(wait_until([&] { return process_gone(orphan); }, 10s));
+}
+
+// A registry this dynmgrctl cannot read (another version's layout, a damaged
+// segment) is named in the listing, under a held lock (live) or not (stale).
+TEST(CtlList, AnUnreadableRegistryIsNamed) {
+  const Names names(unique_instance("lu"));
+  auto lock = InstanceLock::acquire(names);
+  ASSERT_TRUE(lock) << lock.error().message;
+  const std::string path = Names::shm_path(names.registry());
+  {
+    std::ofstream out(path, std::ios::binary);
+    out << std::string(100, 'x');
+  }
+  auto l = listed(names.instance());
+  ASSERT_TRUE(l.is_object());
+  EXPECT_EQ(l.at("state"), json::value("live"));
+  const std::string why(l.at("registry_error").as_string());
+  EXPECT_NE(why.find("truncated (100 bytes)"), std::string::npos) << why;
+  const auto table = ctl_raw({"list"});
+  EXPECT_NE(table.out.find("unreadable: " + why), std::string::npos) << table.out;
+  lock->release_and_remove();
+  l = listed(names.instance());
+  ASSERT_TRUE(l.is_object());
+  EXPECT_EQ(l.at("state"), json::value("stale"));
+  EXPECT_EQ(ctl_raw({"cleanup", names.instance()}).exit_code, 0);
+  EXPECT_EQ(shm_objects(names), std::vector<std::string>{});
 }
 
 TEST(CtlHelp, HelpVerbPrintsTheVerbsHelp) {
