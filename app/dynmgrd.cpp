@@ -7,7 +7,6 @@
 #include <CLI/CLI.hpp>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 
 #include "app/dynmgrd_flags.hpp"
 #include "dynmgr/run.hpp"
@@ -43,21 +42,7 @@ int main(int argc, char** argv) {
     if (!config.children_file.empty()) {
       auto abs = std::filesystem::absolute(config.children_file, ec);
       if (!ec) config.children_file = abs.lexically_normal().string();
-      std::ifstream in(config.children_file);
-      if (!in)
-        return dynmgr::make_error(dynmgr::Errc::kInvalid,
-                                  "unable to read --children " + config.children_file);
-      std::string text;
-      try {
-        text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-      } catch (const std::ios_base::failure& e) {
-        // libstdc++'s filebuf throws on a read error (e.g. a directory) even
-        // with no exceptions() set; uncaught, it aborted dynmgrd.
-        return dynmgr::make_error(
-            dynmgr::Errc::kInvalid,
-            "unable to read --children " + config.children_file + ": " + e.code().message());
-      }
-      auto specs = dynmgr::ExecManager::parse_children(text);
+      auto specs = dynmgr::ExecManager::read_children_file(config.children_file, "--children ");
       if (!specs) return specs.error();
       dynmgr::ExecManager probe(config);
       for (auto& [id, spec] : *specs) {

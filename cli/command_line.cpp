@@ -31,6 +31,7 @@ void add_command_line(CLI::App& app, Context& ctx, std::vector<std::string>& exe
   add_state(app, ctx);
   add_restart(app, ctx);
   add_reexec(app, ctx);
+  add_reload(app, ctx);
   add_stop(app, ctx);
   add_watch(app, ctx);
   add_metrics(app, ctx);

@@ -67,6 +67,7 @@ void add_cast(CLI::App& app, Context& ctx);
 void add_state(CLI::App& app, Context& ctx);
 void add_restart(CLI::App& app, Context& ctx);
 void add_reexec(CLI::App& app, Context& ctx);
+void add_reload(CLI::App& app, Context& ctx);
 void add_stop(CLI::App& app, Context& ctx);
 void add_watch(CLI::App& app, Context& ctx);
 void add_metrics(CLI::App& app, Context& ctx);

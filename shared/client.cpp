@@ -1,6 +1,7 @@
 #include "dynmgr/client.hpp"
 
 #include <atomic>
+#include <filesystem>
 #include <map>
 #include <optional>
 #include <random>
@@ -378,6 +379,19 @@ Status Client::del(std::string_view id) {
 Result<json::value> Client::reexec() {
   protocol::ControlRequest req;
   req.kind = MessageKind::kReexec;
+  return impl_->control_request(req, timeout_);
+}
+
+Result<json::value> Client::reload(std::string_view file) {
+  protocol::ControlRequest req;
+  req.kind = MessageKind::kReload;
+  if (!file.empty()) {
+    // The supervisor reads it, from its own working directory (/ as a daemon).
+    std::error_code ec;
+    auto abs = std::filesystem::absolute(std::filesystem::path(file), ec);
+    if (ec) return make_error(Errc::kInvalid, "unable to resolve " + std::string(file) + ": " + ec.message());
+    req.file = abs.lexically_normal().string();
+  }
   return impl_->control_request(req, timeout_);
 }
 

@@ -26,6 +26,7 @@ enum class MessageKind : std::uint16_t {
   kStop = 6,
   kReexec = 7,
   kRestartWorker = 8,  // restart ID: one worker, same spec, from its last payload
+  kReload = 9,         // reload [FILE]: apply the manager's children anew
   // worker -> supervisor (control queue)
   kWorkerReady = 20,
   kWorkerUpdate = 21,     // perform/cast result: value / payload / timeout changes

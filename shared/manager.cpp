@@ -64,6 +64,14 @@ Status Manager::check_spec(const std::string& id, ChildSpec& spec) {
   return {};
 }
 
+Result<std::map<std::string, ChildSpec>> Manager::reload_children(const std::string& file) {
+  if (!file.empty()) {
+    return make_error(Errc::kInvalid, "this manager reads no children file (only dynmgrd does); "
+                                      "reload without FILE applies its children_specs() again");
+  }
+  return children_specs();
+}
+
 void Manager::idle(const WorkerState&) { idle_is_default_ = true; }
 
 json::value Manager::init(const std::string&, const json::value& payload) { return payload; }

@@ -63,6 +63,7 @@ Frame make_control_request(std::uint64_t request_id, const ControlRequest& req) 
     o["spec"] = req.spec;
     o["only_new"] = req.only_new;
   }
+  if (!req.file.empty()) o["file"] = req.file;
   if (req.deadline_mono_ms != 0) o["deadline"] = req.deadline_mono_ms;
   return make(req.kind, request_id, o);
 }
@@ -76,6 +77,7 @@ Result<ControlRequest> parse_control_request(const Frame& frame) {
   r.id = std::string(get_string(*o, "id").value_or(""));
   if (const json::value* s = get_field(*o, "spec")) r.spec = *s;
   r.only_new = get_bool(*o, "only_new").value_or(false);
+  r.file = std::string(get_string(*o, "file").value_or(""));
   if (auto d = get_int(*o, "deadline"); d && *d > 0) r.deadline_mono_ms = static_cast<std::uint64_t>(*d);
   return r;
 }

@@ -38,6 +38,7 @@ struct ControlRequest {
   std::string id;          // put/put_new/del/get
   json::value spec;        // put: ChildSpec JSON
   bool only_new = false;   // put_new
+  std::string file;        // reload: the children file (absolute), "" = the manager's own
   // CLOCK_MONOTONIC ms (system-wide) after which the client has given up; 0 =
   // none. The supervisor drops a request it takes off the queue after this:
   // a command that failed with "timed out" must change nothing later.

@@ -371,7 +371,11 @@ ReadOutcome read_slot(const Mapping& m, std::uint32_t i, SlotRecord& out, bool b
     out.payload.assign(data, payload_len);
     out.value.assign(data + payload_len, value_len);
     const std::size_t options_len = std::min<std::size_t>(s->options_len, m.max_payload);
-    out.options.assign(m.out_of_line(i) + 2 * std::size_t{m.max_payload}, options_len);
+    if (options_len == 0) {
+      out.options = "{}";
+    } else {
+      out.options.assign(m.out_of_line(i) + 2 * std::size_t{m.max_payload}, options_len);
+    }
     // The history only when there is one: most slots never touch its page.
     const std::size_t exits = std::min<std::size_t>(s->exit_count, kExitHistory);
     out.exits.resize(exits);
@@ -735,8 +739,10 @@ Status RegistryWriter::write(const SlotRecord& r) {
                                            " bytes exceeds the limit of " +
                                            std::to_string(map_->max_payload) + " bytes");
   }
-  if (r.options.size() > map_->max_payload) {
-    return make_error(Errc::kTooLarge, "options of " + std::to_string(r.options.size()) +
+  // "{}" (no options) is stored as nothing.
+  const std::string_view opts = r.options == "{}" ? std::string_view() : std::string_view(r.options);
+  if (opts.size() > map_->max_payload) {
+    return make_error(Errc::kTooLarge, "options of " + std::to_string(opts.size()) +
                                            " bytes exceed the limit of " +
                                            std::to_string(map_->max_payload) + " bytes");
   }
@@ -783,10 +789,9 @@ Status RegistryWriter::write(const SlotRecord& r) {
   s->value_len = static_cast<std::uint32_t>(r.value.size());
   // Options change only with the spec: rewritten only when they differ.
   char* options = map_->out_of_line(r.slot) + 2 * std::size_t{map_->max_payload};
-  if (r.options.size() != s->options_len ||
-      std::memcmp(options, r.options.data(), r.options.size()) != 0) {
-    std::memcpy(options, r.options.data(), r.options.size());
-    s->options_len = static_cast<std::uint32_t>(r.options.size());
+  if (opts.size() != s->options_len || std::memcmp(options, opts.data(), opts.size()) != 0) {
+    std::memcpy(options, opts.data(), opts.size());
+    s->options_len = static_cast<std::uint32_t>(opts.size());
   }
   s->seq.store(seq + 2, std::memory_order_release);
   // Indexed once published: a reader that finds the bucket finds the slot.

@@ -52,7 +52,6 @@ struct SlotRecord : WorkerInfo {
   std::uint64_t pid_start_time = 0;
   std::uint64_t updated_ms = 0;  // wall ms of the last write by the supervisor
   std::uint64_t mailbox_generation = 0;
-  std::string options;  // the spec's options object as JSON text ("" = none)
 };
 
 // Per-slot counters for metrics (`dynmgrctl metrics`). The work counters are

@@ -47,4 +47,14 @@ Status ManagerCalls::check_spec(const std::string& id, ChildSpec& spec) {
   }
 }
 
+Result<std::map<std::string, ChildSpec>> ManagerCalls::reload_children(const std::string& file) {
+  try {
+    return m_.reload_children(file);
+  } catch (const std::exception& e) {
+    return make_error(Errc::kFailed, std::string("reload_children threw: ") + e.what());
+  } catch (...) {
+    return make_error(Errc::kFailed, "reload_children threw a non-standard exception");
+  }
+}
+
 }  // namespace dynmgr

@@ -21,6 +21,7 @@ class ManagerCalls {
   StateChangeAnswer handle_state_change(ManagerState s);    // kOk if it throws
   void handle_timeout(const TimeoutInfo& info);
   Status check_spec(const std::string& id, ChildSpec& spec);  // kFailed if it throws
+  Result<std::map<std::string, ChildSpec>> reload_children(const std::string& file);  // kFailed if it throws
 
  private:
   Manager& m_;

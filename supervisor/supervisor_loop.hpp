@@ -98,6 +98,7 @@ class Supervisor::Loop {
   void handle_request(const Frame& f);
   void handle_put(const Waiter& w, const protocol::ControlRequest& req);
   void handle_restart_worker(const Waiter& w, const protocol::ControlRequest& req);
+  void handle_reload(const Waiter& w, const protocol::ControlRequest& req);
   void handle_queue_dead(const Frame& f);
 
   // supervisor_workers.cpp: what workers report, and the actions on them
@@ -121,7 +122,8 @@ class Supervisor::Loop {
   void remove(std::uint32_t slot);
   Result<std::uint32_t> start_new(const std::string& id, ChildSpec spec, bool boot,
                                   bool pool_member, std::optional<Waiter> waiter,
-                                  const StoredWorker* restored = nullptr);
+                                  const StoredWorker* restored = nullptr,
+                                  std::string_view how = {});
   void start_replacement(lifecycle::Replacement r);
   void carry_out_manager(manager_phase::Action& a);
   void set_state(ManagerState s);
@@ -160,6 +162,9 @@ class Supervisor::Loop {
   TimerQueue timers_;
   OverrunWatch overruns_;
   std::uint64_t mailbox_counter_ = 0;
+  // The children last applied (boot, manager restart, `reload`), each as its
+  // check_spec() completed it: `reload` changes only what differs from these.
+  std::map<std::string, ChildSpec> children_;
   std::deque<PendingEvent> inbox_;  // worker events raised while carrying out actions
   bool feeding_ = false;
   manager_phase::State phase_;

@@ -31,6 +31,8 @@ const char* kind_name(MessageKind k) {
       return "reexec";
     case MessageKind::kRestartWorker:
       return "restart";
+    case MessageKind::kReload:
+      return "reload";
     default:
       return "control";
   }
@@ -50,6 +52,7 @@ void Supervisor::Loop::dispatch(const Frame& f) {
     case MessageKind::kStop:
     case MessageKind::kReexec:
     case MessageKind::kRestartWorker:
+    case MessageKind::kReload:
       return handle_request(f);
     case MessageKind::kWorkerReady:
     case MessageKind::kWorkerUpdate:
@@ -111,6 +114,8 @@ void Supervisor::Loop::handle_request(const Frame& f) {
       return reexec(w);
     case MessageKind::kRestartWorker:
       return handle_restart_worker(w, *req);
+    case MessageKind::kReload:
+      return handle_reload(w, *req);
     default:
       return;
   }
@@ -170,6 +175,111 @@ void Supervisor::Loop::handle_restart_worker(const Waiter& w, const protocol::Co
   ev.waiter = w;
   ev.replacement = lc::Replacement{req.id, e->spec, /*restart=*/true};
   feed(e->rec.slot, e->rec.incarnation, std::move(ev));
+}
+
+// reload [FILE]: the manager's children now, against those last applied. Every
+// spec is checked before anything changes, so a bad file changes nothing;
+// then a child that is gone is deleted, a new one started, a changed one put
+// over (stopped, then started with its new spec and payload), and one whose
+// entry did not change is left alone, whatever its payload has become. Ids put
+// by hand and pool members are never touched unless the new children name
+// them. The reply lists the ids of each kind and comes once the changes are
+// under way, not done.
+void Supervisor::Loop::handle_reload(const Waiter& w, const protocol::ControlRequest& req) {
+  if (phase_.phase != mp::Phase::kUp) {
+    return reply_error(w, Errc::kFailed,
+                       "the manager is " + std::string(to_string(state_)) + ", not up: try again when it is");
+  }
+  auto loaded = m_.reload_children(req.file);
+  if (!loaded) return reply_error(w, loaded.error().code, loaded.error().message);
+  std::map<std::string, ChildSpec>& next = *loaded;
+  const std::optional<PoolSpec> pool = m_.pool();
+  std::size_t starts = 0;
+  for (auto& [id, spec] : next) {
+    if (auto st = validate_id(id); !st) return reply_error(w, st.error().code, st.error().message);
+    if (pool && id.rfind(pool->id_prefix, 0) == 0) {
+      return reply_error(w, Errc::kInvalid, "'" + id + "' is named like a member of the pool ('" +
+                                                pool->id_prefix + "N')");
+    }
+    if (auto st = m_.check_spec(id, spec); !st)
+      return reply_error(w, st.error().code, "'" + id + "': " + st.error().message);
+    const std::size_t size = to_json(spec.payload).size();
+    if (size > opt_.registry.max_payload) {
+      return reply_error(w, Errc::kTooLarge,
+                         "'" + id + "': payload of " + std::to_string(size) +
+                             " bytes exceeds the limit of " + std::to_string(opt_.registry.max_payload) +
+                             " bytes");
+    }
+    if (fleet_.find_id(id) == nullptr) ++starts;
+  }
+  if (fleet_.size() + starts > opt_.registry.capacity) {
+    return reply_error(w, Errc::kFull,
+                       "reload would start " + std::to_string(starts) + " worker(s) and only " +
+                           std::to_string(opt_.registry.capacity - fleet_.size()) +
+                           " slot(s) are free (--max-workers " +
+                           std::to_string(opt_.registry.capacity) + ")");
+  }
+
+  json::array added, replaced, removed, unchanged;
+  for (const auto& [id, old] : children_) {
+    if (next.count(id) != 0) continue;
+    Entry* e = fleet_.find_id(id);
+    if (e == nullptr) continue;  // already deleted by hand
+    removed.emplace_back(id);
+    lc::Event ev(lc::EventKind::kStopRequested);
+    ev.cause = lc::StopCause::kDelete;
+    feed(e->rec.slot, e->rec.incarnation, std::move(ev));
+  }
+  for (auto& [id, spec] : next) {
+    Entry* e = fleet_.find_id(id);
+    if (e == nullptr) {
+      auto r = start_new(id, spec, /*boot=*/false, /*pool_member=*/false, std::nullopt, nullptr,
+                         "reload");
+      if (!r) {
+        // Checked above; a failure here is the system's (no shared memory).
+        log_error("unable to start '" + id + "' for reload: " + r.error().message);
+        continue;
+      }
+      added.emplace_back(id);
+      continue;
+    }
+    // Changed: against the entry last applied, or for an id the children did
+    // not name before, against the worker's own spec (its payload aside).
+    const auto prev = children_.find(id);
+    bool same;
+    if (prev != children_.end()) {
+      same = prev->second.to_json() == spec.to_json();
+    } else {
+      ChildSpec mine = e->spec;
+      mine.payload = spec.payload;
+      same = mine.to_json() == spec.to_json();
+    }
+    if (same) {
+      unchanged.emplace_back(id);
+      continue;
+    }
+    replaced.emplace_back(id);
+    FleetEvent put;
+    put.type = EventType::kPut;
+    put.id = id;
+    put.detail = "reload";
+    emit(std::move(put));
+    lc::Event ev(lc::EventKind::kStopRequested);
+    ev.cause = lc::StopCause::kReplace;
+    ev.replacement = lc::Replacement{id, spec};
+    feed(e->rec.slot, e->rec.incarnation, std::move(ev));
+  }
+  log_info("reload" + (req.file.empty() ? std::string() : " of " + req.file) + ": " +
+           std::to_string(added.size()) + " added, " + std::to_string(replaced.size()) +
+           " replaced, " + std::to_string(removed.size()) + " removed, " +
+           std::to_string(unchanged.size()) + " unchanged");
+  children_ = std::move(next);
+  json::object o;
+  o["added"] = std::move(added);
+  o["replaced"] = std::move(replaced);
+  o["removed"] = std::move(removed);
+  o["unchanged"] = std::move(unchanged);
+  reply(w, protocol::reply_ok(w.request_id, o));
 }
 
 void Supervisor::Loop::handle_queue_dead(const Frame& f) {

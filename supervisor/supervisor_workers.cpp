@@ -341,7 +341,7 @@ void Supervisor::Loop::apply_spec(Entry& e, ChildSpec spec) {
   e.rec.within_ms = e.spec.within_ms;
   e.rec.restarts = 0;
   e.rec.last_exit = ExitInfo{};
-  e.rec.options = e.spec.options.empty() ? std::string() : to_json(e.spec.options);
+  e.rec.options = to_json(e.spec.options);
 }
 
 void Supervisor::Loop::remove(std::uint32_t slot) {
@@ -359,7 +359,8 @@ void Supervisor::Loop::remove(std::uint32_t slot) {
 // Allocates a slot, creates its mailbox, publishes the record and spawns.
 Result<std::uint32_t> Supervisor::Loop::start_new(const std::string& id, ChildSpec spec, bool boot,
                                                   bool pool_member, std::optional<Waiter> waiter,
-                                                  const StoredWorker* restored) {
+                                                  const StoredWorker* restored,
+                                                  std::string_view how) {
   if (auto st = validate_id(id); !st) return st.error();
   auto slot = reg_->allocate();
   if (!slot) return slot.error();
@@ -393,7 +394,11 @@ Result<std::uint32_t> Supervisor::Loop::start_new(const std::string& id, ChildSp
   FleetEvent put;
   put.type = EventType::kPut;
   put.id = id;
-  put.detail = restored != nullptr ? "restored" : boot ? "boot" : waiter ? "new" : "replace";
+  put.detail = !how.empty()         ? std::string(how)
+               : restored != nullptr ? "restored"
+               : boot                ? "boot"
+               : waiter              ? "new"
+                                     : "replace";
   emit(std::move(put));
   Entry& added = fleet_.add(std::move(e));
   persist(added);  // --durability sync: on disk before the put is answered
@@ -421,6 +426,11 @@ void Supervisor::Loop::start_replacement(lc::Replacement r) {
 
 void Supervisor::Loop::boot_children() {
   std::map<std::string, ChildSpec> specs = m_.children_specs();
+  children_.clear();
+  for (const auto& [id, spec] : specs) {
+    ChildSpec checked = spec;
+    if (m_.check_spec(id, checked)) children_.emplace(id, std::move(checked));
+  }
   const std::optional<PoolSpec> pool = m_.pool();
   if (pool) {
     for (std::uint32_t i = 1; i <= pool->size; ++i) {

@@ -252,17 +252,46 @@ Result<std::map<std::string, ChildSpec>> ExecManager::parse_children(const std::
   return out;
 }
 
+Result<std::map<std::string, ChildSpec>> ExecManager::read_children_file(const std::string& path,
+                                                                        std::string_view label) {
+  const std::string what = "unable to read " + std::string(label) + path;
+  std::ifstream in(path);
+  if (!in) return make_error(Errc::kInvalid, what + ": " + std::strerror(errno));
+  std::string text;
+  try {
+    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  } catch (const std::ios_base::failure& e) {
+    // libstdc++'s filebuf throws on a read error (e.g. a directory) even
+    // with no exceptions() set; uncaught, it aborted dynmgrd.
+    return make_error(Errc::kInvalid, what + ": " + e.code().message());
+  }
+  return parse_children(text);
+}
+
 std::map<std::string, ChildSpec> ExecManager::children_specs() {
   if (config_.children_file.empty()) return {};
-  std::ifstream in(config_.children_file);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  auto specs = parse_children(ss.str());
+  auto specs = read_children_file(config_.children_file);
   if (!specs) {
-    log_error("unable to load children file " + config_.children_file + ": " + specs.error().message);
+    log_error("unable to load children file: " + specs.error().message);
     return {};
   }
   return *specs;
+}
+
+Result<std::map<std::string, ChildSpec>> ExecManager::reload_children(const std::string& file) {
+  const std::string& path = file.empty() ? config_.children_file : file;
+  if (path.empty()) {
+    return make_error(Errc::kInvalid, "this dynmgrd was started without --children: give reload a FILE");
+  }
+  auto specs = read_children_file(path);
+  if (!specs) {
+    const std::string& m = specs.error().message;
+    return make_error(Errc::kInvalid, m.rfind("unable to read", 0) == 0 ? m : path + ": " + m);
+  }
+  for (auto& [id, spec] : *specs) {
+    if (auto st = check_spec(id, spec); !st) return make_error(st.error().code, path + ": " + st.error().message);
+  }
+  return specs;
 }
 
 Status ExecManager::check_spec(const std::string& id, ChildSpec& spec) {

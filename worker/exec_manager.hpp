@@ -51,6 +51,10 @@ class ExecManager : public Manager {
 
   // ---- supervisor side
   std::map<std::string, ChildSpec> children_specs() override;
+  // `reload [FILE]`: FILE, or "" for the --children file; each spec checked
+  // as put checks it. Errors: kInvalid (unreadable file, bad JSON or spec, no
+  // file at all), naming the file.
+  Result<std::map<std::string, ChildSpec>> reload_children(const std::string& file) override;
   Status check_spec(const std::string& id, ChildSpec& spec) override;
 
   // ---- worker side
@@ -66,6 +70,10 @@ class ExecManager : public Manager {
 
   // Parses a children file's content into specs (exec/env/cwd go to options).
   static Result<std::map<std::string, ChildSpec>> parse_children(const std::string& text);
+  // Reads and parses a children file. Errors: kInvalid, "unable to read
+  // <label><path>: <why>" or parse_children's.
+  static Result<std::map<std::string, ChildSpec>> read_children_file(
+      const std::string& path, std::string_view label = "children file ");
 
  private:
   struct Command;

@@ -92,6 +92,16 @@ class Client {
   // missing or not executable: the running supervisor goes on);
   // kNoSupervisor; kTimeout.
   Result<json::value> reexec();
+  // Applies the manager's children anew (`dynmgrctl reload [FILE]`): `file`
+  // (made absolute here) or, empty, the manager's own source (dynmgrd's
+  // --children file). Children that are gone are deleted, new ones started,
+  // changed ones put over, the rest left alone; ids put by hand are not
+  // touched. Returns {"added", "replaced", "removed", "unchanged"} (arrays of
+  // ids) once the changes are under way. Errors: kInvalid (unreadable file,
+  // bad JSON or spec, a manager without a children file given a FILE:
+  // nothing changed); kFull (not enough free slots: nothing changed);
+  // kFailed (the manager is not up); kNoSupervisor; kTimeout.
+  Result<json::value> reload(std::string_view file = {});
   // Stops the supervisor and every worker; returns once they are gone. A
   // supervisor that is already gone is success. Errors: kTimeout.
   Status stop();

@@ -102,6 +102,13 @@ class Manager {
   // ---- supervisor side
   // Initial workers, started at boot (state `starting` until all are up).
   virtual std::map<std::string, ChildSpec> children_specs() { return {}; }
+  // `dynmgrctl reload [FILE]`: the children the manager wants now. `file` is
+  // FILE as the client gave it (absolute), or "" for the manager's own source.
+  // The supervisor compares the answer with the children it last applied and
+  // starts, stops and replaces only what changed; an error changes nothing.
+  // The base one answers children_specs() for "" and refuses a file
+  // (kInvalid); a manager that reads a children file overrides it.
+  virtual Result<std::map<std::string, ChildSpec>> reload_children(const std::string& file);
   // Called on every manager state change; kRestart restarts the manager
   // (back to children_specs()), as Tarearbol's :restart does.
   virtual StateChangeAnswer handle_state_change(ManagerState state);

@@ -57,11 +57,14 @@ struct WorkerInfo {
   std::uint32_t slot = 0;
   ExitInfo last_exit;
   std::vector<ExitRecord> exits;  // the last kExitHistory exits, newest first
+  // The spec's manager-specific options: for dynmgrd's exec workers the
+  // command (exec), env, cwd and response_timeout. {} when there are none.
+  JsonText options = "{}";
 };
 BOOST_DESCRIBE_STRUCT(WorkerInfo, (),
                       (id, pid, status, restarts, payload, value, timeout_ms, lull, restart,
                        instant_perform, max_restarts, within_ms, pool, started_ms, busy_since_ms,
-                       last_perform_ms, slot, last_exit, exits))
+                       last_perform_ms, slot, last_exit, exits, options))
 
 // "busy" when running with busy_since set, else the registry status.
 std::string_view display_status(const WorkerInfo& r) noexcept;

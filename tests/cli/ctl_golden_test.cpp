@@ -116,7 +116,7 @@ std::string default_record(const std::string& id, const std::string& pid,
       R"({"id":"{ID}","pid":{PID},"status":"running","restarts":0,"payload":{PAYLOAD},)"
       R"("value":null,"timeout_ms":0,"lull":1.1,"restart":"permanent","instant_perform":false,)"
       R"("max_restarts":5,"within_ms":30000,"pool":false,"started_ms":{STARTED},"busy_since_ms":0,)"
-      R"("last_perform_ms":0,"slot":{SLOT},"last_exit":null,"exits":[]})",
+      R"("last_perform_ms":0,"slot":{SLOT},"last_exit":null,"exits":[],"options":{}})",
       {{"ID", id}, {"PID", pid}, {"STARTED", started}, {"PAYLOAD", payload}, {"SLOT", slot}});
 }
 
@@ -153,7 +153,7 @@ TEST_F(CtlGolden, PutJsonPrintsTheRecordWithEveryOption) {
                         R"("value":null,"timeout_ms":0,"lull":2.5,"restart":"transient",)"
                         R"("instant_perform":false,"max_restarts":3,"within_ms":1000,"pool":false,)"
                         R"("started_ms":{STARTED},"busy_since_ms":0,"last_perform_ms":0,"slot":1,)"
-                        R"("last_exit":null,"exits":[]})"
+                        R"("last_exit":null,"exits":[],"options":{}})"
                         "\n",
                         {{"PID", to_json(o["pid"])}, {"STARTED", to_json(o["started_ms"])}}));
   EXPECT_GT(o["pid"].to_number<std::int64_t>(), 0);
@@ -210,7 +210,8 @@ TEST_F(CtlGolden, GetHuman) {
       "pool:             false",      "started_ms:       <any>",
       "busy_since_ms:    0",          "last_perform_ms:  0",
       "slot:             <any>",      "last_exit:        -",
-      "exits:            -",          "uptime:           <any>",
+      "exits:            -",          "options:          {}",
+      "uptime:           <any>",
   };
   ASSERT_EQ(lines.size(), expected.size()) << r.out;
   for (std::size_t i = 0; i < lines.size(); ++i) {

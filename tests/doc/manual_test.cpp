@@ -162,7 +162,7 @@ TEST(BashCompletion, Verbs) {
   EXPECT_EQ(complete({"dynmgrctl", "put"}), (Words{"put", "put-new"}));
   // Global options and their values come before the verb.
   EXPECT_EQ(complete({"dynmgrctl", "-n", "demo", "--wait", "100", "--json", "re"}),
-            (Words{"reexec", "restart"}));
+            (Words{"reexec", "reload", "restart"}));
   Ctl ctl;
   EXPECT_EQ(complete({"dynmgrctl", ""}).size(), ctl.verbs().size());
 }

@@ -134,7 +134,7 @@ TEST_F(SystemdUnit, ItsCommandLinesParse) {
   r = run_command(
       {bin_path("dynmgrd"), "-n", name, "--children", dir_ + "/missing.json", "--no-state"});
   EXPECT_EQ(r.exit_code, 2) << r.err;
-  EXPECT_EQ(r.err, "dynmgrd: unable to read --children " + dir_ + "/missing.json\n");
+  EXPECT_EQ(r.err, "dynmgrd: unable to read --children " + dir_ + "/missing.json: No such file or directory\n");
   // ExecReload's verb exists: with no supervisor, it is exit 5, not a usage error.
   r = run_command({bin_path("dynmgrctl"), "-n", name, "--wait", "1", "reexec"});
   EXPECT_EQ(r.exit_code, 5) << r.err;

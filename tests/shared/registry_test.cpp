@@ -439,7 +439,7 @@ TEST_F(RegistryTest, BriefSnapshotCopiesTheFixedWordsNotTheData) {
   EXPECT_EQ(f.exits.size(), 1U);
   EXPECT_EQ(b.payload, SlotRecord{}.payload);  // left at the default ("null")
   EXPECT_EQ(b.value, SlotRecord{}.value);
-  EXPECT_TRUE(b.options.empty());
+  EXPECT_EQ(b.options, "{}");
   EXPECT_TRUE(b.exits.empty());
   EXPECT_EQ(r.mailbox_depth(in.slot), 17U);
   EXPECT_EQ(r.mailbox_depth(in.slot), r.stats(in.slot).mailbox_depth);

@@ -192,7 +192,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadChildren{"BadResponseTimeout",
                     R"({"a": {"exec": ["true"], "response_timeout": "5000"}})",
                     R"(invalid response_timeout of 'a': "5000" is not a positive integer of ms)"},
-        BadChildren{"Missing", "<missing>", "unable to read --children {file}"},
+        BadChildren{"Missing", "<missing>", "unable to read --children {file}: No such file or directory"},
         BadChildren{"Directory", "<dir>", "unable to read --children {file}: Is a directory"}),
     [](const auto& row) { return row.param.name; });
 
