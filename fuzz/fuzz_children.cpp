@@ -5,13 +5,13 @@
 // Properties: nothing crashes; every spec parse_children returns is valid, and
 // its to_json form parses back to an equal form.
 
-#include "dynmgr/child_spec.hpp"
-#include "worker/exec_manager.hpp"
-
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <string>
+
+#include "dynmgr/child_spec.hpp"
+#include "worker/exec_manager.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace dynmgr;

@@ -8,10 +8,6 @@
 // Properties: no crash, no out-of-bounds read, no hang, and read never returns
 // more than it is asked for.
 
-#include "fuzz/segment.hpp"
-#include "shared/event_ring.hpp"
-#include "shared/names.hpp"
-
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -21,6 +17,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+
+#include "fuzz/segment.hpp"
+#include "shared/event_ring.hpp"
+#include "shared/names.hpp"
 
 namespace {
 
@@ -77,7 +77,8 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   }
   if (const char* out = std::getenv("DYNMGR_FUZZ_WRITE_SEED")) {
     FILE* f = std::fopen(out, "wb");
-    if (f == nullptr || std::fwrite(s.fresh.data(), 1, s.fresh.size(), f) != s.fresh.size()) std::abort();
+    if (f == nullptr || std::fwrite(s.fresh.data(), 1, s.fresh.size(), f) != s.fresh.size())
+      std::abort();
     std::fclose(f);
   }
   return 0;
@@ -92,7 +93,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   (void)reader->oldest_seq();
   (void)reader->capacity();
   (void)reader->generation();
-  for (std::uint64_t start : {std::uint64_t{0}, std::uint64_t{1}, next - 3, next, ~std::uint64_t{0}}) {
+  for (std::uint64_t start :
+       {std::uint64_t{0}, std::uint64_t{1}, next - 3, next, ~std::uint64_t{0}}) {
     std::uint64_t cursor = start;
     const auto events = reader->read(cursor, 8);
     if (events.size() > 8) std::abort();

@@ -7,12 +7,12 @@
 // Properties: nothing crashes; lines never contain '\n'; every byte ends up in a
 // line, a dropped blank line, or the unfinished tail.
 
-#include "worker/exec_lines.hpp"
-
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <string>
+
+#include "worker/exec_lines.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace dynmgr;

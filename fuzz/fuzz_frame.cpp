@@ -6,15 +6,15 @@
 // and checksum made right (so the fuzzer gets past the CRC) decode iff magic and
 // version are right.
 
-#include "shared/crc32.hpp"
-#include "shared/frame.hpp"
-
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <string>
 #include <string_view>
+
+#include "shared/crc32.hpp"
+#include "shared/frame.hpp"
 
 namespace {
 

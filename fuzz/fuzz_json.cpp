@@ -5,13 +5,13 @@
 // parses to the same value (numbers within 1e-12 relative: Boost.JSON 1.81's
 // parser is not exact for every double, see tests/shared/json_test.cpp).
 
-#include "fuzz/json_same.hpp"
-#include "shared/json.hpp"
-
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <string_view>
+
+#include "fuzz/json_same.hpp"
+#include "shared/json.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace dynmgr;

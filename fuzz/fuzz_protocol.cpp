@@ -8,28 +8,41 @@
 // with its make_* function and parsed, gives the same fields (JSON values as
 // fuzz/json_same.hpp compares them).
 
-#include "dynmgr/child_spec.hpp"
-#include "fuzz/json_same.hpp"
-#include "shared/protocol.hpp"
-
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <iterator>
 
+#include "dynmgr/child_spec.hpp"
+#include "fuzz/json_same.hpp"
+#include "shared/protocol.hpp"
+
 namespace {
 
 using namespace dynmgr;
 
 constexpr MessageKind kKinds[] = {
-    MessageKind::kPing,         MessageKind::kPut,           MessageKind::kDel,
-    MessageKind::kGet,          MessageKind::kRestart,       MessageKind::kStop,
-    MessageKind::kReexec,       MessageKind::kRestartWorker, MessageKind::kWorkerReady,
-    MessageKind::kWorkerUpdate, MessageKind::kWorkerReplaceId, MessageKind::kWorkerHalt,
-    MessageKind::kWorkerCommitReply, MessageKind::kQueueDead, MessageKind::kWorkerFailing,
-    MessageKind::kCall,         MessageKind::kCast,          MessageKind::kTerminate,
-    MessageKind::kReply,        MessageKind::kWake,
+    MessageKind::kPing,
+    MessageKind::kPut,
+    MessageKind::kDel,
+    MessageKind::kGet,
+    MessageKind::kRestart,
+    MessageKind::kStop,
+    MessageKind::kReexec,
+    MessageKind::kRestartWorker,
+    MessageKind::kWorkerReady,
+    MessageKind::kWorkerUpdate,
+    MessageKind::kWorkerReplaceId,
+    MessageKind::kWorkerHalt,
+    MessageKind::kWorkerCommitReply,
+    MessageKind::kQueueDead,
+    MessageKind::kWorkerFailing,
+    MessageKind::kCall,
+    MessageKind::kCast,
+    MessageKind::kTerminate,
+    MessageKind::kReply,
+    MessageKind::kWake,
 };
 
 void control(const Frame& f) {
@@ -46,7 +59,8 @@ void control(const Frame& f) {
       back->deadline_mono_ms != r->deadline_mono_ms) {
     std::abort();
   }
-  if (r->kind == MessageKind::kPut && (!fuzz::same(back->spec, r->spec) || back->only_new != r->only_new)) {
+  if (r->kind == MessageKind::kPut &&
+      (!fuzz::same(back->spec, r->spec) || back->only_new != r->only_new)) {
     std::abort();
   }
 }

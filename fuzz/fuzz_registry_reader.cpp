@@ -13,13 +13,6 @@
 // worker is this process (pid + start time), so open's "any worker alive"
 // holds. Properties: no crash, no out-of-bounds read, no hang.
 
-#include "fuzz/segment.hpp"
-#include "shared/names.hpp"
-#include "shared/process_identity.hpp"
-#include "shared/protocol.hpp"
-#include "shared/registry.hpp"
-#include "shared/worker_info.hpp"
-
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -30,6 +23,13 @@
 #include <cstdlib>
 #include <string>
 #include <vector>
+
+#include "fuzz/segment.hpp"
+#include "shared/names.hpp"
+#include "shared/process_identity.hpp"
+#include "shared/protocol.hpp"
+#include "shared/registry.hpp"
+#include "shared/worker_info.hpp"
 
 namespace {
 
@@ -136,7 +136,8 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   // `make_seeds`-style: DYNMGR_FUZZ_WRITE_SEED=FILE writes the fresh segment.
   if (const char* out = std::getenv("DYNMGR_FUZZ_WRITE_SEED")) {
     FILE* f = std::fopen(out, "wb");
-    if (f == nullptr || std::fwrite(s.fresh.data(), 1, s.fresh.size(), f) != s.fresh.size()) std::abort();
+    if (f == nullptr || std::fwrite(s.fresh.data(), 1, s.fresh.size(), f) != s.fresh.size())
+      std::abort();
     std::fclose(f);
   }
   return 0;

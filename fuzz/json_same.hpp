@@ -3,11 +3,11 @@
 // relative (Boost.JSON 1.81's parser is not exact for every double, see
 // tests/shared/json_test.cpp), everything else exactly.
 
-#include "dynmgr/json.hpp"
-
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+
+#include "dynmgr/json.hpp"
 
 namespace dynmgr::fuzz {
 

@@ -68,8 +68,8 @@ Result<Response> to_response(const json::object& o, Op op) {
                              r != nullptr ? *r : json::value(nullptr));
   }
   if (const json::value* ok = o.if_contains("ok")) return Response::ok(*ok);
-  return make_error(Errc::kInvalid, "command answered " + name + " with an unknown response: " +
-                                        cut(to_json(o)));
+  return make_error(Errc::kInvalid,
+                    "command answered " + name + " with an unknown response: " + cut(to_json(o)));
 }
 
 }  // namespace dynmgr::exec_lines

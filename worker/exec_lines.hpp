@@ -4,13 +4,13 @@
 // one answer line into a Response. ExecManager (exec_manager.cpp) turns an
 // error here into a worker failure; fuzz/fuzz_exec_lines.cpp feeds it any bytes.
 
-#include "dynmgr/manager.hpp"
-#include "shared/error.hpp"
-#include "shared/json.hpp"
-
 #include <optional>
 #include <string>
 #include <string_view>
+
+#include "dynmgr/manager.hpp"
+#include "shared/error.hpp"
+#include "shared/json.hpp"
 
 namespace dynmgr::exec_lines {
 
