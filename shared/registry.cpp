@@ -198,7 +198,8 @@ constexpr std::uint32_t kTombstone = 0xffffffffU;
 
 std::uint32_t index_buckets_for(std::uint32_t capacity) {
   std::uint32_t b = 16;
-  while (b < 2 * capacity) b *= 2;
+  // Bounded for any capacity: 2 * capacity wrapped and b doubled to 0 forever.
+  while (b < 2 * std::uint64_t{capacity} && b < (1U << 31)) b *= 2;
   return b;
 }
 
@@ -463,6 +464,16 @@ Result<std::unique_ptr<Mapping>> map_existing(const std::string& name, bool writ
                                         std::to_string(h->boost_version) + "; expected " +
                                         std::to_string(kLayoutVersion) + ", Boost " +
                                         std::to_string(BOOST_VERSION) + ")");
+  }
+  // The sizes within a writer's bounds before any is computed from them: a
+  // garbage capacity made index_buckets_for loop forever (found by fuzzing).
+  RegistryConfig recorded;
+  recorded.capacity = h->capacity;
+  recorded.max_payload = h->max_payload;
+  if (!recorded.validate()) {
+    return make_error(Errc::kStale, "registry " + name + " is inconsistent (capacity " +
+                                        std::to_string(h->capacity) + ", max payload " +
+                                        std::to_string(h->max_payload) + ")");
   }
   const std::size_t expect = segment_size(h->capacity, h->max_payload);
   if (h->slot_size != data_size_for(h->max_payload) ||

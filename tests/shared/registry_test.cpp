@@ -875,7 +875,7 @@ void put_at(char* p, std::size_t off, T v) {
 }
 
 // Offsets pinned by the layout in registry.cpp (Header): magic u64 at 0,
-// layout_version u32 at 8, boost_version u32 at 12.
+// layout_version u32 at 8, boost_version u32 at 12, capacity u32 at 24.
 const StaleCase kStaleCases[] = {
     {"zero_size", [](const Names& n) { write_raw_object(n.registry(), 0); }, Errc::kStale, true,
      "truncated (0 bytes)"},
@@ -914,6 +914,13 @@ const StaleCase kStaleCases[] = {
        real_then_patch(n, [](char* p, std::size_t) { put_at<std::uint32_t>(p, 12, 107000); });
      },
      Errc::kStale, true, "Boost 107000"},
+    // Found by fuzz/fuzz_registry_reader: sizing the index for this capacity
+    // looped forever (2 * capacity wrapped), so open never returned.
+    {"huge_capacity",
+     [](const Names& n) {
+       real_then_patch(n, [](char* p, std::size_t) { put_at<std::uint32_t>(p, 24, 0x7fffffffU); });
+     },
+     Errc::kStale, true, "inconsistent (capacity 2147483647"},
     {"truncated_slots",
      [](const Names& n) {
        real_registry(n);
