@@ -501,7 +501,9 @@ RegistryHeaderInfo header_info(const Mapping& m) {
   info.mailbox_depth = h.mailbox_depth;
   info.mailbox_msg_size = h.mailbox_msg_size;
   info.high_water = std::min(h.high_water.load(std::memory_order_acquire), h.capacity);
-  info.used = h.used.load(std::memory_order_relaxed);
+  // Bounded like high_water: snapshot reserves this many records, and a
+  // damaged count made it throw (found by fuzzing).
+  info.used = std::min(h.used.load(std::memory_order_relaxed), h.capacity);
   info.dropped_frames = h.dropped_frames.load(std::memory_order_relaxed);
   info.created_ms = h.created_ms;
   info.pool_strategy = h.pool_strategy.load(std::memory_order_acquire);
@@ -958,11 +960,16 @@ RegistryHeaderInfo RegistryWriter::header() const { return header_info(*map_); }
 void RegistryWriter::remove_name() { bip::shared_memory_object::remove(names_.registry().c_str()); }
 
 // Declared in tests/shared/registry_test_hooks.hpp (it needs the slot layout,
-// which lives here): starts an update and never finishes it, as a writer
-// killed mid-update leaves it.
+// which lives here): damage as a writer killed mid-update, or a stray write,
+// leaves it.
 struct RegistryTestHooks {
   static void begin_update(RegistryWriter& w, std::uint32_t slot);
+  static void set_used(RegistryWriter& w, std::uint32_t used);
 };
+
+void RegistryTestHooks::set_used(RegistryWriter& w, std::uint32_t used) {
+  w.map_->header->used.store(used, std::memory_order_relaxed);
+}
 
 void RegistryTestHooks::begin_update(RegistryWriter& w, std::uint32_t slot) {
   const auto& map_ = w.map_;

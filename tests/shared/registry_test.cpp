@@ -151,6 +151,20 @@ TEST_F(RegistryTest, ReaderSeesTheHeader) {
   EXPECT_EQ(h2.dropped_frames, 5U);
 }
 
+// Found by fuzz/fuzz_registry_reader: snapshot reserved the header's `used`
+// records before reading any, so a damaged count threw (length_error or
+// bad_alloc) out of every `state`. Counts are bounded by the capacity.
+TEST_F(RegistryTest, ADamagedUsedCountIsBoundedByTheCapacity) {
+  auto w = make_writer(small_config(4));
+  put(w, 1);
+  RegistryTestHooks::set_used(w, 0xfffffff0U);
+  auto r = make_reader();
+  EXPECT_LE(r.header().used, 4u);
+  auto all = r.snapshot();
+  ASSERT_TRUE(all) << all.error().message;
+  EXPECT_EQ(all->size(), 1u);
+}
+
 TEST_F(RegistryTest, EveryCreateGetsANewGeneration) {
   std::uint64_t first = 0;
   {
