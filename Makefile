@@ -6,8 +6,12 @@ ASAN_BUILD ?= build/asan
 JOBS       ?= $(shell nproc)
 CMAKE_FLAGS ?=
 PREFIX     ?= /usr/local
+# `make fuzz`: the clang build of fuzz/ (shared with the ctest smoke runs) and
+# the seconds each target runs.
+FUZZ_BUILD ?= $(BUILD)/clang-fuzz
+FUZZ_TIME  ?= 600
 
-.PHONY: all deps configure build test test-asan test-slow run bench install deb clean format-check
+.PHONY: all deps configure build test test-asan test-slow run bench fuzz install deb clean format-check
 
 all: build
 
@@ -44,6 +48,14 @@ run: build
 
 bench: build
 	@sh bench/run.sh $(BUILD)
+
+# Every libFuzzer target for FUZZ_TIME seconds, one after the other (README
+# "Fuzzing"); new inputs go to $(FUZZ_BUILD)/corpus/<target>, crashes to
+# $(FUZZ_BUILD)/artifacts/. `make test` runs each for seconds only.
+fuzz: deps
+	sh fuzz/fuzz.sh build $(FUZZ_BUILD)
+	for t in $$(sh fuzz/fuzz.sh list); do \
+	  nice sh fuzz/fuzz.sh long $(FUZZ_BUILD) $$t $(FUZZ_TIME) || exit 1; done
 
 # dynmgrd, dynmgrctl, the public headers, the libraries and the CMake package
 # (find_package(dynmgr)) under $(PREFIX); DESTDIR=/some/root stages them there.

@@ -438,6 +438,9 @@ std::vector<FleetEvent> EventReader::read(std::uint64_t& cursor, std::size_t max
       ++cursor;
       continue;
     }
+    // Room for the missed record only: it goes out now, this event next time
+    // (the cursor stays on it), so a read never returns more than `max`.
+    if (missed != 0 && out.size() + 2 > max) break;
     flush_missed();
     // Enum values come from the writer, but are still range-checked.
     e.type =

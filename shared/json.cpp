@@ -141,8 +141,10 @@ std::optional<std::int64_t> get_int(const json::object& o, std::string_view key)
   if (v->is_int64()) return v->get_int64();
   if (v->is_uint64() && v->get_uint64() <= INT64_MAX) return static_cast<std::int64_t>(v->get_uint64());
   if (v->is_double()) {
+    // Range-check before converting: outside int64 the conversion is undefined
+    // (found by fuzz/fuzz_json). [-2^63, 2^63) holds every double that fits.
     const double d = v->get_double();
-    if (d == static_cast<double>(static_cast<std::int64_t>(d))) return static_cast<std::int64_t>(d);
+    if (d >= -0x1p63 && d < 0x1p63 && std::trunc(d) == d) return static_cast<std::int64_t>(d);
   }
   return std::nullopt;
 }

@@ -198,7 +198,8 @@ constexpr std::uint32_t kTombstone = 0xffffffffU;
 
 std::uint32_t index_buckets_for(std::uint32_t capacity) {
   std::uint32_t b = 16;
-  while (b < 2 * capacity) b *= 2;
+  // Bounded for any capacity: 2 * capacity wrapped and b doubled to 0 forever.
+  while (b < 2 * std::uint64_t{capacity} && b < (1U << 31)) b *= 2;
   return b;
 }
 
@@ -468,6 +469,16 @@ Result<std::unique_ptr<Mapping>> map_existing(const std::string& name, bool writ
                                         std::to_string(kLayoutVersion) + ", Boost " +
                                         std::to_string(BOOST_VERSION) + ")");
   }
+  // The sizes within a writer's bounds before any is computed from them: a
+  // garbage capacity made index_buckets_for loop forever (found by fuzzing).
+  RegistryConfig recorded;
+  recorded.capacity = h->capacity;
+  recorded.max_payload = h->max_payload;
+  if (!recorded.validate()) {
+    return make_error(Errc::kStale, "registry " + name + " is inconsistent (capacity " +
+                                        std::to_string(h->capacity) + ", max payload " +
+                                        std::to_string(h->max_payload) + ")");
+  }
   const std::size_t expect = segment_size(h->capacity, h->max_payload);
   if (h->slot_size != data_size_for(h->max_payload) ||
       h->index_buckets != index_buckets_for(h->capacity) || m->region.get_size() < expect) {
@@ -494,7 +505,9 @@ RegistryHeaderInfo header_info(const Mapping& m) {
   info.mailbox_depth = h.mailbox_depth;
   info.mailbox_msg_size = h.mailbox_msg_size;
   info.high_water = std::min(h.high_water.load(std::memory_order_acquire), h.capacity);
-  info.used = h.used.load(std::memory_order_relaxed);
+  // Bounded like high_water: snapshot reserves this many records, and a
+  // damaged count made it throw (found by fuzzing).
+  info.used = std::min(h.used.load(std::memory_order_relaxed), h.capacity);
   info.dropped_frames = h.dropped_frames.load(std::memory_order_relaxed);
   info.created_ms = h.created_ms;
   info.pool_strategy = h.pool_strategy.load(std::memory_order_acquire);
@@ -952,11 +965,16 @@ RegistryHeaderInfo RegistryWriter::header() const { return header_info(*map_); }
 void RegistryWriter::remove_name() { bip::shared_memory_object::remove(names_.registry().c_str()); }
 
 // Declared in tests/shared/registry_test_hooks.hpp (it needs the slot layout,
-// which lives here): starts an update and never finishes it, as a writer
-// killed mid-update leaves it.
+// which lives here): damage as a writer killed mid-update, or a stray write,
+// leaves it.
 struct RegistryTestHooks {
   static void begin_update(RegistryWriter& w, std::uint32_t slot);
+  static void set_used(RegistryWriter& w, std::uint32_t used);
 };
+
+void RegistryTestHooks::set_used(RegistryWriter& w, std::uint32_t used) {
+  w.map_->header->used.store(used, std::memory_order_relaxed);
+}
 
 void RegistryTestHooks::begin_update(RegistryWriter& w, std::uint32_t slot) {
   const auto& map_ = w.map_;

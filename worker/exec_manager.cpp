@@ -5,6 +5,7 @@
 #include "shared/log.hpp"
 #include "shared/overrun.hpp"
 #include "worker/boost_process_v2.hpp"
+#include "worker/exec_lines.hpp"
 #include "worker/worker_runtime.hpp"
 
 #include <fcntl.h>
@@ -36,9 +37,7 @@ constexpr const char* kDefaultPath = "/usr/local/bin:/usr/bin:/bin";
 
 [[noreturn]] void fail(const std::string& why) { throw std::runtime_error(why); }
 
-std::string cut(const std::string& s, std::size_t n = 80) {
-  return s.size() <= n ? s : s.substr(0, n) + "...";
-}
+using exec_lines::cut;
 
 // A Boost.Process v2 initializer run in the child between fork and exec.
 //
@@ -151,14 +150,7 @@ struct ExecManager::Command {
   std::string read_line(std::uint32_t timeout_ms, const char* op) {
     const Deadline deadline = Deadline::after(Millis(timeout_ms));
     for (;;) {
-      const auto nl = buffer.find('\n');
-      if (nl != std::string::npos) {
-        std::string line = buffer.substr(0, nl);
-        buffer.erase(0, nl + 1);
-        if (!line.empty() && line.back() == '\r') line.pop_back();
-        if (line.empty()) continue;  // tolerate blank lines
-        return line;
-      }
+      if (auto line = exec_lines::take_line(buffer)) return std::move(*line);
       const auto left = std::chrono::duration_cast<Millis>(deadline.remaining(Millis(250)));
       if (deadline.expired()) {
         fail("command did not answer " + std::string(op) + " within " +
@@ -210,11 +202,9 @@ struct ExecManager::Command {
   json::object request(json::object req, std::uint32_t timeout_ms, const char* op) {
     reject_unsolicited();
     send(req);
-    const std::string line = read_line(timeout_ms, op);
-    auto v = parse_json(line, "the command's answer");
-    if (!v) fail("command wrote invalid JSON: " + cut(line));
-    if (!v->is_object()) fail("command answered " + std::string(op) + " with a non-object: " + cut(line));
-    return std::move(v->get_object());
+    auto o = exec_lines::parse_object(read_line(timeout_ms, op), op);
+    if (!o) fail(o.error().message);
+    return std::move(*o);
   }
 };
 
@@ -223,34 +213,7 @@ ExecManager::~ExecManager() = default;
 
 // ------------------------------------------------------------ supervisor side
 
-Result<std::map<std::string, ChildSpec>> ExecManager::parse_children(const std::string& text) {
-  auto v = parse_json(text, "children file");
-  if (!v) return v.error();
-  if (!v->is_object()) return make_error(Errc::kInvalid, "children file: not a JSON object of id -> spec");
-  std::map<std::string, ChildSpec> out;
-  for (const auto& kv : v->get_object()) {
-    const std::string id(kv.key());
-    if (auto st = validate_id(id); !st) {
-      return make_error(Errc::kInvalid, "children file: " + st.error().message);
-    }
-    if (!kv.value().is_object()) {
-      return make_error(Errc::kInvalid, "children file: spec of '" + id + "' is not an object");
-    }
-    json::object spec_json = kv.value().get_object();
-    json::object options;
-    for (const char* key : {"exec", "env", "cwd", "response_timeout"}) {
-      if (auto* f = spec_json.if_contains(key)) {
-        options[key] = *f;
-        spec_json.erase(key);
-      }
-    }
-    auto spec = ChildSpec::from_json(spec_json);
-    if (!spec) return make_error(Errc::kInvalid, "children file: '" + id + "': " + spec.error().message);
-    for (auto& o : options) spec->options[o.key()] = o.value();
-    out[id] = std::move(*spec);
-  }
-  return out;
-}
+// parse_children: worker/children_file.cpp.
 
 Result<std::map<std::string, ChildSpec>> ExecManager::read_children_file(const std::string& path,
                                                                         std::string_view label) {
@@ -429,21 +392,11 @@ std::uint32_t perform_deadline_ms() {
          kPerformDeadlineMarginMs;
 }
 
-// perform/cast vocabulary.
-Response to_response(const json::object& o, const char* op, const std::string& line_for_errors) {
-  if (auto h = get_bool(o, "halt"); h && *h) return Response::halt();
-  if (const json::value* rp = o.if_contains("replace")) {
-    if (auto id = get_string(o, "id")) return Response::replace(std::string(*id), *rp);
-    return Response::replace(*rp);
-  }
-  if (const json::value* t = o.if_contains("timeout")) {
-    auto ms = get_int(o, "timeout");
-    if (!ms || *ms < 0 || *ms > INT32_MAX) fail("command answered " + std::string(op) + " with an invalid timeout: " + to_json(*t));
-    const json::value* r = o.if_contains("result");
-    return Response::timeout(static_cast<std::uint32_t>(*ms), r != nullptr ? *r : json::value(nullptr));
-  }
-  if (const json::value* ok = o.if_contains("ok")) return Response::ok(*ok);
-  fail("command answered " + std::string(op) + " with an unknown response: " + cut(line_for_errors));
+// The answer's vocabulary (exec_lines.cpp); an unknown answer fails the worker.
+Response answer_or_fail(const json::object& o, exec_lines::Op op) {
+  auto r = exec_lines::to_response(o, op);
+  if (!r) fail(r.error().message);
+  return std::move(*r);
 }
 
 json::object base_request(const char* op, const std::string& id, const json::value& payload) {
@@ -459,7 +412,7 @@ json::object base_request(const char* op, const std::string& id, const json::val
 Response ExecManager::perform(const std::string& id, const json::value& payload) {
   if (!cmd_) fail("no command running");
   auto o = cmd_->request(base_request("perform", id, payload), perform_deadline_ms(), "perform");
-  return to_response(o, "perform", to_json(o));
+  return answer_or_fail(o, exec_lines::Op::kPerform);
 }
 
 Response ExecManager::call(const json::value& message, const WorkerState& state) {
@@ -467,11 +420,7 @@ Response ExecManager::call(const json::value& message, const WorkerState& state)
   auto req = base_request("call", state.id, state.payload);
   req["message"] = message;
   auto o = cmd_->request(std::move(req), cmd_->response_timeout_ms, "call");
-  if (const json::value* reply = o.if_contains("reply")) {
-    if (const json::value* rp = o.if_contains("replace")) return Response::replace(*rp).with_reply(*reply);
-    return Response::ok(*reply);
-  }
-  return to_response(o, "call", to_json(o));
+  return answer_or_fail(o, exec_lines::Op::kCall);
 }
 
 Response ExecManager::cast(const json::value& message, const WorkerState& state) {
@@ -479,7 +428,7 @@ Response ExecManager::cast(const json::value& message, const WorkerState& state)
   auto req = base_request("cast", state.id, state.payload);
   req["message"] = message;
   auto o = cmd_->request(std::move(req), cmd_->response_timeout_ms, "cast");
-  return to_response(o, "cast", to_json(o));
+  return answer_or_fail(o, exec_lines::Op::kCast);
 }
 
 void ExecManager::terminate(std::string_view reason, const WorkerState& state) {

@@ -113,6 +113,30 @@ TEST_F(EventRingTest, AReaderThatFellBehindGetsOneMissedRecordThenTheOldestHeld)
   EXPECT_EQ(r.oldest_seq(), 25u);
 }
 
+// Found by fuzz/fuzz_event_reader: with a missed record to report, read()
+// returned it and the next event even when only one more fitted (max + 1).
+TEST_F(EventRingTest, ReadNeverReturnsMoreThanAskedEvenWithAMissedRecord) {
+  auto w = writer(16);
+  auto r = reader();
+  for (int i = 0; i < 40; ++i) w.publish(ev(EventType::kPut, "w" + std::to_string(i)));
+  std::uint64_t cursor = 1;
+  auto got = r.read(cursor, 1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].type, EventType::kMissed);
+  EXPECT_EQ(got[0].count, 24u);
+  EXPECT_EQ(cursor, 25u);  // the oldest held comes next, not lost
+  got = r.read(cursor, 3);
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[0].seq, 25u);
+  EXPECT_EQ(got[2].seq, 27u);
+  // Behind again, with room for the missed record and one event: both.
+  for (int i = 40; i < 80; ++i) w.publish(ev(EventType::kPut, "w" + std::to_string(i)));
+  got = r.read(cursor, 2);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].type, EventType::kMissed);
+  EXPECT_EQ(got[1].seq, 65u);
+}
+
 TEST_F(EventRingTest, CapacityIsValidatedAndRoundedUpToAPowerOfTwo) {
   EXPECT_EQ(EventWriter::create(names_, 15).error().code, Errc::kInvalid);
   EXPECT_EQ(EventWriter::create(names_, (1U << 20) + 1).error().code, Errc::kInvalid);

@@ -8,7 +8,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
 #include <limits>
+#include <optional>
 #include <boost/json/serialize.hpp>
 #include <cstring>
 #include <string>
@@ -115,6 +117,28 @@ TEST(ToJsonText, EveryDoubleReadsBackAsBoostsOwnFormDoes) {
     const double got = back->get_double();
     EXPECT_TRUE(got == d || got == boost_back->get_double()) << to_json(json::value(d));
   }
+}
+
+// Found by fuzz/fuzz_json (corpus: {"timeout":1e300}): a double outside
+// int64's range was converted before it was compared, which is undefined
+// (UBSan float-cast-overflow, on in make test-asan). A command's
+// {"timeout":1e300} answer, a request's "deadline" or an exec option's
+// "response_timeout" took that path.
+TEST(GetInt, ADoubleOutsideInt64IsNotAnInteger) {
+  auto v = parse_json(R"({"big":1e300,"neg":-1e300,"two63":9223372036854775808.0,)"
+                      R"("over":9.3e18,"half":2.5,"three":3.0,"two53":9007199254740992.0,)"
+                      R"("min":-9223372036854775808.0})",
+                      "test");
+  ASSERT_TRUE(v);
+  const json::object& o = v->get_object();
+  EXPECT_EQ(get_int(o, "big"), std::nullopt);
+  EXPECT_EQ(get_int(o, "neg"), std::nullopt);
+  EXPECT_EQ(get_int(o, "two63"), std::nullopt);
+  EXPECT_EQ(get_int(o, "over"), std::nullopt);
+  EXPECT_EQ(get_int(o, "half"), std::nullopt);
+  EXPECT_EQ(get_int(o, "three"), 3);
+  EXPECT_EQ(get_int(o, "two53"), std::int64_t{1} << 53);
+  EXPECT_EQ(get_int(o, "min"), std::numeric_limits<std::int64_t>::min());
 }
 
 }  // namespace

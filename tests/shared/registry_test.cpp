@@ -151,6 +151,20 @@ TEST_F(RegistryTest, ReaderSeesTheHeader) {
   EXPECT_EQ(h2.dropped_frames, 5U);
 }
 
+// Found by fuzz/fuzz_registry_reader: snapshot reserved the header's `used`
+// records before reading any, so a damaged count threw (length_error or
+// bad_alloc) out of every `state`. Counts are bounded by the capacity.
+TEST_F(RegistryTest, ADamagedUsedCountIsBoundedByTheCapacity) {
+  auto w = make_writer(small_config(4));
+  put(w, 1);
+  RegistryTestHooks::set_used(w, 0xfffffff0U);
+  auto r = make_reader();
+  EXPECT_LE(r.header().used, 4u);
+  auto all = r.snapshot();
+  ASSERT_TRUE(all) << all.error().message;
+  EXPECT_EQ(all->size(), 1u);
+}
+
 TEST_F(RegistryTest, EveryCreateGetsANewGeneration) {
   std::uint64_t first = 0;
   {
@@ -875,7 +889,7 @@ void put_at(char* p, std::size_t off, T v) {
 }
 
 // Offsets pinned by the layout in registry.cpp (Header): magic u64 at 0,
-// layout_version u32 at 8, boost_version u32 at 12.
+// layout_version u32 at 8, boost_version u32 at 12, capacity u32 at 24.
 const StaleCase kStaleCases[] = {
     {"zero_size", [](const Names& n) { write_raw_object(n.registry(), 0); }, Errc::kStale, true,
      "truncated (0 bytes)"},
@@ -914,6 +928,13 @@ const StaleCase kStaleCases[] = {
        real_then_patch(n, [](char* p, std::size_t) { put_at<std::uint32_t>(p, 12, 107000); });
      },
      Errc::kStale, true, "Boost 107000"},
+    // Found by fuzz/fuzz_registry_reader: sizing the index for this capacity
+    // looped forever (2 * capacity wrapped), so open never returned.
+    {"huge_capacity",
+     [](const Names& n) {
+       real_then_patch(n, [](char* p, std::size_t) { put_at<std::uint32_t>(p, 24, 0x7fffffffU); });
+     },
+     Errc::kStale, true, "inconsistent (capacity 2147483647"},
     {"truncated_slots",
      [](const Names& n) {
        real_registry(n);
