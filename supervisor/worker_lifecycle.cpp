@@ -121,6 +121,7 @@ struct Builder {
       s().last_exit = ExitInfo{};
     }
     s().ever_ready = false;
+    s().put_start = !a.replacement->restart && !s().ready_waiters.empty();
     s().phase = Phase::kStarting;
     s().stage = Stage::kNone;
     s().cause = StopCause::kNone;
@@ -187,6 +188,17 @@ struct Builder {
     ++s().timer_token;  // no stop stage or backoff of this process fires later
     switch (s().phase) {
       case Phase::kStarting:
+        if (s().put_start) {
+          // The put that started it fails, and takes back what it added.
+          log(LogLevel::kWarn, who() + " exited during start, removed (its put failed): " + info.describe());
+          reply(ActionKind::kReplyError, s().ready_waiters,
+                who() + " exited during start: " + info.describe());
+          s().cause = StopCause::kNone;
+          remove();
+          break;
+        }
+        apply_policy(info, uptime_ms, now_ms);
+        break;
       case Phase::kRunning:
         apply_policy(info, uptime_ms, now_ms);
         break;
@@ -204,6 +216,7 @@ struct Builder {
     switch (s().phase) {
       case Phase::kStarting:
         s().phase = Phase::kRunning;
+        s().put_start = false;
         [[fallthrough]];
       case Phase::kStopping:
         // A stopping worker that got ready still answers its put (the put did
