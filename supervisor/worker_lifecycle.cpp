@@ -191,10 +191,12 @@ struct Builder {
         if (s().put_start) {
           // The put that started it fails, and takes back what it added.
           log(LogLevel::kWarn, who() + " exited during start, removed (its put failed): " + info.describe());
-          reply(ActionKind::kReplyError, s().ready_waiters,
-                who() + " exited during start: " + info.describe());
+          // Removed first: the put's client reads the registry once answered.
+          std::vector<Waiter> put = std::move(s().ready_waiters);
+          s().ready_waiters.clear();
           s().cause = StopCause::kNone;
           remove();
+          reply(ActionKind::kReplyError, put, who() + " exited during start: " + info.describe());
           break;
         }
         apply_policy(info, uptime_ms, now_ms);

@@ -220,9 +220,9 @@ const std::vector<Row>& table() {
       LIVE_STOP_ROWS("starting"),
       // starting/put (started by a put that waits: a failed start removes it)
       Row{"starting/put", "spawned", kApplied, "starting", {A::kPublish}},
-      Row{"starting/put", "spawn-failed", kApplied, "gone", {A::kLog, A::kReplyError, A::kRemoveSlot}},
+      Row{"starting/put", "spawn-failed", kApplied, "gone", {A::kLog, A::kRemoveSlot, A::kReplyError}},
       Row{"starting/put", "ready", kApplied, "running", {A::kPublish, A::kReplyRecord}},
-      Row{"starting/put", "exited", kApplied, "gone", {A::kLog, A::kReplyError, A::kRemoveSlot}},
+      Row{"starting/put", "exited", kApplied, "gone", {A::kLog, A::kRemoveSlot, A::kReplyError}},
       Row{"starting/put", "failing", kApplied, "starting", {}},
       Row{"starting/put", "stop(replace)", kApplied, "stopping", {A::kPublish, A::kSendTerminate, A::kArmTimer}},
       Row{"starting/put", "halt", kApplied, "halting", {A::kPublish}},
