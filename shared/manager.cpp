@@ -58,7 +58,9 @@ Status Manager::check_spec(const std::string& id, ChildSpec& spec) {
   for (const char* key : {"exec", "env", "cwd", "response_timeout", "ready_timeout"}) {
     if (spec.options.contains(key)) {
       return make_error(Errc::kInvalid, "worker '" + id + "': this manager runs no commands, so '" +
-                                            key + "' (--exec, --env, --cwd, --ready-timeout) is not accepted; exec workers are dynmgrd's");
+                                            key +
+                                            "' (--exec, --env, --cwd, --ready-timeout) is not "
+                                            "accepted; exec workers are dynmgrd's");
     }
   }
   return {};

@@ -190,7 +190,8 @@ struct Builder {
       case Phase::kStarting:
         if (s().put_start) {
           // The put that started it fails, and takes back what it added.
-          log(LogLevel::kWarn, who() + " exited during start, removed (its put failed): " + info.describe());
+          log(LogLevel::kWarn,
+              who() + " exited during start, removed (its put failed): " + info.describe());
           // Removed first: the put's client reads the registry once answered.
           std::vector<Waiter> put = std::move(s().ready_waiters);
           s().ready_waiters.clear();

@@ -91,7 +91,10 @@ std::string printable(std::string_view in) {
       ++i;
       continue;
     }
-    const std::size_t n = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+    const std::size_t n = (c & 0xE0) == 0xC0   ? 2
+                          : (c & 0xF0) == 0xE0 ? 3
+                          : (c & 0xF8) == 0xF0 ? 4
+                                               : 0;
     bool ok = n != 0 && i + n <= in.size() && c != 0xC0 && c != 0xC1 && c < 0xF5;
     for (std::size_t k = 1; ok && k < n; ++k) {
       ok = (static_cast<unsigned char>(in[i + k]) & 0xC0) == 0x80;
@@ -213,7 +216,8 @@ struct ExecManager::Command {
     }
     for (auto it = found.rbegin(); it != found.rend(); ++it) err_tail.push_back(std::move(*it));
     if (err_tail.size() > kStderrTailLines) {
-      err_tail.erase(err_tail.begin(), err_tail.end() - static_cast<std::ptrdiff_t>(kStderrTailLines));
+      err_tail.erase(err_tail.begin(),
+                     err_tail.end() - static_cast<std::ptrdiff_t>(kStderrTailLines));
     }
   }
 
@@ -238,7 +242,8 @@ struct ExecManager::Command {
       joined += l;
     }
     if (joined.empty()) return {};
-    if (joined.size() > kStderrTailBytes) joined = "..." + joined.substr(joined.size() - kStderrTailBytes);
+    if (joined.size() > kStderrTailBytes)
+      joined = "..." + joined.substr(joined.size() - kStderrTailBytes);
     return "; stderr: " + printable(joined);
   }
 
@@ -407,7 +412,9 @@ struct ExecManager::Command {
       if (!out_open) {
         // stdout closed, the command not yet reaped: it is ending.
         if (pidfd < 0) {
-          struct timespec ts{0, 5'000'000};
+          struct timespec ts {
+            0, 5'000'000
+          };
           ::nanosleep(&ts, nullptr);  // no pidfd: poll interval while it exits
           continue;
         }
@@ -418,7 +425,8 @@ struct ExecManager::Command {
       pollfd pfd[3] = {{out_open ? out : -1, POLLIN, 0}, {err, POLLIN, 0}, {pidfd, POLLIN, 0}};
       const auto left = std::chrono::duration_cast<Millis>(deadline.remaining(Millis(3'600'000)));
       const int r = ::poll(pfd, 3, static_cast<int>(left.count()) + 1);
-      if (r < 0 && errno != EINTR) fail(std::string("unable to poll the command: ") + std::strerror(errno));
+      if (r < 0 && errno != EINTR)
+        fail(std::string("unable to poll the command: ") + std::strerror(errno));
       if (r <= 0 || pfd[0].revents == 0) continue;
       char chunk[4096];
       const ssize_t n = ::read(out, chunk, sizeof chunk);
@@ -628,7 +636,8 @@ json::value ExecManager::init(const std::string& id, const json::value& payload)
     fail(std::string("unable to read the command's stderr: ") + std::strerror(errno));
   }
   if (auto st = wake_on_input(cmd->out); !st) fail("unable to watch the command's stdout: " + st.error().message);
-  if (auto st = wake_on_input(cmd->err); !st) fail("unable to watch the command's stderr: " + st.error().message);
+  if (auto st = wake_on_input(cmd->err); !st)
+    fail("unable to watch the command's stderr: " + st.error().message);
   cmd_ = std::move(cmd);
   log_debug("worker '" + id + "' runs '" + argv[0] + "' as pid " + std::to_string(cmd_->pid));
   // Ready only once the command is (README "Exec workers"): `put` answers,

@@ -164,7 +164,8 @@ INSTANTIATE_TEST_SUITE_P(
         Breach{"LineWithoutRequest",
                {"unsolicited"},
                "0",
-               R"(command wrote a line before it was ready: {"ok":"nobody asked"})", true},
+               R"(command wrote a line before it was ready: {"ok":"nobody asked"})",
+               true},
         Breach{"TwoAnswersToOneRequest",
                {"double"},
                "100",
@@ -175,13 +176,21 @@ INSTANTIATE_TEST_SUITE_P(
                // lull * timeout (300 ms) plus the 250 ms margin that lets the
                // supervisor's overrun check report it first
                "perform threw: command did not answer perform within 550 ms"},
-        Breach{"ExitsOnItsOwn", {"exit", "3"}, "0", "command exited with code 3 before it was ready", true},
+        Breach{"ExitsOnItsOwn",
+               {"exit", "3"},
+               "0",
+               "command exited with code 3 before it was ready",
+               true},
         Breach{
             "ExitsInsteadOfAnswering",
             {"exit-after", "0"},
             "100",
             "perform threw: command exited with code 0 while dynmgr waited for its perform answer"},
-        Breach{"KilledBySignal", {"kill-self", "TERM"}, "0", "command killed by SIGTERM before it was ready", true}),
+        Breach{"KilledBySignal",
+               {"kill-self", "TERM"},
+               "0",
+               "command killed by SIGTERM before it was ready",
+               true}),
     [](const auto& row) { return row.param.name; });
 
 // An idle exec worker (timeout 0: no perform will ever ask) notices its

@@ -59,10 +59,9 @@ class ReadyHandshake : public DynmgrdTest {
 // The defect: `put` said running (exit 0), then the worker crash-looped.
 TEST_F(ReadyHandshake, CommandExitingAtOnceFailsThePutWithItsStatusAndStderr) {
   ASSERT_TRUE(start());
-  const auto r =
-      ctl({"put", "x", "--timeout", "0", "--exec", "sh", "-c",
-           "echo 'first line' >&2; echo 'config missing: /etc/x.conf' >&2; "
-           "echo 'giving up' >&2; echo 'bye' >&2; exit 3"});
+  const auto r = ctl({"put", "x", "--timeout", "0", "--exec", "sh", "-c",
+                      "echo 'first line' >&2; echo 'config missing: /etc/x.conf' >&2; "
+                      "echo 'giving up' >&2; echo 'bye' >&2; exit 3"});
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
   EXPECT_EQ(r.out, "");
   EXPECT_EQ(r.err.rfind("dynmgrctl: put 'x': worker 'x' exited during start: init threw: "
@@ -71,17 +70,21 @@ TEST_F(ReadyHandshake, CommandExitingAtOnceFailsThePutWithItsStatusAndStderr) {
                         0),
             0u)
       << r.err;
-  EXPECT_FALSE(contains(r.err, "first line")) << r.err;  // the last 3 lines only
+  EXPECT_FALSE(contains(r.err, "first line")) << r.err;                 // the last 3 lines only
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;  // one line
   expect_not_registered("x");
   const auto s = ctl({"state"});
   EXPECT_FALSE(contains(s.out, "\nx ")) << s.out;
   // The command's stderr still reaches the worker's log, as before.
-  EXPECT_TRUE(wait_until([&] { return contains(ctl({"logs", "x"}).out, "config missing"); }, kWait))
+  EXPECT_TRUE(wait_until(
+      [&] {
+        return contains(ctl({"logs", "x"}).out, "config missing");
+      },
+      kWait))
       << ctl({"logs", "x"}).out;
   // And the supervisor is fine: the same id can be put again.
-  const auto again = ctl({"put", "x", "--timeout", "0", "--exec", "sh",
-                          source_path("examples/exec/echo.sh")});
+  const auto again =
+      ctl({"put", "x", "--timeout", "0", "--exec", "sh", source_path("examples/exec/echo.sh")});
   EXPECT_EQ(again.exit_code, 0) << again.err;
 }
 
@@ -115,8 +118,9 @@ TEST_F(ReadyHandshake, PutWithABadCwdLeavesNothing) {
   EXPECT_TRUE(contains(r.err, "working directory '" + path("no-such-dir") + "' is not usable"))
       << r.err;
   expect_not_registered("c");
-  EXPECT_TRUE(contains(log(), "worker 'c' exited during start, removed (its put failed): init threw: "
-                              "working directory"))
+  EXPECT_TRUE(contains(log(),
+                       "worker 'c' exited during start, removed (its put failed): init threw: "
+                       "working directory"))
       << log();
 }
 
@@ -167,8 +171,8 @@ TEST_F(ReadyHandshake, SilentCommandIsAcceptedOnceAliveForTheGrace) {
   EXPECT_EQ(c.exit_code, 0) << c.err;
   EXPECT_TRUE(contains(c.out, R"(\"message\":\"ping\")")) << c.out;
   // The default grace too.
-  const auto d = ctl({"put", "quiet2", "--timeout", "0", "--exec", "sh",
-                      source_path("examples/exec/echo.sh")});
+  const auto d = ctl(
+      {"put", "quiet2", "--timeout", "0", "--exec", "sh", source_path("examples/exec/echo.sh")});
   EXPECT_EQ(d.exit_code, 0) << d.err;
 }
 
@@ -179,8 +183,8 @@ TEST_F(ReadyHandshake, ReadyLineAfterTheGraceIsTolerated) {
   ASSERT_TRUE(start());
   const std::string script = "read go < '" + path("go") + "'; echo '{\"ready\":true}'; exec sh '" +
                              source_path("examples/exec/echo.sh") + "'";
-  const auto r = ctl({"put", "slow", "--timeout", "0", "--ready-timeout", "200", "--exec", "sh",
-                      "-c", script});
+  const auto r = ctl(
+      {"put", "slow", "--timeout", "0", "--ready-timeout", "200", "--exec", "sh", "-c", script});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const pid_t pid = record("slow")->pid;
   {
@@ -203,11 +207,12 @@ TEST_F(ReadyHandshake, ReadyLineAfterTheGraceIsTolerated) {
 // Anything but the ready line before ready is a failed start.
 TEST_F(ReadyHandshake, GarbageBeforeReadyFailsThePut) {
   ASSERT_TRUE(start());
-  const auto r = ctl({"--wait", "30000", "put", "g", "--ready-timeout", "20000", "--exec", "sh", "-c",
-                      "echo 'Loading model...'; echo '{\"ready\":true}'; exec cat"});
+  const auto r = ctl({"--wait", "30000", "put", "g", "--ready-timeout", "20000", "--exec", "sh",
+                      "-c", "echo 'Loading model...'; echo '{\"ready\":true}'; exec cat"});
   EXPECT_EQ(r.exit_code, 1) << r.err;
-  EXPECT_TRUE(contains(r.err, "init threw: command wrote a line before it was ready: "
-                              "Loading model..."))
+  EXPECT_TRUE(contains(r.err,
+                       "init threw: command wrote a line before it was ready: "
+                       "Loading model..."))
       << r.err;
   expect_not_registered("g");
 }
@@ -221,7 +226,8 @@ TEST_F(ReadyHandshake, RestartThatNeverBecomesReadyEndsFailedWithTheReason) {
   const std::string marker = path("ran-once");
   const std::string script = "if [ -e '" + marker +
                              "' ]; then echo 'cannot reopen the database' >&2; exit 4; fi; "
-                             "touch '" + marker + "'; echo '{\"ready\":true}'; exec sh '" +
+                             "touch '" +
+                             marker + "'; echo '{\"ready\":true}'; exec sh '" +
                              source_path("examples/exec/echo.sh") + "'";
   const auto r = ctl({"put", "r", "--timeout", "0", "--max-restarts", "2", "--within", "60000",
                       "--exec", "sh", "-c", script});

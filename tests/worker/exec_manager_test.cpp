@@ -308,8 +308,9 @@ TEST_F(ExecManagerTest, AReadyLineAfterTheGraceIsNotAnAnswer) {
   options["env"] = std::move(env);
   // Ready only after its first request has arrived: the line is already on
   // its way when the worker reads the answer.
-  start({"sh", "-c", std::string(R"(IFS= read -r l; printf '{"ready":true}\n'; )") +
-                         R"(printf '%s\n' "$ANSWER"; )" + kAnswering},
+  start({"sh", "-c",
+         std::string(R"(IFS= read -r l; printf '{"ready":true}\n'; )") +
+             R"(printf '%s\n' "$ANSWER"; )" + kAnswering},
         std::move(options));
   const Response r = manager_->perform("t", nullptr);
   EXPECT_EQ(to_json(r.value()), R"("answer")");
