@@ -32,7 +32,7 @@ cat_ns=$((t1 - t0))
 "$bin/dynmgrd" -n "$name" --daemon --log-file "$work/dynmgrd.log" --no-state \
   --log-dir "$work/logs" --log-max-bytes 1099511627776
 t0=$(now_ns)
-"$bin/dynmgrctl" -n "$name" put log-bench --timeout 0 --exec sh -c "seq 1 $n >&2; exec sleep 100000" >/dev/null
+"$bin/dynmgrctl" -n "$name" put log-bench --timeout 0 --exec sh -c "echo '{\"ready\":true}'; seq 1 $n >&2; exec sleep 100000" >/dev/null
 file="$work/logs/log-bench.log"
 until [ -f "$file" ] && tail -c 64 "$file" | grep -q " err $n\$"; do
   sleep 0.01   # a benchmark's polling interval (bounded by the 10 ms it adds at most)

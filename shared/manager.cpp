@@ -55,10 +55,12 @@ void Manager::handle_timeout(const TimeoutInfo& info) {
 // The exec options are dynmgrd's: a manager that ignores them must not accept
 // them silently (a `put --exec` to the Counter example would start a counter).
 Status Manager::check_spec(const std::string& id, ChildSpec& spec) {
-  for (const char* key : {"exec", "env", "cwd", "response_timeout"}) {
+  for (const char* key : {"exec", "env", "cwd", "response_timeout", "ready_timeout"}) {
     if (spec.options.contains(key)) {
       return make_error(Errc::kInvalid, "worker '" + id + "': this manager runs no commands, so '" +
-                                            key + "' (--exec, --env, --cwd) is not accepted; exec workers are dynmgrd's");
+                                            key +
+                                            "' (--exec, --env, --cwd, --ready-timeout) is not "
+                                            "accepted; exec workers are dynmgrd's");
     }
   }
   return {};

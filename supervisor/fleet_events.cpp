@@ -41,6 +41,7 @@ FleetEvent make(EventType type, const std::string& id, pid_t pid) {
 std::string removal_cause(const lc::WorkerState& before, const lc::Transition& t) {
   if (before.phase == lc::Phase::kHalting) return "halt";
   if (before.phase == lc::Phase::kReplacing) return "replace";
+  if (before.phase == lc::Phase::kStarting && before.put_start) return "start_failed";
   switch (t.next.cause != lc::StopCause::kNone ? t.next.cause : before.cause) {
     case lc::StopCause::kDelete:
       return "del";

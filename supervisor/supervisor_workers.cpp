@@ -370,7 +370,10 @@ Result<std::uint32_t> Supervisor::Loop::start_new(const std::string& id, ChildSp
   e.rec.id = id;
   e.rec.pool = pool_member;
   e.life = lc::initial_state(spec, boot);
-  if (waiter) e.life.ready_waiters.push_back(*waiter);
+  if (waiter) {
+    e.life.ready_waiters.push_back(*waiter);
+    e.life.put_start = true;  // its failure before ready removes it again
+  }
   apply_spec(e, std::move(spec));
   if (restored != nullptr) {  // back from the state database: its value and restart count too
     e.rec.value = restored->value_json;

@@ -121,6 +121,7 @@ struct Builder {
       s().last_exit = ExitInfo{};
     }
     s().ever_ready = false;
+    s().put_start = !a.replacement->restart && !s().ready_waiters.empty();
     s().phase = Phase::kStarting;
     s().stage = Stage::kNone;
     s().cause = StopCause::kNone;
@@ -187,6 +188,20 @@ struct Builder {
     ++s().timer_token;  // no stop stage or backoff of this process fires later
     switch (s().phase) {
       case Phase::kStarting:
+        if (s().put_start) {
+          // The put that started it fails, and takes back what it added.
+          log(LogLevel::kWarn,
+              who() + " exited during start, removed (its put failed): " + info.describe());
+          // Removed first: the put's client reads the registry once answered.
+          std::vector<Waiter> put = std::move(s().ready_waiters);
+          s().ready_waiters.clear();
+          s().cause = StopCause::kNone;
+          remove();
+          reply(ActionKind::kReplyError, put, who() + " exited during start: " + info.describe());
+          break;
+        }
+        apply_policy(info, uptime_ms, now_ms);
+        break;
       case Phase::kRunning:
         apply_policy(info, uptime_ms, now_ms);
         break;
@@ -204,6 +219,7 @@ struct Builder {
     switch (s().phase) {
       case Phase::kStarting:
         s().phase = Phase::kRunning;
+        s().put_start = false;
         [[fallthrough]];
       case Phase::kStopping:
         // A stopping worker that got ready still answers its put (the put did

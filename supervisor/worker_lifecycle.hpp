@@ -18,6 +18,7 @@
 //
 // Phases (and the registry status each publishes):
 //   kStarting    spawned, init not finished                       starting
+//                (an exec worker: its command not yet ready)
 //   kRunning     reported ready                                   running
 //   kStopping    asked to go (del, put-over, restart, shutdown);  stopping
 //                stage: terminate sent -> SIGTERM -> SIGKILL
@@ -108,6 +109,11 @@ struct WorkerState {
   std::string failing_reason;  // what the worker said before exiting abnormally
   bool boot_child = false;     // counts toward the manager's `starting` -> `up`
   bool ever_ready = false;
+  // Started by a put (or put-new) that waits for it: ending before its first
+  // ready fails the put and removes the id, so a failed put adds nothing
+  // (README "Exit codes"). Boot, restored, replace(new_id) and restart ID
+  // starts are not: their failures follow the restart policy.
+  bool put_start = false;
   std::vector<Waiter> ready_waiters;  // put/put-over: answered at ready (or failure)
   std::vector<Waiter> exit_waiters;   // del: answered once the slot is removed
   std::optional<Replacement> replacement;

@@ -22,7 +22,7 @@ Result<std::map<std::string, ChildSpec>> ExecManager::parse_children(const std::
     }
     json::object spec_json = kv.value().get_object();
     json::object options;
-    for (const char* key : {"exec", "env", "cwd", "response_timeout"}) {
+    for (const char* key : {"exec", "env", "cwd", "response_timeout", "ready_timeout"}) {
       if (auto* f = spec_json.if_contains(key)) {
         options[key] = *f;
         spec_json.erase(key);

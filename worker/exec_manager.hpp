@@ -10,6 +10,13 @@
 //   responses  {"ok":R} {"replace":P} {"replace":P,"id":NEW} {"timeout":MS,"result":R}
 //              {"halt":true}; a call answers {"reply":X} (optionally with
 //              "replace":P to change the payload too). Extra fields are ignored.
+// Start-up handshake: the command may print {"ready":true} first; init returns
+// (the worker reports ready, `put` answers) once it has, or once the command
+// has stayed alive and silent for ready_timeout ms. A command that exits
+// first, or writes another line first, fails init with its exit status and
+// its last stderr lines. A late ready line (after the grace) is taken once.
+// The command's stderr is a pipe the worker forwards, line by line, to its own
+// stderr (the worker's log), keeping the last lines for failure reasons.
 // A line that is not a JSON object of these shapes, a line when no request is
 // pending, a command that exits, or one that does not answer in time is a
 // worker failure: the worker exits, the restart policy applies, and the reason
@@ -18,7 +25,7 @@
 // Spawning (worker side, from init): Boost.Process v2, the command is an argv
 // (never a shell), in its own process group, with PR_SET_PDEATHSIG(SIGKILL) so
 // it never outlives its worker, a clean environment (--env pairs plus PATH and
-// DYNMGR_ID/DYNMGR_NAME), --cwd, stdin/stdout pipes, stderr = the worker's log,
+// DYNMGR_ID/DYNMGR_NAME), --cwd, stdin/stdout/stderr pipes (stderr forwarded),
 // and no other descriptor. Boost.Process 1.81 v2 would leak every descriptor
 // numbered between 2 and its internal error pipe (close_handles.ipp compares a
 // whitelist entry with itself), so CloseOtherFds closes them first; v1 was not
@@ -27,6 +34,8 @@
 // Spec options (ChildSpec::options, from `dynmgrctl put --exec/--env/--cwd`):
 //   "exec": [argv...], "env": {K: V}, "cwd": "dir",
 //   "response_timeout": ms for call/cast/terminate answers (default 30000);
+//   "ready_timeout": ms the command has to print {"ready":true} before a live,
+//   silent command is taken as ready (default 500; 0 = at once);
 //   a perform must answer within lull * timeout (30000 when timeout is 0).
 
 #include "dynmgr/manager.hpp"

@@ -332,7 +332,12 @@ class WorkerRuntime {
   // exit in the supervisor's queue.
   void report_failing(const std::string& reason) {
     protocol::WorkerMessage m = base(MessageKind::kWorkerFailing);
-    m.reason = reason.substr(0, 200);
+    // Room for an exec command's exit status and last stderr lines (512 bytes),
+    // cut on a UTF-8 character boundary: the frame must stay valid JSON.
+    std::size_t n = std::min<std::size_t>(reason.size(), 700);
+    while (n > 0 && n < reason.size() && (static_cast<unsigned char>(reason[n]) & 0xC0) == 0x80)
+      --n;
+    m.reason = reason.substr(0, n);
     send_control(protocol::make_worker_message(m));
   }
 

@@ -20,6 +20,7 @@ struct PutArgs {
   std::optional<std::uint32_t> within;
   std::vector<std::string> env;
   std::string cwd;
+  std::optional<std::uint32_t> ready_timeout;
 };
 
 // "x/y" or "./y" -> "<cwd>/x/y"; a bare name ("python3") is left for PATH,
@@ -82,6 +83,17 @@ void run_put(Context& ctx, const PutArgs& a, bool only_new, const std::vector<st
     spec.options["env"] = std::move(env);
   }
   if (!a.cwd.empty()) spec.options["cwd"] = absolute_if_relative_path(a.cwd, /*always=*/true);
+  if (a.ready_timeout) {
+    // put waits for the command's readiness within its own deadline: a longer
+    // wait could only end in a timeout with the worker still starting.
+    if (*a.ready_timeout >= ctx.wait_ms) {
+      ctx.fail(what, Errc::kInvalid,
+               "--ready-timeout " + std::to_string(*a.ready_timeout) + " is not below --wait " +
+                   std::to_string(ctx.wait_ms) + ": raise --wait");
+      return;
+    }
+    spec.options["ready_timeout"] = *a.ready_timeout;
+  }
   if (auto st = spec.validate(); !st) {
     ctx.fail(what, st.error());
     return;
@@ -117,6 +129,10 @@ CLI::App* add_put_command(CLI::App& app, Context& ctx, const std::string& name, 
   cmd->add_option("--within", args->within, "intensity window in ms (default 30000)");
   cmd->add_option("--env", args->env, "KEY=VALUE for an --exec command (repeatable)");
   cmd->add_option("--cwd", args->cwd, "working directory of an --exec command");
+  cmd->add_option("--ready-timeout", args->ready_timeout,
+                  "ms an --exec command has to print {\"ready\":true}; one still alive "
+                  "then is taken as ready (default 500)")
+      ->check(CLI::Range(0u, 2147483647u));
   cmd->footer("--exec CMD ARGS... runs CMD as the worker (dynmgrd); it takes the rest of the line.");
   cmd->callback([&ctx, args, only_new, &exec_argv] { run_put(ctx, *args, only_new, exec_argv); });
   return cmd;

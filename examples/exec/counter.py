@@ -6,6 +6,10 @@ Requests arrive one JSON object per line on stdin; answer each with one line.
 import json
 import sys
 
+# Optional: tells dynmgr this command is ready for requests (put waits for it,
+# up to ready_timeout; see README "Start-up handshake").
+print(json.dumps({"ready": True}), flush=True)
+
 for line in sys.stdin:
     req = json.loads(line)
     op, payload = req["op"], req.get("payload") or {}

@@ -174,7 +174,9 @@ TEST(BashCompletion, GlobalFlags) {
 
 TEST(BashCompletion, FlagsOfAVerb) {
   EXPECT_EQ(complete({"dynmgrctl", "put", "w1", "--pa"}), (Words{"--payload"}));
-  EXPECT_EQ(complete({"dynmgrctl", "-n", "demo", "put-new", "w1", "--re"}), (Words{"--restart"}));
+  EXPECT_EQ(complete({"dynmgrctl", "-n", "demo", "put-new", "w1", "--re"}),
+            (Words{"--ready-timeout", "--restart"}));
+  EXPECT_EQ(complete({"dynmgrctl", "-n", "demo", "put-new", "w1", "--res"}), (Words{"--restart"}));
   EXPECT_EQ(complete({"dynmgrctl", "put", "w1", "--ex"}), (Words{"--exec"}));
   EXPECT_EQ(complete({"dynmgrctl", "call", "--a"}), (Words{"--any"}));
   // A verb's flags plus the global ones (they may follow the verb).

@@ -76,6 +76,17 @@ TEST(FleetEvents, SpawnedAndReadyAreReportedOnce) {
   EXPECT_FALSE(o.exit);
 }
 
+// A put's worker that exits before it is ready: exited, then deleted with
+// cause start_failed; no exit history (the id is gone).
+TEST(FleetEvents, AFailedPutStartIsExitedThenDeleted) {
+  WorkerState starting = initial_state(spec(), false);
+  starting.put_start = true;
+  auto o = observe(starting, killed(10));
+  EXPECT_EQ(types(o.events), (std::vector<EventType>{EventType::kExited, EventType::kDeleted}));
+  EXPECT_EQ(o.events[1].detail, "start_failed");
+  EXPECT_FALSE(o.exit);
+}
+
 TEST(FleetEvents, AHealthyWorkerKilledIsExitedThenRestartingAtOnce) {
   auto o = observe(running(), killed(60'000));
   EXPECT_EQ(types(o.events), (std::vector<EventType>{EventType::kExited, EventType::kRestarting}));

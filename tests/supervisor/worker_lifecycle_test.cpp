@@ -67,8 +67,11 @@ const std::map<std::string, WorkerState>& states() {
   static const std::map<std::string, WorkerState> all = [] {
     std::map<std::string, WorkerState> m;
     WorkerState s = base();
-    s.ready_waiters = {waiter("put")};
+    s.ready_waiters = {waiter("restart")};
     m["starting"] = s;
+    s.ready_waiters = {waiter("put")};
+    s.put_start = true;
+    m["starting/put"] = s;
     s = base();
     s.phase = Phase::kRunning;
     s.ever_ready = true;
@@ -205,7 +208,7 @@ struct Row {
 
 const std::vector<Row>& table() {
   static const std::vector<Row> rows = {
-      // starting (one put waiting for ready)
+      // starting (a restart ID waiting for ready: a failed start follows the policy)
       Row{"starting", "spawned", kApplied, "starting", {A::kPublish}},
       Row{"starting", "spawn-failed", kApplied, "starting", {A::kLog, A::kSpawn, A::kReplyError}},
       Row{"starting", "ready", kApplied, "running", {A::kPublish, A::kReplyRecord}},
@@ -215,6 +218,16 @@ const std::vector<Row>& table() {
       Row{"starting", "halt", kApplied, "halting", {A::kPublish}},
       Row{"starting", "replace-id", kApplied, "replacing", {A::kPublish}},
       LIVE_STOP_ROWS("starting"),
+      // starting/put (started by a put that waits: a failed start removes it)
+      Row{"starting/put", "spawned", kApplied, "starting", {A::kPublish}},
+      Row{"starting/put", "spawn-failed", kApplied, "gone", {A::kLog, A::kRemoveSlot, A::kReplyError}},
+      Row{"starting/put", "ready", kApplied, "running", {A::kPublish, A::kReplyRecord}},
+      Row{"starting/put", "exited", kApplied, "gone", {A::kLog, A::kRemoveSlot, A::kReplyError}},
+      Row{"starting/put", "failing", kApplied, "starting", {}},
+      Row{"starting/put", "stop(replace)", kApplied, "stopping", {A::kPublish, A::kSendTerminate, A::kArmTimer}},
+      Row{"starting/put", "halt", kApplied, "halting", {A::kPublish}},
+      Row{"starting/put", "replace-id", kApplied, "replacing", {A::kPublish}},
+      LIVE_STOP_ROWS("starting/put"),
       // running
       Row{"running", "spawned", kInvalid, "=", {}},
       Row{"running", "spawn-failed", kInvalid, "=", {}},
@@ -426,14 +439,57 @@ TEST(WorkerLifecycle, TheWorkersLastWordsBecomeTheExitReason) {
   EXPECT_TRUE(t.next.failing_reason.empty());
 }
 
-TEST(WorkerLifecycle, AFailedStartAnswersThePutWithTheExit) {
+// A put's failed start: the put is answered with the exit and the id removed
+// (README "Exit codes": a failed command changes nothing).
+TEST(WorkerLifecycle, AFailedStartAnswersThePutWithTheExitAndRemovesIt) {
   const Context ctx = context();
-  const Transition t = step(states().at("starting"), events().at("exited"), kNow, ctx);
+  const Transition t = step(states().at("starting/put"), events().at("exited"), kNow, ctx);
   const Action* err = find(t, A::kReplyError);
   ASSERT_NE(err, nullptr);
   EXPECT_EQ(err->waiters, std::vector<Waiter>{waiter("put")});
   EXPECT_EQ(err->message, "worker 'w' exited during start: killed by SIGKILL");
   EXPECT_TRUE(t.next.ready_waiters.empty());
+  EXPECT_EQ(t.next.phase, Phase::kGone);
+  EXPECT_NE(find(t, A::kRemoveSlot), nullptr);
+  EXPECT_EQ(find(t, A::kSpawn), nullptr);
+  // Once ready, it is a worker like any other: a later crash is the policy's.
+  Transition r = step(states().at("starting/put"), events().at("ready"), kNow, ctx);
+  EXPECT_FALSE(r.next.put_start);
+  r = step(r.next, events().at("exited"), kNow, ctx);
+  EXPECT_EQ(r.next.phase, Phase::kStarting);
+  EXPECT_NE(find(r, A::kSpawn), nullptr);
+}
+
+// Any other start that fails (restart ID here) answers its waiter with the
+// exit and leaves the worker to its restart policy.
+TEST(WorkerLifecycle, AFailedRestartAnswersWithTheExitAndThePolicyApplies) {
+  const Context ctx = context();
+  const Transition t = step(states().at("starting"), events().at("exited"), kNow, ctx);
+  const Action* err = find(t, A::kReplyError);
+  ASSERT_NE(err, nullptr);
+  EXPECT_EQ(err->waiters, std::vector<Waiter>{waiter("restart")});
+  EXPECT_EQ(err->message, "worker 'w' exited during start: killed by SIGKILL");
+  EXPECT_EQ(t.next.phase, Phase::kStarting);
+  EXPECT_NE(find(t, A::kSpawn), nullptr);
+}
+
+// put over an existing id: the new spec's start is the put's, restart ID's is not.
+TEST(WorkerLifecycle, OnlyAPutOverMarksItsStartAsThePuts) {
+  const Context ctx = context();
+  Transition t = step(states().at("running"), events().at("stop(replace)"), kNow, ctx);
+  t = step(t.next, events().at("exited"), kNow, ctx);
+  ASSERT_EQ(t.next.phase, Phase::kStarting);
+  EXPECT_TRUE(t.next.put_start);
+  t = step(t.next, events().at("exited"), kNow, ctx);
+  EXPECT_EQ(t.next.phase, Phase::kGone);
+  EXPECT_EQ(find(t, A::kReplyError)->waiters, std::vector<Waiter>{waiter("client")});
+
+  Event restart = events().at("stop(replace)");
+  restart.replacement = Replacement{"w", spec_with_payload(5), /*restart=*/true};
+  t = step(states().at("running"), restart, kNow, ctx);
+  t = step(t.next, events().at("exited"), kNow, ctx);
+  ASSERT_EQ(t.next.phase, Phase::kStarting);
+  EXPECT_FALSE(t.next.put_start);
 }
 
 TEST(WorkerLifecycle, PutOverStartsTheLatestSpecInTheSameSlot) {

@@ -36,7 +36,10 @@ std::ostream& operator<<(std::ostream& os, const Missing& m) { return os << m.na
 
 class MissingCommand : public DynmgrdTest, public ::testing::WithParamInterface<Missing> {};
 
-TEST_P(MissingCommand, PutFailsClearlyThenTheWorkerIsFailed) {
+// The put fails with the reason and leaves nothing registered (issue 11 item
+// 17); the same command started another way (a children file) is restarted
+// by its policy until `failed`, with the reason in last_exit.
+TEST_P(MissingCommand, PutFailsClearlyAndAddsNothingABootWorkerEndsFailed) {
   const Missing& m = GetParam();
   write_file(path("not-executable"), "#!/bin/sh\n", 0600);
   write_file(path("bad-interpreter"), "#!/no/such/interpreter\n", 0700);
@@ -45,14 +48,18 @@ TEST_P(MissingCommand, PutFailsClearlyThenTheWorkerIsFailed) {
   std::string reason = m.reason;
   if (const auto at = reason.find("{dir}"); at != std::string::npos) reason.replace(at, 5, dir_);
 
-  ASSERT_TRUE(start());
-  const auto r = ctl({"put", "m", "--timeout", "0", "--max-restarts", "2", "--within", "60000",
-                      "--exec", command});
+  const std::string children = path("children.json");
+  write_file(children, R"({"m": {"exec": [")" + command +
+                           R"("], "timeout": 0, "max_restarts": 2, "within": 60000}})");
+  ASSERT_TRUE(start({"--children", children}));
+  const auto r = ctl({"put", "p", "--timeout", "0", "--exec", command});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_EQ(r.out, "");
-  EXPECT_EQ(r.err.rfind("dynmgrctl: put 'm': worker 'm' exited during start: init threw: ", 0), 0u)
+  EXPECT_EQ(r.err.rfind("dynmgrctl: put 'p': worker 'p' exited during start: init threw: ", 0), 0u)
       << r.err;
   EXPECT_TRUE(contains(r.err, reason)) << r.err;
+  const auto gone = ctl({"get", "p"});
+  EXPECT_EQ(gone.exit_code, 3) << gone.out << gone.err;
 
   // Restarted up to its intensity, then failed; last_exit names the command.
   const auto rec = wait_record("m", [](const WorkerInfo& s) { return failed_after(s, 2); });
@@ -87,10 +94,9 @@ struct Breach {
   std::vector<std::string> mode;  // misbehave.sh arguments
   std::string timeout;            // --timeout (perform interval)
   std::string reason;             // expected in last_exit
-  // The command misbehaves as soon as it starts: the worker may catch it
-  // before it reports ready (its first idle() runs then), and the put fails
-  // with the reason, or right after, and the put succeeds. Either way the
-  // restart policy goes on to `failed`.
+  // The command misbehaves as soon as it starts, before it is ready: the put
+  // fails with the reason and the id is not registered (README "Start-up
+  // handshake").
   bool at_once = false;
 };
 
@@ -117,11 +123,14 @@ TEST_P(ProtocolBreach, IsAWorkerFailureWithItsReasonAndThePolicyApplies) {
                                script_path("misbehave.sh")};
   put.insert(put.end(), b.mode.begin(), b.mode.end());
   const auto r = ctl(put);
-  if (b.at_once && r.exit_code == 1) {
+  if (b.at_once) {
+    EXPECT_EQ(r.exit_code, 1) << r.err;
     EXPECT_TRUE(contains(r.err, b.reason)) << r.err;
-  } else {
-    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(ctl({"get", "b"}).exit_code, 3);
+    EXPECT_EQ(ctl({"ping"}).exit_code, 0);
+    return;
   }
+  ASSERT_EQ(r.exit_code, 0) << r.err;
 
   const auto rec = wait_record("b", [](const WorkerInfo& s) { return failed_after(s, 1); });
   ASSERT_TRUE(rec && failed_after(*rec, 1)) << log();
@@ -155,7 +164,8 @@ INSTANTIATE_TEST_SUITE_P(
         Breach{"LineWithoutRequest",
                {"unsolicited"},
                "0",
-               R"(command wrote a line without a request: {"ok":"nobody asked"})", true},
+               R"(command wrote a line before it was ready: {"ok":"nobody asked"})",
+               true},
         Breach{"TwoAnswersToOneRequest",
                {"double"},
                "100",
@@ -166,13 +176,21 @@ INSTANTIATE_TEST_SUITE_P(
                // lull * timeout (300 ms) plus the 250 ms margin that lets the
                // supervisor's overrun check report it first
                "perform threw: command did not answer perform within 550 ms"},
-        Breach{"ExitsOnItsOwn", {"exit", "3"}, "0", "command exited with code 3", true},
+        Breach{"ExitsOnItsOwn",
+               {"exit", "3"},
+               "0",
+               "command exited with code 3 before it was ready",
+               true},
         Breach{
             "ExitsInsteadOfAnswering",
             {"exit-after", "0"},
             "100",
             "perform threw: command exited with code 0 while dynmgr waited for its perform answer"},
-        Breach{"KilledBySignal", {"kill-self", "TERM"}, "0", "command killed by SIGTERM", true}),
+        Breach{"KilledBySignal",
+               {"kill-self", "TERM"},
+               "0",
+               "command killed by SIGTERM before it was ready",
+               true}),
     [](const auto& row) { return row.param.name; });
 
 // An idle exec worker (timeout 0: no perform will ever ask) notices its
@@ -181,8 +199,9 @@ INSTANTIATE_TEST_SUITE_P(
 // housekeeping: without the wake-up the next one would come at 1 250 ms.
 TEST_F(DynmgrdTest, AnIdleWorkerNoticesItsCommandExitingAtOnce) {
   ASSERT_TRUE(start());
-  const auto r = ctl({"put", "e", "--timeout", "0", "--restart", "temporary", "--exec", "sh",
-                      "-c", "sleep 0.4; exit 3"});
+  // --ready-timeout 0: taken as ready at once, so its exit comes while idle.
+  const auto r = ctl({"put", "e", "--timeout", "0", "--restart", "temporary", "--ready-timeout",
+                      "0", "--exec", "sh", "-c", "sleep 0.4; exit 3"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto rec = wait_record(
       "e", [](const WorkerInfo& s) { return s.status == WorkerStatus::kExited; }, 900ms);

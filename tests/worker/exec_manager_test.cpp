@@ -54,7 +54,10 @@ class ExecManagerTest : public ::testing::Test {
   }
 
   // Starts argv under a fresh ExecManager with extra options; the payload init returned.
+  // Without a ready_timeout in options the start-up handshake is off (0), so
+  // the protocol tests see the command as it starts.
   json::value start(std::vector<std::string> argv, json::object options = {}) {
+    if (!options.contains("ready_timeout")) options["ready_timeout"] = 0;
     json::array exec;
     for (auto& a : argv) exec.emplace_back(a);
     options["exec"] = std::move(exec);
@@ -247,6 +250,85 @@ TEST_F(ExecManagerTest, ExitIsNoticedWhenIdle) {
 TEST_F(ExecManagerTest, DeathBySignalIsNamed) {
   start({"sh", "-c", "kill -s KILL $$"});
   EXPECT_EQ(idle_failure(), "command killed by SIGKILL");
+}
+
+// ------------------------------------------------------------ start-up handshake
+
+json::object ready_within(int ms) {
+  json::object o;
+  o["ready_timeout"] = ms;
+  return o;
+}
+
+TEST_F(ExecManagerTest, InitReturnsOnceTheCommandSaysReady) {
+  EXPECT_EQ(error_of([&] {
+              start({"sh", "-c", R"(printf '{"ready":true}\n'; exec cat > /dev/null)"},
+                    ready_within(60'000));
+            }),
+            "");
+  EXPECT_EQ(error_of([&] { manager_->idle(WorkerState{"t", nullptr}); }), "");
+}
+
+TEST_F(ExecManagerTest, InitFailsWithTheExitAndStderrOfACommandThatDiesBeforeReady) {
+  EXPECT_EQ(error_of([&] {
+              start({"sh", "-c", "echo 'no config' >&2; exit 7"}, ready_within(60'000));
+            }),
+            "command exited with code 7 before it was ready; stderr: no config");
+}
+
+TEST_F(ExecManagerTest, TheStderrTailIsBoundedAndOneLine) {
+  const std::string error = error_of([&] {
+    start({"sh", "-c",
+           "echo one >&2; echo two >&2; printf 'tab\there\n' >&2; echo three >&2; "
+           "head -c 2000 /dev/zero | tr '\\0' x >&2; echo >&2; echo last >&2; exit 2"},
+          ready_within(60'000));
+  });
+  const std::string head = "command exited with code 2 before it was ready; stderr: ...";
+  ASSERT_EQ(error.rfind(head, 0), 0u) << error;
+  EXPECT_LE(error.size(), head.size() + 512) << error;
+  EXPECT_EQ(error.substr(error.size() - 9), "xx | last") << error;
+  EXPECT_EQ(error.find('\n'), std::string::npos);
+  EXPECT_EQ(error.find("one"), std::string::npos);  // older lines are dropped
+}
+
+TEST_F(ExecManagerTest, ALineOtherThanReadyFirstFailsInit) {
+  EXPECT_EQ(error_of([&] {
+              start({"sh", "-c", R"(echo '{"ok":1}'; exec cat > /dev/null)"}, ready_within(60'000));
+            }),
+            R"(command wrote a line before it was ready: {"ok":1})");
+}
+
+// A silent command is ready once alive for ready_timeout; its ready line,
+// coming later, is neither a stray line nor the answer to the next request.
+TEST_F(ExecManagerTest, AReadyLineAfterTheGraceIsNotAnAnswer) {
+  json::object options = ready_within(50);
+  json::object env;
+  env["ANSWER"] = R"({"ok":"answer"})";
+  env["J"] = journal();
+  options["env"] = std::move(env);
+  // Ready only after its first request has arrived: the line is already on
+  // its way when the worker reads the answer.
+  start({"sh", "-c",
+         std::string(R"(IFS= read -r l; printf '{"ready":true}\n'; )") +
+             R"(printf '%s\n' "$ANSWER"; )" + kAnswering},
+        std::move(options));
+  const Response r = manager_->perform("t", nullptr);
+  EXPECT_EQ(to_json(r.value()), R"("answer")");
+  EXPECT_EQ(error_of([&] { manager_->idle(WorkerState{"t", nullptr}); }), "");
+  const Response again = manager_->perform("t", nullptr);
+  EXPECT_EQ(to_json(again.value()), R"("answer")");
+}
+
+TEST_F(ExecManagerTest, ReadyTimeoutIsCheckedInTheSpec) {
+  ExecManager m(ExecManager::Config{});
+  ChildSpec spec;
+  spec.options["exec"] = json::array{"cat"};
+  spec.options["ready_timeout"] = -1;
+  const auto st = m.check_spec("w", spec);
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().message, "invalid ready_timeout of 'w': -1 is not an integer of ms from 0");
+  spec.options["ready_timeout"] = 0;
+  EXPECT_TRUE(m.check_spec("w", spec));
 }
 
 TEST_F(ExecManagerTest, ExitInsteadOfAnAnswer) {
