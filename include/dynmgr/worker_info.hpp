@@ -57,11 +57,15 @@ struct WorkerInfo {
   std::uint32_t slot = 0;
   ExitInfo last_exit;
   std::vector<ExitRecord> exits;  // the last kExitHistory exits, newest first
+  // The spec's resource limits (README "Resource limits and hangs").
+  OnOverrun on_overrun = OnOverrun::kReport;
+  std::uint64_t max_memory = 0;  // bytes; 0: no limit
+  JsonText rlimits = "{}";       // {"nofile": 1024, ...}: the ones set
 };
 BOOST_DESCRIBE_STRUCT(WorkerInfo, (),
                       (id, pid, status, restarts, payload, value, timeout_ms, lull, restart,
                        instant_perform, max_restarts, within_ms, pool, started_ms, busy_since_ms,
-                       last_perform_ms, slot, last_exit, exits))
+                       last_perform_ms, slot, last_exit, exits, on_overrun, max_memory, rlimits))
 
 // "busy" when running with busy_since set, else the registry status.
 std::string_view display_status(const WorkerInfo& r) noexcept;
