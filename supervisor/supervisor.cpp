@@ -327,11 +327,17 @@ void Supervisor::Loop::run_timers() {
   }
 }
 
-// max_memory by sampling (README "Resource limits"): the resident memory of
-// each worker that sets it, its descendants included, read from /proc. Only
-// those workers are looked at; /proc reads never block.
+// max_memory by sampling (README "Resource limits and hangs"): the resident
+// memory of each worker that sets it, its descendants included, read from
+// /proc. The walk over the fleet costs no syscall; /proc is read only for the
+// workers with a max_memory, and those reads never block.
 void Supervisor::Loop::scan_memory() {
-  std::vector<std::pair<std::uint32_t, lc::Event>> over;
+  struct Over {
+    std::uint32_t slot;
+    std::uint64_t incarnation;  // the process sampled, not a later one in the slot
+    lc::Event event;
+  };
+  std::vector<Over> over;
   for (auto& [slot, e] : fleet_.entries()) {
     if (e.spec.max_memory == 0 || e.rec.pid <= 0 || !lc::has_process(e.life.phase)) continue;
     const auto rss = process_tree_rss(e.rec.pid);
@@ -340,12 +346,10 @@ void Supervisor::Loop::scan_memory() {
     ev.limit = ExitInfo::Kind::kMaxMemory;
     ev.reason = "used " + std::to_string(*rss) + " bytes of memory, over its max_memory of " +
                 std::to_string(e.spec.max_memory);
-    over.emplace_back(slot, std::move(ev));
+    over.push_back(Over{slot, e.rec.incarnation, std::move(ev)});
   }
   // Fed after the walk: an event may change the fleet.
-  for (auto& [slot, ev] : over) {
-    if (Entry* e = fleet_.find(slot)) feed(slot, e->rec.incarnation, std::move(ev));
-  }
+  for (auto& o : over) feed(o.slot, o.incarnation, std::move(o.event));
 }
 
 // ------------------------------------------------------------ replies

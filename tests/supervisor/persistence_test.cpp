@@ -279,7 +279,7 @@ TEST_F(Persistence, TheLimitsComeBackAfterAReboot) {
   ASSERT_TRUE(after);
   EXPECT_EQ(after->on_overrun, OnOverrun::kKill);
   EXPECT_EQ(after->max_memory, std::uint64_t{256} << 20);
-  EXPECT_EQ(parse(after->rlimits), P(R"({"nofile": 200, "core": 0})"));
+  EXPECT_EQ(testing::parse(after->rlimits), testing::P(R"({"nofile": 200, "core": 0})"));
 }
 
 TEST_F(Persistence, SyncCommitsBeforeTheReply) {
