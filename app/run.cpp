@@ -23,6 +23,7 @@
 #include "supervisor/supervisor.hpp"
 #include "supervisor/web_token.hpp"
 #include "worker/containment.hpp"
+#include "worker/limits.hpp"
 #include "worker/worker_runtime.hpp"
 
 namespace dynmgr {
@@ -94,6 +95,12 @@ int run_manager(const ManagerFactory& factory, int argc, char** argv, const RunO
     // application and may already start processes.
     if (auto st = enter_containment(*worker); !st) {
       std::cerr << "dynmgr worker: unable to enter its containment: " << st.error().message << '\n';
+      return 1;
+    }
+    // Limited after the leaf (whose setup may need descriptors), before the
+    // manager: its constructor is already application code.
+    if (auto st = apply_worker_rlimits(); !st) {
+      std::cerr << "dynmgr worker: " << st.error().message << '\n';
       return 1;
     }
     int rc = 0;

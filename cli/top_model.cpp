@@ -217,6 +217,10 @@ std::string format_exit(const ExitInfo& e) {
       return "spawn failed";
     case ExitInfo::Kind::kUnknown:
       return "unknown";
+    case ExitInfo::Kind::kOverrun:
+      return "overrun";
+    case ExitInfo::Kind::kMaxMemory:
+      return "max memory";
   }
   return "?";
 }

@@ -25,7 +25,58 @@ Result<std::uint32_t> get_u32(const json::value& v, std::string_view field) {
   return static_cast<std::uint32_t>(n);
 }
 
+// 0..2^63-1 (a byte count, a second count).
+Result<std::uint64_t> get_u64(const json::value& v, std::string_view field) {
+  if (v.is_int64() && v.get_int64() >= 0) return static_cast<std::uint64_t>(v.get_int64());
+  if (v.is_uint64() && v.get_uint64() <= INT64_MAX) return v.get_uint64();
+  if (v.is_double() && std::floor(v.get_double()) == v.get_double() && v.get_double() >= 0 &&
+      v.get_double() < 9.2e18) {
+    return static_cast<std::uint64_t>(v.get_double());
+  }
+  if (v.is_number()) return field_error(field, v, "in 0..9223372036854775807");
+  return field_error(field, v, "an integer");
+}
+
+Error rlimit_error(std::string_view name, std::uint64_t n, std::string_view expect) {
+  return make_error(Errc::kInvalid, "invalid spec field 'rlimits." + std::string(name) + "': " +
+                                        std::to_string(n) + " is not " + std::string(expect));
+}
+
 }  // namespace
+
+Result<std::uint64_t> parse_byte_size(std::string_view text) {
+  const std::string given(text);
+  const auto bad = [&given] {
+    return make_error(Errc::kInvalid,
+                      "'" + given + "' is not a size in bytes (a number, or with K, M or G)");
+  };
+  if (text.empty()) return bad();
+  std::uint64_t shift = 0;
+  switch (text.back()) {
+    case 'k': case 'K': shift = 10; break;
+    case 'm': case 'M': shift = 20; break;
+    case 'g': case 'G': shift = 30; break;
+    default: break;
+  }
+  if (shift != 0) text.remove_suffix(1);
+  if (text.empty() || text.size() > 19) return bad();
+  std::uint64_t n = 0;
+  for (const char c : text) {
+    if (c < '0' || c > '9') return bad();
+    n = n * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  if (n > (std::uint64_t{INT64_MAX} >> shift)) return bad();
+  return n << shift;
+}
+
+json::object Rlimits::to_json() const {
+  json::object o;
+  if (nofile) o["nofile"] = *nofile;
+  if (as) o["as"] = *as;
+  if (cpu) o["cpu"] = *cpu;
+  if (core) o["core"] = *core;
+  return o;
+}
 
 Status ChildSpec::validate() const {
   if (auto st = check_finite(payload, "payload"); !st) return st;
@@ -42,6 +93,23 @@ Status ChildSpec::validate() const {
                       "invalid spec field 'within': 0 is not positive (max_restarts is " +
                           std::to_string(max_restarts) + ")");
   }
+  if (max_memory > INT64_MAX) {
+    return make_error(Errc::kInvalid, "invalid spec field 'max_memory': " +
+                                          std::to_string(max_memory) +
+                                          " is not in 0..9223372036854775807");
+  }
+  if (rlimits.nofile && (*rlimits.nofile < 16 || *rlimits.nofile > 1'048'576)) {
+    return rlimit_error("nofile", *rlimits.nofile, "in 16..1048576");
+  }
+  if (rlimits.as && (*rlimits.as == 0 || *rlimits.as > INT64_MAX)) {
+    return rlimit_error("as", *rlimits.as, "in 1..9223372036854775807");
+  }
+  if (rlimits.cpu && (*rlimits.cpu == 0 || *rlimits.cpu > INT32_MAX)) {
+    return rlimit_error("cpu", *rlimits.cpu, "in 1..2147483647");
+  }
+  if (rlimits.core && *rlimits.core > INT64_MAX) {
+    return rlimit_error("core", *rlimits.core, "in 0..9223372036854775807");
+  }
   return {};
 }
 
@@ -55,6 +123,9 @@ json::object ChildSpec::to_json() const {
   o["max_restarts"] = max_restarts;
   o["within"] = within_ms;
   if (!options.empty()) o["options"] = options;
+  if (on_overrun != OnOverrun::kReport) o["on_overrun"] = std::string(dynmgr::to_string(on_overrun));
+  if (max_memory != 0) o["max_memory"] = max_memory;
+  if (!rlimits.empty()) o["rlimits"] = rlimits.to_json();
   return o;
 }
 
@@ -90,6 +161,39 @@ Result<ChildSpec> ChildSpec::from_json(const json::value& v) {
     } else if (key == "options") {
       if (!val.is_object()) return field_error("options", val, "an object");
       s.options = val.get_object();
+    } else if (key == "on_overrun") {
+      if (!val.is_string()) return field_error("on_overrun", val, "a string");
+      auto r = parse_on_overrun(val.get_string());
+      if (!r) return r.error();
+      s.on_overrun = *r;
+    } else if (key == "max_memory") {
+      // A number of bytes, or a string with a K/M/G suffix.
+      if (val.is_string()) {
+        auto n = parse_byte_size(val.get_string());
+        if (!n) return field_error("max_memory", val, "a size in bytes (a number, or with K, M or G)");
+        s.max_memory = *n;
+      } else {
+        auto n = get_u64(val, "max_memory");
+        if (!n) return n.error();
+        s.max_memory = *n;
+      }
+    } else if (key == "rlimits") {
+      if (!val.is_object()) return field_error("rlimits", val, "an object");
+      for (const auto& [name, limit] : val.get_object()) {
+        const std::string field = "rlimits." + std::string(name);
+        std::optional<std::uint64_t>* slot = name == "nofile" ? &s.rlimits.nofile
+                                             : name == "as"   ? &s.rlimits.as
+                                             : name == "cpu"  ? &s.rlimits.cpu
+                                             : name == "core" ? &s.rlimits.core
+                                                              : nullptr;
+        if (slot == nullptr) {
+          return make_error(Errc::kInvalid, "unknown spec field '" + field +
+                                                "' (expected nofile, as, cpu or core)");
+        }
+        auto n = get_u64(limit, field);
+        if (!n) return n.error();
+        *slot = *n;
+      }
     } else {
       return make_error(Errc::kInvalid, "unknown spec field '" + std::string(key) + "'");
     }

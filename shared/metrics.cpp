@@ -237,7 +237,8 @@ std::string render_metrics(const RegistryReader& registry, const std::string& in
   for (const auto& r : workers)
     w.worker("dynmgr_worker_restarts_total", r.id, "", std::uint64_t{r.restarts});
   w.family("dynmgr_worker_exits_total", "counter",
-           "Exits of the worker's processes by kind (exited, signaled, spawn_failed, unknown).");
+           "Exits of the worker's processes by kind (exited, signaled, spawn_failed, unknown, "
+           "overrun, max_memory).");
   for (std::size_t i = 0; i < workers.size(); ++i) {
     for (std::size_t k = 1; k < kExitKinds; ++k) {
       const std::string kind =

@@ -4,7 +4,11 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <dirent.h>
+
 #include <cerrno>
+#include <string>
+#include <vector>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -76,6 +80,65 @@ std::optional<pid_t> parent_pid(pid_t pid) noexcept {
 ProcessIdentity ProcessIdentity::self() noexcept {
   const pid_t pid = ::getpid();
   return ProcessIdentity{pid, process_start_time(pid).value_or(0)};
+}
+
+namespace {
+
+std::optional<std::uint64_t> resident_bytes(pid_t pid) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/statm", static_cast<int>(pid));
+  const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  char buf[256];
+  const ssize_t n = ::read(fd, buf, sizeof buf - 1);
+  ::close(fd);
+  if (n <= 0) return std::nullopt;
+  buf[n] = '\0';
+  unsigned long long size = 0;
+  unsigned long long resident = 0;
+  if (std::sscanf(buf, "%llu %llu", &size, &resident) != 2) return std::nullopt;
+  return static_cast<std::uint64_t>(resident) * static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+}
+
+// Appends the children of every thread of pid.
+void children_of(pid_t pid, std::vector<pid_t>& out) {
+  char dir_path[64];
+  std::snprintf(dir_path, sizeof dir_path, "/proc/%d/task", static_cast<int>(pid));
+  DIR* dir = ::opendir(dir_path);
+  if (dir == nullptr) return;
+  while (const dirent* d = ::readdir(dir)) {
+    if (d->d_name[0] < '0' || d->d_name[0] > '9') continue;
+    const std::string path = std::string(dir_path) + "/" + d->d_name + "/children";
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    std::string text;
+    char buf[512];
+    ssize_t n = 0;
+    while ((n = ::read(fd, buf, sizeof buf)) > 0) text.append(buf, static_cast<std::size_t>(n));
+    ::close(fd);
+    const char* p = text.c_str();
+    char* end = nullptr;
+    for (long v = std::strtol(p, &end, 10); end != p; v = std::strtol(p, &end, 10)) {
+      if (v > 0) out.push_back(static_cast<pid_t>(v));
+      p = end;
+    }
+  }
+  ::closedir(dir);
+}
+
+}  // namespace
+
+std::optional<std::uint64_t> process_tree_rss(pid_t pid) {
+  auto total = resident_bytes(pid);
+  if (!total) return std::nullopt;
+  std::vector<pid_t> todo;
+  children_of(pid, todo);
+  // Bounded: a fork bomb must not keep the loop here.
+  for (std::size_t i = 0; i < todo.size() && i < 4096; ++i) {
+    if (auto r = resident_bytes(todo[i])) *total += *r;
+    children_of(todo[i], todo);
+  }
+  return total;
 }
 
 }  // namespace dynmgr

@@ -14,6 +14,7 @@
 
 #include "shared/clock.hpp"
 #include "shared/enum_names.hpp"
+#include "shared/json.hpp"
 #include "shared/process_identity.hpp"
 
 namespace bip = boost::interprocess;
@@ -32,12 +33,15 @@ constexpr std::uint64_t kMagic = 0x52474d4e59440001ULL;  // "DYNMGR" + 0001
 // 7: each slot's last kExitHistory exits, after its out-of-line data, and a
 //    table of per-slot counters for metrics (SlotStats).
 // 8: the containment the supervisor chose, in the header.
-constexpr std::uint32_t kLayoutVersion = 8;
+// 9: resource limits in the slot (max_memory, rlimits, on_overrun kill) and two
+//    more exit kinds (overrun, max_memory) in the per-slot exit counters.
+constexpr std::uint32_t kLayoutVersion = 9;
 constexpr std::uint32_t kReadyWord = 0x52454459;  // "REDY"
 constexpr std::size_t kIdCapacity = 256;
 constexpr std::size_t kReasonCapacity = 256;
 constexpr std::size_t kStateDirCapacity = 1024;
 constexpr std::uint32_t kMaxStatus = enums::max_value<WorkerStatus>();
+constexpr ExitInfo::Kind kMaxExitKind = static_cast<ExitInfo::Kind>(enums::max_value<ExitInfo::Kind>());
 // A reader that finds a slot mid-update spins, then yields, then — if the writer
 // is still alive — sleeps in short steps for at most kLiveWriterPatience: a live
 // writer may simply be preempted mid-update (tens of ms on a loaded machine), and
@@ -121,9 +125,11 @@ struct alignas(64) SlotHeader {
   std::uint32_t value_len;
   std::uint32_t options_len;  // the spec's options (JSON text), always out of line
   std::uint32_t exit_count;   // entries in the slot's exit history (0..kExitHistory)
+  std::uint64_t max_memory;   // bytes, 0: none
+  std::uint64_t rlimits[4];   // nofile, as, cpu, core; each set when its kRlimitSet bit is
   // payload then value, back to back, when both fit (flag kInlineData);
   // otherwise they sit in the slot's out-of-line area.
-  char inline_data[360];
+  char inline_data[320];
 };
 
 // One entry of a slot's exit history (newest first, after its options).
@@ -159,6 +165,7 @@ struct alignas(64) SlotStats {
   std::atomic<std::uint64_t> exits[kExitKinds];  // supervisor-owned, by ExitInfo::Kind
 };
 static_assert(sizeof(SlotStats) == 320, "stats blocks are 5 cache lines");
+static_assert(kExitKinds == enums::max_value<ExitInfo::Kind>() + 1, "an exit counter per kind");
 
 // Layout: [Header, one page][id index][SlotHeader x capacity][out-of-line data x capacity].
 // A slot's out-of-line area: payload and value (2 x max_payload) when they do
@@ -180,6 +187,11 @@ static_assert(sizeof(SlotStats) == 320, "stats blocks are 5 cache lines");
 constexpr std::uint32_t kInstantPerform = 1U;
 constexpr std::uint32_t kPoolMember = 2U;
 constexpr std::uint32_t kInlineData = 4U;
+constexpr std::uint32_t kOverrunKill = 8U;
+constexpr std::uint32_t kRlimitSet = 16U;  // << 0..3: rlimits[i] is set
+
+std::optional<std::uint64_t> Rlimits::*const kRlimitMembers[4] = {&Rlimits::nofile, &Rlimits::as,
+                                                                  &Rlimits::cpu, &Rlimits::core};
 static_assert(sizeof(SlotHeader) == 1024, "slot headers are 1 KiB: keep the layout dense");
 
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
@@ -349,6 +361,17 @@ ReadOutcome read_slot(const Mapping& m, std::uint32_t i, SlotRecord& out, bool b
     out.pool = (s->flags & kPoolMember) != 0;
     out.max_restarts = s->max_restarts;
     out.within_ms = s->within_ms;
+    out.on_overrun = (s->flags & kOverrunKill) != 0 ? OnOverrun::kKill : OnOverrun::kReport;
+    out.max_memory = s->max_memory;
+    out.rlimit_values = Rlimits{};
+    for (std::size_t k = 0; k < 4; ++k) {
+      if ((s->flags & (kRlimitSet << k)) != 0) out.rlimit_values.*kRlimitMembers[k] = s->rlimits[k];
+    }
+    if (out.rlimit_values.empty()) {
+      out.rlimits = "{}";
+    } else {
+      out.rlimits = to_json(json::value(out.rlimit_values.to_json()));
+    }
     out.last_exit.kind = static_cast<ExitInfo::Kind>(s->exit_kind);
     out.last_exit.code = s->exit_code;
     out.last_exit.reason.assign(s->exit_reason,
@@ -397,7 +420,7 @@ ReadOutcome read_slot(const Mapping& m, std::uint32_t i, SlotRecord& out, bool b
     // the bound follows WorkerStatus's description.
     if (s->status > kMaxStatus) continue;
     for (auto& x : out.exits) {
-      if (x.exit.kind < ExitInfo::Kind::kNone || x.exit.kind > ExitInfo::Kind::kUnknown) {
+      if (x.exit.kind < ExitInfo::Kind::kNone || x.exit.kind > kMaxExitKind) {
         x.exit.kind = ExitInfo::Kind::kUnknown;
       }
     }
@@ -784,8 +807,16 @@ Status RegistryWriter::write(const SlotRecord& r) {
     clear_stats(map_->stats[r.slot]);
   }
   const bool inline_data = r.payload.size() + r.value.size() <= sizeof s->inline_data;
-  s->flags = (r.instant_perform ? kInstantPerform : 0U) | (r.pool ? kPoolMember : 0U) |
-             (inline_data ? kInlineData : 0U);
+  std::uint32_t flags = (r.instant_perform ? kInstantPerform : 0U) | (r.pool ? kPoolMember : 0U) |
+                        (inline_data ? kInlineData : 0U) |
+                        (r.on_overrun == OnOverrun::kKill ? kOverrunKill : 0U);
+  for (std::size_t k = 0; k < 4; ++k) {
+    const auto& limit = r.rlimit_values.*kRlimitMembers[k];
+    s->rlimits[k] = limit.value_or(0);
+    if (limit) flags |= kRlimitSet << k;
+  }
+  s->flags = flags;
+  s->max_memory = r.max_memory;
   s->max_restarts = r.max_restarts;
   s->within_ms = r.within_ms;
   s->exit_kind = static_cast<std::int32_t>(r.last_exit.kind);

@@ -25,6 +25,7 @@
 #include <string_view>
 #include <vector>
 
+#include "shared/child_spec.hpp"
 #include "shared/error.hpp"
 #include "shared/names.hpp"
 #include "shared/types.hpp"
@@ -52,6 +53,7 @@ struct SlotRecord : WorkerInfo {
   std::uint64_t pid_start_time = 0;
   std::uint64_t updated_ms = 0;  // wall ms of the last write by the supervisor
   std::uint64_t mailbox_generation = 0;
+  Rlimits rlimit_values;  // the spec's rlimits (WorkerInfo::rlimits is their JSON text)
 };
 
 // Per-slot counters for metrics (`dynmgrctl metrics`). The work counters are
@@ -62,7 +64,7 @@ inline constexpr std::size_t kDurationBuckets = 11;
 // Upper bounds in seconds of the duration histogram buckets; the last is +Inf.
 inline constexpr double kDurationBounds[kDurationBuckets - 1] = {0.0005, 0.001, 0.005, 0.01, 0.05,
                                                                  0.1,    0.5,   1,     5,    10};
-inline constexpr std::size_t kExitKinds = 5;  // by ExitInfo::Kind
+inline constexpr std::size_t kExitKinds = 7;  // by ExitInfo::Kind
 enum class Work { kPerform, kCall, kCast };
 struct WorkerStats {
   std::uint64_t performs = 0;

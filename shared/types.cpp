@@ -31,6 +31,14 @@ Result<PoolStrategy> parse_pool_strategy(std::string_view s) {
                                         "': expected hashring, random or stream");
 }
 
+std::string_view to_string(OnOverrun o) noexcept { return enums::enum_name(o); }
+
+Result<OnOverrun> parse_on_overrun(std::string_view s) {
+  if (auto r = enums::parse_enum<OnOverrun>(s)) return *r;
+  return make_error(Errc::kInvalid, "invalid spec field 'on_overrun': '" + std::string(s) +
+                                        "' is not " + enums::expected_names<OnOverrun>());
+}
+
 Result<RestartType> parse_restart_type(std::string_view s) {
   if (auto r = enums::parse_enum<RestartType>(s)) return *r;
   return make_error(Errc::kInvalid, "invalid restart type '" + std::string(s) +

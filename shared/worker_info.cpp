@@ -42,6 +42,8 @@ json::value parse_or_string(std::string_view text, const json::storage_ptr& sp) 
 const char* exit_code_key(ExitInfo::Kind k) {
   switch (k) {
     case ExitInfo::Kind::kSignaled:
+    case ExitInfo::Kind::kOverrun:    // killed by the supervisor (code: the signal)
+    case ExitInfo::Kind::kMaxMemory:
       return "signal";
     case ExitInfo::Kind::kSpawnFailed:
       return "errno";

@@ -20,6 +20,8 @@ namespace lc = lifecycle;
 namespace mp = manager_phase;
 
 constexpr std::uint64_t kOverrunScanEveryMs = 100;
+// max_memory: the resident memory of workers that set it is sampled this often.
+constexpr std::uint64_t kMemoryScanEveryMs = 500;
 constexpr std::uint64_t kReplyScanEveryMs = 10'000;
 constexpr Millis kReplySendTimeout{200};
 constexpr Millis kIdleWake{1000};  // the longest receive: timers and the watcher's lost wakes
@@ -179,6 +181,7 @@ Status Supervisor::Loop::start() {
   }
   timers_.arm(0, Timer{Timer::Kind::kOverrunScan});
   timers_.arm(0, Timer{Timer::Kind::kReplyScan});
+  timers_.arm(kMemoryScanEveryMs, Timer{Timer::Kind::kMemoryScan});
   return {};
 }
 
@@ -286,8 +289,20 @@ void Supervisor::Loop::run_timers() {
           ev.delay_ms = info.busy_ms;
           emit(std::move(ev));
           m_.handle_timeout(info);
+          // Reported either way; the machine kills it if its spec says on_overrun kill.
+          if (Entry* e = fleet_.find_id(info.id); e != nullptr && e->rec.pid == info.pid) {
+            lc::Event over(lc::EventKind::kOverLimit);
+            over.limit = ExitInfo::Kind::kOverrun;
+            over.reason = "overran lull x timeout (busy " + std::to_string(info.busy_ms) +
+                          " ms, limit " + std::to_string(info.limit_ms) + " ms)";
+            feed(e->rec.slot, e->rec.incarnation, std::move(over));
+          }
         }
         timers_.arm(kOverrunScanEveryMs, Timer{Timer::Kind::kOverrunScan});
+        break;
+      case Timer::Kind::kMemoryScan:
+        scan_memory();
+        timers_.arm(kMemoryScanEveryMs, Timer{Timer::Kind::kMemoryScan});
         break;
       case Timer::Kind::kReplyScan:
         for (const auto& n : dead_reply_queues(names_)) {
@@ -310,6 +325,31 @@ void Supervisor::Loop::run_timers() {
       }
     }
   }
+}
+
+// max_memory by sampling (README "Resource limits and hangs"): the resident
+// memory of each worker that sets it, its descendants included, read from
+// /proc. The walk over the fleet costs no syscall; /proc is read only for the
+// workers with a max_memory, and those reads never block.
+void Supervisor::Loop::scan_memory() {
+  struct Over {
+    std::uint32_t slot;
+    std::uint64_t incarnation;  // the process sampled, not a later one in the slot
+    lc::Event event;
+  };
+  std::vector<Over> over;
+  for (auto& [slot, e] : fleet_.entries()) {
+    if (e.spec.max_memory == 0 || e.rec.pid <= 0 || !lc::has_process(e.life.phase)) continue;
+    const auto rss = process_tree_rss(e.rec.pid);
+    if (!rss || *rss <= e.spec.max_memory) continue;
+    lc::Event ev(lc::EventKind::kOverLimit);
+    ev.limit = ExitInfo::Kind::kMaxMemory;
+    ev.reason = "used " + std::to_string(*rss) + " bytes of memory, over its max_memory of " +
+                std::to_string(e.spec.max_memory);
+    over.push_back(Over{slot, e.rec.incarnation, std::move(ev)});
+  }
+  // Fed after the walk: an event may change the fleet.
+  for (auto& o : over) feed(o.slot, o.incarnation, std::move(o.event));
 }
 
 // ------------------------------------------------------------ replies

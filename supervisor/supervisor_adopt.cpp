@@ -43,6 +43,9 @@ ChildSpec spec_of(const SlotRecord& r) {
   s.restart = r.restart;
   s.max_restarts = r.max_restarts;
   s.within_ms = r.within_ms;
+  s.on_overrun = r.on_overrun;
+  s.max_memory = r.max_memory;
+  s.rlimits = r.rlimit_values;
   if (!r.options.empty()) {
     if (auto o = parse_json(r.options, "options"); o && o->is_object()) s.options = o->as_object();
   }

@@ -68,6 +68,7 @@ class Supervisor::Loop {
   void finish();
   void run_timers();
   void feed(std::uint32_t slot, std::uint64_t incarnation, lifecycle::Event ev);
+  void scan_memory();
   void run_inbox();
   void step_worker(std::uint32_t slot, std::uint64_t incarnation, const lifecycle::Event& ev);
   void after_workers_changed();

@@ -291,6 +291,10 @@ void Supervisor::Loop::spawn(Entry& e) {
                                          ::getpid(), worker_containment()});
   std::vector<std::string> env = {"DYNMGR_NAME=" + names_.instance(), "DYNMGR_WORKER_ID=" + e.id};
   if (!e.spec.options.empty()) env.push_back("DYNMGR_WORKER_OPTIONS=" + to_json(e.spec.options));
+  // Set by the worker itself before any manager code (worker/limits.hpp).
+  if (!e.spec.rlimits.empty()) {
+    env.push_back("DYNMGR_WORKER_RLIMITS=" + to_json(json::value(e.spec.rlimits.to_json())));
+  }
   // Its stdout and stderr: pipes read by the log collector (the write ends
   // are closed here when `stdio` goes, after the spawn gave them to the worker).
   const auto stdio = logs_ ? logs_->open_for(e.id) : std::nullopt;
@@ -339,6 +343,10 @@ void Supervisor::Loop::apply_spec(Entry& e, ChildSpec spec) {
   e.rec.restart = e.spec.restart;
   e.rec.max_restarts = e.spec.max_restarts;
   e.rec.within_ms = e.spec.within_ms;
+  e.rec.on_overrun = e.spec.on_overrun;
+  e.rec.max_memory = e.spec.max_memory;
+  e.rec.rlimit_values = e.spec.rlimits;
+  e.rec.rlimits = e.spec.rlimits.empty() ? "{}" : to_json(json::value(e.spec.rlimits.to_json()));
   e.rec.restarts = 0;
   e.rec.last_exit = ExitInfo{};
   e.rec.options = to_json(e.spec.options);

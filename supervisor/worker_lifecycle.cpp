@@ -113,6 +113,8 @@ struct Builder {
     s().replacement.reset();
     const ChildSpec& spec = a.replacement->spec;
     s().limits = RestartLimits{spec.restart, spec.max_restarts, spec.within_ms};
+    s().on_overrun = spec.on_overrun;
+    s().killed_for.reset();
     s().history = RestartHistory{};
     if (a.replacement->restart) {
       ++s().restarts;
@@ -180,7 +182,14 @@ struct Builder {
 
   Transition on_exit(ExitInfo info, std::uint64_t uptime_ms, std::uint64_t now_ms) {
     if (!has_process(s().phase)) return invalid();
-    if (!s().failing_reason.empty()) {
+    if (s().killed_for) {
+      // Ended by our kill for a limit: counted as that cause (the code stays
+      // the signal), whatever the worker said before.
+      info.kind = s().killed_for->kind;
+      info.reason = s().killed_for->reason + " (" + info.reason + ")";
+      s().killed_for.reset();
+      s().failing_reason.clear();
+    } else if (!s().failing_reason.empty()) {
       info.reason = s().failing_reason + " (" + info.reason + ")";
       s().failing_reason.clear();
     }
@@ -338,6 +347,30 @@ struct Builder {
     }
   }
 
+  // A limit the loop watches (an overrun, max_memory) was crossed: SIGKILL to
+  // the process group; the exit that follows is counted as the limit's kind
+  // and the restart policy decides, as for any abnormal exit.
+  Transition on_over_limit(const Event& ev) {
+    switch (s().phase) {
+      case Phase::kStarting:
+      case Phase::kRunning:
+        if (ev.limit == ExitInfo::Kind::kOverrun && s().on_overrun != OnOverrun::kKill) {
+          return ignored();  // on_overrun report: handle_timeout and the event ring only
+        }
+        if (s().killed_for) return ignored();  // already killed; its exit is to come
+        s().killed_for = ExitInfo{ev.limit, SIGKILL, ev.reason};
+        log(LogLevel::kWarn, who() + " " + ev.reason + ": killing it");
+        signal(SIGKILL);
+        return done();
+      case Phase::kStopping:  // on its way out already
+      case Phase::kHalting:
+      case Phase::kReplacing:
+        return ignored();
+      default:
+        return invalid();
+    }
+  }
+
   Transition on_replace_id(const Event& ev) {
     switch (s().phase) {
       case Phase::kStarting:
@@ -386,6 +419,8 @@ Transition step(const WorkerState& state, const Event& ev, std::uint64_t now_ms,
       return b.on_halt();
     case EventKind::kReplaceId:
       return b.on_replace_id(ev);
+    case EventKind::kOverLimit:
+      return b.on_over_limit(ev);
   }
   return b.invalid();
 }
@@ -441,6 +476,7 @@ WorkerState initial_state(const ChildSpec& spec, bool boot_child) {
   WorkerState s;
   s.phase = Phase::kStarting;
   s.limits = RestartLimits{spec.restart, spec.max_restarts, spec.within_ms};
+  s.on_overrun = spec.on_overrun;
   s.boot_child = boot_child;
   return s;
 }

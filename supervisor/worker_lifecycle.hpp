@@ -117,6 +117,10 @@ struct WorkerState {
   std::vector<Waiter> ready_waiters;  // put/put-over: answered at ready (or failure)
   std::vector<Waiter> exit_waiters;   // del: answered once the slot is removed
   std::optional<Replacement> replacement;
+  OnOverrun on_overrun = OnOverrun::kReport;  // the spec's: does an overrun kill the worker?
+  // Set when the machine killed the process for a limit (kOverLimit): its
+  // exit is then counted as that kind (overrun, max_memory), not as the signal.
+  std::optional<ExitInfo> killed_for;
 };
 
 // ---- events
@@ -132,9 +136,11 @@ enum class EventKind : std::uint8_t {
   kBackoffTimer,   // the restart backoff ended (token)
   kHalt,           // perform/call/cast answered halt()
   kReplaceId,      // perform/call/cast answered replace(new_id, payload) (replacement)
+  kOverLimit,      // the process went over a limit (limit: kOverrun or kMaxMemory, reason):
+                   // killed (an overrun only with on_overrun kill), then restarted by policy
 };
 BOOST_DESCRIBE_ENUM(EventKind, kSpawned, kSpawnFailed, kReady, kExited, kFailing, kStopRequested,
-                    kTerminateLost, kStageTimer, kBackoffTimer, kHalt, kReplaceId)
+                    kTerminateLost, kStageTimer, kBackoffTimer, kHalt, kReplaceId, kOverLimit)
 inline constexpr int kEventKindCount = kCount<EventKind>;
 
 struct Event {
@@ -144,7 +150,8 @@ struct Event {
   ExitInfo exit;                       // kExited, kSpawnFailed
   std::uint64_t uptime_ms = 0;         // kExited
   pid_t pid = 0;                       // kExited: the process that ended (for the event ring)
-  std::string reason;                  // kFailing
+  std::string reason;                  // kFailing, kOverLimit
+  ExitInfo::Kind limit = ExitInfo::Kind::kOverrun;  // kOverLimit: kOverrun or kMaxMemory
   StopCause cause = StopCause::kNone;  // kStopRequested
   std::optional<Waiter> waiter;        // kStopRequested (del: exit waiter; put-over: ready waiter)
   std::optional<Replacement> replacement;  // kStopRequested(kReplace), kReplaceId

@@ -1,6 +1,7 @@
 // dynmgrctl put ID [...] / put-new ID [...]: start (or replace) a worker.
 #include "cli/context.hpp"
 #include "cli/output.hpp"
+#include "shared/child_spec.hpp"
 
 #include <filesystem>
 #include <iostream>
@@ -21,6 +22,9 @@ struct PutArgs {
   std::vector<std::string> env;
   std::string cwd;
   std::optional<std::uint32_t> ready_timeout;
+  std::string on_overrun;
+  std::string max_memory;
+  std::vector<std::string> rlimits;
 };
 
 // "x/y" or "./y" -> "<cwd>/x/y"; a bare name ("python3") is left for PATH,
@@ -94,6 +98,45 @@ void run_put(Context& ctx, const PutArgs& a, bool only_new, const std::vector<st
     }
     spec.options["ready_timeout"] = *a.ready_timeout;
   }
+  if (!a.on_overrun.empty()) {
+    auto o = parse_on_overrun(a.on_overrun);
+    if (!o) {
+      ctx.fail(what, o.error());
+      return;
+    }
+    spec.on_overrun = *o;
+  }
+  if (!a.max_memory.empty()) {
+    auto n = parse_byte_size(a.max_memory);
+    if (!n) {
+      ctx.fail(what, Errc::kInvalid, "invalid --max-memory: " + n.error().message);
+      return;
+    }
+    spec.max_memory = *n;
+  }
+  if (!a.rlimits.empty()) {
+    // NAME=VALUE; checked as the spec's "rlimits" object is (names, ranges).
+    json::object limits;
+    for (const auto& kv : a.rlimits) {
+      const auto eq = kv.find('=');
+      const bool shaped = eq != std::string::npos && eq != 0;
+      const auto n = parse_byte_size(shaped ? kv.substr(eq + 1) : std::string());
+      if (!shaped || !n) {
+        ctx.fail(what, Errc::kInvalid,
+                 "invalid --rlimit '" + kv + "': expected NAME=VALUE (nofile, as, cpu or core)");
+        return;
+      }
+      limits[kv.substr(0, eq)] = *n;
+    }
+    json::object o;
+    o["rlimits"] = std::move(limits);
+    auto parsed = ChildSpec::from_json(json::value(std::move(o)));
+    if (!parsed) {
+      ctx.fail(what, parsed.error());
+      return;
+    }
+    spec.rlimits = parsed->rlimits;
+  }
   if (auto st = spec.validate(); !st) {
     ctx.fail(what, st.error());
     return;
@@ -133,6 +176,15 @@ CLI::App* add_put_command(CLI::App& app, Context& ctx, const std::string& name, 
                   "ms an --exec command has to print {\"ready\":true}; one still alive "
                   "then is taken as ready (default 500)")
       ->check(CLI::Range(0u, 2147483647u));
+  cmd->add_option("--on-overrun", args->on_overrun,
+                  "report|kill: a perform/call over lull x timeout is reported, or killed and "
+                  "restarted (default report)");
+  cmd->add_option("--max-memory", args->max_memory,
+                  "restart the worker when its resident memory (with its children) exceeds "
+                  "BYTES (K, M, G suffixes)");
+  cmd->add_option("--rlimit", args->rlimits,
+                  "NAME=VALUE resource limit set in the worker: nofile, as (bytes), cpu "
+                  "(seconds), core (bytes) (repeatable)");
   cmd->footer("--exec CMD ARGS... runs CMD as the worker (dynmgrd); it takes the rest of the line.");
   cmd->callback([&ctx, args, only_new, &exec_argv] { run_put(ctx, *args, only_new, exec_argv); });
   return cmd;

@@ -7,8 +7,25 @@
 #include "dynmgr/types.hpp"
 
 #include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
 
 namespace dynmgr {
+
+// Resource limits set in the worker process before any manager code runs
+// (setrlimit, soft = hard), so an exec worker's command inherits them.
+// Unset (nullopt) keeps what the supervisor has.
+struct Rlimits {
+  std::optional<std::uint64_t> nofile;  // RLIMIT_NOFILE: open descriptors (16..1048576)
+  std::optional<std::uint64_t> as;      // RLIMIT_AS: bytes of address space (> 0)
+  std::optional<std::uint64_t> cpu;     // RLIMIT_CPU: seconds of CPU (> 0; SIGXCPU, then SIGKILL)
+  std::optional<std::uint64_t> core;    // RLIMIT_CORE: bytes of a core file (0: none)
+  bool empty() const noexcept { return !nofile && !as && !cpu && !core; }
+  bool operator==(const Rlimits&) const = default;
+  // {"nofile": 1024, ...}, only the set ones.
+  json::object to_json() const;
+};
 
 struct ChildSpec {
   json::value payload = nullptr;        // initial payload
@@ -19,9 +36,13 @@ struct ChildSpec {
   std::uint32_t max_restarts = 5;       // intensity: at most this many restarts ...
   std::uint32_t within_ms = 30'000;     // ... within this window (ms), else `failed`
   json::object options;                 // manager-specific (exec manager: command, env, cwd)
+  OnOverrun on_overrun = OnOverrun::kReport;  // kill: an overrun perform/call kills the worker
+  std::uint64_t max_memory = 0;         // bytes of RSS; above it the worker is restarted (0: none)
+  Rlimits rlimits;
 
   // Errors: kInvalid naming the field and its value (lull outside 1..1000,
-  // timeout over 2^31-1, max_restarts without a positive within_ms).
+  // timeout over 2^31-1, max_restarts without a positive within_ms, an
+  // rlimit out of its range).
   Status validate() const;
   // The children-file / put-request form: timeout, within (no _ms), ...
   json::object to_json() const;

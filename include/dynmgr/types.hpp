@@ -44,6 +44,12 @@ BOOST_DESCRIBE_ENUM(WorkerStatus, kFree, kStarting, kRunning, kRestarting, kStop
 enum class RestartType : std::uint32_t { kPermanent = 0, kTransient = 1, kTemporary = 2 };
 BOOST_DESCRIBE_ENUM(RestartType, kPermanent, kTransient, kTemporary)
 
+// What the supervisor does when a perform or call overruns lull x timeout:
+// report it (handle_timeout, the event ring) or, systemd WatchdogSec style,
+// also kill the worker and let its restart policy decide (exit kind "overrun").
+enum class OnOverrun : std::uint32_t { kReport = 0, kKill = 1 };
+BOOST_DESCRIBE_ENUM(OnOverrun, kReport, kKill)
+
 // Pool pickup strategies (Tarearbol.Pool): how call_any/cast_any choose a worker.
 enum class PoolStrategy : std::uint32_t { kNone = 0, kHashring = 1, kRandom = 2, kStream = 3 };
 BOOST_DESCRIBE_ENUM(PoolStrategy, kNone, kHashring, kRandom, kStream)
@@ -53,10 +59,13 @@ std::string_view to_string(ManagerState s) noexcept;
 std::string_view to_string(WorkerStatus s) noexcept;
 std::string_view to_string(RestartType r) noexcept;
 std::string_view to_string(PoolStrategy s) noexcept;
+std::string_view to_string(OnOverrun o) noexcept;
 // Parses. nullopt / kInvalid (naming the expected values) for anything else.
 std::optional<ManagerState> parse_manager_state(std::string_view s) noexcept;
 std::optional<WorkerStatus> parse_worker_status(std::string_view s) noexcept;
 Result<RestartType> parse_restart_type(std::string_view s);
+// "report" or "kill".
+Result<OnOverrun> parse_on_overrun(std::string_view s);
 // "hashring", "random" or "stream" ("none" is not a strategy one can choose).
 Result<PoolStrategy> parse_pool_strategy(std::string_view s);
 
@@ -70,7 +79,9 @@ struct ExitInfo {
     kExited = 1,
     kSignaled = 2,
     kSpawnFailed = 3,
-    kUnknown = 4
+    kUnknown = 4,
+    kOverrun = 5,    // killed by the supervisor: a perform/call overran lull x timeout (on_overrun kill)
+    kMaxMemory = 6,  // killed by the supervisor: its memory went over the spec's max_memory
   };
   Kind kind = Kind::kNone;
   int code = 0;        // exit code, or signal number for kSignaled, or errno for kSpawnFailed
@@ -80,7 +91,8 @@ struct ExitInfo {
   static ExitInfo from_wait_status(int status);
   std::string describe() const;
 };
-BOOST_DESCRIBE_ENUM(ExitInfo::Kind, kNone, kExited, kSignaled, kSpawnFailed, kUnknown)
+BOOST_DESCRIBE_ENUM(ExitInfo::Kind, kNone, kExited, kSignaled, kSpawnFailed, kUnknown, kOverrun,
+                    kMaxMemory)
 
 // One entry of a worker's exit history (the registry keeps the last
 // kExitHistory; `get` and `state --json` show them, newest first).

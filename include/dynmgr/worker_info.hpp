@@ -60,11 +60,16 @@ struct WorkerInfo {
   // The spec's manager-specific options: for dynmgrd's exec workers the
   // command (exec), env, cwd and response_timeout. {} when there are none.
   JsonText options = "{}";
+  // The spec's resource limits (README "Resource limits and hangs").
+  OnOverrun on_overrun = OnOverrun::kReport;
+  std::uint64_t max_memory = 0;  // bytes; 0: no limit
+  JsonText rlimits = "{}";       // {"nofile": 1024, ...}: the ones set
 };
 BOOST_DESCRIBE_STRUCT(WorkerInfo, (),
                       (id, pid, status, restarts, payload, value, timeout_ms, lull, restart,
                        instant_perform, max_restarts, within_ms, pool, started_ms, busy_since_ms,
-                       last_perform_ms, slot, last_exit, exits, options))
+                       last_perform_ms, slot, last_exit, exits, options, on_overrun, max_memory,
+                       rlimits))
 
 // "busy" when running with busy_since set, else the registry status.
 std::string_view display_status(const WorkerInfo& r) noexcept;

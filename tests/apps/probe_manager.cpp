@@ -40,11 +40,18 @@
 // cast: ["flood", n]: writes "<id> <k>" for k = 1..n to stdout in 64 KiB writes (as
 //         fast as it can; lines cross write boundaries, as with stdio)
 // init: payload["print_init"] == true writes "<id> init <pid>" to stdout
+// limits (tests/integration/limits_test.cpp):
+// call: "limits" -> {"nofile", "as", "cpu", "core"}: this process's soft limits (-1: unlimited)
+//       | "ids" -> [ruid, euid, suid, rgid, egid, sgid]
+//       | ["open_files", n]: opens /dev/null up to n times (kept open) -> {"opened", "errno"}
+// cast: ["alloc", n]: allocates n bytes more and touches every page (kept)
+//       | "spin": spins on the CPU forever
 // cast: ["add", n] (payload number += n) | ["append", x] (payload array) | "crash" | ["set", v]
 // Supervisor flags: --pool N makes probe a pool (PoolSpec: N members pool-1..pool-N,
 //   payload null, timeout 0, besides $PROBE_CHILDREN) picked by --pickup
 //   hashring|random|stream (default stream); without --pool it is not a pool.
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -55,6 +62,9 @@
 #include <dynmgr/run.hpp>
 #include <stdexcept>
 #include <thread>
+#include <vector>
+#include <cerrno>
+#include <cstring>
 
 namespace {
 
@@ -63,6 +73,13 @@ using dynmgr::json::value;
 
 // Supervisor-side flags (--pool, --pickup); unused in the worker role.
 std::uint32_t g_pool_size = 0;
+std::vector<std::vector<char>> g_allocated;  // ["alloc", n]: kept for the process's life
+
+std::int64_t soft_limit(int resource) {
+  rlimit rl{};
+  if (::getrlimit(resource, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return -1;
+  return static_cast<std::int64_t>(rl.rlim_cur);
+}
 std::string g_pickup = "stream";
 
 void append_line(const char* env, const std::string& line) {
@@ -211,9 +228,37 @@ class Probe : public dynmgr::Manager {
     if (m == value("crash")) std::abort();
     if (m == value("throw")) throw std::runtime_error("call failed on purpose");
     if (m == value("halt")) return Response::halt();
+    if (m == value("limits")) {
+      return Response::ok(value(dynmgr::json::object{{"nofile", soft_limit(RLIMIT_NOFILE)},
+                                                     {"as", soft_limit(RLIMIT_AS)},
+                                                     {"cpu", soft_limit(RLIMIT_CPU)},
+                                                     {"core", soft_limit(RLIMIT_CORE)}}));
+    }
+    if (m == value("ids")) {
+      uid_t ru = 0, eu = 0, su = 0;
+      gid_t rg = 0, eg = 0, sg = 0;
+      ::getresuid(&ru, &eu, &su);
+      ::getresgid(&rg, &eg, &sg);
+      dynmgr::json::array ids;
+      for (const auto id : {ru, eu, su}) ids.emplace_back(static_cast<std::int64_t>(id));
+      for (const auto id : {rg, eg, sg}) ids.emplace_back(static_cast<std::int64_t>(id));
+      return Response::ok(value(std::move(ids)));
+    }
     if (m.is_array() && m.get_array().size() == 2) {
       const auto& a = m.get_array();
       if (a[0] == value("set")) return Response::replace(a[1]);
+      if (a[0] == value("open_files")) {
+        std::int64_t opened = 0;
+        int err = 0;
+        for (; opened < num(a[1]); ++opened) {
+          if (::open("/dev/null", O_RDONLY | O_CLOEXEC) < 0) {
+            err = errno;
+            break;
+          }
+        }
+        return Response::ok(value(dynmgr::json::object{
+            {"opened", opened}, {"errno", err == 0 ? std::string() : std::strerror(err)}}));
+      }
       if (a[0] == value("append")) {  // answered once the longer payload is committed
         dynmgr::json::array arr =
             st.payload.is_array() ? st.payload.get_array() : dynmgr::json::array{};
@@ -245,8 +290,16 @@ class Probe : public dynmgr::Manager {
 
   Response cast(const value& m, const dynmgr::WorkerState& st) override {
     if (m == value("crash")) std::abort();
+    if (m == value("spin")) {
+      volatile std::uint64_t spins = 0;
+      for (;;) spins = spins + 1;
+    }
     if (m.is_array() && m.get_array().size() == 2) {
       const auto& a = m.get_array();
+      if (a[0] == value("alloc")) {
+        g_allocated.emplace_back(static_cast<std::size_t>(num(a[1])), '\1');  // written: resident
+        return Response::ok();
+      }
       if (a[0] == value("flood")) {
         std::string buf;
         for (std::int64_t k = 1; k <= num(a[1]); ++k) {

@@ -116,7 +116,8 @@ std::string default_record(const std::string& id, const std::string& pid,
       R"({"id":"{ID}","pid":{PID},"status":"running","restarts":0,"payload":{PAYLOAD},)"
       R"("value":null,"timeout_ms":0,"lull":1.1,"restart":"permanent","instant_perform":false,)"
       R"("max_restarts":5,"within_ms":30000,"pool":false,"started_ms":{STARTED},"busy_since_ms":0,)"
-      R"("last_perform_ms":0,"slot":{SLOT},"last_exit":null,"exits":[],"options":{}})",
+      R"("last_perform_ms":0,"slot":{SLOT},"last_exit":null,"exits":[],"options":{},)"
+      R"("on_overrun":"report","max_memory":0,"rlimits":{}})",
       {{"ID", id}, {"PID", pid}, {"STARTED", started}, {"PAYLOAD", payload}, {"SLOT", slot}});
 }
 
@@ -153,11 +154,41 @@ TEST_F(CtlGolden, PutJsonPrintsTheRecordWithEveryOption) {
                         R"("value":null,"timeout_ms":0,"lull":2.5,"restart":"transient",)"
                         R"("instant_perform":false,"max_restarts":3,"within_ms":1000,"pool":false,)"
                         R"("started_ms":{STARTED},"busy_since_ms":0,"last_perform_ms":0,"slot":1,)"
-                        R"("last_exit":null,"exits":[],"options":{}})"
+                        R"("last_exit":null,"exits":[],"options":{},"on_overrun":"report",)"
+                        R"("max_memory":0,"rlimits":{}})"
                         "\n",
                         {{"PID", to_json(o["pid"])}, {"STARTED", to_json(o["started_ms"])}}));
   EXPECT_GT(o["pid"].to_number<std::int64_t>(), 0);
   EXPECT_GT(o["started_ms"].to_number<std::int64_t>(), 0);
+}
+
+TEST_F(CtlGolden, PutLimitFlagsAreInTheRecord) {
+  const auto r = run({"--json", "put", "l", "--timeout", "0", "--on-overrun", "kill",
+                      "--max-memory", "64M", "--rlimit", "nofile=1024", "--rlimit", "core=0",
+                      "--rlimit", "as=2G"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto o = parse(r.out).as_object();
+  EXPECT_EQ(o["on_overrun"], json::value("kill"));
+  EXPECT_EQ(to_json(o["max_memory"]), "67108864");
+  EXPECT_EQ(to_json(o["rlimits"]), R"({"nofile":1024,"as":2147483648,"core":0})");
+  EXPECT_EQ(to_json(record("l")["rlimits"]), R"({"nofile":1024,"as":2147483648,"core":0})");
+}
+
+TEST_F(CtlGolden, PutLimitFlagsAreCheckedInTheClient) {
+  expect_fail({"put", "l", "--on-overrun", "restart"}, 2,
+              "dynmgrctl: put 'l': invalid spec field 'on_overrun': 'restart' is not report or kill");
+  expect_fail({"put", "l", "--max-memory", "12X"}, 2,
+              "dynmgrctl: put 'l': invalid --max-memory: '12X' is not a size in bytes (a number, "
+              "or with K, M or G)");
+  expect_fail({"put", "l", "--rlimit", "nofile=3"}, 2,
+              "dynmgrctl: put 'l': invalid spec field 'rlimits.nofile': 3 is not in 16..1048576");
+  expect_fail({"put", "l", "--rlimit", "stack=1"}, 2,
+              "dynmgrctl: put 'l': unknown spec field 'rlimits.stack' (expected nofile, as, cpu "
+              "or core)");
+  expect_fail({"put", "l", "--rlimit", "nofile"}, 2,
+              "dynmgrctl: put 'l': invalid --rlimit 'nofile': expected NAME=VALUE (nofile, as, cpu "
+              "or core)");
+  EXPECT_NE(run({"get", "l"}).exit_code, 0) << "nothing was put";
 }
 
 TEST_F(CtlGolden, PutInstantPerformsRightAway) {
@@ -211,6 +242,8 @@ TEST_F(CtlGolden, GetHuman) {
       "busy_since_ms:    0",          "last_perform_ms:  0",
       "slot:             <any>",      "last_exit:        -",
       "exits:            -",          "options:          {}",
+      "on_overrun:       report",     "max_memory:       0",
+      "rlimits:          {}",
       "uptime:           <any>",
   };
   ASSERT_EQ(lines.size(), expected.size()) << r.out;
@@ -478,7 +511,8 @@ TEST_F(CtlGolden, HelpExitsZero) {
   const auto p = ctl_raw({"put", "--help"});
   EXPECT_EQ(p.exit_code, 0);
   for (const char* flag : {"--payload", "--timeout", "--lull", "--instant", "--restart",
-                           "--max-restarts", "--within", "--exec"}) {
+                           "--max-restarts", "--within", "--exec", "--on-overrun", "--max-memory",
+                           "--rlimit"}) {
     EXPECT_NE(p.out.find(flag), std::string::npos) << flag;
   }
   EXPECT_EQ(ctl_raw({"call", "--help"}).exit_code, 0);

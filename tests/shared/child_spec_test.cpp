@@ -141,8 +141,65 @@ INSTANTIATE_TEST_SUITE_P(
         RejectCase{"within_zero_with_intensity", R"({"within": 0})", "'within'", "0"},
         RejectCase{"within_object", R"({"within": {}})", "'within'", "{}"},
         RejectCase{"options_array", R"({"options": [1]})", "'options'", "[1]"},
-        RejectCase{"options_string", R"({"options": "x"})", "'options'", "\"x\""}),
+        RejectCase{"options_string", R"({"options": "x"})", "'options'", "\"x\""},
+        RejectCase{"on_overrun_unknown", R"({"on_overrun": "restart"})", "'on_overrun'",
+                   "'restart'"},
+        RejectCase{"on_overrun_bool", R"({"on_overrun": true})", "'on_overrun'", "true"},
+        RejectCase{"max_memory_negative", R"({"max_memory": -1})", "'max_memory'", "-1"},
+        RejectCase{"max_memory_bad_suffix", R"({"max_memory": "12X"})", "'max_memory'",
+                   "\"12X\""},
+        RejectCase{"rlimits_array", R"({"rlimits": [1]})", "'rlimits'", "[1]"},
+        RejectCase{"rlimits_unknown", R"({"rlimits": {"stack": 1}})", "'rlimits.stack'",
+                   "nofile, as, cpu or core"},
+        RejectCase{"rlimits_nofile_small", R"({"rlimits": {"nofile": 3}})", "'rlimits.nofile'",
+                   "3 is not in 16..1048576"},
+        RejectCase{"rlimits_cpu_zero", R"({"rlimits": {"cpu": 0}})", "'rlimits.cpu'", "0"},
+        RejectCase{"rlimits_as_string", R"({"rlimits": {"as": "1G"}})", "'rlimits.as'",
+                   "\"1G\""},
+        RejectCase{"rlimits_core_negative", R"({"rlimits": {"core": -1}})", "'rlimits.core'",
+                   "-1"}),
     [](const auto& tp) { return std::string(tp.param.label); });
+
+TEST(ChildSpec, LimitsAreReadAndRoundTrip) {
+  auto s = ChildSpec::from_json(parse(R"({"on_overrun": "kill", "max_memory": "64M",
+      "rlimits": {"nofile": 1024, "core": 0, "cpu": 10, "as": 1073741824}})"));
+  ASSERT_TRUE(s) << s.error().message;
+  EXPECT_EQ(s->on_overrun, OnOverrun::kKill);
+  EXPECT_EQ(s->max_memory, std::uint64_t{64} << 20);
+  EXPECT_EQ(s->rlimits.nofile, 1024u);
+  EXPECT_EQ(s->rlimits.core, 0u);
+  EXPECT_EQ(s->rlimits.cpu, 10u);
+  EXPECT_EQ(s->rlimits.as, std::uint64_t{1} << 30);
+  const json::object o = s->to_json();
+  EXPECT_EQ(to_json(o.at("on_overrun")), R"("kill")");
+  EXPECT_EQ(to_json(o.at("max_memory")), "67108864");
+  EXPECT_EQ(to_json(o.at("rlimits")), R"({"nofile":1024,"as":1073741824,"cpu":10,"core":0})");
+  auto again = ChildSpec::from_json(json::value(o));
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_EQ(again->rlimits, s->rlimits);
+  EXPECT_EQ(again->max_memory, s->max_memory);
+  EXPECT_EQ(again->on_overrun, OnOverrun::kKill);
+  // The defaults add nothing: old children files and stored specs read the same.
+  const json::object d = ChildSpec{}.to_json();
+  EXPECT_FALSE(d.contains("on_overrun"));
+  EXPECT_FALSE(d.contains("max_memory"));
+  EXPECT_FALSE(d.contains("rlimits"));
+}
+
+TEST(ChildSpec, ByteSizes) {
+  EXPECT_EQ(parse_byte_size("0").value(), 0u);
+  EXPECT_EQ(parse_byte_size("1048576").value(), 1048576u);
+  EXPECT_EQ(parse_byte_size("512K").value(), 512u << 10);
+  EXPECT_EQ(parse_byte_size("64m").value(), std::uint64_t{64} << 20);
+  EXPECT_EQ(parse_byte_size("2G").value(), std::uint64_t{2} << 30);
+  for (const char* bad : {"", "K", "-1", "1.5G", "12X", "1 G", "99999999999999999999",
+                          "9000000000G"}) {
+    auto n = parse_byte_size(bad);
+    ASSERT_FALSE(n) << bad;
+    EXPECT_NE(n.error().message.find(std::string("'") + bad + "'"), std::string::npos)
+        << n.error().message;
+  }
+}
 
 TEST(ChildSpec, OutOfRangeIntegersSayTheRange) {
   // Integral values of every JSON number representation that do not fit are

@@ -238,6 +238,10 @@ TEST_F(RegistryTest, EveryDescribedMemberSurvivesTheSlot) {
   SlotRecord in;
   static_cast<WorkerInfo&>(in) = testing::every_member_set();
   in.slot = *slot;
+  // rlimits are stored as words (rlimit_values); the text read back is derived from them.
+  in.rlimit_values.nofile = 1024;
+  in.rlimit_values.core = 0;
+  in.rlimits = R"({"nofile":1024,"core":0})";
   // The worker-owned words are the worker's to store, not write()'s.
   in.busy_since_ms = 0;
   in.last_perform_ms = 0;

@@ -122,11 +122,17 @@ TEST(WorkerInfoFields, OneLinePerDescribedMemberInOrder) {
   EXPECT_EQ(text("status"), std::string(display_status(r)));
   EXPECT_EQ(text("last_exit"), "killed by SIGKILL");
   EXPECT_EQ(text("instant_perform"), "true");
-  for (const auto& f : worker_fields(WorkerInfo{})) {
-    if (f.name == "last_exit" || f.name == "exits") {
-      EXPECT_EQ(f.text, "-") << f.name;  // none
+  const auto empty = worker_fields(WorkerInfo{});
+  const auto text_of = [&](std::string_view name) {
+    for (const auto& f : empty) {
+      if (f.name == name) return f.text;
     }
-  }
+    return std::string("<missing>");
+  };
+  EXPECT_EQ(text_of("last_exit"), "-");  // none
+  EXPECT_EQ(text_of("exits"), "-");
+  EXPECT_EQ(text_of("on_overrun"), "report");
+  EXPECT_EQ(text_of("rlimits"), "{}");
 }
 
 }  // namespace

@@ -263,6 +263,25 @@ TEST_F(Persistence, TheExitHistoryComesBackAfterAReboot) {
   }
 }
 
+// The resource limits are part of the stored spec (README "Resource limits and hangs").
+TEST_F(Persistence, TheLimitsComeBackAfterAReboot) {
+  ASSERT_TRUE(start(with_state()));
+  ChildSpec s = spec(json::value(nullptr));
+  s.on_overrun = OnOverrun::kKill;
+  s.max_memory = std::uint64_t{256} << 20;
+  s.rlimits.nofile = 200;
+  s.rlimits.core = 0;
+  ASSERT_TRUE(put("lim", s));
+  ASSERT_TRUE(wait_committed());
+  reboot();
+  ASSERT_TRUE(take_over(with_state()));
+  auto after = get("lim");
+  ASSERT_TRUE(after);
+  EXPECT_EQ(after->on_overrun, OnOverrun::kKill);
+  EXPECT_EQ(after->max_memory, std::uint64_t{256} << 20);
+  EXPECT_EQ(testing::parse(after->rlimits), testing::P(R"({"nofile": 200, "core": 0})"));
+}
+
 TEST_F(Persistence, SyncCommitsBeforeTheReply) {
   ASSERT_TRUE(start(with_state({"--durability", "sync"})));
   ASSERT_TRUE(put("w", spec(json::array{})));

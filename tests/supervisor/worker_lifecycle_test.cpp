@@ -136,6 +136,15 @@ const std::map<std::string, Event>& events() {
     e = Event{EventKind::kReplaceId};
     e.replacement = Replacement{"next", spec_with_payload(9)};
     m["replace-id"] = e;
+    // The fixtures' spec says on_overrun report: an overrun is only reported.
+    e = Event{EventKind::kOverLimit};
+    e.limit = ExitInfo::Kind::kOverrun;
+    e.reason = "overran lull x timeout";
+    m["overrun"] = e;
+    e = Event{EventKind::kOverLimit};
+    e.limit = ExitInfo::Kind::kMaxMemory;
+    e.reason = "used too much memory";
+    m["over-memory"] = e;
     return m;
   }();
   return all;
@@ -177,7 +186,9 @@ struct Row {
   Row{S, "stop(shutdown)", kApplied, "stopping", {}},                         \
   Row{S, "backoff-timer", kIgnored, "=", {}},                                 \
   Row{S, "halt", kIgnored, "=", {}},                                          \
-  Row{S, "replace-id", kIgnored, "=", {}}
+  Row{S, "replace-id", kIgnored, "=", {}},                                    \
+  Row{S, "overrun", kIgnored, "=", {}},                                       \
+  Row{S, "over-memory", kIgnored, "=", {}}
 
 // Rows shared by the phases with no process (restarting, failed, exited).
 #define IDLE_ROWS(S)                                                          \
@@ -193,7 +204,9 @@ struct Row {
   Row{S, "terminate-lost", kIgnored, "=", {}},                                \
   Row{S, "stage-timer", kIgnored, "=", {}},                                   \
   Row{S, "halt", kInvalid, "=", {}},                                          \
-  Row{S, "replace-id", kInvalid, "=", {}}
+  Row{S, "replace-id", kInvalid, "=", {}},                                    \
+  Row{S, "overrun", kInvalid, "=", {}},                                       \
+  Row{S, "over-memory", kInvalid, "=", {}}
 
 // Rows shared by halting and replacing (the process is ending by itself).
 #define ENDING_ROWS(S)                                                              \
@@ -204,6 +217,8 @@ struct Row {
   Row{S, "stop(replace)", kApplied, "=", {A::kReplyError}},                         \
   Row{S, "halt", kIgnored, "=", {}},                                                \
   Row{S, "replace-id", kIgnored, "=", {}},                                          \
+  Row{S, "overrun", kIgnored, "=", {}},                                             \
+  Row{S, "over-memory", kIgnored, "=", {}},                                         \
   LIVE_STOP_ROWS(S)
 
 const std::vector<Row>& table() {
@@ -217,6 +232,8 @@ const std::vector<Row>& table() {
       Row{"starting", "stop(replace)", kApplied, "stopping", {A::kPublish, A::kSendTerminate, A::kArmTimer}},
       Row{"starting", "halt", kApplied, "halting", {A::kPublish}},
       Row{"starting", "replace-id", kApplied, "replacing", {A::kPublish}},
+      Row{"starting", "overrun", kIgnored, "=", {}},
+      Row{"starting", "over-memory", kApplied, "starting", {A::kLog, A::kSignalGroup}},
       LIVE_STOP_ROWS("starting"),
       // starting/put (started by a put that waits: a failed start removes it)
       Row{"starting/put", "spawned", kApplied, "starting", {A::kPublish}},
@@ -237,6 +254,8 @@ const std::vector<Row>& table() {
       Row{"running", "stop(replace)", kApplied, "stopping", {A::kPublish, A::kSendTerminate, A::kArmTimer}},
       Row{"running", "halt", kApplied, "halting", {A::kPublish}},
       Row{"running", "replace-id", kApplied, "replacing", {A::kPublish}},
+      Row{"running", "overrun", kIgnored, "=", {}},
+      Row{"running", "over-memory", kApplied, "running", {A::kLog, A::kSignalGroup}},
       LIVE_STOP_ROWS("running"),
       // stopping, by stage
       STOPPING_ROWS("stopping/terminate"),
@@ -275,6 +294,8 @@ const std::vector<Row>& table() {
       Row{"gone", "backoff-timer", kIgnored, "=", {}},
       Row{"gone", "halt", kInvalid, "=", {}},
       Row{"gone", "replace-id", kInvalid, "=", {}},
+      Row{"gone", "overrun", kInvalid, "=", {}},
+      Row{"gone", "over-memory", kInvalid, "=", {}},
   };
   return rows;
 }
@@ -437,6 +458,46 @@ TEST(WorkerLifecycle, TheWorkersLastWordsBecomeTheExitReason) {
   t = step(t.next, events().at("exited"), kNow, ctx);
   EXPECT_EQ(t.next.last_exit.reason, "perform threw (killed by SIGKILL)");
   EXPECT_TRUE(t.next.failing_reason.empty());
+}
+
+TEST(WorkerLifecycle, OnOverrunKillKillsOnceAndTheExitIsCountedAsAnOverrun) {
+  const Context ctx = context();
+  WorkerState running = states().at("running");
+  running.on_overrun = OnOverrun::kKill;
+  Transition t = step(running, events().at("overrun"), kNow, ctx);
+  ASSERT_EQ(t.verdict, Verdict::kApplied);
+  const Action* kill = find(t, A::kSignalGroup);
+  ASSERT_NE(kill, nullptr);
+  EXPECT_EQ(kill->signal, SIGKILL);
+  EXPECT_EQ(t.next.phase, Phase::kRunning);  // until its exit is seen
+  // Reported again (or over memory too) before the exit: killed once.
+  EXPECT_EQ(step(t.next, events().at("overrun"), kNow, ctx).verdict, Verdict::kIgnored);
+  EXPECT_EQ(step(t.next, events().at("over-memory"), kNow, ctx).verdict, Verdict::kIgnored);
+  // The exit is the overrun (code: the signal), and the policy restarts it.
+  t = step(t.next, events().at("exited"), kNow, ctx);
+  EXPECT_EQ(t.next.last_exit.kind, ExitInfo::Kind::kOverrun);
+  EXPECT_EQ(t.next.last_exit.code, SIGKILL);
+  EXPECT_EQ(t.next.last_exit.reason, "overran lull x timeout (killed by SIGKILL)");
+  EXPECT_EQ(t.next.phase, Phase::kStarting);
+  EXPECT_NE(find(t, A::kSpawn), nullptr);
+  EXPECT_FALSE(t.next.killed_for);
+  // The spec's choice goes with a put-over's new spec.
+  ChildSpec report = spec_with_payload(1);
+  Event put_over = stop_request(StopCause::kReplace);
+  put_over.replacement->spec = report;
+  t = step(running, put_over, kNow, ctx);
+  t = step(t.next, events().at("exited"), kNow, ctx);
+  EXPECT_EQ(t.next.on_overrun, OnOverrun::kReport);
+}
+
+TEST(WorkerLifecycle, OverMemoryKillsWhateverOnOverrunSays) {
+  const Context ctx = context();
+  Transition t = step(states().at("running"), events().at("over-memory"), kNow, ctx);
+  ASSERT_NE(find(t, A::kSignalGroup), nullptr);
+  t = step(t.next, events().at("exited"), kNow, ctx);
+  EXPECT_EQ(t.next.last_exit.kind, ExitInfo::Kind::kMaxMemory);
+  EXPECT_EQ(t.next.last_exit.reason, "used too much memory (killed by SIGKILL)");
+  EXPECT_TRUE(t.next.last_exit.abnormal());
 }
 
 // A put's failed start: the put is answered with the exit and the id removed

@@ -5,6 +5,8 @@
 //
 //   exec_probe_command              JSON-lines worker: perform -> {"ok":null};
 //                                   call "fds" | "env" | "cwd" | "pid" -> {"reply":...};
+//                                   call "nofile" -> its RLIMIT_NOFILE soft limit;
+//                                   call "alloc" -> allocates and touches 96 MiB more (kept);
 //                                   terminate -> {"ok":null} and exit 0
 //   exec_probe_command --list-fds   prints the open descriptors as a JSON array, exits
 #include <fcntl.h>
@@ -16,6 +18,7 @@
 #include <cstring>
 #include <iostream>
 #include <string>
+#include <vector>
 
 extern char** environ;
 
@@ -98,6 +101,16 @@ int main(int argc, char** argv) {
       if (what == "env") reply = environment();
       if (what == "cwd") reply = cwd();
       if (what == "pid") reply = std::to_string(::getpid());
+      if (what == "nofile") {
+        rlimit lim{};
+        ::getrlimit(RLIMIT_NOFILE, &lim);
+        reply = std::to_string(lim.rlim_cur);
+      }
+      if (what == "alloc") {
+        static std::vector<std::vector<char>> kept;
+        kept.emplace_back(std::size_t{96} << 20, '\1');  // written: resident
+        reply = std::to_string(kept.size() * (std::size_t{96} << 20));
+      }
       answer = R"({"reply":)" + reply + "}";
     }
     std::cout << answer << std::endl;
