@@ -15,7 +15,14 @@
 namespace dynmgr {
 
 struct Timer {
-  enum class Kind : std::uint8_t { kStage, kBackoff, kOverrunScan, kReplyScan, kLeafRetry };
+  enum class Kind : std::uint8_t {
+    kStage,
+    kBackoff,
+    kOverrunScan,
+    kReplyScan,
+    kLeafRetry,
+    kShmCheck
+  };
   Kind kind = Kind::kOverrunScan;
   std::uint32_t slot = 0;
   std::uint64_t incarnation = 0;
