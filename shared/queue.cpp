@@ -151,10 +151,16 @@ void wait_bell(sem_t* sem, const Deadline& d, Millis max_slice = Queue::kSlice) 
 Queue::Queue(std::unique_ptr<Impl> impl, std::string name, std::uint32_t max_msg_size)
     : impl_(std::move(impl)), name_(std::move(name)), max_msg_size_(max_msg_size) {
   buffer_.resize(max_msg_size_);
+  depth_ = impl_->mq->get_max_msg();
   struct stat st {};
   if (::stat(("/dev/shm/" + name_).c_str(), &st) == 0) {
     segment_bytes_ = static_cast<std::uint64_t>(st.st_size);
   }
+}
+
+bool Queue::header_sane() const noexcept {
+  if (dead_) return false;
+  return impl_->mq->get_max_msg() == depth_ && impl_->mq->get_max_msg_size() == max_msg_size_;
 }
 
 Status Queue::intact(const std::string& name, std::uint64_t queue_bytes) {

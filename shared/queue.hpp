@@ -91,6 +91,12 @@ class Queue {
   std::uint32_t max_body_size() const noexcept;
   std::uint64_t dropped() const noexcept { return dropped_; }
   std::size_t pending() const;  // messages waiting (0 if dead)
+  // Do the header words Boost never changes after creation (the depth and
+  // the message size) still read what they read when this handle was made?
+  // Two plain loads, no lock: a header overwritten by a stray write (zeros make
+  // the queue look full forever, so every sender would time out) is found
+  // without taking its mutex. False also once dead.
+  bool header_sane() const noexcept;
   // The size of the queue's segment when this handle created or opened it.
   std::uint64_t segment_bytes() const noexcept { return segment_bytes_; }
 
@@ -105,6 +111,7 @@ class Queue {
   bool dead_ = false;
   std::uint64_t dropped_ = 0;
   std::uint64_t segment_bytes_ = 0;
+  std::uint64_t depth_ = 0;  // the header's depth when this handle was made
   std::string buffer_;  // receive buffer, max_msg_size_ bytes
   std::string encoded_;
 };

@@ -57,6 +57,10 @@ void Supervisor::Loop::check_shared_objects() {
         dispatch(**f);
       }
       recreate_control(removed ? "was removed" : "was truncated");
+    } else if (!control_->header_sane()) {
+      // Overwritten in place (a process with the queue mapped wrote over it):
+      // nothing in it can be trusted, so nothing is read from it.
+      recreate_control("was overwritten (its header changed)");
     }
   }
   if (events_ && shm_object_bytes(names_.events()) < std::max<std::uint64_t>(events_bytes_, 1)) {

@@ -9,6 +9,7 @@
 #include "probe_harness.hpp"
 #include "shared/json.hpp"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <unistd.h>
@@ -158,6 +159,40 @@ TEST_F(Tamper, ATruncatedControlQueueIsRecreatedAndTheSupervisorLives) {
   // The worker that was there reports through the new queue too.
   EXPECT_TRUE(client().call("a", json::array{"append", 1}));
   EXPECT_TRUE(wait_record("a", [](const WorkerInfo& w) { return w.payload == "[1]"; }));
+}
+
+// A process that maps the control queue (every worker does) and writes zeros
+// over its header: Boost then takes the queue for full forever, and every
+// request used to time out ("supervisor busy", exit 4) while the supervisor
+// noticed nothing.
+TEST_F(Tamper, AControlQueueOverwrittenWithZerosIsRecreated) {
+  ASSERT_TRUE(start());
+  auto a = put("a", spec(json::array{}));
+  ASSERT_TRUE(a) << a.error().message;
+  std::string control;
+  for (const auto& n : objects(".control.")) {
+    if (n.find(".bell") == std::string::npos) control = n;
+  }
+  ASSERT_FALSE(control.empty());
+  {
+    const int fd = ::open(Names::shm_path(control).c_str(), O_WRONLY | O_CLOEXEC);
+    ASSERT_GE(fd, 0);
+    const std::string zeros(4096, '\0');
+    ASSERT_EQ(::pwrite(fd, zeros.data(), zeros.size(), 0), 4096);
+    ::close(fd);
+  }
+  EXPECT_TRUE(wait_until(
+      [&] {
+        return supervisor_output().find("control queue " + control + " was overwritten") !=
+               std::string::npos;
+      },
+      testing::kWait, 20ms))
+      << supervisor_output();
+  auto c = put("c", spec(json::array{}));
+  EXPECT_TRUE(c) << (c ? "" : c.error().message) << "\n" << supervisor_output();
+  EXPECT_TRUE(client().call("a", json::array{"append", 1}));
+  EXPECT_TRUE(wait_record("a", [](const WorkerInfo& w) { return w.payload == "[1]"; }));
+  EXPECT_TRUE(supervisor_alive());
 }
 
 }  // namespace
