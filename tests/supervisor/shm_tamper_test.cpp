@@ -161,6 +161,29 @@ TEST_F(Tamper, ATruncatedControlQueueIsRecreatedAndTheSupervisorLives) {
   EXPECT_TRUE(wait_record("a", [](const WorkerInfo& w) { return w.payload == "[1]"; }));
 }
 
+// A supervisor that adopted its fleet (its predecessor was SIGKILLed) knows
+// the mailboxes it did not create: one removed afterwards is recreated too.
+TEST_F(Tamper, AfterAnAdoptionARemovedMailboxIsStillRecreated) {
+  ASSERT_TRUE(start());
+  auto a = put("a", spec(json::array{}));
+  ASSERT_TRUE(a) << a.error().message;
+  ASSERT_EQ(::kill(supervisor_pid(), SIGKILL), 0);
+  ASSERT_TRUE(wait_supervisor_exit());
+  ASSERT_TRUE(take_over());
+  const std::string mbox_part = ".mbox." + std::to_string(a->slot) + ".";
+  const auto removed = objects(mbox_part);
+  ASSERT_EQ(removed.size(), 2u);
+  for (const auto& n : removed) ASSERT_EQ(::unlink(Names::shm_path(n).c_str()), 0) << n;
+  EXPECT_TRUE(wait_until(
+      [&] {
+        auto pid = client().call("a", "pid");
+        return pid && pid->is_int64() && pid->as_int64() == a->pid;
+      },
+      testing::kWait, 20ms))
+      << supervisor_output();
+  EXPECT_EQ(get("a")->restarts, 0u);
+}
+
 // A process that maps the control queue (every worker does) and writes zeros
 // over its header: Boost then takes the queue for full forever, and every
 // request used to time out ("supervisor busy", exit 4) while the supervisor
