@@ -66,6 +66,14 @@ InstanceLock::~InstanceLock() {
   if (fd_ >= 0) ::close(fd_);
 }
 
+bool InstanceLock::intact() const {
+  if (fd_ < 0) return false;
+  struct stat by_fd{};
+  struct stat by_path{};
+  return ::fstat(fd_, &by_fd) == 0 && ::stat(path_.c_str(), &by_path) == 0 &&
+         by_fd.st_ino == by_path.st_ino && by_fd.st_dev == by_path.st_dev;
+}
+
 void InstanceLock::release_and_remove() {
   if (fd_ < 0) return;
   ::unlink(path_.c_str());

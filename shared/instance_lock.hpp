@@ -20,6 +20,10 @@ class InstanceLock {
   InstanceLock(InstanceLock&& other) noexcept;
   InstanceLock& operator=(InstanceLock&& other) noexcept;
   ~InstanceLock();
+  // Does the lock file's name still name the file this lock holds? (False
+  // once someone removed or replaced it: another supervisor could then start
+  // under the name; the holder acquires a new one.)
+  bool intact() const;
   // Unlinks the lock file, then releases the lock (clean shutdown only).
   void release_and_remove();
 

@@ -151,6 +151,40 @@ void wait_bell(sem_t* sem, const Deadline& d, Millis max_slice = Queue::kSlice) 
 Queue::Queue(std::unique_ptr<Impl> impl, std::string name, std::uint32_t max_msg_size)
     : impl_(std::move(impl)), name_(std::move(name)), max_msg_size_(max_msg_size) {
   buffer_.resize(max_msg_size_);
+  depth_ = impl_->mq->get_max_msg();
+  struct stat st {};
+  if (::stat(("/dev/shm/" + name_).c_str(), &st) == 0) {
+    segment_bytes_ = static_cast<std::uint64_t>(st.st_size);
+  }
+}
+
+bool Queue::header_sane() const noexcept {
+  if (dead_) return false;
+  return impl_->mq->get_max_msg() == depth_ && impl_->mq->get_max_msg_size() == max_msg_size_;
+}
+
+Status Queue::intact(const std::string& name, std::uint64_t queue_bytes) {
+  struct stat st {};
+  const std::string path = "/dev/shm/" + name;
+  if (::stat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return make_error(Errc::kNotFound, "queue " + name + " was removed");
+    return errno_error("unable to stat queue " + name, errno);
+  }
+  if (static_cast<std::uint64_t>(st.st_size) < queue_bytes) {
+    return make_error(Errc::kDeadQueue, "queue " + name + " was truncated to " +
+                                            std::to_string(st.st_size) + " bytes (of " +
+                                            std::to_string(queue_bytes) + ")");
+  }
+  const std::string bell = bell_name(name);
+  if (::stat(("/dev/shm/" + bell).c_str(), &st) != 0) {
+    if (errno == ENOENT) return make_error(Errc::kNotFound, "queue bell " + bell + " was removed");
+    return errno_error("unable to stat queue bell " + bell, errno);
+  }
+  if (static_cast<std::size_t>(st.st_size) < sizeof(Bell)) {
+    return make_error(Errc::kDeadQueue, "queue bell " + bell + " was truncated to " +
+                                            std::to_string(st.st_size) + " bytes");
+  }
+  return {};
 }
 Queue::Queue(Queue&&) noexcept = default;
 Queue& Queue::operator=(Queue&&) noexcept = default;

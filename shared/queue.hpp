@@ -52,6 +52,12 @@ class Queue {
   // Wakes every process waiting on the queue named `name` (its readers and its
   // writers), e.g. before the queue is replaced: they look again and find out.
   static void ring(const std::string& name) noexcept;
+  // Is the queue named `name` still whole: its segment at least `queue_bytes`
+  // long and its bell there and complete? Two stat(2) calls, nothing mapped, so
+  // it is safe on a truncated object. kNotFound: a part was removed (or
+  // renamed away); kDeadQueue: a part is shorter than it was created. The
+  // message names the part. (README "Tampered shared memory".)
+  static Status intact(const std::string& name, std::uint64_t queue_bytes);
 
   Queue(Queue&&) noexcept;
   Queue& operator=(Queue&&) noexcept;
@@ -85,6 +91,14 @@ class Queue {
   std::uint32_t max_body_size() const noexcept;
   std::uint64_t dropped() const noexcept { return dropped_; }
   std::size_t pending() const;  // messages waiting (0 if dead)
+  // Do the header words Boost never changes after creation (the depth and
+  // the message size) still read what they read when this handle was made?
+  // Two plain loads, no lock: a header overwritten by a stray write (zeros make
+  // the queue look full forever, so every sender would time out) is found
+  // without taking its mutex. False also once dead.
+  bool header_sane() const noexcept;
+  // The size of the queue's segment when this handle created or opened it.
+  std::uint64_t segment_bytes() const noexcept { return segment_bytes_; }
 
  private:
   struct Impl;
@@ -96,6 +110,8 @@ class Queue {
   std::uint32_t max_msg_size_ = 0;
   bool dead_ = false;
   std::uint64_t dropped_ = 0;
+  std::uint64_t segment_bytes_ = 0;
+  std::uint64_t depth_ = 0;  // the header's depth when this handle was made
   std::string buffer_;  // receive buffer, max_msg_size_ bytes
   std::string encoded_;
 };

@@ -792,7 +792,11 @@ Status RegistryWriter::write(const SlotRecord& r) {
   std::atomic_thread_fence(std::memory_order_release);
   s->in_use = 1;
   s->status = static_cast<std::uint32_t>(r.status);
-  s->incarnation = was_free ? next_incarnation_++ : s->incarnation;
+  if (keep_incarnation_) {
+    s->incarnation = r.incarnation;
+  } else {
+    s->incarnation = was_free ? next_incarnation_++ : s->incarnation;
+  }
   s->pid = r.pid;
   s->restarts = r.restarts;
   s->pid_start_time = r.pid_start_time;
@@ -994,6 +998,103 @@ void RegistryWriter::add_dropped_frames(std::uint64_t n) {
 }
 RegistryHeaderInfo RegistryWriter::header() const { return header_info(*map_); }
 void RegistryWriter::remove_name() { bip::shared_memory_object::remove(names_.registry().c_str()); }
+
+namespace {
+// Bytes of the mapping still backed by its object (0 if unknown).
+std::size_t backed_bytes(const Mapping& m) {
+  struct stat st {};
+  if (::fstat(m.shm.get_mapping_handle().handle, &st) != 0 || st.st_size < 0) return 0;
+  return std::min(static_cast<std::size_t>(st.st_size), m.region.get_size());
+}
+bool backed(const Mapping& m, std::size_t bytes, const void* p, std::size_t n) {
+  const auto off = static_cast<std::size_t>(static_cast<const char*>(p) -
+                                            static_cast<const char*>(m.region.get_address()));
+  return off + n <= bytes;
+}
+}  // namespace
+
+Status RegistryWriter::intact() const {
+  const std::string name = names_.registry();
+  struct stat now {};
+  struct stat mine {};
+  if (::stat(Names::shm_path(name).c_str(), &now) != 0) {
+    return make_error(Errc::kNotFound, "registry " + name + " was removed");
+  }
+  if (::fstat(map_->shm.get_mapping_handle().handle, &mine) != 0 || now.st_ino != mine.st_ino ||
+      now.st_dev != mine.st_dev) {
+    return make_error(Errc::kNotFound, "registry " + name + " was replaced by another object");
+  }
+  const std::size_t want = segment_size(map_->capacity, map_->max_payload);
+  if (static_cast<std::size_t>(mine.st_size) < want) {
+    return make_error(Errc::kStale, "registry " + name + " was truncated to " +
+                                        std::to_string(mine.st_size) + " bytes (of " +
+                                        std::to_string(want) + ")");
+  }
+  return {};
+}
+
+Status RegistryWriter::recreate(const std::vector<SlotRecord>& records) {
+  const Mapping& old = *map_;
+  const std::size_t have = backed_bytes(old);
+  const bool header_ok = have >= header_size() && old.header->magic == kMagic;
+  // What the old header still says: copied over below.
+  std::optional<RegistryHeaderInfo> h;
+  if (header_ok) h = header_info(old);
+  // create() unlinks the name first: whatever is under it now is not ours.
+  auto fresh = create(names_, config_);
+  if (!fresh) return fresh.error();
+  RegistryWriter& w = *fresh;
+  w.allocated_ = allocated_;
+  w.free_ = free_;
+  w.next_incarnation_ = next_incarnation_;
+  w.keep_incarnation_ = true;
+  for (const auto& r : records) {
+    if (r.slot >= w.map_->capacity) continue;
+    if (auto st = w.write(r); !st) {
+      w.keep_incarnation_ = false;
+      return st;
+    }
+    // Salvage what only the segment held, where the old mapping still has it.
+    const SlotHeader* os = old.slot(r.slot);
+    SlotHeader* ns = w.map_->slot(r.slot);
+    const std::uint64_t seq = ns->seq.load(std::memory_order_relaxed);
+    ns->seq.store(seq + 1, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_release);
+    if (backed(old, have, os, sizeof(SlotHeader))) {
+      ns->busy_since_ms.store(os->busy_since_ms.load(std::memory_order_relaxed),
+                              std::memory_order_relaxed);
+      ns->last_perform_ms.store(os->last_perform_ms.load(std::memory_order_relaxed),
+                                std::memory_order_relaxed);
+      const std::uint32_t exits = std::min<std::uint32_t>(os->exit_count, kExitHistory);
+      if (exits > 0 && backed(old, have, old.history(r.slot), exits * sizeof(HistoryEntry))) {
+        std::memcpy(static_cast<void*>(w.map_->history(r.slot)), old.history(r.slot),
+                    exits * sizeof(HistoryEntry));
+        ns->exit_count = exits;
+      }
+    }
+    if (backed(old, have, &old.stats[r.slot], sizeof(SlotStats))) {
+      std::memcpy(static_cast<void*>(&w.map_->stats[r.slot]), &old.stats[r.slot],
+                  sizeof(SlotStats));
+    }
+    ns->seq.store(seq + 2, std::memory_order_release);
+  }
+  w.keep_incarnation_ = false;
+  if (h) {
+    w.set_manager_state(h->manager_state);
+    w.set_control_generation(h->control_generation);
+    w.set_supervisor(h->supervisor_pid, h->supervisor_start_time);
+    w.set_pool_strategy(h->pool_strategy);
+    w.add_dropped_frames(h->dropped_frames);
+    w.set_persistence(h->persistence);
+    w.set_containment(h->containment);
+    Header& nh = *w.map_->header;
+    nh.adopted.store(h->adopted, std::memory_order_relaxed);
+    nh.orphan_grace_ms.store(h->orphan_grace_ms, std::memory_order_relaxed);
+    nh.supervisor_started_ms.store(h->supervisor_started_ms, std::memory_order_relaxed);
+  }
+  *this = std::move(w);
+  return {};
+}
 
 // Declared in tests/shared/registry_test_hooks.hpp (it needs the slot layout,
 // which lives here): damage as a writer killed mid-update, or a stray write,

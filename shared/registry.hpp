@@ -180,6 +180,20 @@ class RegistryWriter {
   // Unlinks the segment's name (the mapping stays valid until destruction).
   void remove_name();
 
+  // Is the segment still whole under its name? kNotFound: the name was
+  // removed or now names another object; kStale: the object was truncated
+  // below the layout's size (touching the lost pages raises SIGBUS: see
+  // shared/bus_guard.hpp). Two stat(2) calls; nothing is read from the segment.
+  Status intact() const;
+  // Replaces a damaged segment (README "Tampered shared memory"): a new one
+  // under the name, with the same configuration, holding `records` (the
+  // writer's own copies of every slot in use, each keeping its slot and
+  // incarnation, so workers and clients find the same slots), plus what the
+  // old mapping still holds within its current size: the header's words, each
+  // slot's exit history, counters and worker words. The old mapping is dropped.
+  // On failure nothing changed.
+  Status recreate(const std::vector<SlotRecord>& records);
+
   // Tests reach the mapping through it (tests/shared/registry_test_hooks.hpp).
   friend struct RegistryTestHooks;
 
@@ -198,6 +212,7 @@ class RegistryWriter {
   std::vector<std::uint32_t> torn_;
   std::uint64_t next_incarnation_ = 1;
   std::uint32_t tombstones_ = 0;  // deleted buckets in the id index
+  bool keep_incarnation_ = false;  // recreate(): write() keeps the record's incarnation
 };
 
 class RegistryReader {

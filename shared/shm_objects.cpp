@@ -1,5 +1,7 @@
 #include "shared/shm_objects.hpp"
 
+#include <sys/stat.h>
+
 #include "shared/process_identity.hpp"
 
 #include <dirent.h>
@@ -25,6 +27,12 @@ std::vector<std::string> dead_reply_queues(const Names& names) {
     return owner && process_alive(owner->pid, owner->start_time);
   });
   return dead;
+}
+
+std::uint64_t shm_object_bytes(const std::string& name) {
+  struct stat st {};
+  if (::stat(Names::shm_path(name).c_str(), &st) != 0 || st.st_size < 0) return 0;
+  return static_cast<std::uint64_t>(st.st_size);
 }
 
 }  // namespace dynmgr

@@ -8,6 +8,7 @@
 
 #include "shared/names.hpp"
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -18,6 +19,9 @@ namespace dynmgr {
 // `prefix`, in directory order. Empty if there are none or /dev/shm cannot be
 // read.
 std::vector<std::string> list_shm_objects(std::string_view prefix);
+
+// The size of the object `name` in /dev/shm (a stat(2)); 0 if it is absent.
+std::uint64_t shm_object_bytes(const std::string& name);
 
 // This instance's reply queues, and their companion objects (".bell"), whose
 // owner is not alive: the pid + start time in the name (Names::parse_reply)

@@ -446,6 +446,9 @@ struct MetricsServer::Impl {
   }
 
   RegistryReader* reg() {
+    // A registry the supervisor recreated (README "Tampered shared memory"):
+    // read the new one, not the unlinked copy.
+    if (registry && registry->superseded()) registry.reset();
     if (!registry) {
       auto r = RegistryReader::open(names);
       if (r) registry.emplace(std::move(*r));

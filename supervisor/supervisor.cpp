@@ -5,6 +5,7 @@
 
 #include <cstdlib>
 
+#include "shared/bus_guard.hpp"
 #include "shared/clock.hpp"
 #include "shared/log.hpp"
 #include "shared/process_identity.hpp"
@@ -23,6 +24,9 @@ constexpr std::uint64_t kOverrunScanEveryMs = 100;
 // max_memory: the resident memory of workers that set it is sampled this often.
 constexpr std::uint64_t kMemoryScanEveryMs = 500;
 constexpr std::uint64_t kReplyScanEveryMs = 10'000;
+// How soon a removed or truncated object of ours is noticed (README "Tampered
+// shared memory"): a few stat(2) calls and one inotify read per check.
+constexpr std::uint64_t kShmCheckEveryMs = 1'000;
 constexpr Millis kReplySendTimeout{200};
 constexpr Millis kIdleWake{1000};  // the longest receive: timers and the watcher's lost wakes
 
@@ -40,6 +44,8 @@ void block_signals() {
   // A file over RLIMIT_FSIZE is an error (EFBIG) the state database reports,
   // not a reason to die.
   ::signal(SIGXFSZ, SIG_IGN);
+  // A truncated shared object must not kill the supervisor (shared/bus_guard.hpp).
+  install_bus_guard();
 }
 
 }  // namespace
@@ -82,6 +88,8 @@ int Supervisor::Loop::run() {
       recreate_control();
     }
     if (watcher_.take_wake_lost()) handle_wake();
+    // A page of a truncated object was touched: look now, not at the next check.
+    if (bus_faults() != bus_faults_seen_) check_shared_objects();
     run_timers();
     outbox_.flush();
     publish_dropped();
@@ -182,6 +190,12 @@ Status Supervisor::Loop::start() {
   timers_.arm(0, Timer{Timer::Kind::kOverrunScan});
   timers_.arm(0, Timer{Timer::Kind::kReplyScan});
   timers_.arm(kMemoryScanEveryMs, Timer{Timer::Kind::kMemoryScan});
+  shm_watch_.emplace(names_.prefix());
+  if (!shm_watch_->unavailable().empty()) {
+    log_warn("unable to watch /dev/shm (" + shm_watch_->unavailable() +
+             "): every mailbox is checked each second instead");
+  }
+  timers_.arm(kShmCheckEveryMs, Timer{Timer::Kind::kShmCheck});
   return {};
 }
 
@@ -193,6 +207,7 @@ void Supervisor::Loop::open_events(bool adopting) {
     auto w = EventWriter::attach(names_);
     if (w) {
       events_.emplace(std::move(*w));
+      events_bytes_ = shm_object_bytes(names_.events());
       return;
     }
     if (w.error().code != Errc::kNoSupervisor) {
@@ -205,6 +220,7 @@ void Supervisor::Loop::open_events(bool adopting) {
     return;
   }
   events_.emplace(std::move(*w));
+  events_bytes_ = shm_object_bytes(names_.events());
 }
 
 Status Supervisor::Loop::create_control(std::uint64_t generation) {
@@ -218,9 +234,9 @@ Status Supervisor::Loop::create_control(std::uint64_t generation) {
   return {};
 }
 
-void Supervisor::Loop::recreate_control() {
+void Supervisor::Loop::recreate_control(const std::string& why) {
   const std::uint64_t next = control_generation_.load() + 1;
-  log_warn("control queue " + control_->name() + " is dead; recreating it as generation " +
+  log_warn("control queue " + control_->name() + " " + why + "; recreating it as generation " +
            std::to_string(next));
   if (auto st = create_control(next); !st) {
     log_error("unable to recreate the control queue: " + st.error().message);
@@ -314,6 +330,10 @@ void Supervisor::Loop::run_timers() {
         break;
       case Timer::Kind::kLeafRetry:
         retry_leaves();
+        break;
+      case Timer::Kind::kShmCheck:
+        check_shared_objects();
+        timers_.arm(kShmCheckEveryMs, Timer{Timer::Kind::kShmCheck});
         break;
       case Timer::Kind::kStage:
       case Timer::Kind::kBackoff: {

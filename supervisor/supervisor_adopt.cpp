@@ -127,7 +127,11 @@ void Supervisor::Loop::adopt_fleet(pid_t predecessor) {
   run_inbox();
   reg_->set_adoption(adopted, opt_.registry.orphan_grace_ms);
   // The workers wait for a successor in their mailbox: wake them to look.
-  for (const auto& m : to_ring) Queue::ring(m);
+  for (const auto& m : to_ring) {
+    Queue::ring(m);
+    // What a whole mailbox measures, for the shared-object check.
+    mailbox_bytes_ = std::max(mailbox_bytes_, shm_object_bytes(m));
+  }
   // Mailboxes of freed slots and old control generations are stale; reply
   // queues belong to clients (the reply scan removes the dead ones).
   for (const auto& n : list_shm_objects(names_.prefix())) {

@@ -38,6 +38,7 @@
 #include "supervisor/metrics_server.hpp"
 #include "supervisor/outbox.hpp"
 #include "supervisor/overrun_watch.hpp"
+#include "supervisor/shm_watch.hpp"
 #include "supervisor/supervisor.hpp"
 #include "supervisor/timer_queue.hpp"
 #include "supervisor/worker_lifecycle.hpp"
@@ -56,8 +57,15 @@ class Supervisor::Loop {
   Status start();
   Status create_control(std::uint64_t generation);
   void open_events(bool adopting);
-  void recreate_control();
+  void recreate_control(const std::string& why = "is dead");
   void publish_dropped();
+  // supervisor_shm.cpp: objects removed or truncated from outside (README
+  // "Tampered shared memory"): found on a timer, recreated, logged
+  void check_shared_objects();
+  void recreate_registry(const std::string& why);
+  void recreate_mailbox(Entry& e, const std::string& why);
+  void recreate_events(const std::string& why);
+  void relock(const std::string& why);
   // supervisor_adopt.cpp: taking over a crashed (or re-executed) supervisor's registry
   Status adopt_control();
   void adopt_fleet(pid_t predecessor);
@@ -166,6 +174,11 @@ class Supervisor::Loop {
   // The children last applied (boot, manager restart, `reload`), each as its
   // check_spec() completed it: `reload` changes only what differs from these.
   std::map<std::string, ChildSpec> children_;
+  // The shared-object check (supervisor_shm.cpp).
+  std::optional<ShmWatch> shm_watch_;
+  std::uint64_t mailbox_bytes_ = 0;  // a whole mailbox's segment (0: none seen yet)
+  std::uint64_t events_bytes_ = 0;   // the event ring's object when created or attached
+  std::uint64_t bus_faults_seen_ = 0;
   std::deque<PendingEvent> inbox_;  // worker events raised while carrying out actions
   bool feeding_ = false;
   manager_phase::State phase_;

@@ -394,6 +394,7 @@ Result<std::uint32_t> Supervisor::Loop::start_new(const std::string& id, ChildSp
     reg_->release(*slot);
     return q.error();
   }
+  mailbox_bytes_ = std::max(mailbox_bytes_, q->segment_bytes());
   e.rec.status = WorkerStatus::kStarting;
   if (auto st = reg_->write(e.rec); !st) {
     Queue::remove(mailbox);

@@ -22,6 +22,7 @@ struct Timer {
     kReplyScan,
     kLeafRetry,
     kMemoryScan,
+    kShmCheck,
   };
   Kind kind = Kind::kOverrunScan;
   std::uint32_t slot = 0;

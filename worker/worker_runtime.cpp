@@ -45,6 +45,10 @@ namespace {
 volatile std::sig_atomic_t g_stop_signal = 0;
 volatile std::sig_atomic_t g_housekeeping = 0;
 volatile std::sig_atomic_t g_woken = 0;
+// SIGURG from the supervisor: it recreated the registry or this worker's
+// mailbox (README "Tampered shared memory"); look again. SIGURG is ignored by
+// default, so one that arrives before the handler is installed harms nothing.
+volatile std::sig_atomic_t g_recheck = 0;
 std::atomic<sem_t*> g_wake{nullptr};
 static_assert(std::atomic<sem_t*>::is_always_lock_free);
 
@@ -56,6 +60,13 @@ void wake_from_handler() {
 extern "C" void on_stop_signal(int) {
   const int saved = errno;
   g_stop_signal = 1;
+  wake_from_handler();
+  errno = saved;
+}
+
+extern "C" void on_recheck_signal(int) {
+  const int saved = errno;
+  g_recheck = 1;
   wake_from_handler();
   errno = saved;
 }
@@ -81,9 +92,15 @@ void catch_stop_signals() {
   ::sigaction(SIGCHLD, &child, nullptr);
   child.sa_flags = SA_RESTART;
   ::sigaction(SIGIO, &child, nullptr);  // before any wake_on_input: SIGIO kills by default
+  struct sigaction recheck {};
+  recheck.sa_handler = on_recheck_signal;
+  sigfillset(&recheck.sa_mask);
+  recheck.sa_flags = SA_RESTART;
+  ::sigaction(SIGURG, &recheck, nullptr);
   sigset_t unblock = stop;
   sigaddset(&unblock, SIGCHLD);
   sigaddset(&unblock, SIGIO);
+  sigaddset(&unblock, SIGURG);
   ::pthread_sigmask(SIG_UNBLOCK, &unblock, nullptr);
   SignalGuard::handled_for_thread();
 }
@@ -320,6 +337,9 @@ class WorkerRuntime {
   bool send_control(const Frame& f) {
     auto st = control_.send(f, Deadline::after(kControlSendTimeout), kReplacementPoll,
                             [this]() -> Status {
+                              // The control queue may have been recreated
+                              // in a registry we no longer map.
+                              refresh_registry();
                               if (!orphan_grace_over()) return {};
                               return make_error(Errc::kNoSupervisor, "the supervisor is gone");
                             });
@@ -359,6 +379,10 @@ class WorkerRuntime {
           wake, std::chrono::duration_cast<Millis>(wake.remaining(Millis(3'600'000))) + Millis(1),
           &g_woken);
       g_woken = 0;
+      if (g_recheck) {
+        g_recheck = 0;
+        recheck();
+      }
       if (g_housekeeping) {
         g_housekeeping = 0;
         housekeeping_due_ = Deadline::now();  // let idle() look at it now
@@ -408,6 +432,26 @@ class WorkerRuntime {
       housekeeping_due_ = Deadline::after(std::min(every, kLongestIdleInterval));
     }
     return Exit::kContinue;
+  }
+
+  // The supervisor recreated the registry or our mailbox: map the registry
+  // under its name again if ours was replaced, and move to the mailbox our slot
+  // names now. (Messages still in a removed mailbox are lost with it.)
+  void recheck() {
+    refresh_registry();
+    auto rec = reader_->read(args_.slot);
+    if (rec && rec->incarnation == args_.incarnation &&
+        rec->mailbox_generation != mailbox_generation_) {
+      if (auto st = open_mailbox(rec->mailbox_generation); !st) {
+        log_error("unable to open the recreated mailbox: " + st.error().message);
+      }
+    }
+  }
+
+  void refresh_registry() {
+    if (!reader_->superseded()) return;
+    auto reader = RegistryReader::open(names_, RegistryReader::Access::kWorkerWords);
+    if (reader) reader_.emplace(std::move(*reader));
   }
 
   Exit recover_mailbox() {

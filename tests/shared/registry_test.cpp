@@ -1105,3 +1105,72 @@ TEST_F(RegistryTest, SetExitsRestoresAStoredHistory) {
 
 }  // namespace
 }  // namespace dynmgr
+
+// ---------------------------------------------------------------- recreate
+
+namespace dynmgr {
+namespace {
+
+// README "Tampered shared memory": a registry removed or truncated under a
+// running supervisor is recreated from the writer's own records; each slot
+// keeps its index and incarnation (workers and clients address it so), and
+// what only the segment held (exit history, counters) comes along as far as
+// the old object still holds it.
+TEST_F(RegistryTest, RecreateAfterRemovalKeepsSlotsIncarnationsHistoryAndCounters) {
+  auto w = make_writer();
+  const std::uint32_t a = put(w, 1);
+  const std::uint32_t b = put(w, 2);
+  ExitRecord x;
+  x.at_ms = 5;
+  x.exit.kind = ExitInfo::Kind::kExited;
+  x.exit.code = 3;
+  x.exit.reason = "exit 3";
+  ASSERT_TRUE(w.record_exit(b, x));
+  std::vector<SlotRecord> recs = {*w.read(a), *w.read(b)};
+  {
+    auto r = make_reader(RegistryReader::Access::kWorkerWords);
+    r.count_work(b, Work::kCall, 100);
+  }
+  ASSERT_EQ(::unlink(Names::shm_path(names_.registry()).c_str()), 0);
+  EXPECT_EQ(w.intact().error().code, Errc::kNotFound);
+
+  ASSERT_TRUE(w.recreate(recs));
+  EXPECT_TRUE(w.intact());
+  auto r = make_reader();
+  for (const auto& want : recs) {
+    auto got = r.read(want.slot);
+    ASSERT_TRUE(got) << got.error().message;
+    EXPECT_EQ(got->id, want.id);
+    EXPECT_EQ(got->incarnation, want.incarnation);
+    EXPECT_EQ(got->payload, want.payload);
+    ASSERT_TRUE(r.find(want.id));
+  }
+  auto hb = r.read(b);
+  ASSERT_EQ(hb->exits.size(), 1u);
+  EXPECT_EQ(hb->exits[0].exit.reason, "exit 3");
+  EXPECT_EQ(r.stats(b).calls, 1u);
+  EXPECT_EQ(r.header().used, 2u);
+  // The next slot handed out is a new one, with a new incarnation.
+  const std::uint32_t c = put(w, 3);
+  EXPECT_NE(c, a);
+  EXPECT_NE(c, b);
+  EXPECT_GT(w.read(c)->incarnation, std::max(recs[0].incarnation, recs[1].incarnation));
+}
+
+TEST_F(RegistryTest, RecreateAfterTruncationRestoresTheRecordsFromTheWriter) {
+  auto w = make_writer();
+  const std::uint32_t a = put(w, 7);
+  std::vector<SlotRecord> recs = {*w.read(a)};
+  ASSERT_EQ(::truncate(Names::shm_path(names_.registry()).c_str(), 0), 0);
+  EXPECT_EQ(w.intact().error().code, Errc::kStale);
+  ASSERT_TRUE(w.recreate(recs));
+  auto r = make_reader();
+  auto got = r.read(a);
+  ASSERT_TRUE(got) << got.error().message;
+  EXPECT_EQ(got->id, recs[0].id);
+  EXPECT_EQ(got->incarnation, recs[0].incarnation);
+  EXPECT_EQ(got->payload, recs[0].payload);
+}
+
+}  // namespace
+}  // namespace dynmgr
