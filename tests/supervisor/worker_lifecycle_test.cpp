@@ -244,6 +244,8 @@ const std::vector<Row>& table() {
       Row{"starting/put", "stop(replace)", kApplied, "stopping", {A::kPublish, A::kSendTerminate, A::kArmTimer}},
       Row{"starting/put", "halt", kApplied, "halting", {A::kPublish}},
       Row{"starting/put", "replace-id", kApplied, "replacing", {A::kPublish}},
+      Row{"starting/put", "overrun", kIgnored, "=", {}},
+      Row{"starting/put", "over-memory", kApplied, "starting", {A::kLog, A::kSignalGroup}},
       LIVE_STOP_ROWS("starting/put"),
       // running
       Row{"running", "spawned", kInvalid, "=", {}},
