@@ -776,7 +776,8 @@ Status RegistryWriter::write(const SlotRecord& r) {
                                            std::to_string(map_->max_payload) + " bytes");
   }
   // "{}" (no options) is stored as nothing.
-  const std::string_view opts = r.options == "{}" ? std::string_view() : std::string_view(r.options);
+  // (An empty view over r.options, not a null one: memcmp and memcpy take it.)
+  const std::string_view opts(r.options.data(), r.options == "{}" ? 0 : r.options.size());
   if (opts.size() > map_->max_payload) {
     return make_error(Errc::kTooLarge, "options of " + std::to_string(opts.size()) +
                                            " bytes exceed the limit of " +
