@@ -19,7 +19,7 @@ int main(int argc, char** argv) {
   const Names names("bench-metrics-" + std::to_string(::getpid()));
   auto w = bench::create_registry(names, workers);
   if (!w) return 1;
-  auto worker_words = RegistryReader::open(names, RegistryReader::Access::kWorkerWords);
+  const auto h = w->header();
   for (std::uint32_t i = 0; i < workers; ++i) {
     SlotRecord r;
     r.slot = *w->allocate();
@@ -28,8 +28,10 @@ int main(int argc, char** argv) {
     r.pid = 100000 + static_cast<pid_t>(i);
     r.payload = R"({"n":)" + std::to_string(i) + "}";
     (void)w->write(r);
-    for (int k = 0; k < 3; ++k) worker_words->count_work(r.slot, Work::kCall, 150 + k * 1000);
-    worker_words->count_work(r.slot, Work::kPerform, 2000);
+    auto words = WorkerWords::open(names, r.slot, h.capacity, h.words_stride);
+    if (!words) return 1;
+    for (int k = 0; k < 3; ++k) words->count_work(Work::kCall, 150 + k * 1000);
+    words->count_work(Work::kPerform, 2000);
   }
   auto reader = RegistryReader::open(names);
   std::vector<double> render_ms, snapshot_ms;

@@ -30,6 +30,8 @@ class Names {
   const std::string& prefix() const noexcept { return prefix_; }
 
   std::string registry() const { return prefix_ + "registry"; }
+  // The worker-owned words, a page per slot (shared/registry.hpp).
+  std::string words() const { return prefix_ + "words"; }
   std::string events() const { return prefix_ + "events"; }
   std::string lock() const { return prefix_ + "lock"; }
   std::string control(std::uint64_t generation) const;

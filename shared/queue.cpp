@@ -126,8 +126,12 @@ Result<Bell*> open_bell(const std::string& queue) {
 
 // Forgets wake-ups already accounted for. Called before looking at the queue,
 // so a post that lands after it is still there for the wait that follows.
+// At most kDrainLimit: a semaphore overwritten with a huge count (a stray
+// write) must not keep the caller here for billions of rounds; the wake-ups
+// left over cost a few extra looks at the queue.
+constexpr int kDrainLimit = 1 << 16;
 void drain(sem_t* sem) noexcept {
-  while (::sem_trywait(sem) == 0) {
+  for (int i = 0; i < kDrainLimit && ::sem_trywait(sem) == 0; ++i) {
   }
 }
 
@@ -160,7 +164,17 @@ Queue::Queue(std::unique_ptr<Impl> impl, std::string name, std::uint32_t max_msg
 
 bool Queue::header_sane() const noexcept {
   if (dead_) return false;
-  return impl_->mq->get_max_msg() == depth_ && impl_->mq->get_max_msg_size() == max_msg_size_;
+  return impl_->mq->get_max_msg() == depth_ && impl_->mq->get_max_msg_size() == max_msg_size_ &&
+         impl_->bell->magic.load(std::memory_order_relaxed) == kBellMagic;
+}
+
+Status Queue::check_sane(const char* op) {
+  if (dead_) return make_error(Errc::kDeadQueue, "queue " + name_ + " is dead");
+  if (header_sane()) return {};
+  dead_ = true;
+  overwritten_ = true;
+  return make_error(Errc::kDeadQueue, "queue " + name_ + " was overwritten (" + op +
+                                          " found its header changed)");
 }
 
 Status Queue::intact(const std::string& name, std::uint64_t queue_bytes) {
@@ -262,6 +276,9 @@ Status Queue::send(const Frame& frame, Deadline deadline, unsigned priority) {
                                            std::to_string(max_body_size()) + " bytes");
   }
   for (;;) {
+    // Before every lock: the queue's mutex lives in memory every peer can
+    // write, and a lock over garbage would wait forever.
+    if (auto st = check_sane("send"); !st) return st;
     drain(&impl_->bell->writable);
     {
       SignalGuard guard;
@@ -307,7 +324,7 @@ void Queue::ring(const std::string& name) noexcept {
 
 Result<std::optional<Frame>> Queue::try_receive() {
   for (;;) {
-    if (dead_) return make_error(Errc::kDeadQueue, "queue " + name_ + " is dead");
+    if (auto st = check_sane("receive"); !st) return st.error();
     drain(&impl_->bell->readable);
     bip::message_queue::size_type received = 0;
     unsigned priority = 0;
@@ -329,7 +346,7 @@ Result<std::optional<Frame>> Queue::try_receive() {
 }
 
 std::size_t Queue::pending() const {
-  if (dead_) return 0;
+  if (!header_sane()) return 0;
   try {
     return impl_->mq->get_num_msg();
   } catch (...) {
@@ -341,7 +358,7 @@ std::size_t Queue::pending() const {
 
 namespace dynmgr {
 bool Queue::probe() {
-  if (dead_) return false;
+  if (!check_sane("probe")) return false;
   SignalGuard guard;
   try {
     (void)impl_->mq->get_num_msg();

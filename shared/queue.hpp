@@ -79,6 +79,8 @@ class Queue {
   Result<std::optional<Frame>> try_receive();
 
   bool dead() const noexcept { return dead_; }
+  // Dead because an operation found its header changed (header_sane()).
+  bool overwritten() const noexcept { return overwritten_; }
   // The semaphore a receive() on this queue sleeps on. sem_post on it is
   // async-signal-safe: a signal handler that sets receive()'s interrupt flag
   // posts it too, so a signal landing just before the wait cannot be missed.
@@ -87,12 +89,17 @@ class Queue {
   bool probe();
   const std::string& name() const noexcept { return name_; }
   std::uint32_t max_msg_size() const noexcept { return max_msg_size_; }
+  // The depth the queue's header gave when this handle was made (compare it
+  // and max_msg_size() with what the queue was created with: a queue opened
+  // after a stray write reads garbage there).
+  std::uint64_t depth() const noexcept { return depth_; }
   // Largest body that fits in one frame.
   std::uint32_t max_body_size() const noexcept;
   std::uint64_t dropped() const noexcept { return dropped_; }
   std::size_t pending() const;  // messages waiting (0 if dead)
   // Do the header words Boost never changes after creation (the depth and
-  // the message size) still read what they read when this handle was made?
+  // the message size, and the bell's magic) still read what they read when
+  // this handle was made? Checked before every operation that locks.
   // Two plain loads, no lock: a header overwritten by a stray write (zeros make
   // the queue look full forever, so every sender would time out) is found
   // without taking its mutex. False also once dead.
@@ -104,11 +111,15 @@ class Queue {
   struct Impl;
   explicit Queue(std::unique_ptr<Impl> impl, std::string name, std::uint32_t max_msg_size);
   Status mark_dead(const char* op, const std::exception& e);
+  // header_sane(), or dead from now on (kDeadQueue naming `op`). Every
+  // operation that takes the queue's lock checks first.
+  Status check_sane(const char* op);
 
   std::unique_ptr<Impl> impl_;
   std::string name_;
   std::uint32_t max_msg_size_ = 0;
   bool dead_ = false;
+  bool overwritten_ = false;
   std::uint64_t dropped_ = 0;
   std::uint64_t segment_bytes_ = 0;
   std::uint64_t depth_ = 0;  // the header's depth when this handle was made

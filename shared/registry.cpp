@@ -1,5 +1,7 @@
 #include "shared/registry.hpp"
 
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -11,6 +13,7 @@
 #include <optional>
 #include <random>
 #include <thread>
+#include <utility>
 
 #include "shared/clock.hpp"
 #include "shared/enum_names.hpp"
@@ -35,7 +38,10 @@ constexpr std::uint64_t kMagic = 0x52474d4e59440001ULL;  // "DYNMGR" + 0001
 // 8: the containment the supervisor chose, in the header.
 // 9: resource limits in the slot (max_memory, rlimits, on_overrun kill) and two
 //    more exit kinds (overrun, max_memory) in the per-slot exit counters.
-constexpr std::uint32_t kLayoutVersion = 9;
+// 10: the worker-owned words (busy since, last perform, work counters) moved
+//    out to the words object, a page per slot; the registry is read-only to
+//    workers. The header records the words' stride.
+constexpr std::uint32_t kLayoutVersion = 10;
 constexpr std::uint32_t kReadyWord = 0x52454459;  // "REDY"
 constexpr std::size_t kIdCapacity = 256;
 constexpr std::size_t kReasonCapacity = 256;
@@ -92,13 +98,13 @@ struct alignas(64) Header {
   std::uint32_t persistence_error_len;
   char persistence_error[kReasonCapacity];
   std::atomic<std::uint32_t> containment;  // Containment
+  std::uint32_t words_stride;              // bytes per slot in the words object
   std::atomic<std::uint32_t> ready;        // kReadyWord once every field above is set
 };
 
 struct alignas(64) SlotHeader {
-  std::atomic<std::uint64_t> seq;              // odd while the writer updates the slot
-  std::atomic<std::uint64_t> busy_since_ms;    // worker-owned
-  std::atomic<std::uint64_t> last_perform_ms;  // worker-owned
+  std::atomic<std::uint64_t> seq;  // odd while the writer updates the slot
+  std::uint64_t unused[2];         // the worker-owned words until layout 9
   // Seqlock-protected fields (written only by the supervisor):
   std::uint32_t in_use;
   std::uint32_t status;
@@ -147,12 +153,21 @@ struct HistoryEntry {
 static_assert(sizeof(HistoryEntry) == 256);
 constexpr std::size_t kHistoryBytes = kExitHistory * sizeof(HistoryEntry);
 
-// A slot's counters for metrics, in their own dense table. The worker stores
-// the work counters (one writer: the worker process of the slot); the
-// supervisor stores the exits and zeroes the block when the slot gets a new
-// id. Single words, read without the seqlock: a scrape sees each counter
-// whole, not the set at one instant.
+// A slot's exit counters for metrics, in their own dense table: the
+// supervisor stores them and zeroes the block when the slot gets a new id.
+// Single words, read without the seqlock: a scrape sees each counter whole,
+// not the set at one instant.
 struct alignas(64) SlotStats {
+  std::atomic<std::uint64_t> exits[kExitKinds];  // by ExitInfo::Kind
+};
+static_assert(sizeof(SlotStats) == 64, "exit counters fill a cache line");
+
+// The head of a slot's page in the words object: what the worker of the slot
+// stores about itself (one writer: that worker; the supervisor zeroes the
+// page when the slot gets a new id). Read without the seqlock, like SlotStats.
+struct alignas(64) WordsPage {
+  std::atomic<std::uint64_t> busy_since_ms;
+  std::atomic<std::uint64_t> last_perform_ms;
   std::atomic<std::uint64_t> performs;
   std::atomic<std::uint64_t> calls;
   std::atomic<std::uint64_t> casts;
@@ -162,9 +177,8 @@ struct alignas(64) SlotStats {
   std::atomic<std::uint64_t> call_us;
   std::atomic<std::uint64_t> perform_buckets[kDurationBuckets];
   std::atomic<std::uint64_t> call_buckets[kDurationBuckets];
-  std::atomic<std::uint64_t> exits[kExitKinds];  // supervisor-owned, by ExitInfo::Kind
 };
-static_assert(sizeof(SlotStats) == 320, "stats blocks are 5 cache lines");
+static_assert(sizeof(WordsPage) <= 4096, "a worker's words fit its page");
 static_assert(kExitKinds == enums::max_value<ExitInfo::Kind>() + 1, "an exit counter per kind");
 
 // Layout: [Header, one page][id index][SlotHeader x capacity][out-of-line data x capacity].
@@ -250,13 +264,93 @@ void bump(std::atomic<std::uint64_t>& w, std::uint64_t by) {
 }
 
 void clear_stats(SlotStats& s) {
-  for (auto* w :
-       {&s.performs, &s.calls, &s.casts, &s.busy_us, &s.mailbox_depth, &s.perform_us, &s.call_us}) {
+  for (auto& w : s.exits) w.store(0, std::memory_order_relaxed);
+}
+
+void clear_words(WordsPage* p) {
+  if (p == nullptr) return;
+  for (auto* w : {&p->busy_since_ms, &p->last_perform_ms, &p->performs, &p->calls, &p->casts,
+                  &p->busy_us, &p->mailbox_depth, &p->perform_us, &p->call_us}) {
     w->store(0, std::memory_order_relaxed);
   }
-  for (auto& w : s.perform_buckets) w.store(0, std::memory_order_relaxed);
-  for (auto& w : s.call_buckets) w.store(0, std::memory_order_relaxed);
-  for (auto& w : s.exits) w.store(0, std::memory_order_relaxed);
+  for (auto& w : p->perform_buckets) w.store(0, std::memory_order_relaxed);
+  for (auto& w : p->call_buckets) w.store(0, std::memory_order_relaxed);
+}
+
+// The stride of the words object: a page (at least 4 KiB), so that a worker
+// can map its own slot's words and nothing else.
+std::uint32_t words_stride_now() {
+  const long page = ::sysconf(_SC_PAGESIZE);
+  return static_cast<std::uint32_t>(std::max<long>(page, 4096));
+}
+
+// A mapping of (part of) the words object.
+struct WordsMap {
+  char* base = nullptr;
+  std::size_t bytes = 0;
+  std::uint64_t dev = 0;
+  std::uint64_t ino = 0;
+  int fd = -1;  // kept open by the supervisor, to tell how much of it is still backed
+};
+
+enum class WordsOpen { kCreate, kReadWrite, kReadOnly };
+
+// Maps `bytes` of the words object `name` from `offset`. kCreate makes a new
+// object of `total` bytes (0600), replacing whatever is under the name.
+// kNotFound if absent, kStale if shorter than offset + bytes.
+Result<WordsMap> map_words(const std::string& name, WordsOpen how, std::size_t total,
+                           std::size_t offset, std::size_t bytes, bool keep_fd = false) {
+  int fd = -1;
+  if (how == WordsOpen::kCreate) {
+    ::shm_unlink(name.c_str());
+    fd = ::shm_open(name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd >= 0 && (::fchmod(fd, 0600) != 0 || ::ftruncate(fd, static_cast<off_t>(total)) != 0)) {
+      const int err = errno;
+      ::close(fd);
+      ::shm_unlink(name.c_str());
+      return errno_error("unable to create words " + name, err);
+    }
+  } else {
+    fd = ::shm_open(name.c_str(), (how == WordsOpen::kReadOnly ? O_RDONLY : O_RDWR) | O_CLOEXEC, 0);
+  }
+  if (fd < 0) {
+    if (errno == ENOENT) return make_error(Errc::kNotFound, "no words " + name);
+    return errno_error("unable to open words " + name, errno);
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || static_cast<std::size_t>(st.st_size) < offset + bytes) {
+    ::close(fd);
+    return make_error(Errc::kStale, "words " + name + " is truncated (" +
+                                        std::to_string(st.st_size) + " bytes)");
+  }
+  const int prot = how == WordsOpen::kReadOnly ? PROT_READ : PROT_READ | PROT_WRITE;
+  void* p = ::mmap(nullptr, bytes, prot, MAP_SHARED, fd, static_cast<off_t>(offset));
+  const int err = errno;
+  if (p == MAP_FAILED || !keep_fd) {
+    ::close(fd);
+    fd = -1;
+  }
+  if (p == MAP_FAILED) return errno_error("unable to map words " + name, err);
+  return WordsMap{static_cast<char*>(p), bytes, static_cast<std::uint64_t>(st.st_dev),
+                  static_cast<std::uint64_t>(st.st_ino), fd};
+}
+
+// Is `name` still the object (dev, ino) and at least `bytes` long?
+Status words_at_name(const std::string& name, std::uint64_t dev, std::uint64_t ino,
+                     std::size_t bytes) {
+  struct stat st {};
+  if (::stat(Names::shm_path(name).c_str(), &st) != 0) {
+    return make_error(Errc::kNotFound, "words " + name + " was removed");
+  }
+  if (static_cast<std::uint64_t>(st.st_dev) != dev || static_cast<std::uint64_t>(st.st_ino) != ino) {
+    return make_error(Errc::kNotFound, "words " + name + " was replaced by another object");
+  }
+  if (static_cast<std::size_t>(st.st_size) < bytes) {
+    return make_error(Errc::kStale, "words " + name + " was truncated to " +
+                                        std::to_string(st.st_size) + " bytes (of " +
+                                        std::to_string(bytes) + ")");
+  }
+  return {};
 }
 
 }  // namespace
@@ -274,6 +368,23 @@ struct Mapping {
   std::size_t data_size = 0;   // per slot
   std::uint32_t capacity = 0;
   std::uint32_t max_payload = 0;
+  WordsMap words;  // the whole words object (base null when it is not mapped)
+  std::uint32_t words_stride = 0;
+
+  Mapping() = default;
+  Mapping(const Mapping&) = delete;
+  Mapping& operator=(const Mapping&) = delete;
+  ~Mapping() { drop_words(); }
+  void drop_words() {
+    if (words.base != nullptr) ::munmap(words.base, words.bytes);
+    if (words.fd >= 0) ::close(words.fd);
+    words = WordsMap{};
+  }
+  // The slot's words; null when the words object is not mapped.
+  WordsPage* page(std::uint32_t i) const {
+    if (words.base == nullptr || std::size_t{i + 1} * words_stride > words.bytes) return nullptr;
+    return reinterpret_cast<WordsPage*>(words.base + std::size_t{i} * words_stride);
+  }
 
   void locate(char* base, std::uint32_t cap, std::uint32_t max_pl) {
     header = reinterpret_cast<Header*>(base);
@@ -334,6 +445,12 @@ class ReadPatience {
   MonoClock::time_point give_up_at_{};
 };
 
+void load_words(const Mapping& m, std::uint32_t i, SlotRecord& out) {
+  const WordsPage* p = m.page(i);
+  out.busy_since_ms = p != nullptr ? p->busy_since_ms.load(std::memory_order_relaxed) : 0;
+  out.last_perform_ms = p != nullptr ? p->last_perform_ms.load(std::memory_order_relaxed) : 0;
+}
+
 ReadOutcome read_slot(const Mapping& m, std::uint32_t i, SlotRecord& out, bool brief = false) {
   const SlotHeader* s = m.slot(i);
   for (ReadPatience patience(m); patience.again();) {
@@ -381,8 +498,7 @@ ReadOutcome read_slot(const Mapping& m, std::uint32_t i, SlotRecord& out, bool b
       std::atomic_thread_fence(std::memory_order_acquire);
       if (s->seq.load(std::memory_order_relaxed) != s1) continue;
       if (s->status > kMaxStatus) continue;
-      out.busy_since_ms = s->busy_since_ms.load(std::memory_order_relaxed);
-      out.last_perform_ms = s->last_perform_ms.load(std::memory_order_relaxed);
+      load_words(m, i, out);
       return ReadOutcome::kOk;
     }
     // Clamp to the area the flag names, so a torn read stays inside it.
@@ -424,8 +540,7 @@ ReadOutcome read_slot(const Mapping& m, std::uint32_t i, SlotRecord& out, bool b
         x.exit.kind = ExitInfo::Kind::kUnknown;
       }
     }
-    out.busy_since_ms = s->busy_since_ms.load(std::memory_order_relaxed);
-    out.last_perform_ms = s->last_perform_ms.load(std::memory_order_relaxed);
+    load_words(m, i, out);
     return ReadOutcome::kOk;
   }
   return ReadOutcome::kTorn;
@@ -509,8 +624,18 @@ Result<std::unique_ptr<Mapping>> map_existing(const std::string& name, bool writ
                                         std::to_string(m->region.get_size()) + ", expected " +
                                         std::to_string(expect) + ")");
   }
+  if (h->words_stride < 4096 || h->words_stride > (1U << 20) ||
+      h->words_stride % 4096 != 0) {
+    return make_error(Errc::kStale, "registry " + name + " is inconsistent (words stride " +
+                                        std::to_string(h->words_stride) + ")");
+  }
   m->locate(static_cast<char*>(m->region.get_address()), h->capacity, h->max_payload);
+  m->words_stride = h->words_stride;
   return m;
+}
+
+std::size_t words_total(const Mapping& m) {
+  return std::size_t{m.capacity} * m.words_stride;
 }
 
 RegistryHeaderInfo header_info(const Mapping& m) {
@@ -534,6 +659,7 @@ RegistryHeaderInfo header_info(const Mapping& m) {
   info.dropped_frames = h.dropped_frames.load(std::memory_order_relaxed);
   info.created_ms = h.created_ms;
   info.pool_strategy = h.pool_strategy.load(std::memory_order_acquire);
+  info.words_stride = h.words_stride;
   info.index_generation = h.index_generation.load(std::memory_order_acquire);
   info.orphan_grace_ms = h.orphan_grace_ms.load(std::memory_order_acquire);
   info.adopted = h.adopted.load(std::memory_order_acquire);
@@ -595,6 +721,21 @@ RegistryWriter& RegistryWriter::operator=(RegistryWriter&&) noexcept = default;
 RegistryWriter::~RegistryWriter() = default;
 
 Result<RegistryWriter> RegistryWriter::create(const Names& names, const RegistryConfig& config) {
+  auto w = create_segment(names, config);
+  if (!w) return w;
+  Mapping& m = *w->map_;
+  auto words =
+      map_words(names.words(), WordsOpen::kCreate, words_total(m), 0, words_total(m), true);
+  if (!words) {
+    w->remove_name();
+    return words.error();
+  }
+  m.words = *words;
+  return w;
+}
+
+Result<RegistryWriter> RegistryWriter::create_segment(const Names& names,
+                                                      const RegistryConfig& config) {
   if (auto st = config.validate(); !st) return st.error();
   const std::string name = names.registry();
   bip::shared_memory_object::remove(name.c_str());  // stale by definition: we hold the lock
@@ -633,8 +774,10 @@ Result<RegistryWriter> RegistryWriter::create(const Names& names, const Registry
   h->manager_state.store(static_cast<std::uint32_t>(ManagerState::kStarting));
   h->orphan_grace_ms.store(config.orphan_grace_ms, std::memory_order_relaxed);
   h->supervisor_started_ms.store(wall_ms(), std::memory_order_relaxed);
+  h->words_stride = words_stride_now();
   h->ready.store(kReadyWord, std::memory_order_release);
   m->locate(static_cast<char*>(m->region.get_address()), h->capacity, h->max_payload);
+  m->words_stride = h->words_stride;
   RegistryWriter w(std::move(m), names, config);
   w.rebuild_free_list(/*fresh=*/true);
   return w;
@@ -644,6 +787,15 @@ Result<RegistryWriter> RegistryWriter::attach(const Names& names) {
   auto m = map_existing(names.registry(), /*writable=*/true);
   if (!m) return m.error();
   auto map = std::move(*m);
+  // The words go on with the registry; a missing or short words object (gone
+  // with /dev/shm clean-up) is made anew: the counters start again at zero.
+  const std::size_t words_bytes = words_total(*map);
+  auto words = map_words(names.words(), WordsOpen::kReadWrite, words_bytes, 0, words_bytes, true);
+  if (!words) {
+    words = map_words(names.words(), WordsOpen::kCreate, words_bytes, 0, words_bytes, true);
+  }
+  if (!words) return words.error();
+  map->words = *words;
   RegistryConfig cfg;
   cfg.capacity = map->capacity;
   cfg.max_payload = map->max_payload;
@@ -810,6 +962,7 @@ Status RegistryWriter::write(const SlotRecord& r) {
   if (id_changed) {  // a new id starts without history or counters
     s->exit_count = 0;
     clear_stats(map_->stats[r.slot]);
+    clear_words(map_->page(r.slot));
   }
   const bool inline_data = r.payload.size() + r.value.size() <= sizeof s->inline_data;
   std::uint32_t flags = (r.instant_perform ? kInstantPerform : 0U) | (r.pool ? kPoolMember : 0U) |
@@ -850,9 +1003,6 @@ Status RegistryWriter::write(const SlotRecord& r) {
   }
   if (was_free) {
     map_->header->used.fetch_add(1, std::memory_order_relaxed);
-    // A fresh slot starts idle.
-    s->busy_since_ms.store(0, std::memory_order_relaxed);
-    s->last_perform_ms.store(0, std::memory_order_relaxed);
     std::uint32_t high = map_->header->high_water.load(std::memory_order_relaxed);
     if (r.slot + 1 > high) map_->header->high_water.store(r.slot + 1, std::memory_order_release);
   }
@@ -877,6 +1027,7 @@ void RegistryWriter::release(std::uint32_t slot) {
     s->options_len = 0;
     s->exit_count = 0;
     clear_stats(map_->stats[slot]);
+    clear_words(map_->page(slot));
     s->seq.store(seq + 2, std::memory_order_release);
     map_->header->used.fetch_sub(1, std::memory_order_relaxed);
   }
@@ -943,8 +1094,8 @@ Result<SlotRecord> RegistryWriter::read(std::uint32_t slot) const {
 }
 
 std::uint64_t RegistryWriter::busy_since(std::uint32_t slot) const {
-  if (slot >= map_->capacity) return 0;
-  return map_->slot(slot)->busy_since_ms.load(std::memory_order_acquire);
+  const WordsPage* p = slot < map_->capacity ? map_->page(slot) : nullptr;
+  return p != nullptr ? p->busy_since_ms.load(std::memory_order_acquire) : 0;
 }
 
 void RegistryWriter::set_manager_state(ManagerState state) {
@@ -998,7 +1149,10 @@ void RegistryWriter::add_dropped_frames(std::uint64_t n) {
   map_->header->dropped_frames.fetch_add(n, std::memory_order_relaxed);
 }
 RegistryHeaderInfo RegistryWriter::header() const { return header_info(*map_); }
-void RegistryWriter::remove_name() { bip::shared_memory_object::remove(names_.registry().c_str()); }
+void RegistryWriter::remove_name() {
+  bip::shared_memory_object::remove(names_.registry().c_str());
+  ::shm_unlink(names_.words().c_str());
+}
 
 namespace {
 // Bytes of the mapping still backed by its object (0 if unknown).
@@ -1041,10 +1195,14 @@ Status RegistryWriter::recreate(const std::vector<SlotRecord>& records) {
   // What the old header still says: copied over below.
   std::optional<RegistryHeaderInfo> h;
   if (header_ok) h = header_info(old);
-  // create() unlinks the name first: whatever is under it now is not ours.
-  auto fresh = create(names_, config_);
+  // create_segment() unlinks the name first: whatever is under it now is not
+  // ours. The words object is not the registry's to replace: it moves over.
+  auto fresh = create_segment(names_, config_);
   if (!fresh) return fresh.error();
   RegistryWriter& w = *fresh;
+  // The stride this writer's words were made with (the old header may be gone).
+  w.map_->header->words_stride = old.words_stride;
+  w.map_->words_stride = old.words_stride;
   w.allocated_ = allocated_;
   w.free_ = free_;
   w.next_incarnation_ = next_incarnation_;
@@ -1062,10 +1220,6 @@ Status RegistryWriter::recreate(const std::vector<SlotRecord>& records) {
     ns->seq.store(seq + 1, std::memory_order_relaxed);
     std::atomic_thread_fence(std::memory_order_release);
     if (backed(old, have, os, sizeof(SlotHeader))) {
-      ns->busy_since_ms.store(os->busy_since_ms.load(std::memory_order_relaxed),
-                              std::memory_order_relaxed);
-      ns->last_perform_ms.store(os->last_perform_ms.load(std::memory_order_relaxed),
-                                std::memory_order_relaxed);
       const std::uint32_t exits = std::min<std::uint32_t>(os->exit_count, kExitHistory);
       if (exits > 0 && backed(old, have, old.history(r.slot), exits * sizeof(HistoryEntry))) {
         std::memcpy(static_cast<void*>(w.map_->history(r.slot)), old.history(r.slot),
@@ -1093,7 +1247,38 @@ Status RegistryWriter::recreate(const std::vector<SlotRecord>& records) {
     nh.orphan_grace_ms.store(h->orphan_grace_ms, std::memory_order_relaxed);
     nh.supervisor_started_ms.store(h->supervisor_started_ms, std::memory_order_relaxed);
   }
+  w.map_->words = map_->words;
+  map_->words = WordsMap{};
   *this = std::move(w);
+  return {};
+}
+
+Status RegistryWriter::words_intact() const {
+  if (map_->words.base == nullptr) {
+    return make_error(Errc::kNotFound, "words " + names_.words() + " are not mapped");
+  }
+  return words_at_name(names_.words(), map_->words.dev, map_->words.ino, words_total(*map_));
+}
+
+Status RegistryWriter::recreate_words() {
+  const std::size_t bytes = words_total(*map_);
+  auto fresh = map_words(names_.words(), WordsOpen::kCreate, bytes, 0, bytes, /*keep_fd=*/true);
+  if (!fresh) return fresh.error();
+  // What the old mapping still holds, for the slots in use only (a page
+  // touched is a page tmpfs commits), within the old object's current size.
+  const WordsMap& old = map_->words;
+  struct stat st {};
+  const std::size_t have =
+      old.base != nullptr && old.fd >= 0 && ::fstat(old.fd, &st) == 0 && st.st_size > 0
+          ? std::min(static_cast<std::size_t>(st.st_size), old.bytes)
+          : 0;
+  for (std::uint32_t i = 0; i < map_->capacity; ++i) {
+    const std::size_t at = std::size_t{i} * map_->words_stride;
+    if (!allocated_[i] || at + sizeof(WordsPage) > have) continue;
+    std::memcpy(fresh->base + at, old.base + at, sizeof(WordsPage));
+  }
+  map_->drop_words();
+  map_->words = *fresh;
   return {};
 }
 
@@ -1125,8 +1310,8 @@ RegistryReader::RegistryReader(RegistryReader&&) noexcept = default;
 RegistryReader& RegistryReader::operator=(RegistryReader&&) noexcept = default;
 RegistryReader::~RegistryReader() = default;
 
-Result<RegistryReader> RegistryReader::open(const Names& names, Access access) {
-  auto m = map_existing(names.registry(), access == Access::kWorkerWords);
+Result<RegistryReader> RegistryReader::open(const Names& names) {
+  auto m = map_existing(names.registry(), /*writable=*/false);
   if (!m) {
     if (m.error().code == Errc::kNoSupervisor) {
       return make_error(Errc::kNoSupervisor,
@@ -1134,8 +1319,10 @@ Result<RegistryReader> RegistryReader::open(const Names& names, Access access) {
     }
     return m.error();
   }
+  const std::size_t words_bytes = words_total(**m);
+  auto words = map_words(names.words(), WordsOpen::kReadOnly, words_bytes, 0, words_bytes);
+  if (words) (*m)->words = *words;
   RegistryReader r(std::move(*m), names);
-  r.writable_ = access == Access::kWorkerWords;
   if (!r.supervisor_alive() && !r.any_worker_alive()) {
     const auto h = r.header();
     return make_error(Errc::kNoSupervisor, "no supervisor running under '" + names.instance() +
@@ -1232,31 +1419,84 @@ std::size_t duration_bucket(std::uint64_t micros) noexcept {
 WorkerStats RegistryReader::stats(std::uint32_t slot) const {
   WorkerStats out;
   if (slot >= map_->capacity) return out;
-  const SlotStats& s = map_->stats[slot];
-  out.performs = s.performs.load(std::memory_order_relaxed);
-  out.calls = s.calls.load(std::memory_order_relaxed);
-  out.casts = s.casts.load(std::memory_order_relaxed);
-  out.busy_us = s.busy_us.load(std::memory_order_relaxed);
-  out.mailbox_depth = s.mailbox_depth.load(std::memory_order_relaxed);
-  out.perform_us = s.perform_us.load(std::memory_order_relaxed);
-  out.call_us = s.call_us.load(std::memory_order_relaxed);
-  for (std::size_t b = 0; b < kDurationBuckets; ++b) {
-    out.perform_buckets[b] = s.perform_buckets[b].load(std::memory_order_relaxed);
-    out.call_buckets[b] = s.call_buckets[b].load(std::memory_order_relaxed);
+  if (const WordsPage* p = map_->page(slot)) {
+    out.performs = p->performs.load(std::memory_order_relaxed);
+    out.calls = p->calls.load(std::memory_order_relaxed);
+    out.casts = p->casts.load(std::memory_order_relaxed);
+    out.busy_us = p->busy_us.load(std::memory_order_relaxed);
+    out.mailbox_depth = p->mailbox_depth.load(std::memory_order_relaxed);
+    out.perform_us = p->perform_us.load(std::memory_order_relaxed);
+    out.call_us = p->call_us.load(std::memory_order_relaxed);
+    for (std::size_t b = 0; b < kDurationBuckets; ++b) {
+      out.perform_buckets[b] = p->perform_buckets[b].load(std::memory_order_relaxed);
+      out.call_buckets[b] = p->call_buckets[b].load(std::memory_order_relaxed);
+    }
   }
+  const SlotStats& s = map_->stats[slot];
   for (std::size_t k = 0; k < kExitKinds; ++k)
     out.exits[k] = s.exits[k].load(std::memory_order_relaxed);
   return out;
 }
 
 std::uint64_t RegistryReader::mailbox_depth(std::uint32_t slot) const {
-  if (slot >= map_->capacity) return 0;
-  return map_->stats[slot].mailbox_depth.load(std::memory_order_relaxed);
+  const WordsPage* p = slot < map_->capacity ? map_->page(slot) : nullptr;
+  return p != nullptr ? p->mailbox_depth.load(std::memory_order_relaxed) : 0;
 }
 
-void RegistryReader::count_work(std::uint32_t slot, Work work, std::uint64_t micros) const {
-  if (!writable_ || slot >= map_->capacity) return;
-  SlotStats& s = map_->stats[slot];
+// ---------------------------------------------------------------- worker words
+
+WorkerWords::WorkerWords(void* page, std::size_t size, std::string name, std::uint64_t dev,
+                         std::uint64_t ino)
+    : page_(page), size_(size), name_(std::move(name)), dev_(dev), ino_(ino) {}
+WorkerWords::WorkerWords(WorkerWords&& o) noexcept
+    : page_(std::exchange(o.page_, nullptr)),
+      size_(o.size_),
+      name_(std::move(o.name_)),
+      dev_(o.dev_),
+      ino_(o.ino_) {}
+WorkerWords& WorkerWords::operator=(WorkerWords&& o) noexcept {
+  if (this != &o) {
+    if (page_ != nullptr) ::munmap(page_, size_);
+    page_ = std::exchange(o.page_, nullptr);
+    size_ = o.size_;
+    name_ = std::move(o.name_);
+    dev_ = o.dev_;
+    ino_ = o.ino_;
+  }
+  return *this;
+}
+WorkerWords::~WorkerWords() {
+  if (page_ != nullptr) ::munmap(page_, size_);
+}
+
+Result<WorkerWords> WorkerWords::open(const Names& names, std::uint32_t slot,
+                                      std::uint32_t capacity, std::uint32_t stride) {
+  if (slot >= capacity || stride < sizeof(WordsPage) || stride % 4096 != 0) {
+    return make_error(Errc::kInvalid, "no words for slot " + std::to_string(slot));
+  }
+  auto m = map_words(names.words(), WordsOpen::kReadWrite, 0, std::size_t{slot} * stride, stride);
+  if (!m) return m.error();
+  return WorkerWords(m->base, m->bytes, names.words(), m->dev, m->ino);
+}
+
+bool WorkerWords::superseded() const { return !words_at_name(name_, dev_, ino_, 0); }
+
+namespace {
+WordsPage* own(void* p) { return static_cast<WordsPage*>(p); }
+}  // namespace
+
+void WorkerWords::set_busy_since(std::uint64_t ms) const {
+  if (page_ != nullptr) own(page_)->busy_since_ms.store(ms, std::memory_order_release);
+}
+void WorkerWords::set_last_perform(std::uint64_t ms) const {
+  if (page_ != nullptr) own(page_)->last_perform_ms.store(ms, std::memory_order_release);
+}
+void WorkerWords::set_mailbox_depth(std::uint64_t depth) const {
+  if (page_ != nullptr) own(page_)->mailbox_depth.store(depth, std::memory_order_relaxed);
+}
+void WorkerWords::count_work(Work work, std::uint64_t micros) const {
+  if (page_ == nullptr) return;
+  WordsPage& s = *own(page_);
   bump(s.busy_us, micros);
   const std::size_t b = duration_bucket(micros);
   switch (work) {
@@ -1274,20 +1514,6 @@ void RegistryReader::count_work(std::uint32_t slot, Work work, std::uint64_t mic
       bump(s.casts, 1);
       break;
   }
-}
-
-void RegistryReader::set_mailbox_depth(std::uint32_t slot, std::uint64_t depth) const {
-  if (!writable_ || slot >= map_->capacity) return;
-  map_->stats[slot].mailbox_depth.store(depth, std::memory_order_relaxed);
-}
-
-void RegistryReader::set_busy_since(std::uint32_t slot, std::uint64_t ms) const {
-  if (!writable_) return;  // a read-only mapping: storing would fault
-  if (slot < map_->capacity) map_->slot(slot)->busy_since_ms.store(ms, std::memory_order_release);
-}
-void RegistryReader::set_last_perform(std::uint32_t slot, std::uint64_t ms) const {
-  if (!writable_) return;
-  if (slot < map_->capacity) map_->slot(slot)->last_perform_ms.store(ms, std::memory_order_release);
 }
 
 }  // namespace dynmgr

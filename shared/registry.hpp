@@ -2,9 +2,14 @@
 // The registry: a fixed-layout table in POSIX shared memory, one slot per worker.
 //
 // Contract (DESIGN.md §4):
-//  * One writer, the supervisor (RegistryWriter). Workers may store the two
-//    worker-owned atomic words of their own slot (busy_since_ms, last_perform_ms).
-//  * Readers (RegistryReader) map the segment read-only and use a per-slot
+//  * One writer, the supervisor (RegistryWriter). Workers never write it: they
+//    map it read-only like any reader (a stray write in a worker's code faults
+//    in that worker alone, it cannot reach another worker's slot).
+//  * The words a worker stores about itself (busy since, last perform, its
+//    work counters) live in a second object, dynmgr.<uid>.<instance>.words: a
+//    page per slot. A worker maps its own page read-write and nothing else of
+//    it (WorkerWords); the supervisor maps it all, readers map it read-only.
+//  * Readers (RegistryReader) map the segments read-only and use a per-slot
 //    sequence counter (seqlock): they never block the writer, never write, and a
 //    reader killed at any instruction leaves nothing behind. Every length read
 //    from shared memory is clamped before use, so a torn read never faults.
@@ -118,6 +123,7 @@ struct RegistryHeaderInfo {
   std::uint64_t dropped_frames = 0;
   std::uint64_t created_ms = 0;
   std::uint32_t pool_strategy = 0;          // 0 not a pool; see PoolStrategy
+  std::uint32_t words_stride = 0;           // bytes per slot in the words object (a page)
   std::uint64_t index_generation = 0;       // id index: 2 per rebuild, odd mid-rebuild
   std::uint32_t orphan_grace_ms = 0;        // workers wait this long for a new supervisor
   std::uint32_t adopted = 0;                // workers the current supervisor adopted at start
@@ -163,6 +169,12 @@ class RegistryWriter {
   // The worker-owned busy word of a slot (0 when idle or out of range): one
   // atomic load, for scans over every worker.
   std::uint64_t busy_since(std::uint32_t slot) const;
+  // The words object (see above): is it still whole under its name? Like
+  // intact(), for the words. recreate_words() replaces it with a new object
+  // holding what the old mapping still has; workers must then map their page
+  // again (WorkerWords::superseded()). On failure nothing changed.
+  Status words_intact() const;
+  Status recreate_words();
 
   void set_manager_state(ManagerState state);
   void set_control_generation(std::uint64_t generation);
@@ -177,7 +189,8 @@ class RegistryWriter {
   void set_containment(Containment c);
   RegistryHeaderInfo header() const;
 
-  // Unlinks the segment's name (the mapping stays valid until destruction).
+  // Unlinks the segments' names, registry and words (the mappings stay valid
+  // until destruction).
   void remove_name();
 
   // Is the segment still whole under its name? kNotFound: the name was
@@ -204,6 +217,9 @@ class RegistryWriter {
   void index_remove(std::string_view id, std::uint32_t slot);
   void index_rebuild();
 
+  // The registry segment alone (create() adds the words; recreate() keeps them).
+  static Result<RegistryWriter> create_segment(const Names& names, const RegistryConfig& config);
+
   std::unique_ptr<detail::Mapping> map_;
   Names names_;
   RegistryConfig config_;
@@ -217,13 +233,14 @@ class RegistryWriter {
 
 class RegistryReader {
  public:
-  enum class Access { kReadOnly, kWorkerWords };
   // Opens and validates the segment. kNoSupervisor if there is none, or if its
   // supervisor is dead and none of its workers is alive (a supervisor that
   // died with live workers leaves them to be adopted: the segment stays
   // readable and supervisor_alive() says false); kStale if it is of another
   // layout or never finished initializing. Never waits.
-  static Result<RegistryReader> open(const Names& names, Access access = Access::kReadOnly);
+  // The words object is mapped read-only beside it; where it is missing or
+  // short, the worker-owned words read as zeros.
+  static Result<RegistryReader> open(const Names& names);
 
   RegistryReader(RegistryReader&&) noexcept;
   RegistryReader& operator=(RegistryReader&&) noexcept;
@@ -252,19 +269,42 @@ class RegistryReader {
   // Only its mailbox depth (one word; 0 for a slot out of range).
   std::uint64_t mailbox_depth(std::uint32_t slot) const;
 
-  // Worker-owned words (Access::kWorkerWords only — a no-op on a read-only
-  // mapping; the caller owns the slot).
-  void set_busy_since(std::uint32_t slot, std::uint64_t wall_ms) const;
-  void set_last_perform(std::uint32_t slot, std::uint64_t wall_ms) const;
-  // One finished perform, call or cast that took `micros`.
-  void count_work(std::uint32_t slot, Work work, std::uint64_t micros) const;
-  void set_mailbox_depth(std::uint32_t slot, std::uint64_t depth) const;
 
  private:
   explicit RegistryReader(std::unique_ptr<detail::Mapping> map, Names names);
   std::unique_ptr<detail::Mapping> map_;
   Names names_;
-  bool writable_ = false;  // Access::kWorkerWords
+};
+
+// A worker's own words: its slot's page of the words object, the only part of
+// it the worker maps, read-write. Nothing else in shared memory is writable by
+// a worker but its mailbox and the queues it sends on.
+class WorkerWords {
+ public:
+  // Maps the page of `slot`; `capacity` and `stride` come from the registry
+  // header. kNotFound if the object is absent, kStale if it is too short.
+  static Result<WorkerWords> open(const Names& names, std::uint32_t slot, std::uint32_t capacity,
+                                  std::uint32_t stride);
+  WorkerWords(WorkerWords&&) noexcept;
+  WorkerWords& operator=(WorkerWords&&) noexcept;
+  ~WorkerWords();
+
+  // Has the object under the name been replaced (recreated by the supervisor)?
+  bool superseded() const;
+
+  void set_busy_since(std::uint64_t wall_ms) const;
+  void set_last_perform(std::uint64_t wall_ms) const;
+  // One finished perform, call or cast that took `micros`.
+  void count_work(Work work, std::uint64_t micros) const;
+  void set_mailbox_depth(std::uint64_t depth) const;
+
+ private:
+  WorkerWords(void* page, std::size_t size, std::string name, std::uint64_t dev, std::uint64_t ino);
+  void* page_ = nullptr;
+  std::size_t size_ = 0;
+  std::string name_;
+  std::uint64_t dev_ = 0;
+  std::uint64_t ino_ = 0;
 };
 
 }  // namespace dynmgr

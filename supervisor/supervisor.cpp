@@ -85,7 +85,14 @@ int Supervisor::Loop::run() {
     if (f) {
       dispatch(*f);
     } else if (f.error().code == Errc::kDeadQueue) {
-      recreate_control();
+      // Why, in the words the once-a-second check would use: a truncated
+      // queue's header reads as zeros, and so as overwritten, too.
+      if (auto st = Queue::intact(control_->name(), control_->segment_bytes()); !st) {
+        recreate_control(st.error().code == Errc::kNotFound ? "was removed" : "was truncated");
+      } else {
+        recreate_control(control_->overwritten() ? "was overwritten (its header changed)"
+                                                 : "is dead");
+      }
     }
     if (watcher_.take_wake_lost()) handle_wake();
     // A page of a truncated object was touched: look now, not at the next check.

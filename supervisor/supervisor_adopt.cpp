@@ -84,8 +84,8 @@ void Supervisor::Loop::adopt_fleet(pid_t predecessor) {
   const pid_t self = ::getpid();
   std::uint32_t adopted = 0;
   std::uint32_t ended = 0;
-  std::set<std::string> keep = {names_.lock(), names_.registry(), names_.events(),
-                                control_->name()};
+  std::set<std::string> keep = {names_.lock(), names_.registry(), names_.words(),
+                                names_.events(), control_->name()};
   std::vector<std::string> to_ring;
   for (std::uint32_t slot = 0; slot < h.high_water; ++slot) {
     auto rec = reg_->read(slot);

@@ -63,6 +63,7 @@ class Supervisor::Loop {
   // "Tampered shared memory"): found on a timer, recreated, logged
   void check_shared_objects();
   void recreate_registry(const std::string& why);
+  void recreate_words(const std::string& why);
   void recreate_mailbox(Entry& e, const std::string& why);
   void recreate_events(const std::string& why);
   void relock(const std::string& why);

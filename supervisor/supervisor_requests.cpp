@@ -291,7 +291,11 @@ void Supervisor::Loop::handle_queue_dead(const Frame& f) {
   // on the word of a confused peer. A dead queue cannot be read safely, so
   // whatever it held is lost with it.
   const std::string old_name = names_.mailbox(qd->slot, qd->generation);
-  if (auto q = Queue::open(old_name); q && q->probe()) return;
+  if (auto q = Queue::open(old_name); q && q->depth() == opt_.registry.mailbox_depth &&
+                                      q->max_msg_size() == opt_.registry.mailbox_msg_size() &&
+                                      q->probe()) {
+    return;
+  }
   const std::uint64_t next = ++mailbox_counter_;
   auto created = Queue::create(names_.mailbox(qd->slot, next), opt_.registry.mailbox_depth,
                                opt_.registry.mailbox_msg_size());

@@ -46,6 +46,7 @@ void Supervisor::Loop::check_shared_objects() {
   const ShmWatch::Changes changes = shm_watch_->take();
   if (lock_ && !lock_->intact()) relock("was removed");
   if (auto st = reg_->intact(); !st) recreate_registry(st.error().message);
+  if (auto st = reg_->words_intact(); !st) recreate_words(st.error().message);
   if (control_) {
     if (auto st = Queue::intact(control_->name(), control_->segment_bytes()); !st) {
       const bool removed = st.error().code == Errc::kNotFound;
@@ -109,6 +110,20 @@ void Supervisor::Loop::recreate_registry(const std::string& why) {
   publish_persistence(/*force=*/true);
   overruns_.changed();
   log_warn(why + "; recreated it with " + std::to_string(records.size()) + " worker(s)");
+  for (const auto& [slot, e] : fleet_.entries()) {
+    if (e.rec.pid > 0) ::kill(e.rec.pid, SIGURG);
+  }
+}
+
+// The words object again, with what the old mapping still holds for each
+// worker; each worker maps its page of the new one when told (SIGURG).
+void Supervisor::Loop::recreate_words(const std::string& why) {
+  if (auto st = reg_->recreate_words(); !st) {
+    log_error("unable to recreate the words (" + why + "): " + st.error().message +
+              "; trying again in a second");
+    return;
+  }
+  log_warn(why + "; recreated it");
   for (const auto& [slot, e] : fleet_.entries()) {
     if (e.rec.pid > 0) ::kill(e.rec.pid, SIGURG);
   }

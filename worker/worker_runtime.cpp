@@ -255,7 +255,9 @@ class WorkerRuntime {
     catch_stop_signals();
     ::signal(SIGPIPE, SIG_IGN);
 
-    auto reader = RegistryReader::open(names_, RegistryReader::Access::kWorkerWords);
+    // The registry read-only (a stray write faults here, in this worker
+    // alone); the words of our own slot are the only shared words we write.
+    auto reader = RegistryReader::open(names_);
     if (!reader) return reader.error();
     reader_.emplace(std::move(*reader));
     auto rec = reader_->read(args_.slot);
@@ -263,10 +265,11 @@ class WorkerRuntime {
     if (rec->incarnation != args_.incarnation) {
       return make_error(Errc::kStale, "slot was reassigned");
     }
+    if (auto st = open_words(); !st) return st;
     // A predecessor killed inside a perform or call left its busy word set; it
     // is ours now. Left set, this worker would show "busy" and a pool would
     // never pick it again (random/stream take only free members).
-    reader_->set_busy_since(args_.slot, 0);
+    words_->set_busy_since(0);
     id_ = rec->id;
     auto p = parse_json(rec->payload, "payload");
     payload_ = p ? *p : json::value(nullptr);
@@ -275,7 +278,12 @@ class WorkerRuntime {
     timeout_ms_ = rec->timeout_ms;
     instant_ = rec->instant_perform;
     g_context = WorkerContext{id_, args_.instance, timeout_ms_, rec->lull};
-    if (auto st = open_mailbox(rec->mailbox_generation); !st) return st;
+    if (auto st = open_mailbox(rec->mailbox_generation); !st) {
+      // Damaged (a predecessor's stray write, say): ask for a new one.
+      if (st.error().code != Errc::kDeadQueue) return st;
+      mailbox_generation_ = rec->mailbox_generation;
+      if (recover_mailbox() != Exit::kContinue) return st;
+    }
     // A supervisor that died before we got here leaves us orphaned at once.
     const auto h = reader_->header();
     watched_pid_ = h.supervisor_pid;
@@ -315,6 +323,10 @@ class WorkerRuntime {
   Status open_mailbox(std::uint64_t generation) {
     auto q = Queue::open(names_.mailbox(args_.slot, generation));
     if (!q) return q.error();
+    const auto h = reader_->header();
+    if (q->depth() != h.mailbox_depth || q->max_msg_size() != h.mailbox_msg_size) {
+      return make_error(Errc::kDeadQueue, "mailbox " + q->name() + " was overwritten");
+    }
     g_wake.store(nullptr);  // the old mapping goes away with the old queue
     mailbox_.emplace(std::move(*q));
     g_wake.store(mailbox_->receive_wakeup());
@@ -449,9 +461,21 @@ class WorkerRuntime {
   }
 
   void refresh_registry() {
-    if (!reader_->superseded()) return;
-    auto reader = RegistryReader::open(names_, RegistryReader::Access::kWorkerWords);
-    if (reader) reader_.emplace(std::move(*reader));
+    if (reader_->superseded()) {
+      auto reader = RegistryReader::open(names_);
+      if (reader) reader_.emplace(std::move(*reader));
+    }
+    if (words_->superseded()) {
+      if (auto st = open_words(); !st) log_error("unable to map the recreated words: " + st.error().message);
+    }
+  }
+
+  Status open_words() {
+    const auto h = reader_->header();
+    auto words = WorkerWords::open(names_, args_.slot, h.capacity, h.words_stride);
+    if (!words) return words.error();
+    words_.emplace(std::move(*words));
+    return {};
   }
 
   Exit recover_mailbox() {
@@ -506,7 +530,7 @@ class WorkerRuntime {
   // Marks the worker busy; done() ends it and counts the work for metrics
   // (the slot's counters: calls, casts, performs, busy time, durations).
   void busy(bool on) {
-    reader_->set_busy_since(args_.slot, on ? std::max<std::uint64_t>(wall_ms(), 1) : 0);
+    words_->set_busy_since(on ? std::max<std::uint64_t>(wall_ms(), 1) : 0);
   }
   void begin_work() {
     busy(true);
@@ -516,7 +540,7 @@ class WorkerRuntime {
     busy(false);
     const auto us =
         std::chrono::duration_cast<std::chrono::microseconds>(MonoClock::now() - work_started_);
-    reader_->count_work(args_.slot, w, static_cast<std::uint64_t>(us.count()));
+    words_->count_work(w, static_cast<std::uint64_t>(us.count()));
   }
   // The mailbox's depth for metrics: sampled after a message at most every
   // kDepthEvery, and 0 once a receive found it empty.
@@ -526,10 +550,10 @@ class WorkerRuntime {
       if (now - depth_published_ < kDepthEvery) return;
       depth_published_ = now;
       depth_ = mailbox_->pending();
-      reader_->set_mailbox_depth(args_.slot, depth_);
+      words_->set_mailbox_depth(depth_);
     } else if (depth_ != 0) {
       depth_ = 0;
-      reader_->set_mailbox_depth(args_.slot, 0);
+      words_->set_mailbox_depth(0);
     }
   }
 
@@ -538,7 +562,7 @@ class WorkerRuntime {
     auto r = callback(Callback::kPerform, [&] { return m_.perform(id_, payload_); });
     done(Work::kPerform);
     if (!r) return Exit::kCrash;
-    reader_->set_last_perform(args_.slot, wall_ms());
+    words_->set_last_perform(wall_ms());
     const Exit ex = apply(*r, /*reply=*/nullptr);
     schedule(Millis(timeout_ms_));
     return ex;
@@ -698,6 +722,7 @@ class WorkerRuntime {
   WorkerArgs args_;
   Names names_;
   std::optional<RegistryReader> reader_;
+  std::optional<WorkerWords> words_;  // our slot's page of the words object
   std::optional<Queue> mailbox_;
   std::uint64_t mailbox_generation_ = 0;
   static constexpr std::chrono::milliseconds kDepthEvery{50};

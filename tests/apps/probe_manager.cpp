@@ -44,6 +44,10 @@
 // call: "limits" -> {"nofile", "as", "cpu", "core"}: this process's soft limits (-1: unlimited)
 //       | "ids" -> [ruid, euid, suid, rgid, egid, sgid]
 //       | ["open_files", n]: opens /dev/null up to n times (kept open) -> {"opened", "errno"}
+// call: "scribble" (issue 11, defect 19): overwrites every writable shared
+//       mapping of this instance the process has (its words page, its mailbox,
+//       the control queue, a caller's reply queue, their bells) with 0xA5, then
+//       stores into the registry, which a worker maps read-only: SIGSEGV.
 // cast: ["alloc", n]: allocates n bytes more and touches every page (kept)
 //       | "spin": spins on the CPU forever
 // cast: ["add", n] (payload number += n) | ["append", x] (payload array) | "crash" | ["set", v]
@@ -69,6 +73,37 @@
 namespace {
 
 using dynmgr::Response;
+
+// Every mapping of a /dev/shm/dynmgr.* object: writable ones are overwritten,
+// then the first read-only one is stored into (the process dies there).
+[[noreturn]] void scribble() {
+  struct Region {
+    char* from;
+    char* to;
+    bool writable;
+  };
+  std::vector<Region> regions;
+  if (FILE* f = std::fopen("/proc/self/maps", "r")) {
+    char line[4096];
+    while (std::fgets(line, sizeof line, f) != nullptr) {
+      const std::string l(line);
+      if (l.find("/dev/shm/dynmgr.") == std::string::npos) continue;
+      unsigned long from = 0, to = 0;
+      char perms[8] = {};
+      if (std::sscanf(line, "%lx-%lx %7s", &from, &to, perms) != 3) continue;
+      regions.push_back({reinterpret_cast<char*>(from), reinterpret_cast<char*>(to),
+                         perms[1] == 'w'});
+    }
+    std::fclose(f);
+  }
+  for (const auto& r : regions) {
+    if (r.writable) std::memset(r.from, 0xA5, static_cast<std::size_t>(r.to - r.from));
+  }
+  for (const auto& r : regions) {
+    if (!r.writable) *static_cast<volatile char*>(r.from) = 0x5A;  // SIGSEGV
+  }
+  std::abort();  // no read-only mapping: the test finds the wrong exit
+}
 using dynmgr::json::value;
 
 // Supervisor-side flags (--pool, --pickup); unused in the worker role.
@@ -223,6 +258,7 @@ class Probe : public dynmgr::Manager {
   }
 
   Response call(const value& m, const dynmgr::WorkerState& st) override {
+    if (m == value("scribble")) scribble();
     if (m == value("get")) return Response::ok(st.payload);
     if (m == value("pid")) return Response::ok(value(static_cast<std::int64_t>(::getpid())));
     if (m == value("crash")) std::abort();

@@ -60,11 +60,12 @@ TEST_P(ShmPermissions, EveryObjectIsOwnerOnly) {
   ASSERT_TRUE(reply) << reply.error().message;
 
   // Opening as a reader or peer must not change anything either.
-  ASSERT_TRUE(RegistryReader::open(names_, RegistryReader::Access::kWorkerWords));
+  ASSERT_TRUE(RegistryReader::open(names_));
+  ASSERT_TRUE(WorkerWords::open(names_, 0, 4, 4096));
   ASSERT_TRUE(Queue::open(names_.control(1)));
 
   const auto objects = testing::shm_objects(names_);
-  std::set<std::string> expected = {names_.lock(), names_.registry()};
+  std::set<std::string> expected = {names_.lock(), names_.registry(), names_.words()};
   for (const std::string& q : {names_.control(1), names_.mailbox(0, 1), names_.reply(::getpid(), 1, 0)}) {
     expected.insert(q);
     expected.insert(q + ".bell");  // the queue's wake-up semaphores (queue.cpp)

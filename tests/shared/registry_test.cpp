@@ -9,14 +9,18 @@
 #include <gtest/gtest.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <csignal>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <functional>
 #include <map>
+#include <set>
 #include <ostream>
 #include <random>
 
@@ -52,10 +56,17 @@ class RegistryTest : public testing::ShmTest {
     if (!w) throw std::runtime_error(w.error().message);
     return std::move(*w);
   }
-  RegistryReader make_reader(RegistryReader::Access a = RegistryReader::Access::kReadOnly) {
-    auto r = RegistryReader::open(names_, a);
+  RegistryReader make_reader() {
+    auto r = RegistryReader::open(names_);
     if (!r) throw std::runtime_error(r.error().message);
     return std::move(*r);
+  }
+  // The worker-side words of a slot, as a worker maps them.
+  WorkerWords words_of(std::uint32_t slot) {
+    const auto h = make_reader().header();
+    auto w = WorkerWords::open(names_, slot, h.capacity, h.words_stride);
+    if (!w) throw std::runtime_error(w.error().message);
+    return std::move(*w);
   }
   // Allocates a slot and writes counter_record(slot, n) into it.
   std::uint32_t put(RegistryWriter& w, std::uint64_t n) {
@@ -395,11 +406,11 @@ TEST_F(RegistryTest, InvalidIdIsRejectedAndNothingChanges) {
 TEST_F(RegistryTest, WorkerWordsAreWrittenByTheWorkerOnly) {
   auto w = make_writer();
   const std::uint32_t s = put(w, 1);
-  auto worker = make_reader(RegistryReader::Access::kWorkerWords);
+  auto worker = words_of(s);
   auto r = make_reader();
-  worker.set_busy_since(s, 1111);
-  worker.set_last_perform(s, 2222);
-  worker.set_last_perform(100000, 1);  // out of range: ignored
+  worker.set_busy_since(1111);
+  worker.set_last_perform(2222);
+  EXPECT_FALSE(WorkerWords::open(names_, 100000, r.header().capacity, r.header().words_stride));
   auto rec = r.read(s);
   ASSERT_TRUE(rec);
   EXPECT_EQ(rec->busy_since_ms, 1111U);
@@ -412,6 +423,109 @@ TEST_F(RegistryTest, WorkerWordsAreWrittenByTheWorkerOnly) {
   ASSERT_EQ(put(w, 3), s);
   EXPECT_EQ(r.read(s)->busy_since_ms, 0U);
   EXPECT_EQ(r.read(s)->last_perform_ms, 0U);
+}
+
+// Issue 11, defect 19: what a worker maps. The registry read-only (a store
+// into it kills the storing process, nobody else), and of the words object
+// exactly its own slot's page, read-write.
+TEST_F(RegistryTest, AWorkerMapsTheRegistryReadOnlyAndOnlyItsOwnWordsPage) {
+  auto w = make_writer();
+  put(w, 1);
+  const std::uint32_t s = put(w, 2);
+  const auto before = dump(*w.read(s));
+  struct Map {
+    unsigned long from = 0;
+    unsigned long to = 0;
+    bool writable = false;
+    std::string line;
+  };
+  // This instance's shared mappings of the calling process.
+  auto maps = [this] {
+    std::vector<Map> out;
+    std::FILE* f = std::fopen("/proc/self/maps", "r");
+    char line[4096];
+    while (f != nullptr && std::fgets(line, sizeof line, f) != nullptr) {
+      Map m;
+      char perms[8] = {};
+      if (std::sscanf(line, "%lx-%lx %7s", &m.from, &m.to, perms) != 3) continue;
+      m.writable = perms[1] == 'w';
+      m.line = line;
+      if (m.line.find(names_.prefix()) != std::string::npos) out.push_back(m);
+    }
+    if (f != nullptr) std::fclose(f);
+    return out;
+  };
+  // The writer's own mappings, which a forked child inherits (a real worker
+  // is exec'ed and has none of them): left out of the child's count.
+  std::set<unsigned long> writers;
+  for (const auto& m : maps()) writers.insert(m.from);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    auto r = RegistryReader::open(names_);
+    if (!r) ::_exit(10);
+    const auto h = r->header();
+    auto words = WorkerWords::open(names_, s, h.capacity, h.words_stride);
+    if (!words) ::_exit(10);
+    words->set_busy_since(7);
+    char* registry = nullptr;
+    int writable_words = 0;
+    for (const auto& m : maps()) {
+      if (writers.count(m.from) != 0) continue;
+      if (m.line.find(names_.words()) != std::string::npos && m.writable) {
+        ++writable_words;
+        if (m.to - m.from != h.words_stride) ::_exit(11);
+      }
+      if (m.line.find(names_.registry()) != std::string::npos) {
+        if (m.writable) ::_exit(12);
+        registry = reinterpret_cast<char*>(m.from);
+      }
+    }
+    if (writable_words != 1) ::_exit(13);
+    if (registry == nullptr) ::_exit(14);
+    *static_cast<volatile char*>(registry + 4096 * 3) = 'X';  // faults: read-only
+    ::_exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+#if defined(__SANITIZE_ADDRESS__)
+  // ASan takes the SIGSEGV itself, reports it and aborts.
+  ASSERT_FALSE(WIFEXITED(status) && WEXITSTATUS(status) >= 10 && WEXITSTATUS(status) <= 14)
+      << "exit " << WEXITSTATUS(status);
+  ASSERT_FALSE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+#else
+  ASSERT_TRUE(WIFSIGNALED(status)) << "exit " << WEXITSTATUS(status);
+  EXPECT_EQ(WTERMSIG(status), SIGSEGV);
+#endif
+  // The child's own word landed; nothing else of the slot changed.
+  auto after = *w.read(s);
+  EXPECT_EQ(after.busy_since_ms, 7u);
+  after.busy_since_ms = 0;
+  EXPECT_EQ(dump(after), before);
+}
+
+// The words object removed (a /dev/shm clean-up): the supervisor makes it
+// again with the counters its mapping still holds, and a worker that maps its
+// page of the new one sees they were carried over.
+TEST_F(RegistryTest, RemovedWordsAreRecreatedWithTheirCounters) {
+  auto w = make_writer();
+  const std::uint32_t s = put(w, 1);
+  {
+    auto words = words_of(s);
+    words.count_work(Work::kPerform, 10);
+    words.set_last_perform(1234);
+    ASSERT_FALSE(words.superseded());
+    ASSERT_EQ(::unlink(Names::shm_path(names_.words()).c_str()), 0);
+    EXPECT_TRUE(words.superseded());
+  }
+  EXPECT_EQ(w.words_intact().error().code, Errc::kNotFound);
+  ASSERT_TRUE(w.recreate_words());
+  EXPECT_TRUE(w.words_intact());
+  auto r = make_reader();
+  EXPECT_EQ(r.stats(s).performs, 1u);
+  EXPECT_EQ(r.read(s)->last_perform_ms, 1234u);
+  words_of(s).count_work(Work::kPerform, 10);
+  EXPECT_EQ(r.stats(s).performs, 2u);
 }
 
 TEST_F(RegistryTest, BriefSnapshotCopiesTheFixedWordsNotTheData) {
@@ -431,9 +545,9 @@ TEST_F(RegistryTest, BriefSnapshotCopiesTheFixedWordsNotTheData) {
   x.at_ms = 5;
   x.exit = in.last_exit;
   ASSERT_TRUE(w.record_exit(in.slot, x));
-  auto worker = make_reader(RegistryReader::Access::kWorkerWords);
-  worker.set_mailbox_depth(in.slot, 17);
-  worker.set_busy_since(in.slot, 99);
+  auto worker = words_of(in.slot);
+  worker.set_mailbox_depth(17);
+  worker.set_busy_since(99);
   auto r = make_reader();
 
   auto full = r.snapshot();
@@ -1128,8 +1242,7 @@ TEST_F(RegistryTest, RecreateAfterRemovalKeepsSlotsIncarnationsHistoryAndCounter
   ASSERT_TRUE(w.record_exit(b, x));
   std::vector<SlotRecord> recs = {*w.read(a), *w.read(b)};
   {
-    auto r = make_reader(RegistryReader::Access::kWorkerWords);
-    r.count_work(b, Work::kCall, 100);
+    words_of(b).count_work(Work::kCall, 100);
   }
   ASSERT_EQ(::unlink(Names::shm_path(names_.registry()).c_str()), 0);
   EXPECT_EQ(w.intact().error().code, Errc::kNotFound);

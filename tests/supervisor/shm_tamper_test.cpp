@@ -218,5 +218,72 @@ TEST_F(Tamper, AControlQueueOverwrittenWithZerosIsRecreated) {
   EXPECT_TRUE(supervisor_alive());
 }
 
+// Issue 11, defect 19: a worker whose code writes over every shared mapping
+// it has (its words page, its mailbox, the control queue, a caller's reply
+// queue, their bells; then the registry, which it maps read-only) damages
+// itself alone. It dies of a SIGSEGV at the registry; every other worker's
+// record, payload and process are untouched; the supervisor lives, replaces
+// the overwritten control queue and the worker's mailbox, logs both, and the
+// worker comes back and answers.
+TEST_F(Tamper, AWorkerScribblingOverEverySharedMappingDamagesOnlyItself) {
+  ASSERT_TRUE(start());
+  auto a = put("a", spec(json::array{}));
+  ASSERT_TRUE(a) << a.error().message;
+  ASSERT_TRUE(put("b", spec(testing::P(R"({"x": 2})"))));
+  auto c = put("c", spec(json::array{}));
+  ASSERT_TRUE(c) << c.error().message;
+  ASSERT_TRUE(client().call("a", json::array{"append", 1}));
+  ASSERT_TRUE(client().call("c", json::array{"append", 3}));
+  ASSERT_TRUE(wait_record("c", [](const WorkerInfo& w) { return w.payload == "[3]"; }));
+  auto before = state_by_id();
+  ASSERT_EQ(before.size(), 3u);
+  before.erase("a");
+
+  auto scribbled = client().call("a", "scribble");
+  EXPECT_FALSE(scribbled);  // the worker died before it could answer
+
+  // a died of its own write into the read-only registry, and was restarted.
+  EXPECT_TRUE(wait_record("a", [&](const WorkerInfo& w) {
+    return w.restarts >= 1 && w.pid != a->pid && w.status == WorkerStatus::kRunning;
+  })) << supervisor_output();
+  auto after_a = get("a");
+  ASSERT_TRUE(after_a);
+#if defined(__SANITIZE_ADDRESS__)
+  // ASan takes the SIGSEGV itself, reports it and aborts.
+  EXPECT_NE(after_a->last_exit.kind, ExitInfo::Kind::kNone);
+#else
+  EXPECT_NE(after_a->last_exit.describe().find("SIGSEGV"), std::string::npos)
+      << after_a->last_exit.describe();
+#endif
+  EXPECT_EQ(after_a->payload, "[1]");  // its own state as the supervisor last stored it
+  // The supervisor replaced what the worker could reach and said so.
+  EXPECT_TRUE(wait_until(
+      [&] { return supervisor_output().find("was overwritten") != std::string::npos; },
+      testing::kWait, 20ms))
+      << supervisor_output();
+  EXPECT_TRUE(supervisor_alive()) << supervisor_output();
+  // The restarted worker answers (through a new mailbox), so do the others,
+  // and the instance takes new work.
+  EXPECT_TRUE(wait_until(
+      [&] {
+        auto pid = client().call("a", "pid");
+        return pid && pid->is_int64() && pid->as_int64() == after_a->pid;
+      },
+      testing::kWait, 20ms))
+      << supervisor_output();
+  auto pid_c = client().call("c", "pid");
+  ASSERT_TRUE(pid_c) << pid_c.error().message;
+  EXPECT_EQ(pid_c->as_int64(), c->pid);
+  auto d = put("d", spec(json::array{}));
+  EXPECT_TRUE(d) << (d ? "" : d.error().message) << "\n" << supervisor_output();
+  // Every other worker's record is as it was: pid, status, payload, value,
+  // restarts.
+  auto now = state_by_id();
+  now.erase("a");
+  now.erase("d");
+  EXPECT_EQ(now, before);
+  EXPECT_EQ(get("b")->restarts, 0u);
+}
+
 }  // namespace
 }  // namespace dynmgr
