@@ -1390,6 +1390,13 @@ Result<SlotRecord> RegistryReader::find(std::string_view id) const {
 Result<std::vector<SlotRecord>> RegistryReader::snapshot(Detail detail) const {
   const bool brief = detail == Detail::kBrief;
   const std::uint32_t high = header_info(*map_).high_water;
+  // The words are a page per slot: faulting them in one by one cost a cold
+  // reader (a one-shot `dynmgrctl state`) 3.4 us a page here, 4.6x the rest of
+  // the snapshot. One madvise maps them all (an error only costs the faults).
+  if (map_->words.base != nullptr && high > 0) {
+    const std::size_t bytes = std::min(std::size_t{high} * map_->words_stride, map_->words.bytes);
+    (void)::madvise(map_->words.base, bytes, MADV_POPULATE_READ);
+  }
   std::vector<SlotRecord> out;
   out.reserve(header_info(*map_).used);
   for (std::uint32_t i = 0; i < high; ++i) {

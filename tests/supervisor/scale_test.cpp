@@ -79,11 +79,11 @@ TEST_F(Scale, AThousandWorkersComeAndGoWithoutLeftovers) {
   }
   EXPECT_EQ(client().header().workers, 0u);
   for (pid_t p : pids) EXPECT_TRUE(process_gone(p)) << p;
-  // Only the registry, the event ring, the control queue, the lock and our
+  // Only the registry, the words, the event ring, the control queue, the lock and our
   // reply queue remain.
   for (const auto& n : testing::shm_objects(names_)) {
     const std::string rest = n.substr(names_.prefix().size());
-    EXPECT_TRUE(rest == "registry" || rest == "events" || rest == "lock" ||
+    EXPECT_TRUE(rest == "registry" || rest == "words" || rest == "events" || rest == "lock" ||
                 rest.rfind("control.", 0) == 0 || rest.rfind("reply.", 0) == 0)
         << n;
   }
