@@ -1,7 +1,9 @@
 #include "shared/run_as.hpp"
 
 #include <grp.h>
+#include <nss.h>
 #include <pwd.h>
+#include <sys/auxv.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -69,8 +71,22 @@ Result<std::optional<gid_t>> lookup_group(const std::string& name) {
 
 }  // namespace
 
+void use_only_files_when_static() noexcept {
+  // AT_BASE is the program interpreter's load address: 0 when there is none,
+  // i.e. in a statically linked executable.
+  static const bool done = [] {
+    if (::getauxval(AT_BASE) == 0) {
+      ::__nss_configure_lookup("passwd", "files");
+      ::__nss_configure_lookup("group", "files");
+    }
+    return true;
+  }();
+  (void)done;
+}
+
 Result<std::optional<RunAs>> resolve_run_as(const ChildSpec& spec) {
   if (spec.user.empty() && spec.group.empty()) return std::optional<RunAs>{};
+  use_only_files_when_static();
   RunAs who{::geteuid(), ::getegid()};
   std::optional<gid_t> primary;
   if (!spec.user.empty()) {

@@ -55,5 +55,12 @@ Result<std::optional<RunAs>> check_run_as(const ChildSpec& spec);
 // (nullopt: none set).
 bool restart_to_reopen_shared(std::optional<uid_t> uid) noexcept;
 
+// A static dynmgr binary (the default build) cannot load NSS modules: glibc
+// would dlopen them beside its static copy (libnss_systemd, listed after
+// "files" in Debian's nsswitch.conf, crashed the supervisor on an unknown
+// name). There, users and groups come from /etc/passwd and /etc/group only
+// ("files", built into glibc); a dynamically linked build follows
+// nsswitch.conf. Called before every lookup; the first call decides.
+void use_only_files_when_static() noexcept;
 
 }  // namespace dynmgr
