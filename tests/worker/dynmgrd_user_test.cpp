@@ -5,6 +5,7 @@
 // replaced under it.
 //
 // Needs root (the tests switch to nobody, 65534, and nogroup, 65534).
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -12,6 +13,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "dynmgrd_harness.hpp"
@@ -237,6 +239,66 @@ TEST_F(DynmgrdUserTest, ARecreatedRegistryRestartsDroppedWorkersOnly) {
   const auto g = ctl({"--json", "get", "r"});
   ASSERT_EQ(g.exit_code, 0) << g.err;
   EXPECT_EQ(parse(g.out).at("pid").to_number<std::int64_t>(), plain);
+}
+
+// The control queue too is root's and shared: removed, it is recreated under
+// the next generation, and a dropped worker is restarted to open it.
+TEST_F(DynmgrdUserTest, ARecreatedControlQueueRestartsDroppedWorkers) {
+  ASSERT_TRUE(start());
+  ASSERT_EQ(ctl({"put", "c", "--timeout", "0", "--user", "nobody", "--exec",
+                 probe_command_path()})
+                .exit_code,
+            0)
+      << log();
+  const pid_t dropped = worker_pid("c");
+  ASSERT_GT(dropped, 0);
+  std::string control;
+  for (const auto& n : shm_objects(names_)) {
+    if (n.rfind(names_.prefix() + "control.", 0) == 0 && n.find(".bell") == std::string::npos) {
+      control = n;
+    }
+  }
+  ASSERT_FALSE(control.empty());
+  ASSERT_EQ(::unlink(("/dev/shm/" + control).c_str()), 0);
+  std::optional<WorkerInfo> rec;
+  ASSERT_TRUE(wait_until([&] {
+    rec = record("c");
+    return rec && rec->status == WorkerStatus::kRunning && rec->pid > 0 && rec->pid != dropped;
+  }, kWait)) << log();
+  track(rec->pid);
+  EXPECT_EQ(status_line(rec->pid, "Uid"), kAllNobody);
+  EXPECT_NE(log().find("restarting worker 'c' (uid 65534): it cannot open the new control queue"),
+            std::string::npos)
+      << log();
+  const auto call = ctl({"call", "c", R"("pid")"});
+  EXPECT_EQ(call.exit_code, 0) << call.err << log();
+}
+
+// A successor finds the control queue usable: a dropped worker still holds the
+// registry and control queue it opened, so it is adopted like any other (same
+// process), and serves calls and del under the new supervisor.
+TEST_F(DynmgrdUserTest, ASuccessorAdoptsADroppedWorker) {
+  ASSERT_TRUE(start());
+  ASSERT_EQ(ctl({"put", "a", "--timeout", "0", "--user", "nobody", "--exec",
+                 probe_command_path()})
+                .exit_code,
+            0)
+      << log();
+  const pid_t worker = worker_pid("a");
+  ASSERT_GT(worker, 0);
+  const pid_t first = supervisor_pid();
+  ASSERT_EQ(::kill(first, SIGKILL), 0);
+  ASSERT_TRUE(wait_until([&] { return process_dead(first); }, kWait));
+  ASSERT_TRUE(start());
+  ASSERT_NE(supervisor_pid(), first);
+  const auto rec = record("a");
+  ASSERT_TRUE(rec) << log();
+  EXPECT_EQ(rec->pid, worker);  // adopted, not restarted
+  const auto call = ctl({"call", "a", R"("pid")"});
+  EXPECT_EQ(call.exit_code, 0) << call.err << log();
+  EXPECT_EQ(log().find("restarting worker 'a'"), std::string::npos) << log();
+  EXPECT_EQ(ctl({"del", "a"}).exit_code, 0) << log();
+  EXPECT_TRUE(wait_until([&] { return process_dead(worker); }, kWait)) << log();
 }
 
 TEST_F(DynmgrdUserTest, AChildrenFileCarriesUserAndGroup) {
