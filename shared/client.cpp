@@ -1,13 +1,13 @@
 #include "dynmgr/client.hpp"
 
+#include <unistd.h>
+
 #include <atomic>
 #include <filesystem>
 #include <map>
 #include <optional>
 #include <random>
 #include <thread>
-
-#include <unistd.h>
 
 #include "shared/control_sender.hpp"
 #include "shared/mailbox_wait.hpp"

@@ -246,7 +246,9 @@ Status Queue::give_to(const std::string& name, unsigned uid, unsigned gid) {
     // Through a descriptor, not /dev/shm/<name>: the object opened is the one
     // chowned, and a symlink planted under the name is not followed.
     const int fd = ::shm_open(object.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0);
-    if (fd < 0) return errno_error("unable to open " + object + " to give it to uid " + std::to_string(uid), errno);
+    if (fd < 0)
+      return errno_error("unable to open " + object + " to give it to uid " + std::to_string(uid),
+                         errno);
     const int rc = ::fchown(fd, static_cast<uid_t>(uid), static_cast<gid_t>(gid));
     const int err = errno;
     ::close(fd);

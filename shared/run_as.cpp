@@ -100,8 +100,8 @@ Result<std::optional<RunAs>> resolve_run_as(const ChildSpec& spec) {
       if (!u) return u.error();
       if (!*u) {
         if (spec.group.empty()) {
-          return make_error(Errc::kInvalid, "user " + spec.user +
-                                                " has no passwd entry: give its group too");
+          return make_error(Errc::kInvalid,
+                            "user " + spec.user + " has no passwd entry: give its group too");
         }
         *u = User{static_cast<uid_t>(*id), 0};
       }

@@ -304,7 +304,8 @@ void Supervisor::Loop::spawn(Entry& e) {
     lc::Event failed(lc::EventKind::kSpawnFailed);
     failed.exit.kind = ExitInfo::Kind::kSpawnFailed;
     failed.exit.code = EINVAL;
-    failed.exit.reason = "user '" + e.spec.user + "' / group '" + e.spec.group + "' did not resolve";
+    failed.exit.reason =
+        "user '" + e.spec.user + "' / group '" + e.spec.group + "' did not resolve";
     log_error("unable to spawn worker '" + e.id + "': " + failed.exit.reason);
     inbox_.push_back(PendingEvent{e.rec.slot, e.rec.incarnation, std::move(failed)});
     return;

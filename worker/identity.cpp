@@ -73,9 +73,8 @@ Status drop_worker_identity(ControlSender& control) {
   const std::string target = "uid " + std::to_string(who->uid) + " gid " + std::to_string(who->gid);
   // Root-owned (0600) and shared by all workers: opened now or never.
   if (auto st = control.open(); !st) {
-    return make_error(Errc::kFailed,
-                      "unable to open the control queue before running as " + target + ": " +
-                          st.error().message);
+    return make_error(Errc::kFailed, "unable to open the control queue before running as " +
+                                         target + ": " + st.error().message);
   }
   if (auto st = set_groups(*who); !st) return st;
   if (::setresgid(who->gid, who->gid, who->gid) != 0) {

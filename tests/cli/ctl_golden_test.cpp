@@ -279,8 +279,7 @@ TEST_F(CtlGolden, GetHuman) {
       "exits:            -",          "options:          {}",
       "on_overrun:       report",     "max_memory:       0",
       "rlimits:          {}",         "user:             ",
-      "group:            ",
-      "uptime:           <any>",
+      "group:            ",           "uptime:           <any>",
   };
   ASSERT_EQ(lines.size(), expected.size()) << r.out;
   for (std::size_t i = 0; i < lines.size(); ++i) {
@@ -546,9 +545,9 @@ TEST_F(CtlGolden, HelpExitsZero) {
   }
   const auto p = ctl_raw({"put", "--help"});
   EXPECT_EQ(p.exit_code, 0);
-  for (const char* flag : {"--payload", "--timeout", "--lull", "--instant", "--restart",
-                           "--max-restarts", "--within", "--exec", "--on-overrun", "--max-memory",
-                           "--rlimit", "--user", "--group"}) {
+  for (const char* flag :
+       {"--payload", "--timeout", "--lull", "--instant", "--restart", "--max-restarts", "--within",
+        "--exec", "--on-overrun", "--max-memory", "--rlimit", "--user", "--group"}) {
     EXPECT_NE(p.out.find(flag), std::string::npos) << flag;
   }
   EXPECT_EQ(ctl_raw({"call", "--help"}).exit_code, 0);

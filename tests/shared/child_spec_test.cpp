@@ -262,10 +262,13 @@ TEST(ChildSpec, BadUserAndGroupNameTheFieldAndTheValue) {
       {R"({"user": -1})", "invalid spec field 'user': -1 is not a name or an id in 0..4294967294"},
       {R"({"group": 4294967295})",
        "invalid spec field 'group': 4294967295 is not a name or an id in 0..4294967294"},
-      {R"({"group": true})", "invalid spec field 'group': true is not a name or an id in 0..4294967294"},
+      {R"({"group": true})",
+       "invalid spec field 'group': true is not a name or an id in 0..4294967294"},
       {R"({"user": "a:b"})",
-       "invalid spec field 'user': 'a:b' is not a user or group name (letters, digits, '.', '_', '-')"},
-      {R"({"user": "-x"})", "invalid spec field 'user': '-x' is not a user or group name (it starts with '-')"},
+       "invalid spec field 'user': 'a:b' is not a user or group name (letters, digits, '.', '_', "
+       "'-')"},
+      {R"({"user": "-x"})",
+       "invalid spec field 'user': '-x' is not a user or group name (it starts with '-')"},
       {R"({"group": "abcdefghijabcdefghijabcdefghijabc"})",
        "invalid spec field 'group': 'abcdefghijabcdefghijabcdefghijabc' is longer than 32 bytes"},
   };

@@ -66,8 +66,8 @@ std::uint32_t owner_of(const std::string& shm_name) {
 
 TEST_F(DynmgrdUserTest, AWorkerAndItsCommandRunAsTheSpecsUser) {
   ASSERT_TRUE(start());
-  const auto r = ctl({"put", "u", "--timeout", "0", "--user", "nobody", "--exec",
-                      probe_command_path()});
+  const auto r =
+      ctl({"put", "u", "--timeout", "0", "--user", "nobody", "--exec", probe_command_path()});
   ASSERT_EQ(r.exit_code, 0) << r.err << log();
   const pid_t worker = worker_pid("u");
   ASSERT_GT(worker, 0);
@@ -97,8 +97,8 @@ TEST_F(DynmgrdUserTest, AWorkerAndItsCommandRunAsTheSpecsUser) {
 
 TEST_F(DynmgrdUserTest, AGroupAloneKeepsTheSupervisorsUser) {
   ASSERT_TRUE(start());
-  const auto r = ctl({"put", "g", "--timeout", "0", "--group", "nogroup", "--exec",
-                      probe_command_path()});
+  const auto r =
+      ctl({"put", "g", "--timeout", "0", "--group", "nogroup", "--exec", probe_command_path()});
   ASSERT_EQ(r.exit_code, 0) << r.err << log();
   const pid_t worker = worker_pid("g");
   ASSERT_GT(worker, 0);
@@ -134,8 +134,8 @@ TEST_F(DynmgrdUserTest, ASupervisorThatIsNotRootRefusesAnotherUser) {
   ASSERT_EQ(::chown(home.c_str(), kNobody, kNobody), 0);
   const std::string instance = unique_instance("nb");
   const auto as_nobody = [&](std::vector<std::string> argv) {
-    argv.insert(argv.begin(), {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534",
-                               "--clear-groups"});
+    argv.insert(argv.begin(),
+                {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"});
     return run_command(argv, {"HOME=" + home}, kWait);
   };
   const auto up = as_nobody({bin_path("dynmgrd"), "-n", instance, "--daemon", "--log-file",
@@ -148,8 +148,8 @@ TEST_F(DynmgrdUserTest, ASupervisorThatIsNotRootRefusesAnotherUser) {
   };
   const auto r = ctl_nobody({"put", "w", "--user", "root", "--exec", "true"});
   const auto g = ctl_nobody({"put", "w", "--group", "root", "--exec", "true"});
-  const auto same = ctl_nobody({"put", "s", "--timeout", "0", "--user", "nobody", "--exec",
-                                probe_command_path()});
+  const auto same = ctl_nobody(
+      {"put", "s", "--timeout", "0", "--user", "nobody", "--exec", probe_command_path()});
   const auto get = ctl_nobody({"get", "w"});
   const auto stopped = ctl_nobody({"stop"});
   // Its objects are under uid 65534's names; removed whatever happened.
@@ -174,8 +174,7 @@ TEST_F(DynmgrdUserTest, ASupervisorThatIsNotRootRefusesAnotherUser) {
 // longer root, opens it: calls go on with the same process.
 TEST_F(DynmgrdUserTest, ADroppedWorkersMailboxIsRecreatedAsItsOwn) {
   ASSERT_TRUE(start());
-  ASSERT_EQ(ctl({"put", "m", "--timeout", "0", "--user", "nobody", "--exec",
-                 probe_command_path()})
+  ASSERT_EQ(ctl({"put", "m", "--timeout", "0", "--user", "nobody", "--exec", probe_command_path()})
                 .exit_code,
             0)
       << log();
@@ -187,10 +186,13 @@ TEST_F(DynmgrdUserTest, ADroppedWorkersMailboxIsRecreatedAsItsOwn) {
   ASSERT_FALSE(old.empty());
   ASSERT_EQ(::unlink(("/dev/shm/" + old).c_str()), 0);
   std::string now;
-  ASSERT_TRUE(wait_until([&] {
-    now = mailbox_of(rec->slot);
-    return !now.empty() && now != old;
-  }, kWait)) << log();
+  ASSERT_TRUE(wait_until(
+      [&] {
+        now = mailbox_of(rec->slot);
+        return !now.empty() && now != old;
+      },
+      kWait))
+      << log();
   EXPECT_EQ(owner_of(now), kNobody);
   EXPECT_EQ(owner_of(now + ".bell"), kNobody);
   const auto call = ctl({"call", "m", R"("pid")"});
@@ -204,8 +206,7 @@ TEST_F(DynmgrdUserTest, ADroppedWorkersMailboxIsRecreatedAsItsOwn) {
 // of the supervisor's user is told to reopen it and keeps its process.
 TEST_F(DynmgrdUserTest, ARecreatedRegistryRestartsDroppedWorkersOnly) {
   ASSERT_TRUE(start());
-  ASSERT_EQ(ctl({"put", "d", "--timeout", "0", "--user", "nobody", "--exec",
-                 probe_command_path()})
+  ASSERT_EQ(ctl({"put", "d", "--timeout", "0", "--user", "nobody", "--exec", probe_command_path()})
                 .exit_code,
             0)
       << log();
@@ -218,14 +219,17 @@ TEST_F(DynmgrdUserTest, ARecreatedRegistryRestartsDroppedWorkersOnly) {
   ASSERT_EQ(::unlink(("/dev/shm/" + names_.registry()).c_str()), 0);
   // Read through dynmgrctl: the fixture's client maps the removed registry.
   pid_t restarted = 0;
-  ASSERT_TRUE(wait_until([&] {
-    const auto g = ctl({"--json", "get", "d"});
-    if (g.exit_code != 0) return false;
-    const json::value v = parse(g.out);
-    if (!v.is_object() || v.at("status") != json::value("running")) return false;
-    restarted = static_cast<pid_t>(v.at("pid").to_number<std::int64_t>());
-    return restarted > 0 && restarted != dropped;
-  }, kWait)) << log();
+  ASSERT_TRUE(wait_until(
+      [&] {
+        const auto g = ctl({"--json", "get", "d"});
+        if (g.exit_code != 0) return false;
+        const json::value v = parse(g.out);
+        if (!v.is_object() || v.at("status") != json::value("running")) return false;
+        restarted = static_cast<pid_t>(v.at("pid").to_number<std::int64_t>());
+        return restarted > 0 && restarted != dropped;
+      },
+      kWait))
+      << log();
   track(restarted);
   EXPECT_TRUE(process_dead(dropped));
   EXPECT_EQ(status_line(restarted, "Uid"), kAllNobody);
@@ -245,8 +249,7 @@ TEST_F(DynmgrdUserTest, ARecreatedRegistryRestartsDroppedWorkersOnly) {
 // the next generation, and a dropped worker is restarted to open it.
 TEST_F(DynmgrdUserTest, ARecreatedControlQueueRestartsDroppedWorkers) {
   ASSERT_TRUE(start());
-  ASSERT_EQ(ctl({"put", "c", "--timeout", "0", "--user", "nobody", "--exec",
-                 probe_command_path()})
+  ASSERT_EQ(ctl({"put", "c", "--timeout", "0", "--user", "nobody", "--exec", probe_command_path()})
                 .exit_code,
             0)
       << log();
@@ -261,10 +264,13 @@ TEST_F(DynmgrdUserTest, ARecreatedControlQueueRestartsDroppedWorkers) {
   ASSERT_FALSE(control.empty());
   ASSERT_EQ(::unlink(("/dev/shm/" + control).c_str()), 0);
   std::optional<WorkerInfo> rec;
-  ASSERT_TRUE(wait_until([&] {
-    rec = record("c");
-    return rec && rec->status == WorkerStatus::kRunning && rec->pid > 0 && rec->pid != dropped;
-  }, kWait)) << log();
+  ASSERT_TRUE(wait_until(
+      [&] {
+        rec = record("c");
+        return rec && rec->status == WorkerStatus::kRunning && rec->pid > 0 && rec->pid != dropped;
+      },
+      kWait))
+      << log();
   track(rec->pid);
   EXPECT_EQ(status_line(rec->pid, "Uid"), kAllNobody);
   EXPECT_NE(log().find("restarting worker 'c' (uid 65534): it cannot open the new control queue"),
@@ -279,8 +285,7 @@ TEST_F(DynmgrdUserTest, ARecreatedControlQueueRestartsDroppedWorkers) {
 // process), and serves calls and del under the new supervisor.
 TEST_F(DynmgrdUserTest, ASuccessorAdoptsADroppedWorker) {
   ASSERT_TRUE(start());
-  ASSERT_EQ(ctl({"put", "a", "--timeout", "0", "--user", "nobody", "--exec",
-                 probe_command_path()})
+  ASSERT_EQ(ctl({"put", "a", "--timeout", "0", "--user", "nobody", "--exec", probe_command_path()})
                 .exit_code,
             0)
       << log();
@@ -305,13 +310,13 @@ TEST_F(DynmgrdUserTest, AChildrenFileCarriesUserAndGroup) {
   const std::string children = path("children.json");
   std::ofstream(children) << R"({"cu": {"exec": [")" << probe_command_path()
                           << R"("], "timeout": 0, "user": "nobody"},
-                                "cg": {"exec": [")" << probe_command_path()
+                                "cg": {"exec": [")"
+                          << probe_command_path()
                           << R"("], "timeout": 0, "user": 65534, "group": "nogroup"}})";
   ASSERT_TRUE(start({"--children", children}));
   for (const std::string id : {"cu", "cg"}) {
-    const auto rec = wait_record(id, [](const WorkerInfo& s) {
-      return s.status == WorkerStatus::kRunning;
-    });
+    const auto rec =
+        wait_record(id, [](const WorkerInfo& s) { return s.status == WorkerStatus::kRunning; });
     ASSERT_TRUE(rec) << id << log();
     const pid_t worker = worker_pid(id);
     ASSERT_GT(worker, 0);
