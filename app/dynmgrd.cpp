@@ -10,6 +10,7 @@
 
 #include "app/dynmgrd_flags.hpp"
 #include "dynmgr/run.hpp"
+#include "shared/run_as.hpp"
 #include "worker/exec_manager.hpp"
 
 int main(int argc, char** argv) {
@@ -47,6 +48,11 @@ int main(int argc, char** argv) {
       dynmgr::ExecManager probe(config);
       for (auto& [id, spec] : *specs) {
         if (auto st = probe.check_spec(id, spec); !st) return st.error();
+        // Refused here as a put would be (README "User and group").
+        if (auto who = dynmgr::check_run_as(spec); !who) {
+          return dynmgr::make_error(who.error().code,
+                                    "--children '" + id + "': " + who.error().message);
+        }
       }
     }
     return {};

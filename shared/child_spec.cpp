@@ -42,6 +42,34 @@ Error rlimit_error(std::string_view name, std::uint64_t n, std::string_view expe
                                         std::to_string(n) + " is not " + std::string(expect));
 }
 
+// A user or group: a string, or a JSON integer taken as its decimal id.
+Result<std::string> get_identity(const json::value& v, std::string_view field) {
+  if (v.is_string()) return std::string(v.get_string());
+  if (v.is_int64() && v.get_int64() >= 0 && v.get_int64() <= UINT32_MAX - 1) {
+    return std::to_string(v.get_int64());
+  }
+  if (v.is_uint64() && v.get_uint64() <= UINT32_MAX - 1) return std::to_string(v.get_uint64());
+  return field_error(field, v, "a name or an id in 0..4294967294");
+}
+
+Status check_identity(std::string_view field, const std::string& name) {
+  const auto bad = [&](std::string_view why) {
+    return make_error(Errc::kInvalid, "invalid spec field '" + std::string(field) + "': '" + name +
+                                          "' " + std::string(why));
+  };
+  if (name.empty()) return {};
+  if (name.size() > kMaxIdentityName) {
+    return bad("is longer than " + std::to_string(kMaxIdentityName) + " bytes");
+  }
+  for (const char c : name) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '_' || c == '-' || c == '$';
+    if (!ok) return bad("is not a user or group name (letters, digits, '.', '_', '-')");
+  }
+  if (name[0] == '-') return bad("is not a user or group name (it starts with '-')");
+  return {};
+}
+
 }  // namespace
 
 Result<std::uint64_t> parse_byte_size(std::string_view text) {
@@ -110,6 +138,8 @@ Status ChildSpec::validate() const {
   if (rlimits.core && *rlimits.core > INT64_MAX) {
     return rlimit_error("core", *rlimits.core, "in 0..9223372036854775807");
   }
+  if (auto st = check_identity("user", user); !st) return st;
+  if (auto st = check_identity("group", group); !st) return st;
   return {};
 }
 
@@ -126,6 +156,8 @@ json::object ChildSpec::to_json() const {
   if (on_overrun != OnOverrun::kReport) o["on_overrun"] = std::string(dynmgr::to_string(on_overrun));
   if (max_memory != 0) o["max_memory"] = max_memory;
   if (!rlimits.empty()) o["rlimits"] = rlimits.to_json();
+  if (!user.empty()) o["user"] = user;
+  if (!group.empty()) o["group"] = group;
   return o;
 }
 
@@ -194,6 +226,11 @@ Result<ChildSpec> ChildSpec::from_json(const json::value& v) {
         if (!n) return n.error();
         *slot = *n;
       }
+    } else if (key == "user" || key == "group") {
+      auto name = get_identity(val, key);
+      if (!name) return name.error();
+      if (name->empty()) return field_error(key, val, "a name or an id (empty)");
+      (key == "user" ? s.user : s.group) = std::move(*name);
     } else {
       return make_error(Errc::kInvalid, "unknown spec field '" + std::string(key) + "'");
     }

@@ -1,5 +1,7 @@
 #include "dynmgr/client.hpp"
 
+#include <unistd.h>
+
 #include <atomic>
 #include <filesystem>
 #include <map>
@@ -31,6 +33,7 @@ struct Client::Impl {
   ProcessIdentity self = ProcessIdentity::self();
   ControlSender control;
   std::optional<Queue> reply;
+  std::optional<RunAs> reply_owner;  // whom `reply` was given to (nullopt: ours)
   std::uint64_t next_request = 1;
   struct CachedMailbox {
     std::uint64_t incarnation = 0;
@@ -81,6 +84,7 @@ struct Client::Impl {
     if (reply && !reply->dead()) return {};
     if (reply) Queue::remove(reply->name());
     reply.reset();
+    reply_owner.reset();
     const auto h = reader.header();
     // Unique per process, not per Client: two Clients in one process (one per
     // thread) must never create — and so replace — each other's reply queue.
@@ -207,9 +211,24 @@ struct Client::Impl {
     }
   }
 
+  // A worker running as another user opens our reply queue after its drop:
+  // the queue (mode 0600) is given to its uid and gid before the call is sent.
+  // Only root can, and only a root supervisor starts such workers; the queue
+  // stays usable to us (root). A worker that opened it keeps its handle when
+  // it is given to the next one. (README "User and group".)
+  Status give_reply_to_worker(std::string_view id) {
+    auto r = reader.find(id);
+    if (!r || !r->run_as || r->run_as == reply_owner || ::geteuid() != 0) return {};
+    if (r->run_as->uid == ::geteuid()) return {};  // group only: still root
+    if (auto st = Queue::give_to(reply->name(), r->run_as->uid, r->run_as->gid); !st) return st;
+    reply_owner = r->run_as;
+    return {};
+  }
+
   Result<json::value> call_slot_id(std::string_view id, const json::value& msg, Millis timeout) {
     if (auto st = validate_id(id); !st) return st.error();
     if (auto st = ensure_reply(); !st) return st.error();
+    if (auto st = give_reply_to_worker(id); !st) return st.error();
     const std::uint64_t rid = next_request++;
     const Deadline deadline = Deadline::after(timeout);
     auto sent = send_mailbox(id, protocol::make_call(rid, reply->name(), msg), deadline);

@@ -7,18 +7,23 @@ namespace dynmgr {
 ControlSender::ControlSender(const Names& names, GenerationSource generation)
     : names_(names), source_(std::move(generation)) {}
 
-Status ControlSender::attempt(const Frame& frame, Deadline deadline, Failed& failed) {
+Status ControlSender::open() {
   const std::uint64_t gen = source_();
   if (!queue_ || queue_->dead() || gen != generation_) {
     auto q = Queue::open(names_.control(gen));
-    if (!q) {
-      // The old handle (if any) is kept but not used: the next attempt
-      // reopens, since its generation or health still differs.
-      failed = Failed::kOpen;
-      return q.error();
-    }
+    // The old handle (if any) is kept but not used: the next attempt
+    // reopens, since its generation or health still differs.
+    if (!q) return q.error();
     queue_.emplace(std::move(*q));
     generation_ = gen;
+  }
+  return {};
+}
+
+Status ControlSender::attempt(const Frame& frame, Deadline deadline, Failed& failed) {
+  if (auto st = open(); !st) {
+    failed = Failed::kOpen;
+    return st;
   }
   Status st = queue_->send(frame, deadline);
   if (!st) failed = Failed::kSend;

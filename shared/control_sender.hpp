@@ -61,6 +61,11 @@ class ControlSender {
   // published.
   Status send(const Frame& frame, Deadline deadline, Millis poll, const KeepTrying& keep_trying);
 
+  // Opens the queue of the generation now published, unless the handle is
+  // already that one and alive; nothing is sent. For a worker about to drop
+  // to another user (worker/identity.hpp), which could not open it later.
+  // Errors: the open's.
+  Status open();
   // Closes the handle (the next attempt reopens).
   void close() noexcept { queue_.reset(); }
   // The generation of the open handle (0: none open yet).

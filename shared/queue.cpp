@@ -255,6 +255,26 @@ void Queue::remove(const std::string& name) noexcept {
   ::shm_unlink(bell_name(name).c_str());
 }
 
+Status Queue::give_to(const std::string& name, unsigned uid, unsigned gid) {
+  for (const std::string& object : {name, bell_name(name)}) {
+    // Through a descriptor, not /dev/shm/<name>: the object opened is the one
+    // chowned, and a symlink planted under the name is not followed.
+    const int fd = ::shm_open(object.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0);
+    if (fd < 0)
+      return errno_error("unable to open " + object + " to give it to uid " + std::to_string(uid),
+                         errno);
+    const int rc = ::fchown(fd, static_cast<uid_t>(uid), static_cast<gid_t>(gid));
+    const int err = errno;
+    ::close(fd);
+    if (rc != 0) {
+      return errno_error("unable to give " + object + " to uid " + std::to_string(uid) + " gid " +
+                             std::to_string(gid),
+                         err);
+    }
+  }
+  return {};
+}
+
 std::uint32_t Queue::max_body_size() const noexcept {
   return max_msg_size_ > kFrameHeaderSize
              ? max_msg_size_ - static_cast<std::uint32_t>(kFrameHeaderSize)

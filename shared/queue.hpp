@@ -58,6 +58,10 @@ class Queue {
   // renamed away); kDeadQueue: a part is shorter than it was created. The
   // message names the part. (README "Tampered shared memory".)
   static Status intact(const std::string& name, std::uint64_t queue_bytes);
+  // chown of the queue and its bell to uid:gid (their mode stays 0600): the
+  // queue's one other user, a worker running as another user (shared/run_as.hpp),
+  // can open it. Only root may. Errors: kSystem naming the object and errno.
+  static Status give_to(const std::string& name, unsigned uid, unsigned gid);
 
   Queue(Queue&&) noexcept;
   Queue& operator=(Queue&&) noexcept;

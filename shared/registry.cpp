@@ -40,7 +40,8 @@ constexpr std::uint64_t kMagic = 0x52474d4e59440001ULL;  // "DYNMGR" + 0001
 //    more exit kinds (overrun, max_memory) in the per-slot exit counters.
 // 10: the worker-owned words (busy since, last perform, work counters) moved
 //    out to the words object, a page per slot; the registry is read-only to
-//    workers. The header records the words' stride.
+//    workers. The header records the words' stride. The spec's user and group
+//    (as given) and the ids they resolved to.
 constexpr std::uint32_t kLayoutVersion = 10;
 constexpr std::uint32_t kReadyWord = 0x52454459;  // "REDY"
 constexpr std::size_t kIdCapacity = 256;
@@ -133,9 +134,13 @@ struct alignas(64) SlotHeader {
   std::uint32_t exit_count;   // entries in the slot's exit history (0..kExitHistory)
   std::uint64_t max_memory;   // bytes, 0: none
   std::uint64_t rlimits[4];   // nofile, as, cpu, core; each set when its kRlimitSet bit is
+  std::uint32_t run_uid;      // the ids user/group resolved to, when flag kRunAs is set
+  std::uint32_t run_gid;
+  char user[kMaxIdentityName];   // the spec's user as given, NUL-padded ("" unset)
+  char group[kMaxIdentityName];  // the spec's group as given, NUL-padded
   // payload then value, back to back, when both fit (flag kInlineData);
   // otherwise they sit in the slot's out-of-line area.
-  char inline_data[320];
+  char inline_data[248];
 };
 
 // One entry of a slot's exit history (newest first, after its options).
@@ -203,6 +208,7 @@ constexpr std::uint32_t kPoolMember = 2U;
 constexpr std::uint32_t kInlineData = 4U;
 constexpr std::uint32_t kOverrunKill = 8U;
 constexpr std::uint32_t kRlimitSet = 16U;  // << 0..3: rlimits[i] is set
+constexpr std::uint32_t kRunAs = 256U;     // run_uid and run_gid hold the worker's ids
 
 std::optional<std::uint64_t> Rlimits::*const kRlimitMembers[4] = {&Rlimits::nofile, &Rlimits::as,
                                                                   &Rlimits::cpu, &Rlimits::core};
@@ -489,6 +495,10 @@ ReadOutcome read_slot(const Mapping& m, std::uint32_t i, SlotRecord& out, bool b
     } else {
       out.rlimits = to_json(json::value(out.rlimit_values.to_json()));
     }
+    out.user.assign(s->user, ::strnlen(s->user, sizeof s->user));
+    out.group.assign(s->group, ::strnlen(s->group, sizeof s->group));
+    out.run_as = std::nullopt;
+    if ((s->flags & kRunAs) != 0) out.run_as = RunAs{s->run_uid, s->run_gid};
     out.last_exit.kind = static_cast<ExitInfo::Kind>(s->exit_kind);
     out.last_exit.code = s->exit_code;
     out.last_exit.reason.assign(s->exit_reason,
@@ -973,6 +983,13 @@ Status RegistryWriter::write(const SlotRecord& r) {
     s->rlimits[k] = limit.value_or(0);
     if (limit) flags |= kRlimitSet << k;
   }
+  if (r.run_as) flags |= kRunAs;
+  s->run_uid = r.run_as ? r.run_as->uid : 0;
+  s->run_gid = r.run_as ? r.run_as->gid : 0;
+  std::memset(s->user, 0, sizeof s->user);
+  std::memcpy(s->user, r.user.data(), std::min(r.user.size(), sizeof s->user));
+  std::memset(s->group, 0, sizeof s->group);
+  std::memcpy(s->group, r.group.data(), std::min(r.group.size(), sizeof s->group));
   s->flags = flags;
   s->max_memory = r.max_memory;
   s->max_restarts = r.max_restarts;

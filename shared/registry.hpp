@@ -33,6 +33,7 @@
 #include "shared/child_spec.hpp"
 #include "shared/error.hpp"
 #include "shared/names.hpp"
+#include "shared/run_as.hpp"
 #include "shared/types.hpp"
 #include "shared/worker_info.hpp"
 
@@ -59,6 +60,9 @@ struct SlotRecord : WorkerInfo {
   std::uint64_t updated_ms = 0;  // wall ms of the last write by the supervisor
   std::uint64_t mailbox_generation = 0;
   Rlimits rlimit_values;  // the spec's rlimits (WorkerInfo::rlimits is their JSON text)
+  // The ids the spec's user/group resolved to (nullopt: neither set). Clients
+  // give their reply queue to them before a call (the worker must open it).
+  std::optional<RunAs> run_as;
 };
 
 // Per-slot counters for metrics (`dynmgrctl metrics`). The work counters are

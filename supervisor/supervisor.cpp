@@ -247,7 +247,11 @@ void Supervisor::Loop::recreate_control(const std::string& why) {
            std::to_string(next));
   if (auto st = create_control(next); !st) {
     log_error("unable to recreate the control queue: " + st.error().message);
+    return;
   }
+  // Workers reopen it when they see the new generation, except those running
+  // as another user, which cannot (README "User and group").
+  restart_unable_to_reopen("control queue");
 }
 
 void Supervisor::Loop::publish_dropped() {

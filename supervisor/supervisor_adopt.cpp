@@ -46,6 +46,8 @@ ChildSpec spec_of(const SlotRecord& r) {
   s.on_overrun = r.on_overrun;
   s.max_memory = r.max_memory;
   s.rlimits = r.rlimit_values;
+  s.user = r.user;
+  s.group = r.group;
   if (!r.options.empty()) {
     if (auto o = parse_json(r.options, "options"); o && o->is_object()) s.options = o->as_object();
   }
@@ -74,6 +76,7 @@ Status Supervisor::Loop::adopt_control() {
   }
   log_warn("the control queue " + names_.control(generation) +
            " is unusable; creating generation " + std::to_string(generation + 1));
+  control_replaced_at_adoption_ = true;
   return create_control(generation + 1);
 }
 
@@ -125,6 +128,10 @@ void Supervisor::Loop::adopt_fleet(pid_t predecessor) {
   }
   overruns_.changed();
   run_inbox();
+  // A live worker running as another user still maps the registry and the
+  // control queue it opened: adopted like any other, unless the control queue
+  // had to be replaced, which it cannot open (README "User and group").
+  if (control_replaced_at_adoption_) restart_unable_to_reopen("control queue");
   reg_->set_adoption(adopted, opt_.registry.orphan_grace_ms);
   // The workers wait for a successor in their mailbox: wake them to look.
   for (const auto& m : to_ring) {

@@ -67,6 +67,9 @@ class Supervisor::Loop {
   void recreate_mailbox(Entry& e, const std::string& why);
   void recreate_events(const std::string& why);
   void relock(const std::string& why);
+  // supervisor_run_as.cpp: workers that run as another user (README "User and group")
+  Result<Queue> create_mailbox(const Entry& e, std::uint64_t generation);
+  std::vector<std::uint32_t> restart_unable_to_reopen(const std::string& what);
   // supervisor_adopt.cpp: taking over a crashed (or re-executed) supervisor's registry
   Status adopt_control();
   void adopt_fleet(pid_t predecessor);
@@ -172,6 +175,9 @@ class Supervisor::Loop {
   TimerQueue timers_;
   OverrunWatch overruns_;
   std::uint64_t mailbox_counter_ = 0;
+  // adopt_control found the predecessor's control queue unusable and made a
+  // new one: adopt_fleet restarts the workers that cannot open it.
+  bool control_replaced_at_adoption_ = false;
   // The children last applied (boot, manager restart, `reload`), each as its
   // check_spec() completed it: `reload` changes only what differs from these.
   std::map<std::string, ChildSpec> children_;

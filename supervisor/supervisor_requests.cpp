@@ -131,6 +131,8 @@ void Supervisor::Loop::handle_put(const Waiter& w, const protocol::ControlReques
   if (!spec) return reply_error(w, spec.error().code, spec.error().message);
   if (auto st = m_.check_spec(req.id, *spec); !st)
     return reply_error(w, st.error().code, st.error().message);
+  if (auto who = check_run_as(*spec); !who)
+    return reply_error(w, who.error().code, who.error().message);
   const std::size_t size = to_json(spec->payload).size();
   if (size > opt_.registry.max_payload) {
     return reply_error(w, Errc::kTooLarge,
@@ -203,6 +205,8 @@ void Supervisor::Loop::handle_reload(const Waiter& w, const protocol::ControlReq
     }
     if (auto st = m_.check_spec(id, spec); !st)
       return reply_error(w, st.error().code, "'" + id + "': " + st.error().message);
+    if (auto who = check_run_as(spec); !who)
+      return reply_error(w, who.error().code, "'" + id + "': " + who.error().message);
     const std::size_t size = to_json(spec.payload).size();
     if (size > opt_.registry.max_payload) {
       return reply_error(w, Errc::kTooLarge,
@@ -297,8 +301,7 @@ void Supervisor::Loop::handle_queue_dead(const Frame& f) {
     return;
   }
   const std::uint64_t next = ++mailbox_counter_;
-  auto created = Queue::create(names_.mailbox(qd->slot, next), opt_.registry.mailbox_depth,
-                               opt_.registry.mailbox_msg_size());
+  auto created = create_mailbox(*e, next);
   if (!created) {
     log_error("unable to recreate the mailbox of '" + e->id + "': " + created.error().message);
     return;

@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <charconv>
 
 #include "shared/bus_guard.hpp"
@@ -91,7 +92,8 @@ void Supervisor::Loop::check_shared_objects() {
 // the same slot and incarnation; the header's words as this loop has them.
 // Workers still map the old one: each is told to look again (SIGURG, which
 // they take as "reopen the registry and your mailbox"; ignored by default, so
-// a worker not yet listening is not harmed).
+// a worker not yet listening is not harmed). A worker running as another user
+// cannot open the new one: it is restarted instead (restart_unable_to_reopen).
 void Supervisor::Loop::recreate_registry(const std::string& why) {
   std::vector<SlotRecord> records;
   records.reserve(fleet_.size());
@@ -110,7 +112,9 @@ void Supervisor::Loop::recreate_registry(const std::string& why) {
   publish_persistence(/*force=*/true);
   overruns_.changed();
   log_warn(why + "; recreated it with " + std::to_string(records.size()) + " worker(s)");
+  const auto restarted = restart_unable_to_reopen("registry");
   for (const auto& [slot, e] : fleet_.entries()) {
+    if (std::find(restarted.begin(), restarted.end(), slot) != restarted.end()) continue;
     if (e.rec.pid > 0) ::kill(e.rec.pid, SIGURG);
   }
 }
@@ -124,7 +128,10 @@ void Supervisor::Loop::recreate_words(const std::string& why) {
     return;
   }
   log_warn(why + "; recreated it");
+  // A worker running as another user cannot map the new object: restarted.
+  const auto restarted = restart_unable_to_reopen("words");
   for (const auto& [slot, e] : fleet_.entries()) {
+    if (std::find(restarted.begin(), restarted.end(), slot) != restarted.end()) continue;
     if (e.rec.pid > 0) ::kill(e.rec.pid, SIGURG);
   }
 }
@@ -134,8 +141,7 @@ void Supervisor::Loop::recreate_words(const std::string& why) {
 void Supervisor::Loop::recreate_mailbox(Entry& e, const std::string& why) {
   const std::string old_name = names_.mailbox(e.rec.slot, e.rec.mailbox_generation);
   const std::uint64_t next = ++mailbox_counter_;
-  auto created = Queue::create(names_.mailbox(e.rec.slot, next), opt_.registry.mailbox_depth,
-                               opt_.registry.mailbox_msg_size());
+  auto created = create_mailbox(e, next);
   if (!created) {
     log_error("unable to recreate the mailbox of '" + e.id + "' (" + why +
               "): " + created.error().message);

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
 #include <map>
 
@@ -295,6 +296,24 @@ void Supervisor::Loop::spawn(Entry& e) {
   if (!e.spec.rlimits.empty()) {
     env.push_back("DYNMGR_WORKER_RLIMITS=" + to_json(json::value(e.spec.rlimits.to_json())));
   }
+  // Dropped to by the worker itself, after it attached and before any manager
+  // callback (worker/identity.hpp). Only root switches; a supervisor that is
+  // not root only ever accepted its own identity (check_run_as).
+  const bool wants_identity = !e.spec.user.empty() || !e.spec.group.empty();
+  if (wants_identity && !e.rec.run_as) {
+    lc::Event failed(lc::EventKind::kSpawnFailed);
+    failed.exit.kind = ExitInfo::Kind::kSpawnFailed;
+    failed.exit.code = EINVAL;
+    failed.exit.reason =
+        "user '" + e.spec.user + "' / group '" + e.spec.group + "' did not resolve";
+    log_error("unable to spawn worker '" + e.id + "': " + failed.exit.reason);
+    inbox_.push_back(PendingEvent{e.rec.slot, e.rec.incarnation, std::move(failed)});
+    return;
+  }
+  if (e.rec.run_as && ::geteuid() == 0) {
+    env.push_back(std::string(kRunAsEnv) + "=" + std::to_string(e.rec.run_as->uid) + ":" +
+                  std::to_string(e.rec.run_as->gid));
+  }
   // Its stdout and stderr: pipes read by the log collector (the write ends
   // are closed here when `stdio` goes, after the spawn gave them to the worker).
   const auto stdio = logs_ ? logs_->open_for(e.id) : std::nullopt;
@@ -350,6 +369,14 @@ void Supervisor::Loop::apply_spec(Entry& e, ChildSpec spec) {
   e.rec.restarts = 0;
   e.rec.last_exit = ExitInfo{};
   e.rec.options = to_json(e.spec.options);
+  e.rec.user = e.spec.user;
+  e.rec.group = e.spec.group;
+  // Resolved once, here (the spec was checked when it arrived); a spec whose
+  // user no longer resolves keeps run_as empty, and spawn refuses to start it
+  // as the supervisor's user instead.
+  auto who = resolve_run_as(e.spec);
+  e.rec.run_as = who ? *who : std::nullopt;
+  if (!who) log_error("worker '" + e.id + "': " + who.error().message);
 }
 
 void Supervisor::Loop::remove(std::uint32_t slot) {
@@ -389,7 +416,7 @@ Result<std::uint32_t> Supervisor::Loop::start_new(const std::string& id, ChildSp
   }
   e.rec.mailbox_generation = ++mailbox_counter_;
   const std::string mailbox = names_.mailbox(*slot, e.rec.mailbox_generation);
-  auto q = Queue::create(mailbox, opt_.registry.mailbox_depth, opt_.registry.mailbox_msg_size());
+  auto q = create_mailbox(e, e.rec.mailbox_generation);
   if (!q) {
     reg_->release(*slot);
     return q.error();
@@ -459,6 +486,10 @@ void Supervisor::Loop::boot_children() {
     const bool member = pool && id.rfind(pool->id_prefix, 0) == 0;
     if (auto st = m_.check_spec(id, spec); !st) {
       log_error("unable to start '" + id + "': " + st.error().message);
+      continue;
+    }
+    if (auto who = check_run_as(spec); !who) {
+      log_error("unable to start '" + id + "': " + who.error().message);
       continue;
     }
     const auto row = rows.find(id);

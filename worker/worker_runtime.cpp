@@ -30,6 +30,7 @@
 #include "shared/reply_cache.hpp"
 #include "shared/signal_guard.hpp"
 #include "shared/stop_signals.hpp"
+#include "worker/identity.hpp"
 
 namespace dynmgr {
 namespace {
@@ -224,6 +225,12 @@ class WorkerRuntime {
       return 1;
     }
     set_log_program("worker " + id_);
+    // The spec's user and group, before any manager callback (worker/identity.hpp).
+    if (auto st = drop_worker_identity(control_); !st) {
+      log_error(st.error().message);
+      report_failing(st.error().message);
+      return 1;
+    }
     auto init = callback(Callback::kInit, [&] { return m_.init(id_, payload_); });
     if (!init) return 1;
     {

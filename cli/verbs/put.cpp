@@ -25,6 +25,8 @@ struct PutArgs {
   std::string on_overrun;
   std::string max_memory;
   std::vector<std::string> rlimits;
+  std::optional<std::string> user;
+  std::optional<std::string> group;
 };
 
 // "x/y" or "./y" -> "<cwd>/x/y"; a bare name ("python3") is left for PATH,
@@ -137,6 +139,16 @@ void run_put(Context& ctx, const PutArgs& a, bool only_new, const std::vector<st
     }
     spec.rlimits = parsed->rlimits;
   }
+  // Looked up by the supervisor, which is who switches to them.
+  for (const auto* given : {&a.user, &a.group}) {
+    if (!*given) continue;
+    if ((*given)->empty()) {
+      ctx.fail(what, Errc::kInvalid,
+               std::string("invalid --") + (given == &a.user ? "user" : "group") + ": empty");
+      return;
+    }
+    (given == &a.user ? spec.user : spec.group) = **given;
+  }
   if (auto st = spec.validate(); !st) {
     ctx.fail(what, st.error());
     return;
@@ -185,6 +197,12 @@ CLI::App* add_put_command(CLI::App& app, Context& ctx, const std::string& name, 
   cmd->add_option("--rlimit", args->rlimits,
                   "NAME=VALUE resource limit set in the worker: nofile, as (bytes), cpu "
                   "(seconds), core (bytes) (repeatable)");
+  cmd->add_option("--user", args->user,
+                  "run the worker as USER (name or uid), with its primary and supplementary "
+                  "groups; the supervisor must be root");
+  cmd->add_option("--group", args->group,
+                  "run the worker with GROUP (name or gid) as its group; alone: the "
+                  "supervisor's user with that group");
   cmd->footer("--exec CMD ARGS... runs CMD as the worker (dynmgrd); it takes the rest of the line.");
   cmd->callback([&ctx, args, only_new, &exec_argv] { run_put(ctx, *args, only_new, exec_argv); });
   return cmd;

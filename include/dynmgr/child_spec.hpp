@@ -6,6 +6,7 @@
 #include "dynmgr/json.hpp"
 #include "dynmgr/types.hpp"
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -27,6 +28,10 @@ struct Rlimits {
   json::object to_json() const;
 };
 
+// Longest user or group name a spec may give (useradd's limit; the registry
+// keeps this many bytes of each).
+inline constexpr std::size_t kMaxIdentityName = 32;
+
 struct ChildSpec {
   json::value payload = nullptr;        // initial payload
   std::uint32_t timeout_ms = 1000;      // between performs; 0 = never perform
@@ -39,10 +44,20 @@ struct ChildSpec {
   OnOverrun on_overrun = OnOverrun::kReport;  // kill: an overrun perform/call kills the worker
   std::uint64_t max_memory = 0;         // bytes of RSS; above it the worker is restarted (0: none)
   Rlimits rlimits;
+  // The identity the worker process runs as (README "User and group"): a
+  // name or a decimal id, "" for unset. user alone: that user, its primary
+  // group and its supplementary groups; group alone: the supervisor's user
+  // with that group. Set only by a supervisor running as root (else refused
+  // unless it is the supervisor's own identity); dropped in the worker before
+  // the manager's init.
+  std::string user;
+  std::string group;
 
   // Errors: kInvalid naming the field and its value (lull outside 1..1000,
   // timeout over 2^31-1, max_restarts without a positive within_ms, an
-  // rlimit out of its range).
+  // rlimit out of its range, a user or group that is empty, longer than
+  // kMaxIdentityName bytes or holds a character outside [A-Za-z0-9._-]).
+  // Names are not looked up here (shared/run_as.hpp does, in the supervisor).
   Status validate() const;
   // The children-file / put-request form: timeout, within (no _ms), ...
   json::object to_json() const;

@@ -64,12 +64,15 @@ struct WorkerInfo {
   OnOverrun on_overrun = OnOverrun::kReport;
   std::uint64_t max_memory = 0;  // bytes; 0: no limit
   JsonText rlimits = "{}";       // {"nofile": 1024, ...}: the ones set
+  // The spec's user and group as given (README "User and group"); "" unset.
+  std::string user;
+  std::string group;
 };
 BOOST_DESCRIBE_STRUCT(WorkerInfo, (),
                       (id, pid, status, restarts, payload, value, timeout_ms, lull, restart,
                        instant_perform, max_restarts, within_ms, pool, started_ms, busy_since_ms,
                        last_perform_ms, slot, last_exit, exits, options, on_overrun, max_memory,
-                       rlimits))
+                       rlimits, user, group))
 
 // "busy" when running with busy_since set, else the registry status.
 std::string_view display_status(const WorkerInfo& r) noexcept;

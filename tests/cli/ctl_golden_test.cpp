@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 #include <locale.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <cwchar>
 #include <regex>
@@ -117,7 +118,7 @@ std::string default_record(const std::string& id, const std::string& pid,
       R"("value":null,"timeout_ms":0,"lull":1.1,"restart":"permanent","instant_perform":false,)"
       R"("max_restarts":5,"within_ms":30000,"pool":false,"started_ms":{STARTED},"busy_since_ms":0,)"
       R"("last_perform_ms":0,"slot":{SLOT},"last_exit":null,"exits":[],"options":{},)"
-      R"("on_overrun":"report","max_memory":0,"rlimits":{}})",
+      R"("on_overrun":"report","max_memory":0,"rlimits":{},"user":"","group":""})",
       {{"ID", id}, {"PID", pid}, {"STARTED", started}, {"PAYLOAD", payload}, {"SLOT", slot}});
 }
 
@@ -155,7 +156,7 @@ TEST_F(CtlGolden, PutJsonPrintsTheRecordWithEveryOption) {
                         R"("instant_perform":false,"max_restarts":3,"within_ms":1000,"pool":false,)"
                         R"("started_ms":{STARTED},"busy_since_ms":0,"last_perform_ms":0,"slot":1,)"
                         R"("last_exit":null,"exits":[],"options":{},"on_overrun":"report",)"
-                        R"("max_memory":0,"rlimits":{}})"
+                        R"("max_memory":0,"rlimits":{},"user":"","group":""})"
                         "\n",
                         {{"PID", to_json(o["pid"])}, {"STARTED", to_json(o["started_ms"])}}));
   EXPECT_GT(o["pid"].to_number<std::int64_t>(), 0);
@@ -182,6 +183,30 @@ TEST_F(CtlGolden, PutLimitFlagsAreInTheRecord) {
   const std::string limits = R"({"nofile":1024,"as":)" + as + R"(,"core":0})";
   EXPECT_EQ(to_json(o["rlimits"]), limits);
   EXPECT_EQ(to_json(record("l")["rlimits"]), limits);
+}
+
+// Root to root: allowed, and shown as given (README "User and group").
+TEST_F(CtlGolden, PutUserAndGroupFlagsAreInTheRecord) {
+  if (::geteuid() != 0) GTEST_SKIP() << "a supervisor that is not root refuses user root";
+  const auto r = run({"--json", "put", "u", "--timeout", "0", "--user", "root", "--group", "0"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto o = parse(r.out).as_object();
+  EXPECT_EQ(o["user"], json::value("root"));
+  EXPECT_EQ(o["group"], json::value("0"));
+  EXPECT_EQ(record("u")["user"], json::value("root"));
+}
+
+TEST_F(CtlGolden, PutUserAndGroupFlagsAreChecked) {
+  expect_fail({"put", "u", "--user", ""}, 2, "dynmgrctl: put 'u': invalid --user: empty");
+  expect_fail({"put", "u", "--group", "a b"}, 2,
+              "dynmgrctl: put 'u': invalid spec field 'group': 'a b' is not a user or group name "
+              "(letters, digits, '.', '_', '-')");
+  expect_fail({"put", "u", "--user", std::string(33, 'n')}, 2,
+              "dynmgrctl: put 'u': invalid spec field 'user': '" + std::string(33, 'n') +
+                  "' is longer than 32 bytes");
+  expect_fail({"put", "u", "--user", "no-such-user-dynmgr"}, 2,
+              "dynmgrctl: put 'u': unknown user 'no-such-user-dynmgr'");
+  EXPECT_EQ(run({"get", "u"}).exit_code, 3);
 }
 
 TEST_F(CtlGolden, PutLimitFlagsAreCheckedInTheClient) {
@@ -253,8 +278,8 @@ TEST_F(CtlGolden, GetHuman) {
       "slot:             <any>",      "last_exit:        -",
       "exits:            -",          "options:          {}",
       "on_overrun:       report",     "max_memory:       0",
-      "rlimits:          {}",
-      "uptime:           <any>",
+      "rlimits:          {}",         "user:             ",
+      "group:            ",           "uptime:           <any>",
   };
   ASSERT_EQ(lines.size(), expected.size()) << r.out;
   for (std::size_t i = 0; i < lines.size(); ++i) {
@@ -520,9 +545,9 @@ TEST_F(CtlGolden, HelpExitsZero) {
   }
   const auto p = ctl_raw({"put", "--help"});
   EXPECT_EQ(p.exit_code, 0);
-  for (const char* flag : {"--payload", "--timeout", "--lull", "--instant", "--restart",
-                           "--max-restarts", "--within", "--exec", "--on-overrun", "--max-memory",
-                           "--rlimit"}) {
+  for (const char* flag :
+       {"--payload", "--timeout", "--lull", "--instant", "--restart", "--max-restarts", "--within",
+        "--exec", "--on-overrun", "--max-memory", "--rlimit", "--user", "--group"}) {
     EXPECT_NE(p.out.find(flag), std::string::npos) << flag;
   }
   EXPECT_EQ(ctl_raw({"call", "--help"}).exit_code, 0);

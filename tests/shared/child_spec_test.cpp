@@ -236,5 +236,49 @@ TEST(ChildSpec, ValidateCatchesProgrammaticValues) {
   EXPECT_NE(st.error().message.find("'within'"), std::string::npos) << st.error().message;
 }
 
+// README "User and group": strings as given, a JSON integer as its decimal id;
+// omitted from to_json when unset.
+TEST(ChildSpec, UserAndGroupRoundTrip) {
+  auto s = ChildSpec::from_json(parse(R"({"user": "nobody", "group": 65534})"));
+  ASSERT_TRUE(s) << s.error().message;
+  EXPECT_EQ(s->user, "nobody");
+  EXPECT_EQ(s->group, "65534");
+  const json::object o = s->to_json();
+  EXPECT_EQ(o.at("user"), json::value("nobody"));
+  EXPECT_EQ(o.at("group"), json::value("65534"));
+  auto back = ChildSpec::from_json(json::value(o));
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->user, "nobody");
+  EXPECT_EQ(ChildSpec{}.to_json().count("user"), 0U);
+  EXPECT_EQ(ChildSpec{}.to_json().count("group"), 0U);
+}
+
+TEST(ChildSpec, BadUserAndGroupNameTheFieldAndTheValue) {
+  const struct {
+    const char* text;
+    const char* message;
+  } rows[] = {
+      {R"({"user": ""})", "invalid spec field 'user': \"\" is not a name or an id (empty)"},
+      {R"({"user": -1})", "invalid spec field 'user': -1 is not a name or an id in 0..4294967294"},
+      {R"({"group": 4294967295})",
+       "invalid spec field 'group': 4294967295 is not a name or an id in 0..4294967294"},
+      {R"({"group": true})",
+       "invalid spec field 'group': true is not a name or an id in 0..4294967294"},
+      {R"({"user": "a:b"})",
+       "invalid spec field 'user': 'a:b' is not a user or group name (letters, digits, '.', '_', "
+       "'-')"},
+      {R"({"user": "-x"})",
+       "invalid spec field 'user': '-x' is not a user or group name (it starts with '-')"},
+      {R"({"group": "abcdefghijabcdefghijabcdefghijabc"})",
+       "invalid spec field 'group': 'abcdefghijabcdefghijabcdefghijabc' is longer than 32 bytes"},
+  };
+  for (const auto& row : rows) {
+    auto s = ChildSpec::from_json(parse(row.text));
+    ASSERT_FALSE(s) << row.text;
+    EXPECT_EQ(s.error().code, Errc::kInvalid);
+    EXPECT_EQ(s.error().message, row.message) << row.text;
+  }
+}
+
 }  // namespace
 }  // namespace dynmgr

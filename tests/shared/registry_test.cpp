@@ -253,6 +253,8 @@ TEST_F(RegistryTest, EveryDescribedMemberSurvivesTheSlot) {
   in.rlimit_values.nofile = 1024;
   in.rlimit_values.core = 0;
   in.rlimits = R"({"nofile":1024,"core":0})";
+  // The ids user/group resolved to are words of the slot too (not described).
+  in.run_as = RunAs{65534, 65533};
   // The worker-owned words are the worker's to store, not write()'s.
   in.busy_since_ms = 0;
   in.last_perform_ms = 0;
@@ -264,6 +266,10 @@ TEST_F(RegistryTest, EveryDescribedMemberSurvivesTheSlot) {
   boost::mp11::mp_for_each<
       boost::describe::describe_members<WorkerInfo, boost::describe::mod_public>>(
       [&](auto d) { EXPECT_TRUE(testing::same(in.*d.pointer, (*out).*d.pointer)) << d.name; });
+  EXPECT_EQ(out->run_as, in.run_as);
+  in.run_as.reset();
+  ASSERT_TRUE(w.write(in));
+  EXPECT_FALSE(r.read(*slot)->run_as);
 }
 
 TEST_F(RegistryTest, WriteThenReadEveryField) {
