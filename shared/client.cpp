@@ -29,7 +29,7 @@ constexpr std::uint32_t kReplyDepth = 4;  // messages in a Client's reply queue
 
 struct Client::Impl {
   Names names;
-  RegistryReader reader;
+  mutable RegistryReader reader;  // reopened when superseded (ensure_readable)
   ProcessIdentity self = ProcessIdentity::self();
   ControlSender control;
   std::optional<Queue> reply;
@@ -55,7 +55,14 @@ struct Client::Impl {
   // The registry can still be read: its supervisor lives, or it died and left
   // live workers for a successor to adopt (they go on serving calls and casts).
   Status ensure_readable() const {
-    if (reader.superseded() || (!reader.supervisor_alive() && !reader.any_worker_alive())) {
+    if (reader.superseded()) {
+      // Replaced under its name: the registry or the words recreated after
+      // tampering, or a new supervisor. Read the one there now.
+      auto fresh = RegistryReader::open(names);
+      if (!fresh) return fresh.error();
+      reader = std::move(*fresh);
+    }
+    if (!reader.supervisor_alive() && !reader.any_worker_alive()) {
       return make_error(Errc::kNoSupervisor,
                         "no supervisor running under '" + names.instance() + "'");
     }

@@ -731,16 +731,19 @@ RegistryWriter& RegistryWriter::operator=(RegistryWriter&&) noexcept = default;
 RegistryWriter::~RegistryWriter() = default;
 
 Result<RegistryWriter> RegistryWriter::create(const Names& names, const RegistryConfig& config) {
+  if (auto st = config.validate(); !st) return st.error();
+  // The words first: a reader that finds the registry finds them too.
+  const std::size_t words_bytes = std::size_t{config.capacity} * words_stride_now();
+  auto words = map_words(names.words(), WordsOpen::kCreate, words_bytes, 0, words_bytes, true);
+  if (!words) return words.error();
   auto w = create_segment(names, config);
-  if (!w) return w;
-  Mapping& m = *w->map_;
-  auto words =
-      map_words(names.words(), WordsOpen::kCreate, words_total(m), 0, words_total(m), true);
-  if (!words) {
-    w->remove_name();
-    return words.error();
+  if (!w) {
+    ::munmap(words->base, words->bytes);
+    ::close(words->fd);
+    ::shm_unlink(names.words().c_str());
+    return w;
   }
-  m.words = *words;
+  w->map_->words = *words;
   return w;
 }
 
@@ -821,6 +824,11 @@ Result<RegistryWriter> RegistryWriter::attach(const Names& names) {
     const std::uint64_t seq = s->seq.load(std::memory_order_acquire);
     if (seq & 1U) {
       w.torn_.push_back(i);
+      // Its id, where it reads as one: the state database may know the
+      // worker (an update of a slot keeps its id; a new id's bytes may be
+      // half written, and then match nothing).
+      std::string id(s->id, std::min<std::size_t>(s->id_len, kIdCapacity));
+      if (validate_id(id)) w.torn_ids_.push_back(std::move(id));
       s->in_use = 0;
       s->status = static_cast<std::uint32_t>(WorkerStatus::kFree);
       s->seq.store(seq + 1, std::memory_order_release);
@@ -1373,7 +1381,12 @@ bool RegistryReader::superseded() const {
   struct stat mine {};
   if (::stat(Names::shm_path(names_.registry()).c_str(), &now) != 0) return true;
   if (::fstat(map_->shm.get_mapping_handle().handle, &mine) != 0) return true;
-  return now.st_ino != mine.st_ino || now.st_dev != mine.st_dev;
+  if (now.st_ino != mine.st_ino || now.st_dev != mine.st_dev) return true;
+  // The words too: recreated (or back after a removal), a reader that keeps
+  // the old mapping would show them frozen.
+  const WordsMap& w = map_->words;
+  if (w.base == nullptr) return ::stat(Names::shm_path(names_.words()).c_str(), &now) == 0;
+  return !words_at_name(names_.words(), w.dev, w.ino, 0);
 }
 
 Result<SlotRecord> RegistryReader::read(std::uint32_t slot) const {

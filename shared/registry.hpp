@@ -155,6 +155,8 @@ class RegistryWriter {
 
   const RegistryConfig& config() const noexcept { return config_; }
   const std::vector<std::uint32_t>& torn_slots() const noexcept { return torn_; }
+  // The ids those slots held, as far as they read as valid ids.
+  const std::vector<std::string>& torn_ids() const noexcept { return torn_ids_; }
 
   // Reserves a free slot index (kFull with the capacity in the message).
   Result<std::uint32_t> allocate();
@@ -230,6 +232,7 @@ class RegistryWriter {
   std::vector<std::uint32_t> free_;  // free slot indices, lowest last
   std::vector<bool> allocated_;      // handed out by allocate() (or in use)
   std::vector<std::uint32_t> torn_;
+  std::vector<std::string> torn_ids_;
   std::uint64_t next_incarnation_ = 1;
   std::uint32_t tombstones_ = 0;  // deleted buckets in the id index
   bool keep_incarnation_ = false;  // recreate(): write() keeps the record's incarnation
@@ -254,7 +257,8 @@ class RegistryReader {
   bool supervisor_alive() const;
   // Is any worker in the table alive (pid and start time)? Reads every slot.
   bool any_worker_alive() const;
-  // True if the segment has been replaced (a new supervisor): reopen.
+  // True if the segment or the words have been replaced (a new supervisor,
+  // an object recreated after tampering): reopen.
   bool superseded() const;
 
   // One consistent slot. kNotFound if free; kTorn if it stays mid-update.

@@ -21,6 +21,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -121,17 +122,39 @@ void Supervisor::Loop::close_store() {
 // After adopting a registry: it is newer than the database (a batch's last
 // changes may not have been committed when the predecessor died), so the
 // database is made to match it.
+//
+// Except for a worker whose slot the predecessor died writing: attach()
+// cleared that slot (nothing in it can be trusted) and the leftover-leaf sweep
+// ended its process, so the database is all there is of it: it is restored
+// from there by the boot that follows, as at a fresh start.
 void Supervisor::Loop::reconcile_store() {
   if (!store_) return;
+  const auto& torn = reg_->torn_ids();
   std::size_t dropped = 0;
-  for (const auto& w : stored_) {
-    if (fleet_.find_id(w.id) == nullptr) {
-      (void)store_->remove(w.id);
-      ++dropped;
+  std::vector<StoredWorker> restore;
+  for (auto& w : stored_) {
+    if (fleet_.find_id(w.id) != nullptr) continue;
+    if (std::find(torn.begin(), torn.end(), w.id) != torn.end()) {
+      log_warn("worker '" + w.id +
+               "': its slot was mid-update when the previous supervisor died; restoring it from "
+               "the state database");
+      restore.push_back(std::move(w));
+      continue;
+    }
+    (void)store_->remove(w.id);
+    ++dropped;
+  }
+  for (const auto& id : torn) {
+    const bool stored = std::any_of(restore.begin(), restore.end(),
+                                    [&](const StoredWorker& w) { return w.id == id; });
+    if (!stored && fleet_.find_id(id) == nullptr) {
+      log_warn("worker '" + id +
+               "': its slot was mid-update when the previous supervisor died, and the state "
+               "database has no record of it");
     }
   }
-  stored_.clear();
-  restore_due_ = false;
+  stored_ = std::move(restore);
+  restore_due_ = !stored_.empty();
   for (const auto& [slot, e] : fleet_.entries()) persist(e);
   (void)store_->flush();
   if (dropped > 0) {

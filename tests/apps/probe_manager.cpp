@@ -99,6 +99,8 @@ using dynmgr::Response;
   for (const auto& r : regions) {
     if (r.writable) std::memset(r.from, 0xA5, static_cast<std::size_t>(r.to - r.from));
   }
+  // Die of the fault itself, not of a sanitizer's report of it.
+  ::signal(SIGSEGV, SIG_DFL);
   for (const auto& r : regions) {
     if (!r.writable) *static_cast<volatile char*>(r.from) = 0x5A;  // SIGSEGV
   }
