@@ -243,12 +243,16 @@ Status Supervisor::Loop::create_control(std::uint64_t generation) {
 
 void Supervisor::Loop::recreate_control(const std::string& why) {
   const std::uint64_t next = control_generation_.load() + 1;
-  log_warn("control queue " + control_->name() + " " + why + "; recreating it as generation " +
-           std::to_string(next));
+  const std::string old = control_->name();
+  // Logged once the new generation is published: whoever acts on the line
+  // finds the new queue, not the damaged one.
   if (auto st = create_control(next); !st) {
-    log_error("unable to recreate the control queue: " + st.error().message);
+    log_error("control queue " + old + " " + why +
+              "; unable to recreate it: " + st.error().message);
     return;
   }
+  log_warn("control queue " + old + " " + why + "; recreated it as generation " +
+           std::to_string(next));
   // Workers reopen it when they see the new generation, except those running
   // as another user, which cannot (README "User and group").
   restart_unable_to_reopen("control queue");
