@@ -5,6 +5,7 @@
 
 #include "adoption_load.hpp"
 #include "probe_harness.hpp"
+#include "shared/clock.hpp"
 #include "shared/process_identity.hpp"
 #include "shared/registry_test_hooks.hpp"
 
@@ -102,10 +103,14 @@ TEST_F(Adoption, AWorkerWhoseSlotWasMidUpdateWhenTheSupervisorDiedIsRestoredFrom
   auto b = put("b", spec(json::array{}));
   ASSERT_TRUE(b) << b.error().message;
   ASSERT_TRUE(client().call("a", json::array{"append", 7}));
+  ASSERT_TRUE(wait_record("a", [](const WorkerInfo& w) { return w.payload == "[7]"; }));
+  // In the database: rows are committed in order, so once a later change
+  // (the put of "c", made after [7] was visible) is committed, so is [7].
+  const std::uint64_t seen_ms = wall_ms();
+  ASSERT_TRUE(put("c", spec(json::array{})));
   ASSERT_TRUE(wait_until([&] {
     const auto h = client().header();
-    return h.persistence.pending == 0 && h.persistence.last_commit_ms != 0 &&
-           get("a")->payload == "[7]";
+    return h.persistence.pending == 0 && h.persistence.last_commit_ms > seen_ms;
   }));
   kill_supervisor();
   {
