@@ -43,6 +43,9 @@ constexpr MessageKind kKinds[] = {
     MessageKind::kTerminate,
     MessageKind::kReply,
     MessageKind::kWake,
+    // Appended (the seeds index this list): issue 14's passivation.
+    MessageKind::kActivate,
+    MessageKind::kWorkerIdle,
 };
 
 void control(const Frame& f) {

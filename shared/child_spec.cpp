@@ -112,6 +112,11 @@ Status ChildSpec::validate() const {
     return make_error(Errc::kInvalid, "invalid spec field 'timeout': " +
                                           std::to_string(timeout_ms) + " is not in 0..2147483647");
   }
+  if (passivate_after_ms > INT32_MAX) {
+    return make_error(Errc::kInvalid, "invalid spec field 'passivate_after': " +
+                                          std::to_string(passivate_after_ms) +
+                                          " is not in 0..2147483647");
+  }
   if (!(lull >= 1.0 && lull <= 1000.0) || std::isnan(lull)) {
     return make_error(Errc::kInvalid, "invalid spec field 'lull': " + std::to_string(lull) +
                                           " is not in 1.0..1000.0");
@@ -155,6 +160,7 @@ json::object ChildSpec::to_json() const {
   if (!options.empty()) o["options"] = options;
   if (on_overrun != OnOverrun::kReport) o["on_overrun"] = std::string(dynmgr::to_string(on_overrun));
   if (max_memory != 0) o["max_memory"] = max_memory;
+  if (passivate_after_ms != 0) o["passivate_after"] = passivate_after_ms;
   if (!rlimits.empty()) o["rlimits"] = rlimits.to_json();
   if (!user.empty()) o["user"] = user;
   if (!group.empty()) o["group"] = group;
@@ -171,6 +177,10 @@ Result<ChildSpec> ChildSpec::from_json(const json::value& v) {
       auto n = get_u32(val, "timeout");
       if (!n) return n.error();
       s.timeout_ms = *n;
+    } else if (key == "passivate_after") {
+      auto n = get_u32(val, "passivate_after");
+      if (!n) return n.error();
+      s.passivate_after_ms = *n;
     } else if (key == "lull") {
       if (!val.is_number()) return field_error("lull", val, "a number");
       s.lull = val.to_number<double>();

@@ -179,14 +179,90 @@ struct Client::Impl {
     return &pos->second.queue;
   }
 
+  static Millis left(Deadline deadline) {
+    return std::max(Millis(1), std::chrono::duration_cast<Millis>(deadline.remaining(Millis(INT32_MAX))));
+  }
+
+  // Can the worker's mailbox go away under a sender for passivation?
+  static bool may_passivate(const SlotRecord& r) {
+    return r.passivate_after_ms != 0 || r.status == WorkerStatus::kPassivating ||
+           r.status == WorkerStatus::kPassive;
+  }
+
+  // Waits until the slot no longer shows mailbox `seen` as the live one: the
+  // supervisor has taken out what was in it, or the worker is gone. The
+  // record then (nullopt: the slot is free).
+  Result<std::optional<SlotRecord>> await_mailbox_let_go(const SlotRecord& seen,
+                                                         Deadline deadline) {
+    for (;;) {
+      auto now = reader.read(seen.slot);
+      if (!now) {
+        if (now.error().code != Errc::kTorn) return std::optional<SlotRecord>();
+      } else if (now->incarnation != seen.incarnation ||
+                 now->mailbox_generation != seen.mailbox_generation ||
+                 now->status == WorkerStatus::kPassive) {
+        return std::optional<SlotRecord>(std::move(*now));
+      }
+      if (auto st = await_supervisor(deadline); !st) return st.error();
+      if (deadline.expired()) {
+        return make_error(Errc::kTimeout, "worker '" + seen.id + "' stayed passivating");
+      }
+      std::this_thread::sleep_for(kMailboxPoll);
+    }
+  }
+
+  // The mailbox we sent into was unlinked for passivation as we sent (README
+  // "Passivation"). Once the supervisor has taken out what was there before,
+  // whatever is still in it came after, and nobody else will read it: it is
+  // taken out here and sent again, in order, to the worker's next mailbox (a
+  // passive worker is started for it). Other callers' messages too: each
+  // message is taken out by exactly one process.
+  Result<SlotRecord> forward_orphan(Queue& orphan, const SlotRecord& seen, std::string_view id,
+                                    Deadline deadline) {
+    auto after = await_mailbox_let_go(seen, deadline);
+    if (!after) return after.error();
+    std::vector<Frame> left;
+    for (std::uint32_t i = 0; i < 65536; ++i) {
+      auto f = orphan.try_receive();
+      if (!f || !*f) break;
+      if ((*f)->kind == MessageKind::kCall || (*f)->kind == MessageKind::kCast) {
+        left.push_back(std::move(**f));
+      }
+    }
+    Result<SlotRecord> last = seen;
+    for (const Frame& f : left) {
+      last = send_mailbox(id, f, deadline);
+      if (!last) return last.error();
+    }
+    if (auto now = reader.find(id)) return now;
+    return last;
+  }
+
+  // Asks the supervisor to start a passive worker; returns once it has a
+  // process and a mailbox (or its record says why not).
+  Status activate(std::string_view id, Deadline deadline) {
+    protocol::ControlRequest req;
+    req.kind = MessageKind::kActivate;
+    req.id = std::string(id);
+    auto r = control_request(req, left(deadline));
+    if (!r) return r.error();
+    return {};
+  }
+
   // Sends to a worker's mailbox; on a dead mailbox asks the supervisor to
-  // recreate it and retries on the new generation.
+  // recreate it and retries on the new generation. A passive worker is
+  // activated first; a mailbox released for passivation as we sent is
+  // forwarded from (README "Passivation").
   Result<SlotRecord> send_mailbox(std::string_view id, const Frame& f, Deadline deadline) {
     for (;;) {
       auto r = reader.find(id);
       if (!r) {
         if (auto st = ensure_readable(); !st) return st.error();
         return r.error();
+      }
+      if (r->status == WorkerStatus::kPassive) {
+        if (auto st = activate(id, deadline); !st) return st.error();
+        continue;  // the record shows the new process (or why there is none)
       }
       if (r->status == WorkerStatus::kFailed || r->status == WorkerStatus::kExited ||
           r->status == WorkerStatus::kHalted || r->status == WorkerStatus::kStopping) {
@@ -197,8 +273,19 @@ struct Client::Impl {
                                                             : std::string()));
       }
       auto q = mailbox_for(*r);
+      if (!q && q.error().code == Errc::kNotFound && may_passivate(*r)) {
+        // Released for passivation since we read the record: it changes next.
+        auto after = await_mailbox_let_go(*r, deadline);
+        if (!after) return after.error();
+        continue;
+      }
       Status st = q ? (*q)->send(f, deadline) : Status(q.error());
-      if (st) return r;
+      if (st) {
+        if (may_passivate(*r) && !Queue::linked((*q)->name())) {
+          return forward_orphan(**q, *r, id, deadline);
+        }
+        return r;
+      }
       if (st.error().code == Errc::kTimeout) {
         return make_error(Errc::kTimeout, "mailbox of '" + std::string(id) + "' stayed full");
       }
@@ -243,15 +330,23 @@ struct Client::Impl {
     const SlotRecord at_send = *sent;
     // A starting process may take the call as well as a running one.
     pid_t serving =
-        (at_send.status == WorkerStatus::kRunning || at_send.status == WorkerStatus::kStarting)
+        (at_send.status == WorkerStatus::kRunning || at_send.status == WorkerStatus::kStarting ||
+         at_send.status == WorkerStatus::kPassivating)
             ? at_send.pid
             : 0;
+    std::uint64_t passivations = at_send.passivations;
     return await_reply(rid, deadline, [&]() -> Status {
       auto now = reader.read(at_send.slot);
       if (!now || now->incarnation != at_send.incarnation) {
         if (auto st = ensure_readable(); !st) return st;
         return make_error(Errc::kNotFound,
                           "worker '" + std::string(id) + "' was removed before replying");
+      }
+      if (now->passivations != passivations) {
+        // Passivated since: a clean stop after everything it took was
+        // answered; what it had not taken went on to the next process.
+        passivations = now->passivations;
+        serving = 0;
       }
       if (serving == 0 && now->status == WorkerStatus::kRunning) serving = now->pid;
       // A worker that was not running when the call was sent (starting, or
@@ -292,7 +387,7 @@ struct Client::Impl {
   }
 
   Result<SlotRecord> put(std::string_view id, const ChildSpec& spec, bool only_new,
-                         Millis timeout) {
+                         Millis timeout, bool passive = false) {
     if (auto st = validate_id(id); !st) return st.error();
     if (auto st = spec.validate(); !st) return st.error();
     const std::size_t size = to_json(spec.payload).size();
@@ -307,6 +402,7 @@ struct Client::Impl {
     req.id = std::string(id);
     req.spec = spec.to_json();
     req.only_new = only_new;
+    req.passive = passive;
     return ready_record(control_request(req, timeout), id);
   }
 
@@ -379,6 +475,10 @@ Result<WorkerInfo> Client::put(std::string_view id, const ChildSpec& spec) {
 
 Result<WorkerInfo> Client::put_new(std::string_view id, const ChildSpec& spec) {
   return public_info(impl_->put(id, spec, true, timeout_));
+}
+
+Result<WorkerInfo> Client::put_passive(std::string_view id, const ChildSpec& spec, bool only_new) {
+  return public_info(impl_->put(id, spec, only_new, timeout_, /*passive=*/true));
 }
 
 Status Client::del(std::string_view id) {

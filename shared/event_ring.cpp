@@ -181,6 +181,11 @@ std::string event_json(const FleetEvent& e) {
     case EventType::kManager:
       o.emplace("state", to_string(e.state));
       break;
+    case EventType::kPassivated:
+      break;
+    case EventType::kActivated:
+      o.emplace("by", e.detail);
+      break;
   }
   return json::serialize(o);
 }
@@ -224,6 +229,11 @@ std::string event_text(const FleetEvent& e) {
     case EventType::kManager:
       s = utc_timestamp(e.time_ms) + " #" + std::to_string(e.seq) + " manager " +
           std::string(to_string(e.state));
+      break;
+    case EventType::kPassivated:
+      break;
+    case EventType::kActivated:
+      s += " (by " + e.detail + ")";
       break;
   }
   return s;

@@ -54,9 +54,12 @@ enum class EventType : std::uint32_t {
   kOverrun,     // a perform or call has been running past its timeout (delay_ms: for how long)
   kManager,     // the manager's state changed (state)
   kAdopted,     // a new supervisor adopted this live worker (pid)
+  kPassivated,  // it was idle for passivate_after and is passive now (no process)
+  kActivated,   // a passive worker is started again (detail: call, perform, mailbox)
 };
 BOOST_DESCRIBE_ENUM(EventType, kMissed, kPut, kSpawned, kReady, kExited, kRestarting, kFailed,
-                    kHalted, kReplaced, kDeleted, kOverrun, kManager, kAdopted)
+                    kHalted, kReplaced, kDeleted, kOverrun, kManager, kAdopted, kPassivated,
+                    kActivated)
 std::string_view to_string(EventType t) noexcept;  // "missed", "put", ...
 
 // One event. Fields a type does not use stay at their defaults.

@@ -27,6 +27,7 @@ enum class MessageKind : std::uint16_t {
   kReexec = 7,
   kRestartWorker = 8,  // restart ID: one worker, same spec, from its last payload
   kReload = 9,         // reload [FILE]: apply the manager's children anew
+  kActivate = 10,      // start a passive worker (a caller is about to send to it): {"id"}
   // worker -> supervisor (control queue)
   kWorkerReady = 20,
   kWorkerUpdate = 21,     // perform/cast result: value / payload / timeout changes
@@ -35,6 +36,7 @@ enum class MessageKind : std::uint16_t {
   kWorkerCommitReply = 24,  // call replied with replace(p): commit, then reply for the worker
   kQueueDead = 25,          // "the queue named in the body threw": recreate it
   kWorkerFailing = 26,      // the worker is about to exit abnormally: {"reason"}
+  kWorkerIdle = 27,         // idle for its passivate_after: {"next_perform"} (ms, if any)
   // client -> worker (mailbox)
   kCall = 40,
   kCast = 41,

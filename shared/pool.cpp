@@ -18,6 +18,11 @@ bool is_free(const SlotRecord& r) {
   return r.pool && r.status == WorkerStatus::kRunning && r.busy_since_ms == 0;
 }
 
+// A member whose process is gone for idleness: a call or cast starts it again.
+bool is_passive(const SlotRecord& r) {
+  return r.pool && (r.status == WorkerStatus::kPassive || r.status == WorkerStatus::kPassivating);
+}
+
 }  // namespace
 
 Result<std::uint32_t> pick_worker(PoolStrategy strategy, const std::vector<SlotRecord>& workers,
@@ -32,7 +37,7 @@ Result<std::uint32_t> pick_worker(PoolStrategy strategy, const std::vector<SlotR
     const SlotRecord* best = nullptr;
     std::uint64_t best_h = 0;
     for (const auto& r : workers) {
-      if (!r.pool || r.status != WorkerStatus::kRunning) continue;
+      if (!r.pool || (r.status != WorkerStatus::kRunning && !is_passive(r))) continue;
       const std::uint64_t h = fnv1a(r.id, message);
       if (best == nullptr || h > best_h) {
         best = &r;
@@ -45,6 +50,12 @@ Result<std::uint32_t> pick_worker(PoolStrategy strategy, const std::vector<SlotR
   std::vector<const SlotRecord*> free;
   for (const auto& r : workers) {
     if (is_free(r)) free.push_back(&r);
+  }
+  if (free.empty()) {
+    // None free: a passive member is as good as free (the call activates it).
+    for (const auto& r : workers) {
+      if (is_passive(r)) free.push_back(&r);
+    }
   }
   if (free.empty()) return make_error(Errc::kNoFreeWorker, "no free worker in the pool");
   if (strategy == PoolStrategy::kStream) {

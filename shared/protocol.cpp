@@ -62,6 +62,7 @@ Frame make_control_request(std::uint64_t request_id, const ControlRequest& req) 
   if (req.kind == MessageKind::kPut) {
     o["spec"] = req.spec;
     o["only_new"] = req.only_new;
+    if (req.passive) o["passive"] = true;
   }
   if (!req.file.empty()) o["file"] = req.file;
   if (req.deadline_mono_ms != 0) o["deadline"] = req.deadline_mono_ms;
@@ -77,6 +78,7 @@ Result<ControlRequest> parse_control_request(const Frame& frame) {
   r.id = std::string(get_string(*o, "id").value_or(""));
   if (const json::value* s = get_field(*o, "spec")) r.spec = *s;
   r.only_new = get_bool(*o, "only_new").value_or(false);
+  r.passive = get_bool(*o, "passive").value_or(false);
   r.file = std::string(get_string(*o, "file").value_or(""));
   if (auto d = get_int(*o, "deadline"); d && *d > 0) r.deadline_mono_ms = static_cast<std::uint64_t>(*d);
   return r;
@@ -90,6 +92,7 @@ Frame make_worker_message(const WorkerMessage& m) {
   if (m.value) o["value"] = *m.value;
   if (m.payload) o["payload"] = *m.payload;
   if (m.timeout_ms) o["timeout"] = *m.timeout_ms;
+  if (m.next_perform_ms) o["next_perform"] = *m.next_perform_ms;
   if (!m.new_id.empty()) o["id"] = m.new_id;
   if (!m.reason.empty()) o["reason"] = m.reason;
   if (!m.reply_to.empty()) {
@@ -118,6 +121,9 @@ Result<WorkerMessage> parse_worker_message(const Frame& frame) {
   if (const json::value* v = get_field(*o, "payload")) m.payload = *v;
   if (const auto t = get_int(*o, "timeout"); t && *t >= 0 && *t <= INT32_MAX) {
     m.timeout_ms = static_cast<std::uint32_t>(*t);
+  }
+  if (const auto t = get_int(*o, "next_perform"); t && *t >= 0 && *t <= INT32_MAX) {
+    m.next_perform_ms = static_cast<std::uint32_t>(*t);
   }
   m.new_id = std::string(get_string(*o, "id").value_or(""));
   m.reply_to = std::string(get_string(*o, "reply_to").value_or(""));

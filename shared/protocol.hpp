@@ -3,8 +3,8 @@
 // per message builds it; parse helpers turn a body into a checked struct, so no
 // other code reads protocol JSON by hand.
 //
-//   client -> supervisor   kPing kPut kDel kGet kRestart kStop   {"reply_to", ...}
-//   worker -> supervisor   kWorkerReady/Update/ReplaceId/Halt/CommitReply,
+//   client -> supervisor   kPing kPut kDel kGet kRestart kStop kActivate  {"reply_to", ...}
+//   worker -> supervisor   kWorkerReady/Update/ReplaceId/Halt/CommitReply/Idle,
 //                          {"slot","incarnation","pid", ...}
 //   anyone -> supervisor   kQueueDead {"queue":"mailbox","slot","generation"}
 //   client -> worker       kCall {"reply_to","message"}  kCast {"message"}
@@ -38,6 +38,7 @@ struct ControlRequest {
   std::string id;          // put/put_new/del/get
   json::value spec;        // put: ChildSpec JSON
   bool only_new = false;   // put_new
+  bool passive = false;    // put --passive: registered, not started
   std::string file;        // reload: the children file (absolute), "" = the manager's own
   // CLOCK_MONOTONIC ms (system-wide) after which the client has given up; 0 =
   // none. The supervisor drops a request it takes off the queue after this:
@@ -56,6 +57,8 @@ struct WorkerMessage {
   std::optional<json::value> value;     // update: new value
   std::optional<json::value> payload;   // update/replace_id/commit_reply: new payload
   std::optional<std::uint32_t> timeout_ms;  // update: new perform interval
+  // idle: ms until the worker's next perform is due (absent: none is)
+  std::optional<std::uint32_t> next_perform_ms;
   std::string new_id;                   // replace_id
   std::string reply_to;                 // commit_reply
   std::uint64_t reply_request_id = 0;   // commit_reply

@@ -177,6 +177,11 @@ Status Queue::check_sane(const char* op) {
                                           " found its header changed)");
 }
 
+bool Queue::linked(const std::string& name) noexcept {
+  struct stat st {};
+  return ::stat(("/dev/shm/" + name).c_str(), &st) == 0;
+}
+
 Status Queue::intact(const std::string& name, std::uint64_t queue_bytes) {
   struct stat st {};
   const std::string path = "/dev/shm/" + name;

@@ -58,6 +58,10 @@ class Queue {
   // renamed away); kDeadQueue: a part is shorter than it was created. The
   // message names the part. (README "Tampered shared memory".)
   static Status intact(const std::string& name, std::uint64_t queue_bytes);
+  // Is a queue still under `name` (one stat(2))? Names are never reused (every
+  // mailbox and control queue has a generation), so a handle whose name is
+  // gone holds an unlinked queue nobody will open again.
+  static bool linked(const std::string& name) noexcept;
   // chown of the queue and its bell to uid:gid (their mode stays 0600): the
   // queue's one other user, a worker running as another user (shared/run_as.hpp),
   // can open it. Only root may. Errors: kSystem naming the object and errno.

@@ -42,7 +42,9 @@ constexpr std::uint64_t kMagic = 0x52474d4e59440001ULL;  // "DYNMGR" + 0001
 //    out to the words object, a page per slot; the registry is read-only to
 //    workers. The header records the words' stride. The spec's user and group
 //    (as given) and the ids they resolved to.
-constexpr std::uint32_t kLayoutVersion = 10;
+// 11: passivation: the spec's passivate_after and the slot's passivation count
+//    (in the two words layout 10 left unused), statuses passive and passivating.
+constexpr std::uint32_t kLayoutVersion = 11;
 constexpr std::uint32_t kReadyWord = 0x52454459;  // "REDY"
 constexpr std::size_t kIdCapacity = 256;
 constexpr std::size_t kReasonCapacity = 256;
@@ -105,7 +107,9 @@ struct alignas(64) Header {
 
 struct alignas(64) SlotHeader {
   std::atomic<std::uint64_t> seq;  // odd while the writer updates the slot
-  std::uint64_t unused[2];         // the worker-owned words until layout 9
+  // Seqlock-protected too (they held the worker-owned words until layout 9):
+  std::uint64_t passivate_after_ms;  // the spec's, 0: never
+  std::uint64_t passivations;        // clean stops for idleness of this id
   // Seqlock-protected fields (written only by the supervisor):
   std::uint32_t in_use;
   std::uint32_t status;
@@ -486,6 +490,8 @@ ReadOutcome read_slot(const Mapping& m, std::uint32_t i, SlotRecord& out, bool b
     out.within_ms = s->within_ms;
     out.on_overrun = (s->flags & kOverrunKill) != 0 ? OnOverrun::kKill : OnOverrun::kReport;
     out.max_memory = s->max_memory;
+    out.passivate_after_ms = static_cast<std::uint32_t>(s->passivate_after_ms);
+    out.passivations = s->passivations;
     out.rlimit_values = Rlimits{};
     for (std::size_t k = 0; k < 4; ++k) {
       if ((s->flags & (kRlimitSet << k)) != 0) out.rlimit_values.*kRlimitMembers[k] = s->rlimits[k];
@@ -1000,6 +1006,8 @@ Status RegistryWriter::write(const SlotRecord& r) {
   std::memcpy(s->group, r.group.data(), std::min(r.group.size(), sizeof s->group));
   s->flags = flags;
   s->max_memory = r.max_memory;
+  s->passivate_after_ms = r.passivate_after_ms;
+  s->passivations = r.passivations;
   s->max_restarts = r.max_restarts;
   s->within_ms = r.within_ms;
   s->exit_kind = static_cast<std::int32_t>(r.last_exit.kind);

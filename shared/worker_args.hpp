@@ -15,6 +15,10 @@
 namespace dynmgr {
 
 inline constexpr const char* kWorkerRoleFlag = "--dynmgr-worker";
+// Set in an activated passive worker's environment: ms until its first
+// perform (its schedule from before it passivated), instead of one timeout
+// (or none, instant_perform) after init. README "Passivation".
+inline constexpr const char* kFirstPerformEnv = "DYNMGR_FIRST_PERFORM_MS";
 
 struct WorkerArgs {
   std::string instance;

@@ -32,6 +32,10 @@ struct Entry {
   // supervisor is not: its exit status cannot be read, and once it ends its
   // pid may be reused at once (no zombie holds it).
   bool child = true;
+  // The slot's mailbox exists (false while passive: released, made again
+  // by the next spawn).
+  bool mailbox_live = true;
+  bool stored_passive = false;  // what the state database was last told
 };
 
 class Fleet {

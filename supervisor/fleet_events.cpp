@@ -50,6 +50,7 @@ std::string removal_cause(const lc::WorkerState& before, const lc::Transition& t
     case lc::StopCause::kRestartAll:
       return "restart";
     case lc::StopCause::kReplace:
+    case lc::StopCause::kPassivate:  // never removes the slot
     case lc::StopCause::kNone:
       break;
   }
@@ -78,7 +79,9 @@ std::vector<FleetEvent> observe(const std::string& id, pid_t pid, const lc::Work
     case lc::EventKind::kExited:
     case lc::EventKind::kSpawnFailed: {
       auto e = make(EventType::kExited, id, pid);
-      e.exit = t.next.last_exit.kind != ExitInfo::Kind::kNone ? t.next.last_exit : ev.exit;
+      // A passivation leaves last_exit as it was: the exit is the event's own.
+      const bool kept = t.next.phase != lc::Phase::kPassive;
+      e.exit = kept && t.next.last_exit.kind != ExitInfo::Kind::kNone ? t.next.last_exit : ev.exit;
       e.uptime_ms = ev.uptime_ms;
       out.push_back(std::move(e));
       if (restarted(ev, t)) {
@@ -103,6 +106,17 @@ std::vector<FleetEvent> observe(const std::string& id, pid_t pid, const lc::Work
     default:
       break;
   }
+  if (before.phase != lc::Phase::kPassive && t.next.phase == lc::Phase::kPassive &&
+      before.phase != lc::Phase::kGone) {
+    out.push_back(make(EventType::kPassivated, id, 0));
+  }
+  if (before.phase == lc::Phase::kPassive && t.next.phase == lc::Phase::kStarting) {
+    auto a = make(EventType::kActivated, id, 0);
+    a.detail = ev.kind == lc::EventKind::kPerformDue ? "perform"
+               : ev.waiter                           ? "call"
+                                                     : "mailbox";
+    out.push_back(std::move(a));
+  }
   if (has(t, lc::ActionKind::kRemoveSlot)) {
     auto d = make(EventType::kDeleted, id, 0);
     d.detail = removal_cause(before, t);
@@ -116,6 +130,8 @@ std::optional<ExitRecord> exit_record(const lc::Event& ev, const lc::Transition&
   if (ev.kind != lc::EventKind::kExited && ev.kind != lc::EventKind::kSpawnFailed)
     return std::nullopt;
   if (has(t, lc::ActionKind::kRemoveSlot)) return std::nullopt;
+  // A passivation is a clean stop the worker was asked for, not an exit.
+  if (t.next.phase == lc::Phase::kPassive) return std::nullopt;
   ExitRecord x;
   x.at_ms = now_wall_ms;
   x.uptime_ms = ev.uptime_ms;

@@ -108,13 +108,16 @@ Status make_dirs(const std::string& dir) {
   return {};
 }
 
+// The `wanted` column: 0 stopped, 1 running, 2 passive.
+sqlite3_int64 want_code(const StoredWorker& w) { return w.passive ? 2 : w.wanted_running ? 1 : 0; }
+
 // One id's changes since the last commit, applied in this order.
 struct PendingOp {
   bool erase = false;               // remove(): delete the row and its exits first
   std::optional<StoredWorker> row;  // put(): then write this whole row
   // set_*() with no row pending: then update just these columns of a stored row.
   std::optional<std::string> payload, value;
-  std::optional<bool> wanted;
+  std::optional<sqlite3_int64> wanted;  // the column's code: want_code()
   std::optional<std::uint32_t> restarts;
   std::uint64_t updated_ms = 0;
 };
@@ -229,7 +232,7 @@ struct StateStore::Impl {
     if (!st) return st;
     if (const auto& w = op.row) {
       return run(upsert, "write worker" + where, id, w->spec_json, w->payload_json, w->value_json,
-                 w->wanted_running, w->restarts, w->updated_ms);
+                 want_code(*w), w->restarts, w->updated_ms);
     }
     if (!op.payload && !op.wanted && !op.restarts) return {};
     return run(update, "update worker" + where, id, op.payload, op.value, op.wanted, op.restarts,
@@ -344,9 +347,11 @@ Result<std::vector<StoredWorker>> StateStore::load() const {
   std::vector<StoredWorker> out;
   int rc = SQLITE_OK;
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    const std::uint64_t want = column_num(s, 4);
     out.push_back(StoredWorker{column_text(s, 0), column_text(s, 1), column_text(s, 2),
-                               column_text(s, 3), column_num(s, 4) != 0,
-                               static_cast<std::uint32_t>(column_num(s, 5)), column_num(s, 6)});
+                               column_text(s, 3), want != 0,
+                               static_cast<std::uint32_t>(column_num(s, 5)), column_num(s, 6),
+                               want == 2});
   }
   if (rc != SQLITE_DONE) return impl_->fail(rc, "read the workers from " + impl_->path);
   return out;
@@ -399,8 +404,26 @@ Status StateStore::set_payload(std::string_view id, std::string payload_json,
 }
 
 Status StateStore::set_wanted(std::string_view id, bool running) {
-  if (PendingOp* op = impl_->updatable(id))
-    (op->row ? op->row->wanted_running : op->wanted.emplace()) = running;
+  if (PendingOp* op = impl_->updatable(id)) {
+    if (op->row) {
+      op->row->wanted_running = running;
+      op->row->passive = false;
+    } else {
+      op->wanted = running ? 1 : 0;
+    }
+  }
+  return staged();
+}
+
+Status StateStore::set_passive(std::string_view id, bool passive) {
+  if (PendingOp* op = impl_->updatable(id)) {
+    if (op->row) {
+      op->row->wanted_running = true;
+      op->row->passive = passive;
+    } else {
+      op->wanted = passive ? 2 : 1;
+    }
+  }
   return staged();
 }
 

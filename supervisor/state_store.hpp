@@ -54,6 +54,9 @@ struct StoredWorker {
   bool wanted_running = true;  // false: stopped on purpose, not to be started at boot
   std::uint32_t restarts = 0;
   std::uint64_t updated_ms = 0;  // wall clock; set_* stamp it with the time of the call
+  // Passive (README "Passivation"): restored without a process. Stored in the
+  // `wanted` column as 2 (1: running, 0: stopped), no schema change.
+  bool passive = false;
 };
 
 struct StoredExit {
@@ -120,6 +123,8 @@ class StateStore {
   // row (stored or pending).
   Status set_payload(std::string_view id, std::string payload_json, std::string value_json);
   Status set_wanted(std::string_view id, bool running);
+  // Passive or not (wanted running either way).
+  Status set_passive(std::string_view id, bool passive);
   Status set_restarts(std::string_view id, std::uint32_t restarts);
   Status remove(std::string_view id);       // the row and its exits
   Status record_exit(const StoredExit& e);  // keeps the newest kExitsKept per id

@@ -351,9 +351,11 @@ void Supervisor::Loop::run_timers() {
         timers_.arm(kShmCheckEveryMs, Timer{Timer::Kind::kShmCheck});
         break;
       case Timer::Kind::kStage:
-      case Timer::Kind::kBackoff: {
-        lc::Event ev(t.kind == Timer::Kind::kStage ? lc::EventKind::kStageTimer
-                                                   : lc::EventKind::kBackoffTimer);
+      case Timer::Kind::kBackoff:
+      case Timer::Kind::kPerformDue: {
+        lc::Event ev(t.kind == Timer::Kind::kStage     ? lc::EventKind::kStageTimer
+                     : t.kind == Timer::Kind::kBackoff ? lc::EventKind::kBackoffTimer
+                                                       : lc::EventKind::kPerformDue);
         ev.token = t.token;
         feed(t.slot, t.incarnation, std::move(ev));
         break;

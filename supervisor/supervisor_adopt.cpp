@@ -48,6 +48,7 @@ ChildSpec spec_of(const SlotRecord& r) {
   s.rlimits = r.rlimit_values;
   s.user = r.user;
   s.group = r.group;
+  s.passivate_after_ms = r.passivate_after_ms;
   if (!r.options.empty()) {
     if (auto o = parse_json(r.options, "options"); o && o->is_object()) s.options = o->as_object();
   }
@@ -118,9 +119,15 @@ void Supervisor::Loop::adopt_fleet(pid_t predecessor) {
       e.rec.pid = 0;
       e.rec.pid_start_time = 0;
     }
+    if (rec->status == WorkerStatus::kPassive) {
+      // Released at passivation, unless messages found there made it again.
+      e.mailbox_live = shm_object_bytes(mailbox) > 0;
+      e.stored_passive = true;
+    }
     lc::Found f{rec->status, alive, rec->restarts, rec->last_exit};
     Entry& added = fleet_.add(std::move(e));
     lc::Transition t = lc::adopt(added.spec, f, now, context(added));
+    t.next.passivations = added.rec.passivations;
     added.life = std::move(t.next);
     for (auto& a : t.actions) {
       if (!carry_out(slot, a)) break;

@@ -100,6 +100,7 @@ class Supervisor::Loop {
   void persist_update(const Entry& e);
   void persist_restarts(const Entry& e);
   void persist_removal(const Entry& e);
+  void persist_passive(const Entry& e);
   void persist_exit(const Entry& e, const ExitRecord& x);
   void restore_exits(std::uint32_t slot, const std::string& id);
   Deadline store_deadline() const;
@@ -129,6 +130,8 @@ class Supervisor::Loop {
   void remove_leaves();
   bool carry_out(std::uint32_t slot, lifecycle::Action& a);
   void send_terminate(Entry& e, const std::string& reason);
+  void release_mailbox(Entry& e);
+  void handle_activate(const Waiter& w, const protocol::ControlRequest& req);
   void spawn(Entry& e);
   void publish(Entry& e);
   void apply_spec(Entry& e, ChildSpec spec);
@@ -136,7 +139,7 @@ class Supervisor::Loop {
   Result<std::uint32_t> start_new(const std::string& id, ChildSpec spec, bool boot,
                                   bool pool_member, std::optional<Waiter> waiter,
                                   const StoredWorker* restored = nullptr,
-                                  std::string_view how = {});
+                                  std::string_view how = {}, bool passive = false);
   void start_replacement(lifecycle::Replacement r);
   void carry_out_manager(manager_phase::Action& a);
   void set_state(ManagerState s);

@@ -33,6 +33,8 @@ const char* kind_name(MessageKind k) {
       return "restart";
     case MessageKind::kReload:
       return "reload";
+    case MessageKind::kActivate:
+      return "activate";
     default:
       return "control";
   }
@@ -53,6 +55,7 @@ void Supervisor::Loop::dispatch(const Frame& f) {
     case MessageKind::kReexec:
     case MessageKind::kRestartWorker:
     case MessageKind::kReload:
+    case MessageKind::kActivate:
       return handle_request(f);
     case MessageKind::kWorkerReady:
     case MessageKind::kWorkerUpdate:
@@ -60,6 +63,7 @@ void Supervisor::Loop::dispatch(const Frame& f) {
     case MessageKind::kWorkerHalt:
     case MessageKind::kWorkerCommitReply:
     case MessageKind::kWorkerFailing:
+    case MessageKind::kWorkerIdle:
       return handle_worker(f);
     case MessageKind::kQueueDead:
       return handle_queue_dead(f);
@@ -116,6 +120,8 @@ void Supervisor::Loop::handle_request(const Frame& f) {
       return handle_restart_worker(w, *req);
     case MessageKind::kReload:
       return handle_reload(w, *req);
+    case MessageKind::kActivate:
+      return handle_activate(w, *req);
     default:
       return;
   }
@@ -151,10 +157,26 @@ void Supervisor::Loop::handle_put(const Waiter& w, const protocol::ControlReques
     ev.cause = lc::StopCause::kReplace;
     ev.waiter = w;
     ev.replacement = lc::Replacement{req.id, std::move(*spec)};
+    ev.replacement->passive = req.passive;
     return feed(e->rec.slot, e->rec.incarnation, std::move(ev));
   }
-  auto r = start_new(req.id, std::move(*spec), /*boot=*/false, /*pool_member=*/false, w);
+  auto r = start_new(req.id, std::move(*spec), /*boot=*/false, /*pool_member=*/false, w, nullptr,
+                     {}, req.passive);
   if (!r) reply_error(w, r.error().code, r.error().message);
+}
+
+// A caller found the worker passive and is about to send to it (README
+// "Passivation"). The reply comes once a process and its mailbox exist; many
+// callers at once start one process (the machine starts only from passive).
+void Supervisor::Loop::handle_activate(const Waiter& w, const protocol::ControlRequest& req) {
+  if (phase_.phase == mp::Phase::kStopping || phase_.phase == mp::Phase::kDown) {
+    return reply_error(w, Errc::kFailed, "the supervisor is stopping");
+  }
+  Entry* e = fleet_.find_id(req.id);
+  if (e == nullptr) return reply_error(w, Errc::kNotFound, "no such worker '" + req.id + "'");
+  lc::Event ev(lc::EventKind::kActivate);
+  ev.waiter = w;
+  feed(e->rec.slot, e->rec.incarnation, std::move(ev));
 }
 
 // restart ID: a put over the id with its own spec and last committed payload,
@@ -291,6 +313,7 @@ void Supervisor::Loop::handle_queue_dead(const Frame& f) {
   if (!qd || qd->queue != "mailbox") return;
   Entry* e = fleet_.find(qd->slot);
   if (e == nullptr || e->rec.mailbox_generation != qd->generation) return;  // already replaced
+  if (!e->mailbox_live) return;  // passive: released on purpose, made again at its start
   // Confirm before replacing: messages still in a live mailbox must not be lost
   // on the word of a confused peer. A dead queue cannot be read safely, so
   // whatever it held is lost with it.

@@ -82,7 +82,7 @@ void Supervisor::Loop::check_shared_objects() {
   }
   for (std::uint32_t slot : slots) {
     Entry* e = fleet_.find(slot);
-    if (e == nullptr) continue;
+    if (e == nullptr || !e->mailbox_live) continue;  // passive: it has none
     const std::string name = names_.mailbox(slot, e->rec.mailbox_generation);
     if (auto st = Queue::intact(name, mailbox_bytes_); !st) recreate_mailbox(*e, st.error().message);
   }

@@ -211,6 +211,7 @@ void Supervisor::Loop::persist(const Entry& e) {
   w.payload_json = e.rec.payload;
   w.value_json = e.rec.value;
   w.wanted_running = true;
+  w.passive = e.stored_passive;
   w.restarts = e.rec.restarts;
   (void)store_->put(w);
 }
@@ -221,6 +222,10 @@ void Supervisor::Loop::persist_update(const Entry& e) {
 
 void Supervisor::Loop::persist_restarts(const Entry& e) {
   if (store_) (void)store_->set_restarts(e.id, e.rec.restarts);
+}
+
+void Supervisor::Loop::persist_passive(const Entry& e) {
+  if (store_) (void)store_->set_passive(e.id, e.stored_passive);
 }
 
 void Supervisor::Loop::persist_removal(const Entry& e) {

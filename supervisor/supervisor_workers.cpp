@@ -72,6 +72,10 @@ void Supervisor::Loop::handle_worker(const Frame& f) {
       ev.kind = lc::EventKind::kFailing;
       ev.reason = m->reason;
       break;
+    case MessageKind::kWorkerIdle:
+      ev.kind = lc::EventKind::kIdle;
+      ev.next_perform_ms = m->next_perform_ms;
+      break;
     case MessageKind::kWorkerHalt:
       ev.kind = lc::EventKind::kHalt;
       break;
@@ -247,8 +251,9 @@ bool Supervisor::Loop::carry_out(std::uint32_t slot, lc::Action& a) {
       if (e->rec.pid > 0) ::kill(-e->rec.pid, a.signal);
       break;
     case lc::ActionKind::kArmTimer: {
-      const auto kind =
-          a.timer == lc::TimerKind::kStage ? Timer::Kind::kStage : Timer::Kind::kBackoff;
+      const auto kind = a.timer == lc::TimerKind::kStage     ? Timer::Kind::kStage
+                        : a.timer == lc::TimerKind::kBackoff ? Timer::Kind::kBackoff
+                                                             : Timer::Kind::kPerformDue;
       timers_.arm(a.delay_ms, Timer{kind, slot, e->rec.incarnation, e->life.timer_token});
       break;
     }
@@ -266,6 +271,9 @@ bool Supervisor::Loop::carry_out(std::uint32_t slot, lc::Action& a) {
     case lc::ActionKind::kRemoveSlot:
       remove(slot);
       break;
+    case lc::ActionKind::kReleaseMailbox:
+      release_mailbox(*e);
+      break;
     default:
       break;
   }
@@ -275,9 +283,12 @@ bool Supervisor::Loop::carry_out(std::uint32_t slot, lc::Action& a) {
 void Supervisor::Loop::send_terminate(Entry& e, const std::string& reason) {
   // Priority 1: ahead of the calls and casts already waiting. A full mailbox
   // is retried until the terminate stage's own timeout escalates to SIGTERM.
+  // A passivation's goes behind them (priority 0): what was sent before it is
+  // handled by this process, what comes after it by the next.
+  const unsigned priority = reason == "passivate" ? 0 : 1;
   const auto sent = outbox_.send(names_.mailbox(e.rec.slot, e.rec.mailbox_generation),
                                  protocol::make_terminate(reason),
-                                 Deadline::after(Millis(opt_.terminate_timeout_ms)), 1);
+                                 Deadline::after(Millis(opt_.terminate_timeout_ms)), priority);
   if (sent == Outbox::Sent::kNever) {
     // No way to ask politely: the machine goes straight to SIGTERM.
     inbox_.push_back(
@@ -285,12 +296,80 @@ void Supervisor::Loop::send_terminate(Entry& e, const std::string& reason) {
   }
 }
 
+// The process is gone for passivation (or a put --passive took its place):
+// the mailbox goes, and nothing sent to it is lost. It is unlinked first, then
+// emptied, then the record published (the machine's order): a caller whose
+// send landed after the unlink finds the name gone, waits for the record to
+// change and then takes out and forwards what is still in the old queue
+// itself (shared/client.cpp); what landed before is taken out here, put in a
+// new mailbox in the same order, and the worker is started again for it.
+void Supervisor::Loop::release_mailbox(Entry& e) {
+  if (!e.mailbox_live) return;
+  const std::string name = names_.mailbox(e.rec.slot, e.rec.mailbox_generation);
+  auto q = Queue::open(name);
+  outbox_.forget(name);
+  Queue::remove(name);
+  e.mailbox_live = false;
+  std::vector<Frame> left;
+  for (std::uint32_t i = 0; q && i < opt_.registry.mailbox_depth; ++i) {
+    auto f = q->try_receive();
+    if (!f || !*f) break;
+    // A terminate is for the process that is gone, never for the next one.
+    if ((*f)->kind == MessageKind::kCall || (*f)->kind == MessageKind::kCast) {
+      left.push_back(std::move(**f));
+    }
+  }
+  if (left.empty()) return;
+  const std::uint64_t generation = ++mailbox_counter_;
+  auto fresh = create_mailbox(e, generation);
+  if (!fresh) {
+    log_error("worker '" + e.id + "': unable to keep " + std::to_string(left.size()) +
+              " message(s) sent while it passivated: " + fresh.error().message);
+    return;
+  }
+  e.rec.mailbox_generation = generation;
+  e.mailbox_live = true;
+  for (const Frame& f : left) {
+    // As many as the old one held: they fit without waiting.
+    if (auto st = fresh->send(f, Deadline::now()); !st) {
+      log_error("worker '" + e.id + "': unable to keep a message sent while it passivated: " +
+                st.error().message);
+    }
+  }
+  log_info("worker '" + e.id + "': " + std::to_string(left.size()) +
+           " message(s) arrived while it passivated; starting it again");
+  inbox_.push_back(
+      PendingEvent{e.rec.slot, e.rec.incarnation, lc::Event(lc::EventKind::kActivate)});
+}
+
 void Supervisor::Loop::spawn(Entry& e) {
   e.overrun_reported = 0;
+  if (!e.mailbox_live) {
+    // A passive worker's activation: its mailbox comes back first, under a
+    // new generation (the process reads it from the record at attach).
+    const std::uint64_t generation = ++mailbox_counter_;
+    auto q = create_mailbox(e, generation);
+    if (!q) {
+      lc::Event failed(lc::EventKind::kSpawnFailed);
+      failed.exit.kind = ExitInfo::Kind::kSpawnFailed;
+      failed.exit.reason = "unable to create its mailbox: " + q.error().message;
+      log_error("unable to spawn worker '" + e.id + "': " + failed.exit.reason);
+      inbox_.push_back(PendingEvent{e.rec.slot, e.rec.incarnation, std::move(failed)});
+      return;
+    }
+    e.rec.mailbox_generation = generation;
+    e.mailbox_live = true;
+  }
   const std::vector<std::string> argv = worker_argv(
       opt_.worker_executable, WorkerArgs{names_.instance(), e.rec.slot, e.rec.incarnation,
                                          ::getpid(), worker_containment()});
   std::vector<std::string> env = {"DYNMGR_NAME=" + names_.instance(), "DYNMGR_WORKER_ID=" + e.id};
+  // An activated passive worker keeps its perform schedule (README "Passivation").
+  if (e.life.perform_due_ms != 0) {
+    const std::uint64_t now = mono_ms();
+    env.push_back(std::string(kFirstPerformEnv) + "=" +
+                  std::to_string(e.life.perform_due_ms > now ? e.life.perform_due_ms - now : 0));
+  }
   if (!e.spec.options.empty()) env.push_back("DYNMGR_WORKER_OPTIONS=" + to_json(e.spec.options));
   // Set by the worker itself before any manager code (worker/limits.hpp).
   if (!e.spec.rlimits.empty()) {
@@ -346,6 +425,12 @@ void Supervisor::Loop::publish(Entry& e) {
     persist_restarts(e);
   }
   e.rec.last_exit = e.life.last_exit;
+  e.rec.passivations = e.life.passivations;
+  const bool passive = e.rec.status == WorkerStatus::kPassive;
+  if (passive != e.stored_passive) {
+    e.stored_passive = passive;
+    persist_passive(e);
+  }
   overruns_.changed();
   if (auto st = reg_->write(e.rec); !st) {
     log_error("unable to publish worker '" + e.id + "': " + st.error().message);
@@ -371,6 +456,7 @@ void Supervisor::Loop::apply_spec(Entry& e, ChildSpec spec) {
   e.rec.options = to_json(e.spec.options);
   e.rec.user = e.spec.user;
   e.rec.group = e.spec.group;
+  e.rec.passivate_after_ms = e.spec.passivate_after_ms;
   // Resolved once, here (the spec was checked when it arrived); a spec whose
   // user no longer resolves keeps run_as empty, and spawn refuses to start it
   // as the supervisor's user instead.
@@ -395,7 +481,7 @@ void Supervisor::Loop::remove(std::uint32_t slot) {
 Result<std::uint32_t> Supervisor::Loop::start_new(const std::string& id, ChildSpec spec, bool boot,
                                                   bool pool_member, std::optional<Waiter> waiter,
                                                   const StoredWorker* restored,
-                                                  std::string_view how) {
+                                                  std::string_view how, bool passive) {
   if (auto st = validate_id(id); !st) return st.error();
   auto slot = reg_->allocate();
   if (!slot) return slot.error();
@@ -416,13 +502,19 @@ Result<std::uint32_t> Supervisor::Loop::start_new(const std::string& id, ChildSp
   }
   e.rec.mailbox_generation = ++mailbox_counter_;
   const std::string mailbox = names_.mailbox(*slot, e.rec.mailbox_generation);
-  auto q = create_mailbox(e, e.rec.mailbox_generation);
-  if (!q) {
-    reg_->release(*slot);
-    return q.error();
+  if (passive) {
+    // No process, so no mailbox: the first spawn makes one.
+    e.mailbox_live = false;
+    e.rec.status = WorkerStatus::kPassive;
+  } else {
+    auto q = create_mailbox(e, e.rec.mailbox_generation);
+    if (!q) {
+      reg_->release(*slot);
+      return q.error();
+    }
+    mailbox_bytes_ = std::max(mailbox_bytes_, q->segment_bytes());
+    e.rec.status = WorkerStatus::kStarting;
   }
-  mailbox_bytes_ = std::max(mailbox_bytes_, q->segment_bytes());
-  e.rec.status = WorkerStatus::kStarting;
   if (auto st = reg_->write(e.rec); !st) {
     Queue::remove(mailbox);
     reg_->release(*slot);
@@ -440,6 +532,25 @@ Result<std::uint32_t> Supervisor::Loop::start_new(const std::string& id, ChildSp
                                      : "replace";
   emit(std::move(put));
   Entry& added = fleet_.add(std::move(e));
+  if (passive) {
+    const std::uint32_t at = added.rec.slot;
+    const std::uint64_t incarnation = added.rec.incarnation;
+    auto t = lc::register_passive(added.spec, mono_ms(), context(added));
+    t.next.restarts = added.life.restarts;  // a restored worker's count goes on
+    added.life = std::move(t.next);
+    added.stored_passive = true;
+    persist(added);  // --durability sync: on disk before the put is answered
+    for (auto& a : t.actions) {
+      if (!carry_out(at, a)) break;
+    }
+    if (waiter) {
+      if (Entry* now = fleet_.find(at); now != nullptr && now->rec.incarnation == incarnation) {
+        reply(*waiter, protocol::reply_ok(waiter->request_id, protocol::record_to_json(now->rec)));
+      }
+    }
+    run_inbox();
+    return *slot;
+  }
   persist(added);  // --durability sync: on disk before the put is answered
   spawn(added);
   run_inbox();
@@ -476,6 +587,7 @@ void Supervisor::Loop::boot_children() {
       ChildSpec s;
       s.payload = pool->payload;
       s.timeout_ms = 0;
+      s.passivate_after_ms = pool->passivate_after_ms;
       specs[pool->id_prefix + std::to_string(i)] = s;
     }
   }
@@ -493,8 +605,9 @@ void Supervisor::Loop::boot_children() {
       continue;
     }
     const auto row = rows.find(id);
-    auto r = start_new(id, std::move(spec), /*boot=*/true, member, std::nullopt,
-                       row == rows.end() ? nullptr : &row->second);
+    const bool passive = row != rows.end() && row->second.passive;
+    auto r = start_new(id, std::move(spec), /*boot=*/!passive, member, std::nullopt,
+                       row == rows.end() ? nullptr : &row->second, {}, passive);
     if (!r) log_error("unable to start '" + id + "': " + r.error().message);
   }
 }

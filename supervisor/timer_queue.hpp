@@ -18,6 +18,7 @@ struct Timer {
   enum class Kind : std::uint8_t {
     kStage,
     kBackoff,
+    kPerformDue,  // a passive worker's next perform (lifecycle kPerformDue)
     kOverrunScan,
     kReplyScan,
     kLeafRetry,

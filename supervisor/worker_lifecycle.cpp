@@ -14,6 +14,7 @@ std::string terminate_reason(StopCause c) {
     case StopCause::kReplace: return "replace";
     case StopCause::kRestartAll: return "restart";
     case StopCause::kShutdown: return "shutdown";
+    case StopCause::kPassivate: return "passivate";
     case StopCause::kNone: break;
   }
   return "terminate";
@@ -73,7 +74,7 @@ struct Builder {
 
   // Asks a running process to go: terminate message, then SIGTERM, then SIGKILL.
   void begin_stop(StopCause cause) {
-    s().phase = Phase::kStopping;
+    s().phase = cause == StopCause::kPassivate ? Phase::kPassivating : Phase::kStopping;
     s().stage = Stage::kTerminateSent;
     s().cause = cause;
     ++s().timer_token;
@@ -98,6 +99,7 @@ struct Builder {
     add(Action{ActionKind::kRemoveSlot});
     reply(ActionKind::kReplyDeleted, s().exit_waiters);
     reply(ActionKind::kReplyError, s().ready_waiters, who() + " was removed before it was ready");
+    reply(ActionKind::kReplyError, s().activate_waiters, who() + " was removed");
     if (handed_on) {
       Action a{ActionKind::kStartReplacement};
       a.replacement = std::move(handed_on);
@@ -123,12 +125,25 @@ struct Builder {
       s().last_exit = ExitInfo{};
     }
     s().ever_ready = false;
-    s().put_start = !a.replacement->restart && !s().ready_waiters.empty();
-    s().phase = Phase::kStarting;
     s().stage = Stage::kNone;
     s().cause = StopCause::kNone;
+    s().perform_due_ms = 0;
     ++s().timer_token;
+    const bool passive = a.replacement->passive;
+    const bool restart = a.replacement->restart;
     add(std::move(a));
+    if (passive) {
+      // put --passive over it: registered, not started. Whatever waits in
+      // the old mailbox is not dropped: the release starts it again.
+      s().put_start = false;
+      s().phase = Phase::kPassive;
+      add(Action{ActionKind::kReleaseMailbox});
+      publish();
+      reply(ActionKind::kReplyRecord, s().ready_waiters);
+      return;
+    }
+    s().put_start = !restart && !s().ready_waiters.empty();
+    s().phase = Phase::kStarting;
     spawn();
   }
 
@@ -177,7 +192,37 @@ struct Builder {
   Transition on_spawned() {
     if (s().phase != Phase::kStarting) return invalid();
     publish();
+    // An activation's callers: the new process and its mailbox are there.
+    reply(ActionKind::kReplyRecord, s().activate_waiters);
     return done();
+  }
+
+  // A passive worker starts again (a caller, its due perform, or messages
+  // found in its mailbox when it passivated).
+  void activate() {
+    s().phase = Phase::kStarting;
+    s().stage = Stage::kNone;
+    s().cause = StopCause::kNone;
+    s().put_start = false;
+    s().killed_for.reset();
+    ++s().timer_token;  // a perform-due timer is moot
+    spawn();
+  }
+
+  // The process has gone for passivation: the slot keeps everything but the
+  // process and the mailbox. The mailbox is released before the publish: a
+  // caller that sent into it as it went waits for the record to change
+  // before it takes back what is left there (shared/client.cpp).
+  void become_passive(std::uint64_t now_ms) {
+    s().phase = Phase::kPassive;
+    s().stage = Stage::kNone;
+    s().cause = StopCause::kNone;
+    ++s().passivations;
+    add(Action{ActionKind::kReleaseMailbox});
+    publish();
+    if (s().perform_due_ms != 0) {
+      arm(TimerKind::kPerformDue, s().perform_due_ms > now_ms ? s().perform_due_ms - now_ms : 0);
+    }
   }
 
   Transition on_exit(ExitInfo info, std::uint64_t uptime_ms, std::uint64_t now_ms) {
@@ -193,8 +238,20 @@ struct Builder {
       info.reason = s().failing_reason + " (" + info.reason + ")";
       s().failing_reason.clear();
     }
-    s().last_exit = info;
     ++s().timer_token;  // no stop stage or backoff of this process fires later
+    reply(ActionKind::kReplyError, s().activate_waiters,
+          who() + " could not be started: " + info.describe());
+    if (s().phase == Phase::kPassivating &&
+        (!info.abnormal() || info.kind == ExitInfo::Kind::kUnknown ||
+         s().stage != Stage::kTerminateSent)) {
+      // Passivated: a stop we asked for, not an exit of the restart policy's
+      // (its last exit and history stay what they were): it ended cleanly, or
+      // by our SIGTERM/SIGKILL, or (adopted) with a status nobody can read.
+      // Only a crash before any signal of ours counts as a crash.
+      become_passive(now_ms);
+      return done();
+    }
+    s().last_exit = info;
     switch (s().phase) {
       case Phase::kStarting:
         if (s().put_start) {
@@ -212,6 +269,7 @@ struct Builder {
         apply_policy(info, uptime_ms, now_ms);
         break;
       case Phase::kRunning:
+      case Phase::kPassivating:  // crashed on its way out: a crash like any other
         apply_policy(info, uptime_ms, now_ms);
         break;
       case Phase::kStopping:
@@ -229,6 +287,7 @@ struct Builder {
       case Phase::kStarting:
         s().phase = Phase::kRunning;
         s().put_start = false;
+        s().perform_due_ms = 0;  // the process has its schedule
         [[fallthrough]];
       case Phase::kStopping:
         // A stopping worker that got ready still answers its put (the put did
@@ -255,6 +314,14 @@ struct Builder {
     if (ev.cause == StopCause::kReplace) return on_put_over(ev);
     if (ev.cause == StopCause::kDelete && ev.waiter) s().exit_waiters.push_back(*ev.waiter);
     switch (s().phase) {
+      case Phase::kPassivating:
+        // Told to go already (terminate sent): the stop goes on from its
+        // stage, and the new cause decides what follows.
+        s().phase = Phase::kStopping;
+        s().cause = ev.cause;
+        s().replacement.reset();
+        publish();
+        break;
       case Phase::kStopping:
         // Already on its way out: the latest cause decides what follows.
         s().cause = ev.cause;
@@ -287,6 +354,13 @@ struct Builder {
     }
     if (ev.waiter) s().ready_waiters.push_back(*ev.waiter);
     s().replacement = ev.replacement;
+    if (s().phase == Phase::kPassivating) {
+      // On its way out already: the new spec follows once it is gone.
+      s().phase = Phase::kStopping;
+      s().cause = StopCause::kReplace;
+      publish();
+      return done();
+    }
     if (s().phase == Phase::kStopping) return done();  // the latest spec wins
     if (has_process(s().phase)) {
       begin_stop(StopCause::kReplace);
@@ -296,8 +370,12 @@ struct Builder {
     return done();
   }
 
+  bool ending() const {
+    return t.next.phase == Phase::kStopping || t.next.phase == Phase::kPassivating;
+  }
+
   Transition on_terminate_lost() {
-    if (s().phase != Phase::kStopping || s().stage != Stage::kTerminateSent) return ignored();
+    if (!ending() || s().stage != Stage::kTerminateSent) return ignored();
     ++s().timer_token;  // the terminate stage's timer is moot
     s().stage = Stage::kSigtermSent;
     signal(SIGTERM);
@@ -306,7 +384,7 @@ struct Builder {
   }
 
   Transition on_stage_timer(std::uint64_t token) {
-    if (s().phase != Phase::kStopping || token != s().timer_token) return ignored();
+    if (!ending() || token != s().timer_token) return ignored();
     switch (s().stage) {
       case Stage::kTerminateSent:
         log(LogLevel::kInfo, who() + " did not stop after terminate; sending SIGTERM");
@@ -339,6 +417,7 @@ struct Builder {
         publish();
         return done();
       case Phase::kStopping:  // the stop's cause decides what follows
+      case Phase::kPassivating:
       case Phase::kHalting:
       case Phase::kReplacing:
         return ignored();
@@ -363,6 +442,7 @@ struct Builder {
         signal(SIGKILL);
         return done();
       case Phase::kStopping:  // on its way out already
+      case Phase::kPassivating:
       case Phase::kHalting:
       case Phase::kReplacing:
         return ignored();
@@ -380,12 +460,57 @@ struct Builder {
         publish();
         return done();
       case Phase::kStopping:
+      case Phase::kPassivating:
       case Phase::kHalting:
       case Phase::kReplacing:
         return ignored();
       default:
         return invalid();
     }
+  }
+
+  // The worker had nothing to do for passivate_after: it is asked to go
+  // (terminate "passivate", then the stop's stages), and passive once gone.
+  Transition on_idle(const Event& ev, std::uint64_t now_ms) {
+    switch (s().phase) {
+      case Phase::kRunning:
+        s().perform_due_ms = ev.next_perform_ms ? now_ms + *ev.next_perform_ms : 0;
+        begin_stop(StopCause::kPassivate);
+        return done();
+      case Phase::kStarting:  // not ready yet: it cannot have been idle
+      case Phase::kStopping:
+      case Phase::kPassivating:
+      case Phase::kHalting:
+      case Phase::kReplacing:
+        return ignored();
+      default:
+        return invalid();
+    }
+  }
+
+  // A caller found the worker passive and is about to send to it. Exactly
+  // one start however many callers ask: any phase but kPassive just answers
+  // with the record, and the caller acts on what it shows.
+  Transition on_activate(const Event& ev) {
+    std::vector<Waiter> w;
+    if (ev.waiter) w.push_back(*ev.waiter);
+    switch (s().phase) {
+      case Phase::kPassive:
+        if (ev.waiter) s().activate_waiters.push_back(*ev.waiter);
+        activate();
+        return done();
+      case Phase::kGone:
+        return invalid();
+      default:
+        reply(ActionKind::kReplyRecord, w);
+        return done();
+    }
+  }
+
+  Transition on_perform_due(std::uint64_t token) {
+    if (s().phase != Phase::kPassive || token != s().timer_token) return ignored();
+    activate();  // perform_due_ms is now: the new process performs at once
+    return done();
   }
 };
 
@@ -421,6 +546,12 @@ Transition step(const WorkerState& state, const Event& ev, std::uint64_t now_ms,
       return b.on_replace_id(ev);
     case EventKind::kOverLimit:
       return b.on_over_limit(ev);
+    case EventKind::kIdle:
+      return b.on_idle(ev, now_ms);
+    case EventKind::kActivate:
+      return b.on_activate(ev);
+    case EventKind::kPerformDue:
+      return b.on_perform_due(ev.token);
   }
   return b.invalid();
 }
@@ -437,8 +568,11 @@ Transition adopt(const ChildSpec& spec, const Found& found, std::uint64_t now_ms
     case WorkerStatus::kRestarting: s.phase = Phase::kRestarting; break;
     case WorkerStatus::kFailed: s.phase = Phase::kFailed; break;
     case WorkerStatus::kExited: s.phase = Phase::kExited; break;
+    case WorkerStatus::kPassive: s.phase = Phase::kPassive; break;
+    case WorkerStatus::kPassivating: s.phase = Phase::kPassivating; break;
     default: s.phase = Phase::kRunning; break;  // running, busy
   }
+  s.cause = s.phase == Phase::kPassivating ? StopCause::kPassivate : StopCause::kNone;
   s.ever_ready = s.phase != Phase::kStarting;
   Builder b(s, context);
   if (!has_process(s.phase)) {
@@ -446,6 +580,14 @@ Transition adopt(const ChildSpec& spec, const Found& found, std::uint64_t now_ms
       ++b.s().timer_token;
       b.publish();
       b.arm(TimerKind::kBackoff, 0);
+    } else if (s.phase == Phase::kPassive) {
+      // When its perform was due died with the predecessor: one timeout on.
+      ++b.s().timer_token;
+      b.publish();
+      if (spec.timeout_ms > 0) {
+        b.s().perform_due_ms = now_ms + spec.timeout_ms;
+        b.arm(TimerKind::kPerformDue, spec.timeout_ms);
+      }
     } else {
       b.publish();
     }
@@ -468,7 +610,26 @@ Transition adopt(const ChildSpec& spec, const Found& found, std::uint64_t now_ms
     b.begin_stop(StopCause::kDelete);
     return b.done();
   }
+  if (found.status == WorkerStatus::kPassivating) {
+    // Its terminate was sent; the stop's stages go on from here.
+    b.begin_stop(StopCause::kPassivate);
+    return b.done();
+  }
   b.publish();
+  return b.done();
+}
+
+Transition register_passive(const ChildSpec& spec, std::uint64_t now_ms, const Context& context) {
+  WorkerState s = initial_state(spec, /*boot_child=*/false);
+  s.phase = Phase::kPassive;
+  Builder b(s, context);
+  ++b.s().timer_token;
+  b.publish();
+  if (spec.timeout_ms > 0) {
+    const std::uint64_t after = spec.instant_perform ? 0 : spec.timeout_ms;
+    b.s().perform_due_ms = now_ms + after;
+    b.arm(TimerKind::kPerformDue, after);
+  }
   return b.done();
 }
 
@@ -488,6 +649,7 @@ bool has_process(Phase p) noexcept {
     case Phase::kStopping:
     case Phase::kHalting:
     case Phase::kReplacing:
+    case Phase::kPassivating:
       return true;
     default:
       return false;
@@ -504,6 +666,8 @@ WorkerStatus status_of(Phase p) noexcept {
     case Phase::kExited: return WorkerStatus::kExited;
     case Phase::kHalting: return WorkerStatus::kHalted;
     case Phase::kReplacing: return WorkerStatus::kStopping;
+    case Phase::kPassivating: return WorkerStatus::kPassivating;
+    case Phase::kPassive: return WorkerStatus::kPassive;
     case Phase::kGone: return WorkerStatus::kFree;
   }
   return WorkerStatus::kFree;

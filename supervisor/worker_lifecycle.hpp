@@ -27,6 +27,11 @@
 //   kExited      exited and not restarted by policy                exited
 //   kHalting     perform answered halt(); the process is ending    halted
 //   kReplacing   perform answered replace(new_id, p); ending       stopping
+//   kPassivating idle for passivate_after: terminate("passivate")  passivating
+//                sent; stage as kStopping
+//   kPassive     no process and no mailbox; payload and value     passive
+//                kept; a caller (kActivate) or its due perform
+//                (kPerformDue) starts it again
 //   kGone        removed from the registry (terminal)              (free)
 
 #include <sys/types.h>
@@ -55,10 +60,12 @@ enum class Phase : std::uint8_t {
   kExited,
   kHalting,
   kReplacing,
+  kPassivating,
+  kPassive,
   kGone,
 };
 BOOST_DESCRIBE_ENUM(Phase, kStarting, kRunning, kStopping, kRestarting, kFailed, kExited, kHalting,
-                    kReplacing, kGone)
+                    kReplacing, kPassivating, kPassive, kGone)
 // How many enumerators a described enum has (the table test enumerates them).
 template <class E>
 inline constexpr int kCount =
@@ -76,8 +83,9 @@ enum class StopCause : std::uint8_t {
   kReplace,     // put over an existing id: start the new spec in the same slot
   kRestartAll,  // restart: remove, the manager then boots children_specs()
   kShutdown,    // the supervisor is stopping: remove
+  kPassivate,   // idle for passivate_after (kPassivating only): passive once gone
 };
-BOOST_DESCRIBE_ENUM(StopCause, kNone, kDelete, kReplace, kRestartAll, kShutdown)
+BOOST_DESCRIBE_ENUM(StopCause, kNone, kDelete, kReplace, kRestartAll, kShutdown, kPassivate)
 
 // A client waiting for an answer (its reply queue and request id).
 struct Waiter {
@@ -93,6 +101,9 @@ struct Replacement {
   // restart ID: the same spec again. The restart count goes on (+1) and the
   // last exit stays; only the intensity window starts afresh, as after a put.
   bool restart = false;
+  // put --passive over an existing id: the new spec is registered passive
+  // (not started) once the old process is gone.
+  bool passive = false;
 };
 
 // Everything the machine knows about one worker. The loop keeps one per slot,
@@ -116,6 +127,13 @@ struct WorkerState {
   bool put_start = false;
   std::vector<Waiter> ready_waiters;  // put/put-over: answered at ready (or failure)
   std::vector<Waiter> exit_waiters;   // del: answered once the slot is removed
+  // activate (a caller found the worker passive): answered once the new
+  // process exists and is published, so the caller finds its mailbox.
+  std::vector<Waiter> activate_waiters;
+  std::uint64_t passivations = 0;  // published: clean stops for idleness
+  // Monotonic ms the worker's next perform is due, as it said when it
+  // reported idle (0: none): a passive worker is started then.
+  std::uint64_t perform_due_ms = 0;
   std::optional<Replacement> replacement;
   OnOverrun on_overrun = OnOverrun::kReport;  // the spec's: does an overrun kill the worker?
   // Set when the machine killed the process for a limit (kOverLimit): its
@@ -138,9 +156,14 @@ enum class EventKind : std::uint8_t {
   kReplaceId,      // perform/call/cast answered replace(new_id, payload) (replacement)
   kOverLimit,      // the process went over a limit (limit: kOverrun or kMaxMemory, reason):
                    // killed (an overrun only with on_overrun kill), then restarted by policy
+  kIdle,           // the worker had no call, cast or perform for passivate_after
+                   // (next_perform_ms: when its next perform is due, if any)
+  kActivate,       // a caller wants a passive worker started (waiter, optional)
+  kPerformDue,     // a passive worker's next perform is due (token)
 };
 BOOST_DESCRIBE_ENUM(EventKind, kSpawned, kSpawnFailed, kReady, kExited, kFailing, kStopRequested,
-                    kTerminateLost, kStageTimer, kBackoffTimer, kHalt, kReplaceId, kOverLimit)
+                    kTerminateLost, kStageTimer, kBackoffTimer, kHalt, kReplaceId, kOverLimit,
+                    kIdle, kActivate, kPerformDue)
 inline constexpr int kEventKindCount = kCount<EventKind>;
 
 struct Event {
@@ -153,9 +176,11 @@ struct Event {
   std::string reason;                  // kFailing, kOverLimit
   ExitInfo::Kind limit = ExitInfo::Kind::kOverrun;  // kOverLimit: kOverrun or kMaxMemory
   StopCause cause = StopCause::kNone;  // kStopRequested
-  std::optional<Waiter> waiter;        // kStopRequested (del: exit waiter; put-over: ready waiter)
+  std::optional<Waiter> waiter;        // kStopRequested (del: exit waiter; put-over: ready
+                                       // waiter), kActivate
   std::optional<Replacement> replacement;  // kStopRequested(kReplace), kReplaceId
-  std::uint64_t token = 0;                 // kStageTimer, kBackoffTimer
+  std::uint64_t token = 0;                 // kStageTimer, kBackoffTimer, kPerformDue
+  std::optional<std::uint64_t> next_perform_ms;  // kIdle
 };
 
 // ---- actions
@@ -172,12 +197,15 @@ enum class ActionKind : std::uint8_t {
   kRemoveSlot,        // free the slot and its mailbox (no more events after this)
   kStartReplacement,  // put replacement's id with its spec (replace(new_id, p))
   kLog,               // one line in the supervisor log (level, message)
+  kReleaseMailbox,    // the process is gone for passivation: unlink the mailbox, then take
+                      // out what is in it; anything found goes to a new mailbox and the
+                      // worker is started again (the loop raises kActivate)
 };
 BOOST_DESCRIBE_ENUM(ActionKind, kSpawn, kSendTerminate, kSignalGroup, kArmTimer, kApplySpec,
                     kPublish, kReplyRecord, kReplyError, kReplyDeleted, kRemoveSlot,
-                    kStartReplacement, kLog)
+                    kStartReplacement, kLog, kReleaseMailbox)
 
-enum class TimerKind : std::uint8_t { kStage, kBackoff };
+enum class TimerKind : std::uint8_t { kStage, kBackoff, kPerformDue };
 enum class LogLevel : std::uint8_t { kInfo, kWarn, kError };
 
 struct Action {
@@ -221,6 +249,12 @@ Transition step(const WorkerState& state, const Event& event, std::uint64_t now_
 // A freshly put worker (about to be spawned): phase kStarting with its limits.
 WorkerState initial_state(const ChildSpec& spec, bool boot_child);
 
+// A worker registered without a process (put --passive, a passive worker
+// restored from the state database): phase kPassive, published, and its
+// first perform's activation armed when the spec performs (timeout > 0: at
+// once with instant_perform, else after one timeout).
+Transition register_passive(const ChildSpec& spec, std::uint64_t now_ms, const Context& context);
+
 // A worker a supervisor finds in the registry when it takes over the segment
 // (its predecessor crashed, or re-executed itself): adoption, the machine's
 // other entry point beside initial_state. What the record showed and whether
@@ -234,7 +268,9 @@ WorkerState initial_state(const ChildSpec& spec, bool boot_child);
 //   alive, halted              -> kHalting (its exit is still to come)
 //   dead, one of the above     -> that phase, then kExited with an unknown status
 //                                 (its parent is gone): the restart policy decides
+//   alive, passivating         -> kPassivating, its stop stage timer armed again
 //   restarting                 -> kRestarting, its backoff timer armed at 0
+//   passive                    -> kPassive (activated after one timeout if it performs)
 //   failed / exited            -> unchanged
 struct Found {
   WorkerStatus status = WorkerStatus::kRunning;

@@ -251,6 +251,13 @@ class WorkerRuntime {
     if (housekeeping() == Exit::kCrash) return 1;
     if (!send_control(protocol::make_worker_message(base(MessageKind::kWorkerReady)))) return 1;
     schedule(instant_ ? Millis(0) : Millis(timeout_ms_));
+    // An activated passive worker goes on with the schedule it had.
+    if (const char* first = std::getenv(kFirstPerformEnv); first != nullptr) {
+      char* end = nullptr;
+      const unsigned long long ms = std::strtoull(first, &end, 10);
+      if (end != first && *end == '\0') schedule(Millis(std::min<unsigned long long>(ms, INT32_MAX)));
+    }
+    active();
     return loop();
   }
 
@@ -284,6 +291,7 @@ class WorkerRuntime {
     value_ = v ? *v : json::value(nullptr);
     timeout_ms_ = rec->timeout_ms;
     instant_ = rec->instant_perform;
+    passivate_after_ms_ = rec->passivate_after_ms;
     g_context = WorkerContext{id_, args_.instance, timeout_ms_, rec->lull};
     if (auto st = open_mailbox(rec->mailbox_generation); !st) {
       // Damaged (a predecessor's stray write, say): ask for a new one.
@@ -380,6 +388,28 @@ class WorkerRuntime {
     send_control(protocol::make_worker_message(m));
   }
 
+  // Passivation (README "Passivation"): a call, cast or perform puts the
+  // idle report passivate_after ahead; once it is due the supervisor is told
+  // (once), and asks us to go with terminate("passivate").
+  void active() {
+    if (passivate_after_ms_ == 0) return;
+    idle_due_ = Deadline::after(Millis(passivate_after_ms_));
+    idle_reported_ = false;
+  }
+
+  void report_idle_if_due() {
+    if (passivate_after_ms_ == 0 || idle_reported_ || !idle_due_.expired()) return;
+    idle_reported_ = true;
+    idle_due_ = Deadline::never();
+    protocol::WorkerMessage m = base(MessageKind::kWorkerIdle);
+    if (!next_perform_.is_never()) {
+      m.next_perform_ms = static_cast<std::uint32_t>(std::min<std::int64_t>(
+          std::chrono::duration_cast<Millis>(next_perform_.remaining(Millis(INT32_MAX))).count(),
+          INT32_MAX));
+    }
+    send_control(protocol::make_worker_message(m));
+  }
+
   void schedule(Millis after) {
     // timeout 0 means "never perform" (pool workers), instant_perform or not.
     next_perform_ = timeout_ms_ == 0 ? Deadline::never() : Deadline::after(after);
@@ -392,8 +422,9 @@ class WorkerRuntime {
       if (g_stop_signal) return stop("shutdown");
       // Sleep until a message, a stop signal, a child's exit, the next perform,
       // housekeeping or the end of an orphan grace; no shorter slices.
-      const Deadline wake = Deadline::earliest(Deadline::earliest(next_perform_, housekeeping_due_),
-                                               orphan_deadline_);
+      const Deadline wake = Deadline::earliest(
+          Deadline::earliest(Deadline::earliest(next_perform_, housekeeping_due_), orphan_deadline_),
+          idle_due_);
       auto f = mailbox_->receive(
           wake, std::chrono::duration_cast<Millis>(wake.remaining(Millis(3'600'000))) + Millis(1),
           &g_woken);
@@ -409,6 +440,7 @@ class WorkerRuntime {
       Exit ex = Exit::kContinue;
       if (f) {
         ex = handle(*f);
+        if (f->kind == MessageKind::kCall || f->kind == MessageKind::kCast) active();
         if (ex == Exit::kContinue) publish_depth(true);
       } else if (f.error().code == Errc::kDeadQueue) {
         ex = recover_mailbox();
@@ -417,7 +449,9 @@ class WorkerRuntime {
       }
       if (ex == Exit::kContinue && next_perform_.expired() && !next_perform_.is_never()) {
         ex = perform();
+        active();
       }
+      if (ex == Exit::kContinue) report_idle_if_due();
       if (ex == Exit::kContinue && g_orphaned.load()) ex = orphaned();
       if (ex == Exit::kStop) return 0;
       if (ex == Exit::kCrash) return 1;
@@ -744,6 +778,9 @@ class WorkerRuntime {
   bool value_reported_ = false;
   std::uint32_t timeout_ms_ = 0;
   bool instant_ = false;
+  std::uint32_t passivate_after_ms_ = 0;  // the spec's; 0: never passivated
+  Deadline idle_due_ = Deadline::never();  // when to report idle (never: not due / reported)
+  bool idle_reported_ = false;
   Deadline next_perform_ = Deadline::never();
   Deadline housekeeping_due_ = Deadline::never();  // run() makes the first one due
   SupervisorWatch& watch_ = supervisor_watch();

@@ -27,6 +27,8 @@ struct PutArgs {
   std::vector<std::string> rlimits;
   std::optional<std::string> user;
   std::optional<std::string> group;
+  std::optional<std::uint32_t> passivate_after;
+  bool passive = false;
 };
 
 // "x/y" or "./y" -> "<cwd>/x/y"; a bare name ("python3") is left for PATH,
@@ -67,6 +69,7 @@ void run_put(Context& ctx, const PutArgs& a, bool only_new, const std::vector<st
     spec.restart = *r;
   }
   if (a.max_restarts) spec.max_restarts = *a.max_restarts;
+  if (a.passivate_after) spec.passivate_after_ms = *a.passivate_after;
   if (a.within) spec.within_ms = *a.within;
   if (!exec.empty()) {
     json::array argv;
@@ -155,7 +158,9 @@ void run_put(Context& ctx, const PutArgs& a, bool only_new, const std::vector<st
   }
   Client* c = ctx.connect(what);
   if (c == nullptr) return;
-  auto r = only_new ? c->put_new(a.id, spec) : c->put(a.id, spec);
+  auto r = a.passive   ? c->put_passive(a.id, spec, only_new)
+           : only_new ? c->put_new(a.id, spec)
+                      : c->put(a.id, spec);
   if (!r) {
     ctx.fail(what, r.error());
     return;
@@ -163,7 +168,9 @@ void run_put(Context& ctx, const PutArgs& a, bool only_new, const std::vector<st
   if (ctx.json) {
     print_json(worker_json(*r));
   } else {
-    std::cout << verb << " '" << r->id << "': " << to_string(r->status) << " (pid " << r->pid << ")\n";
+    std::cout << verb << " '" << r->id << "': " << to_string(r->status);
+    if (r->pid != 0) std::cout << " (pid " << r->pid << ")";
+    std::cout << "\n";
   }
 }
 
@@ -203,6 +210,13 @@ CLI::App* add_put_command(CLI::App& app, Context& ctx, const std::string& name, 
   cmd->add_option("--group", args->group,
                   "run the worker with GROUP (name or gid) as its group; alone: the "
                   "supervisor's user with that group");
+  cmd->add_option("--passivate-after", args->passivate_after,
+                  "stop the worker after MS with no call, cast or perform; the next call or cast "
+                  "(or due perform) starts it again from its last payload (default 0 = never)")
+      ->check(CLI::Range(0u, 2147483647u));
+  cmd->add_flag("--passive", args->passive,
+                "register ID without starting it: it starts at its first call or cast (or "
+                "perform)");
   cmd->footer("--exec CMD ARGS... runs CMD as the worker (dynmgrd); it takes the rest of the line.");
   cmd->callback([&ctx, args, only_new, &exec_argv] { run_put(ctx, *args, only_new, exec_argv); });
   return cmd;

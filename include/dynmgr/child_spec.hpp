@@ -44,6 +44,12 @@ struct ChildSpec {
   OnOverrun on_overrun = OnOverrun::kReport;  // kill: an overrun perform/call kills the worker
   std::uint64_t max_memory = 0;         // bytes of RSS; above it the worker is restarted (0: none)
   Rlimits rlimits;
+  // Passivation (README "Passivation"): after this many ms with no call, cast
+  // or perform the worker is stopped (terminate("passivate")) and its slot
+  // turns `passive`: no process, no mailbox, payload and value kept. The next
+  // call or cast, or its next perform when timeout > 0, starts it again from
+  // its last committed payload. 0: never.
+  std::uint32_t passivate_after_ms = 0;
   // The identity the worker process runs as (README "User and group"): a
   // name or a decimal id, "" for unset. user alone: that user, its primary
   // group and its supplementary groups; group alone: the supervisor's user
@@ -54,7 +60,7 @@ struct ChildSpec {
   std::string group;
 
   // Errors: kInvalid naming the field and its value (lull outside 1..1000,
-  // timeout over 2^31-1, max_restarts without a positive within_ms, an
+  // timeout or passivate_after over 2^31-1, max_restarts without a positive within_ms, an
   // rlimit out of its range, a user or group that is empty, longer than
   // kMaxIdentityName bytes or holds a character outside [A-Za-z0-9._-]).
   // Names are not looked up here (shared/run_as.hpp does, in the supervisor).

@@ -70,6 +70,13 @@ class Client {
   Result<WorkerInfo> put(std::string_view id, const ChildSpec& spec);
   // As put, but kExists (and nothing changed) when id is present.
   Result<WorkerInfo> put_new(std::string_view id, const ChildSpec& spec);
+  // As put (only_new: put_new), but the worker is registered passive (README
+  // "Passivation"): status `passive`, no process and no mailbox until the
+  // first call or cast, or its first perform when the spec performs
+  // (timeout > 0). Over an existing id, that worker is stopped first. Returns
+  // once registered. Errors: as put and put_new, without the start's kFailed.
+  Result<WorkerInfo> put_passive(std::string_view id, const ChildSpec& spec,
+                                 bool only_new = false);
   // Stops the worker (terminate, then SIGTERM, then SIGKILL) and removes it;
   // returns once it is gone. Errors: kInvalid (bad id); kNotFound;
   // kFailed (the supervisor is stopping); kNoSupervisor; kTimeout.
@@ -116,7 +123,11 @@ class Client {
   InstanceInfo header() const;
 
   // Sends message to the worker's mailbox and waits for the reply (the
-  // response's value). Errors: kInvalid (bad id); kTooLarge (message over
+  // response's value). A passive worker is started first (the supervisor
+  // starts one process however many callers ask); a worker that passivates
+  // while the message is on its way handles it or leaves it to its next
+  // process, never drops it (README "Passivation").
+  // Errors: kInvalid (bad id); kTooLarge (message over
   // --max-payload); kNotFound; kFailed (the worker is failed, exited, halted
   // or stopping; the outcome is unknown because the reply queue died);
   // kCrashed (the worker died before replying — the call may have run);

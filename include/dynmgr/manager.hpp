@@ -93,6 +93,9 @@ struct PoolSpec {
   json::value payload = nullptr;  // initial payload of every member (then init())
   PoolStrategy strategy = PoolStrategy::kStream;
   std::string id_prefix = "pool-";  // members are <prefix>1 .. <prefix>size
+  // Members idle this long are passivated (README "Passivation"); call_any /
+  // cast_any start a passive one when no member is free. 0: never.
+  std::uint32_t passivate_after_ms = 0;
 };
 
 class Manager {

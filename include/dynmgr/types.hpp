@@ -34,11 +34,13 @@ enum class WorkerStatus : std::uint32_t {
   kFailed = 5,      // over its restart intensity: not restarted until put again
   kHalted = 6,      // perform returned halt (transient: removed once reaped)
   kExited = 7,      // exited and not restarted by policy (temporary, transient normal exit)
+  kPassive = 8,     // no process, payload and value kept: a call, cast or due perform starts it
+  kPassivating = 9, // idle for passivate_after: terminate("passivate") sent, ending
 };
 // Adding a status: the enumerator here and in this list; its name, its parse and
 // the bound the registry checks slots against follow from it.
 BOOST_DESCRIBE_ENUM(WorkerStatus, kFree, kStarting, kRunning, kRestarting, kStopping, kFailed,
-                    kHalted, kExited)
+                    kHalted, kExited, kPassive, kPassivating)
 
 // OTP's restart types.
 enum class RestartType : std::uint32_t { kPermanent = 0, kTransient = 1, kTemporary = 2 };

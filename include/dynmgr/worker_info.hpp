@@ -67,12 +67,17 @@ struct WorkerInfo {
   // The spec's user and group as given (README "User and group"); "" unset.
   std::string user;
   std::string group;
+  // Passivation (README "Passivation"): the spec's passivate_after (0: never)
+  // and how many times this id has been passivated (a clean stop for
+  // idleness; not a restart).
+  std::uint32_t passivate_after_ms = 0;
+  std::uint64_t passivations = 0;
 };
 BOOST_DESCRIBE_STRUCT(WorkerInfo, (),
                       (id, pid, status, restarts, payload, value, timeout_ms, lull, restart,
                        instant_perform, max_restarts, within_ms, pool, started_ms, busy_since_ms,
                        last_perform_ms, slot, last_exit, exits, options, on_overrun, max_memory,
-                       rlimits, user, group))
+                       rlimits, user, group, passivate_after_ms, passivations))
 
 // "busy" when running with busy_since set, else the registry status.
 std::string_view display_status(const WorkerInfo& r) noexcept;

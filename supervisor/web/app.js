@@ -7,7 +7,7 @@
   const $ = (sel) => document.querySelector(sel);
   const SVG = 'http://www.w3.org/2000/svg';
   const STATUSES = ['running', 'busy', 'starting', 'restarting', 'stopping', 'failed', 'halted',
-                    'exited'];
+                    'exited', 'passivating', 'passive'];
   const COLORS = {};
   const css = getComputedStyle(document.documentElement);
   for (const s of STATUSES.concat(['exits', 'restarts'])) {

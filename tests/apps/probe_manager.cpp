@@ -10,6 +10,7 @@
 //   $PROBE_INIT_LOG       "<id> <pid> <mono_ms>" from init() (mono_ms: CLOCK_MONOTONIC,
 //                                                comparable across processes)
 // $PROBE_IDLE_MS: idle_interval() in ms (default: the base 5000).
+// $PROBE_TERMINATE_SLEEP_MS: terminate() sleeps that long after logging.
 // $PROBE_IDLE_OVERRIDE=1: idle() is overridden (it does nothing); without it
 // the probe calls the base idle(), so its idle workers never wake.
 // $PROBE_RESTART_ON_UP=1: handle_state_change(up) answers restart once per
@@ -54,6 +55,7 @@
 // Supervisor flags: --pool N makes probe a pool (PoolSpec: N members pool-1..pool-N,
 //   payload null, timeout 0, besides $PROBE_CHILDREN) picked by --pickup
 //   hashring|random|stream (default stream); without --pool it is not a pool.
+//   --pool-passivate-after MS: the members' passivate_after.
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <signal.h>
@@ -110,6 +112,7 @@ using dynmgr::json::value;
 
 // Supervisor-side flags (--pool, --pickup); unused in the worker role.
 std::uint32_t g_pool_size = 0;
+std::uint32_t g_pool_passivate_after = 0;  // --pool-passivate-after MS
 std::vector<std::vector<char>> g_allocated;  // ["alloc", n]: kept for the process's life
 
 std::int64_t soft_limit(int resource) {
@@ -194,6 +197,7 @@ class Probe : public dynmgr::Manager {
     if (g_pool_size == 0) return std::nullopt;
     dynmgr::PoolSpec spec;
     spec.size = g_pool_size;
+    spec.passivate_after_ms = g_pool_passivate_after;
     spec.strategy = dynmgr::parse_pool_strategy(g_pickup).value();
     return spec;
   }
@@ -364,6 +368,10 @@ class Probe : public dynmgr::Manager {
 
   void terminate(std::string_view reason, const dynmgr::WorkerState& st) override {
     append_line("PROBE_TERMINATE_LOG", st.id + " " + std::string(reason));
+    // A slow stop: messages sent meanwhile wait behind the terminate.
+    if (const char* ms = std::getenv("PROBE_TERMINATE_SLEEP_MS")) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(std::strtol(ms, nullptr, 10)));
+    }
   }
 
   // With $PROBE_IDLE_OVERRIDE, idle() is a real housekeeping callback (it does
@@ -389,6 +397,8 @@ int main(int argc, char** argv) {
     app.add_option("--pool", g_pool_size, "declare a pool of N members (default: not a pool)")
         ->check(CLI::Range(0u, 100000u));
     app.add_option("--pickup", g_pickup, "pool pickup: hashring|random|stream (default stream)");
+    app.add_option("--pool-passivate-after", g_pool_passivate_after,
+                   "pool members passivate after MS idle (default 0: never)");
   };
   opts.after_parse = []() -> dynmgr::Status {
     auto s = dynmgr::parse_pool_strategy(g_pickup);

@@ -118,7 +118,8 @@ std::string default_record(const std::string& id, const std::string& pid,
       R"("value":null,"timeout_ms":0,"lull":1.1,"restart":"permanent","instant_perform":false,)"
       R"("max_restarts":5,"within_ms":30000,"pool":false,"started_ms":{STARTED},"busy_since_ms":0,)"
       R"("last_perform_ms":0,"slot":{SLOT},"last_exit":null,"exits":[],"options":{},)"
-      R"("on_overrun":"report","max_memory":0,"rlimits":{},"user":"","group":""})",
+      R"("on_overrun":"report","max_memory":0,"rlimits":{},"user":"","group":"",)"
+      R"("passivate_after_ms":0,"passivations":0})",
       {{"ID", id}, {"PID", pid}, {"STARTED", started}, {"PAYLOAD", payload}, {"SLOT", slot}});
 }
 
@@ -156,7 +157,8 @@ TEST_F(CtlGolden, PutJsonPrintsTheRecordWithEveryOption) {
                         R"("instant_perform":false,"max_restarts":3,"within_ms":1000,"pool":false,)"
                         R"("started_ms":{STARTED},"busy_since_ms":0,"last_perform_ms":0,"slot":1,)"
                         R"("last_exit":null,"exits":[],"options":{},"on_overrun":"report",)"
-                        R"("max_memory":0,"rlimits":{},"user":"","group":""})"
+                        R"("max_memory":0,"rlimits":{},"user":"","group":"",)"
+                        R"("passivate_after_ms":0,"passivations":0})"
                         "\n",
                         {{"PID", to_json(o["pid"])}, {"STARTED", to_json(o["started_ms"])}}));
   EXPECT_GT(o["pid"].to_number<std::int64_t>(), 0);
@@ -267,30 +269,31 @@ TEST_F(CtlGolden, GetHuman) {
   const auto lines = lines_of(r.out);
   // One line per described member of the record (shared/worker_info.hpp), then the uptime.
   const std::vector<std::string> expected = {
-      "id:               a",          "pid:              " + pid_of("a"),
-      "status:           running",    "restarts:         0",
-      R"(payload:          {"x":1})", "value:            null",
-      "timeout_ms:       0",          "lull:             1.1",
-      "restart:          permanent",  "instant_perform:  false",
-      "max_restarts:     5",          "within_ms:        30000",
-      "pool:             false",      "started_ms:       <any>",
-      "busy_since_ms:    0",          "last_perform_ms:  0",
-      "slot:             <any>",      "last_exit:        -",
-      "exits:            -",          "options:          {}",
-      "on_overrun:       report",     "max_memory:       0",
-      "rlimits:          {}",         "user:             ",
-      "group:            ",           "uptime:           <any>",
+      "id:                  a",  "pid:                 " + pid_of("a"),
+      "status:              running",  "restarts:            0",
+      R"(payload:             {"x":1})",  "value:               null",
+      "timeout_ms:          0",  "lull:                1.1",
+      "restart:             permanent",  "instant_perform:     false",
+      "max_restarts:        5",  "within_ms:           30000",
+      "pool:                false",  "started_ms:          <any>",
+      "busy_since_ms:       0",  "last_perform_ms:     0",
+      "slot:                <any>",  "last_exit:           -",
+      "exits:               -",  "options:             {}",
+      "on_overrun:          report",  "max_memory:          0",
+      "rlimits:             {}",  "user:                ",
+      "group:               ",  "passivate_after_ms:  0",
+      "passivations:        0",  "uptime:              <any>",
   };
   ASSERT_EQ(lines.size(), expected.size()) << r.out;
   for (std::size_t i = 0; i < lines.size(); ++i) {
-    if (expected[i] == "uptime:           <any>") {
-      EXPECT_TRUE(std::regex_match(lines[i], std::regex(R"(uptime:           [0-9]+s)")))
+    if (expected[i] == "uptime:              <any>") {
+      EXPECT_TRUE(std::regex_match(lines[i], std::regex(R"(uptime:              [0-9]+s)")))
           << lines[i];
-    } else if (expected[i] == "slot:             <any>") {
-      EXPECT_TRUE(std::regex_match(lines[i], std::regex(R"(slot:             [0-9]+)")))
+    } else if (expected[i] == "slot:                <any>") {
+      EXPECT_TRUE(std::regex_match(lines[i], std::regex(R"(slot:                [0-9]+)")))
           << lines[i];
-    } else if (expected[i] == "started_ms:       <any>") {
-      EXPECT_TRUE(std::regex_match(lines[i], std::regex(R"(started_ms:       [0-9]{13})")))
+    } else if (expected[i] == "started_ms:          <any>") {
+      EXPECT_TRUE(std::regex_match(lines[i], std::regex(R"(started_ms:          [0-9]{13})")))
           << lines[i];
     } else {
       EXPECT_EQ(lines[i], expected[i]);

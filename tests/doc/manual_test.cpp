@@ -173,7 +173,9 @@ TEST(BashCompletion, GlobalFlags) {
 }
 
 TEST(BashCompletion, FlagsOfAVerb) {
-  EXPECT_EQ(complete({"dynmgrctl", "put", "w1", "--pa"}), (Words{"--payload"}));
+  EXPECT_EQ(complete({"dynmgrctl", "put", "w1", "--pa"}),
+            (Words{"--passivate-after", "--passive", "--payload"}));
+  EXPECT_EQ(complete({"dynmgrctl", "put", "w1", "--pay"}), (Words{"--payload"}));
   EXPECT_EQ(complete({"dynmgrctl", "-n", "demo", "put-new", "w1", "--re"}),
             (Words{"--ready-timeout", "--restart"}));
   EXPECT_EQ(complete({"dynmgrctl", "-n", "demo", "put-new", "w1", "--res"}), (Words{"--restart"}));

@@ -145,6 +145,35 @@ TEST(PickWorker, StreamPicksTheFirstFreeWorkerInSlotOrder) {
   }
 }
 
+// README "Passivation": a passive member counts as a member for hashring,
+// and random/stream take one only when no member is free (the call starts it).
+TEST(PickWorker, PassiveMembersArePickedOnlyWhenNoneIsFree) {
+  const std::vector<SlotRecord> mixed = {member(0, false, WorkerStatus::kPassive), member(1, true),
+                                         member(2), member(3, false, WorkerStatus::kPassivating)};
+  for (auto s : {PoolStrategy::kRandom, PoolStrategy::kStream}) {
+    for (std::uint64_t seed = 0; seed < 50; ++seed) EXPECT_EQ(pick(s, mixed, "x", seed), 2u);
+  }
+  const std::vector<SlotRecord> none_free = {member(0, true),
+                                             member(1, false, WorkerStatus::kPassive),
+                                             member(2, false, WorkerStatus::kPassive)};
+  EXPECT_EQ(pick(PoolStrategy::kStream, none_free, "x", 0), 1u);
+  std::set<std::uint32_t> seen;
+  for (std::uint64_t seed = 0; seed < 200; ++seed) {
+    seen.insert(pick(PoolStrategy::kRandom, none_free, "x", seed));
+  }
+  EXPECT_EQ(seen, (std::set<std::uint32_t>{1, 2}));
+  // Hashring: the same member for a message whether it is running or passive.
+  auto running = free_members(4);
+  auto some_passive = running;
+  some_passive[1].status = WorkerStatus::kPassive;
+  some_passive[3].status = WorkerStatus::kPassivating;
+  for (int i = 0; i < 200; ++i) {
+    const std::string msg = "m" + std::to_string(i);
+    EXPECT_EQ(pick(PoolStrategy::kHashring, running, msg),
+              pick(PoolStrategy::kHashring, some_passive, msg));
+  }
+}
+
 TEST(PickWorker, NoFreeWorkerIsAnError) {
   const std::vector<std::vector<SlotRecord>> cases = {
       {},

@@ -282,6 +282,37 @@ TEST_F(Persistence, TheLimitsComeBackAfterAReboot) {
   EXPECT_EQ(testing::parse(after->rlimits), testing::P(R"({"nofile": 200, "core": 0})"));
 }
 
+// Passivation (README "Passivation"): a passive id survives the host's death
+// as passive, with its last payload; it starts at its first call. A worker
+// that was running comes back running.
+TEST_F(Persistence, APassiveWorkerComesBackPassiveAfterAReboot) {
+  ASSERT_TRUE(start(with_state()));
+  auto p = client().put_passive("p", spec(testing::P(R"({"n": 3})")));
+  ASSERT_TRUE(p) << p.error().message;
+  ChildSpec idle = spec(json::value(7));
+  idle.passivate_after_ms = 50;
+  ASSERT_TRUE(put("i", idle));
+  ASSERT_TRUE(put("r", spec(json::value(1))));
+  ASSERT_TRUE(wait_record("i", [](const WorkerInfo& w) { return w.status == WorkerStatus::kPassive; }));
+  ASSERT_TRUE(wait_committed());
+  reboot();
+  ASSERT_TRUE(take_over(with_state()));
+  auto after = get("p");
+  ASSERT_TRUE(after);
+  EXPECT_EQ(after->status, WorkerStatus::kPassive);
+  EXPECT_EQ(after->pid, 0);
+  auto i = get("i");
+  ASSERT_TRUE(i);
+  EXPECT_EQ(i->status, WorkerStatus::kPassive);
+  EXPECT_EQ(i->passivate_after_ms, 50u);
+  auto r = wait_record("r", [](const WorkerInfo& w) { return w.status == WorkerStatus::kRunning; });
+  ASSERT_TRUE(r);
+  auto v = client().call("p", testing::P(R"("get")"));
+  ASSERT_TRUE(v) << v.error().message;
+  EXPECT_EQ(*v, testing::P(R"({"n": 3})"));
+  EXPECT_EQ(get("p")->status, WorkerStatus::kRunning);
+}
+
 TEST_F(Persistence, SyncCommitsBeforeTheReply) {
   ASSERT_TRUE(start(with_state({"--durability", "sync"})));
   ASSERT_TRUE(put("w", spec(json::array{})));

@@ -90,6 +90,16 @@ const std::map<std::string, WorkerState>& states() {
     s.phase = Phase::kReplacing;
     s.replacement = Replacement{"next", spec_with_payload(9)};
     m["replacing"] = s;
+    s = base();
+    s.phase = Phase::kPassivating;
+    s.stage = Stage::kTerminateSent;
+    s.cause = StopCause::kPassivate;
+    s.ever_ready = true;
+    m["passivating"] = s;
+    s = base();
+    s.phase = Phase::kPassive;
+    s.ever_ready = true;
+    m["passive"] = s;
     return m;
   }();
   return all;
@@ -145,6 +155,15 @@ const std::map<std::string, Event>& events() {
     e.limit = ExitInfo::Kind::kMaxMemory;
     e.reason = "used too much memory";
     m["over-memory"] = e;
+    e = Event{EventKind::kIdle};
+    e.next_perform_ms = 500;
+    m["idle"] = e;
+    e = Event{EventKind::kActivate};
+    e.waiter = waiter("caller");
+    m["activate"] = e;
+    e = Event{EventKind::kPerformDue};
+    e.token = kToken;
+    m["perform-due"] = e;
     return m;
   }();
   return all;
@@ -208,6 +227,14 @@ struct Row {
   Row{S, "overrun", kInvalid, "=", {}},                                       \
   Row{S, "over-memory", kInvalid, "=", {}}
 
+// Passivation's events in a phase where they change nothing: idle means
+// nothing (`I` the verdict: ignored with a process, invalid without), an
+// activation is answered with the record, a perform-due timer is stale.
+#define NO_PASSIVATION_ROWS(S, I)                                  \
+  Row{S, "idle", I, "=", {}},                                      \
+  Row{S, "activate", kApplied, "=", {A::kReplyRecord}},            \
+  Row{S, "perform-due", kIgnored, "=", {}}
+
 // Rows shared by halting and replacing (the process is ending by itself).
 #define ENDING_ROWS(S)                                                              \
   Row{S, "spawned", kInvalid, "=", {}},                                             \
@@ -235,6 +262,7 @@ const std::vector<Row>& table() {
       Row{"starting", "overrun", kIgnored, "=", {}},
       Row{"starting", "over-memory", kApplied, "starting", {A::kLog, A::kSignalGroup}},
       LIVE_STOP_ROWS("starting"),
+      NO_PASSIVATION_ROWS("starting", kIgnored),
       // starting/put (started by a put that waits: a failed start removes it)
       Row{"starting/put", "spawned", kApplied, "starting", {A::kPublish}},
       Row{"starting/put", "spawn-failed", kApplied, "gone", {A::kLog, A::kRemoveSlot, A::kReplyError}},
@@ -247,6 +275,7 @@ const std::vector<Row>& table() {
       Row{"starting/put", "overrun", kIgnored, "=", {}},
       Row{"starting/put", "over-memory", kApplied, "starting", {A::kLog, A::kSignalGroup}},
       LIVE_STOP_ROWS("starting/put"),
+      NO_PASSIVATION_ROWS("starting/put", kIgnored),
       // running
       Row{"running", "spawned", kInvalid, "=", {}},
       Row{"running", "spawn-failed", kInvalid, "=", {}},
@@ -259,28 +288,64 @@ const std::vector<Row>& table() {
       Row{"running", "overrun", kIgnored, "=", {}},
       Row{"running", "over-memory", kApplied, "running", {A::kLog, A::kSignalGroup}},
       LIVE_STOP_ROWS("running"),
+      Row{"running", "idle", kApplied, "passivating", {A::kPublish, A::kSendTerminate, A::kArmTimer}},
+      Row{"running", "activate", kApplied, "running", {A::kReplyRecord}},
+      Row{"running", "perform-due", kIgnored, "=", {}},
       // stopping, by stage
       STOPPING_ROWS("stopping/terminate"),
       Row{"stopping/terminate", "terminate-lost", kApplied, "stopping", {A::kSignalGroup, A::kArmTimer}},
       Row{"stopping/terminate", "stage-timer", kApplied, "stopping", {A::kLog, A::kSignalGroup, A::kArmTimer}},
+      NO_PASSIVATION_ROWS("stopping/terminate", kIgnored),
       STOPPING_ROWS("stopping/sigterm"),
       Row{"stopping/sigterm", "terminate-lost", kIgnored, "=", {}},
       Row{"stopping/sigterm", "stage-timer", kApplied, "stopping", {A::kLog, A::kSignalGroup}},
+      NO_PASSIVATION_ROWS("stopping/sigterm", kIgnored),
       STOPPING_ROWS("stopping/sigkill"),
       Row{"stopping/sigkill", "terminate-lost", kIgnored, "=", {}},
       Row{"stopping/sigkill", "stage-timer", kIgnored, "=", {}},
+      NO_PASSIVATION_ROWS("stopping/sigkill", kIgnored),
       // no process
       IDLE_ROWS("restarting"),
       Row{"restarting", "backoff-timer", kApplied, "starting", {A::kSpawn}},
+      NO_PASSIVATION_ROWS("restarting", kInvalid),
       IDLE_ROWS("failed"),
       Row{"failed", "backoff-timer", kIgnored, "=", {}},
+      NO_PASSIVATION_ROWS("failed", kInvalid),
       IDLE_ROWS("exited"),
       Row{"exited", "backoff-timer", kIgnored, "=", {}},
+      NO_PASSIVATION_ROWS("exited", kInvalid),
       // ending by itself
       ENDING_ROWS("halting"),
       Row{"halting", "exited", kApplied, "gone", {A::kRemoveSlot}},
+      NO_PASSIVATION_ROWS("halting", kIgnored),
       ENDING_ROWS("replacing"),
       Row{"replacing", "exited", kApplied, "gone", {A::kRemoveSlot, A::kStartReplacement}},
+      NO_PASSIVATION_ROWS("replacing", kIgnored),
+      // passivating (terminate("passivate") sent): a stop like any other,
+      // except what its end means; a crash before any signal of ours is a crash
+      Row{"passivating", "spawned", kInvalid, "=", {}},
+      Row{"passivating", "spawn-failed", kInvalid, "=", {}},
+      Row{"passivating", "ready", kInvalid, "=", {}},
+      Row{"passivating", "exited", kApplied, "starting", {A::kLog, A::kSpawn}},
+      Row{"passivating", "failing", kApplied, "passivating", {}},
+      Row{"passivating", "stop(del)", kApplied, "stopping", {A::kPublish}},
+      Row{"passivating", "stop(replace)", kApplied, "stopping", {A::kPublish}},
+      Row{"passivating", "stop(restart)", kApplied, "stopping", {A::kPublish}},
+      Row{"passivating", "stop(shutdown)", kApplied, "stopping", {A::kPublish}},
+      Row{"passivating", "terminate-lost", kApplied, "passivating", {A::kSignalGroup, A::kArmTimer}},
+      Row{"passivating", "stage-timer", kApplied, "passivating", {A::kLog, A::kSignalGroup, A::kArmTimer}},
+      Row{"passivating", "backoff-timer", kIgnored, "=", {}},
+      Row{"passivating", "halt", kIgnored, "=", {}},
+      Row{"passivating", "replace-id", kIgnored, "=", {}},
+      Row{"passivating", "overrun", kIgnored, "=", {}},
+      Row{"passivating", "over-memory", kIgnored, "=", {}},
+      NO_PASSIVATION_ROWS("passivating", kIgnored),
+      // passive: no process; a caller or a due perform starts it
+      IDLE_ROWS("passive"),
+      Row{"passive", "backoff-timer", kIgnored, "=", {}},
+      Row{"passive", "idle", kInvalid, "=", {}},
+      Row{"passive", "activate", kApplied, "starting", {A::kSpawn}},
+      Row{"passive", "perform-due", kApplied, "starting", {A::kSpawn}},
       // gone: the loop has dropped the slot; nothing may reach it
       Row{"gone", "spawned", kInvalid, "=", {}},
       Row{"gone", "spawn-failed", kInvalid, "=", {}},
@@ -298,6 +363,9 @@ const std::vector<Row>& table() {
       Row{"gone", "replace-id", kInvalid, "=", {}},
       Row{"gone", "overrun", kInvalid, "=", {}},
       Row{"gone", "over-memory", kInvalid, "=", {}},
+      Row{"gone", "idle", kInvalid, "=", {}},
+      Row{"gone", "activate", kInvalid, "=", {}},
+      Row{"gone", "perform-due", kIgnored, "=", {}},
   };
   return rows;
 }
@@ -637,7 +705,145 @@ TEST(WorkerLifecycle, StatusesFollowThePhase) {
   EXPECT_EQ(status_of(Phase::kExited), WorkerStatus::kExited);
   EXPECT_EQ(status_of(Phase::kHalting), WorkerStatus::kHalted);
   EXPECT_EQ(status_of(Phase::kReplacing), WorkerStatus::kStopping);
+  EXPECT_EQ(status_of(Phase::kPassivating), WorkerStatus::kPassivating);
+  EXPECT_EQ(status_of(Phase::kPassive), WorkerStatus::kPassive);
   EXPECT_EQ(status_of(Phase::kGone), WorkerStatus::kFree);
+}
+
+// ---------------------------------------------------------------- passivation
+
+WorkerState running_state(std::uint32_t timeout_ms = 0) {
+  ChildSpec spec = spec_with_payload(0);
+  spec.timeout_ms = timeout_ms;
+  WorkerState s = initial_state(spec, false);
+  s.phase = Phase::kRunning;
+  s.ever_ready = true;
+  s.timer_token = kToken;
+  return s;
+}
+
+Event clean_exit() {
+  Event e{EventKind::kExited};
+  e.exit = ExitInfo::from_wait_status(0);
+  e.uptime_ms = 5000;
+  return e;
+}
+
+TEST(WorkerLifecycle, AnIdleWorkerIsToldToPassivateAndIsPassiveOnceGone) {
+  const Context ctx = context();
+  WorkerState s = running_state();
+  s.last_exit = ExitInfo::from_wait_status(SIGKILL);  // an earlier crash
+  Event idle{EventKind::kIdle};
+  Transition t = step(s, idle, kNow, ctx);
+  ASSERT_EQ(t.next.phase, Phase::kPassivating);
+  const Action* term = find(t, A::kSendTerminate);
+  ASSERT_NE(term, nullptr);
+  EXPECT_EQ(term->message, "passivate");
+  EXPECT_EQ(t.next.perform_due_ms, 0u);  // it does not perform: nothing to wake it
+  t = step(t.next, clean_exit(), kNow + 10, ctx);
+  EXPECT_EQ(t.next.phase, Phase::kPassive);
+  EXPECT_EQ(kinds(t.actions), kinds(std::vector<A>{A::kReleaseMailbox, A::kPublish}));
+  EXPECT_EQ(t.next.passivations, 1u);
+  EXPECT_EQ(t.next.restarts, 0u);
+  // Not an exit of the restart policy's: the last exit stays the crash.
+  EXPECT_EQ(t.next.last_exit.kind, ExitInfo::Kind::kSignaled);
+  EXPECT_TRUE(t.next.history.recent_ms.empty());
+}
+
+TEST(WorkerLifecycle, APassiveWorkerWhosePerformIsDueIsStartedThen) {
+  const Context ctx = context();
+  Event idle{EventKind::kIdle};
+  idle.next_perform_ms = 700;
+  Transition t = step(running_state(5000), idle, kNow, ctx);
+  EXPECT_EQ(t.next.perform_due_ms, kNow + 700);
+  t = step(t.next, clean_exit(), kNow + 200, ctx);
+  ASSERT_EQ(t.next.phase, Phase::kPassive);
+  const Action* timer = find(t, A::kArmTimer);
+  ASSERT_NE(timer, nullptr);
+  EXPECT_EQ(timer->timer, TimerKind::kPerformDue);
+  EXPECT_EQ(timer->delay_ms, 500u);
+  Event due{EventKind::kPerformDue};
+  due.token = t.next.timer_token;
+  const Transition started = step(t.next, due, kNow + 700, ctx);
+  EXPECT_EQ(started.next.phase, Phase::kStarting);
+  // The spawn reads it: the new process performs at once.
+  EXPECT_EQ(started.next.perform_due_ms, kNow + 700);
+  const Transition ready = step(started.next, Event{EventKind::kReady}, kNow + 710, ctx);
+  EXPECT_EQ(ready.next.perform_due_ms, 0u);
+  // A due timer from before a caller's activation is stale.
+  due.token = t.next.timer_token;
+  Event call{EventKind::kActivate};
+  const Transition by_call = step(t.next, call, kNow + 300, ctx);
+  EXPECT_EQ(step(by_call.next, due, kNow + 700, ctx).verdict, Verdict::kIgnored);
+}
+
+TEST(WorkerLifecycle, ManyCallersActivateOneProcessAndAreAnsweredOnceItExists) {
+  const Context ctx = context();
+  WorkerState s = running_state();
+  s.phase = Phase::kPassive;
+  Event first{EventKind::kActivate};
+  first.waiter = waiter("first");
+  Transition t = step(s, first, kNow, ctx);
+  EXPECT_EQ(kinds(t.actions), kinds(std::vector<A>{A::kSpawn}));
+  Event second{EventKind::kActivate};
+  second.waiter = waiter("second");
+  Transition t2 = step(t.next, second, kNow, ctx);
+  EXPECT_EQ(kinds(t2.actions), kinds(std::vector<A>{A::kReplyRecord}));  // no second spawn
+  EXPECT_EQ(t2.actions[0].waiters, std::vector<Waiter>{waiter("second")});
+  Transition spawned = step(t2.next, Event{EventKind::kSpawned}, kNow, ctx);
+  EXPECT_EQ(kinds(spawned.actions), kinds(std::vector<A>{A::kPublish, A::kReplyRecord}));
+  EXPECT_EQ(spawned.actions[1].waiters, std::vector<Waiter>{waiter("first")});
+  // A start that fails answers them with why.
+  Event failed{EventKind::kSpawnFailed};
+  failed.exit.kind = ExitInfo::Kind::kSpawnFailed;
+  failed.exit.reason = "no memory";
+  const Transition f = step(t2.next, failed, kNow, ctx);
+  const Action* err = find(f, A::kReplyError);
+  ASSERT_NE(err, nullptr);
+  EXPECT_EQ(err->waiters, std::vector<Waiter>{waiter("first")});
+}
+
+TEST(WorkerLifecycle, APassivationThatNeedsOurSignalsStillEndsPassive) {
+  const Context ctx = context();
+  Transition t = step(running_state(), Event{EventKind::kIdle}, kNow, ctx);
+  Event timer{EventKind::kStageTimer};
+  timer.token = t.next.timer_token;
+  t = step(t.next, timer, kNow + 2000, ctx);  // no stop after terminate: SIGTERM
+  ASSERT_EQ(t.next.stage, Stage::kSigtermSent);
+  Event killed{EventKind::kExited};
+  killed.exit = ExitInfo::from_wait_status(SIGTERM);
+  t = step(t.next, killed, kNow + 2100, ctx);
+  EXPECT_EQ(t.next.phase, Phase::kPassive);
+  EXPECT_EQ(t.next.restarts, 0u);
+}
+
+TEST(WorkerLifecycle, PutPassiveOverARunningWorkerRegistersTheNewSpecPassive) {
+  const Context ctx = context();
+  Event put{EventKind::kStopRequested};
+  put.cause = StopCause::kReplace;
+  put.waiter = waiter("put");
+  put.replacement = Replacement{"w", spec_with_payload(5)};
+  put.replacement->passive = true;
+  Transition t = step(running_state(), put, kNow, ctx);
+  ASSERT_EQ(t.next.phase, Phase::kStopping);
+  t = step(t.next, clean_exit(), kNow + 5, ctx);
+  EXPECT_EQ(t.next.phase, Phase::kPassive);
+  EXPECT_EQ(kinds(t.actions),
+            kinds(std::vector<A>{A::kApplySpec, A::kReleaseMailbox, A::kPublish, A::kReplyRecord}));
+}
+
+TEST(WorkerLifecycle, ARegisteredPassiveWorkerThatPerformsIsStartedForItsFirstPerform) {
+  ChildSpec spec = spec_with_payload(1);
+  EXPECT_EQ(kinds(register_passive(spec, kNow, context()).actions),
+            kinds(std::vector<A>{A::kPublish}));
+  spec.timeout_ms = 300;
+  Transition t = register_passive(spec, kNow, context());
+  EXPECT_EQ(t.next.phase, Phase::kPassive);
+  const Action* timer = find(t, A::kArmTimer);
+  ASSERT_NE(timer, nullptr);
+  EXPECT_EQ(timer->delay_ms, 300u);
+  spec.instant_perform = true;
+  EXPECT_EQ(find(register_passive(spec, kNow, context()), A::kArmTimer)->delay_ms, 0u);
 }
 
 // ================================================================ manager phase
@@ -774,6 +980,11 @@ TEST(WorkerLifecycle, AdoptionFromEveryRecordedStatus) {
       {WorkerStatus::kRestarting, false, "restarting", {A::kPublish, A::kArmTimer}, 2},
       {WorkerStatus::kFailed, false, "failed", {A::kPublish}, 2},
       {WorkerStatus::kExited, false, "exited", {A::kPublish}, 2},
+      // Passivation: a passive one stays (its spec does not perform: no
+      // timer); a passivating one is stopped on, or found passive already.
+      {WorkerStatus::kPassive, false, "passive", {A::kPublish}, 2},
+      {WorkerStatus::kPassivating, true, "passivating", {A::kPublish, A::kSendTerminate, A::kArmTimer}, 2},
+      {WorkerStatus::kPassivating, false, "passive", {A::kReleaseMailbox, A::kPublish}, 2},
   };
   for (const auto& r : rows) {
     SCOPED_TRACE(std::string(to_string(r.status)) + (r.alive ? " alive" : " dead"));

@@ -67,8 +67,8 @@ TEST_P(MissingCommand, PutFailsClearlyAndAddsNothingABootWorkerEndsFailed) {
   EXPECT_TRUE(contains(last_exit_reason(*rec), reason)) << last_exit_reason(*rec);
   const auto g = ctl({"get", "m"});
   EXPECT_EQ(g.exit_code, 0);
-  EXPECT_TRUE(contains(g.out, "status:           failed\n")) << g.out;
-  EXPECT_TRUE(contains(g.out, "last_exit:        init threw: ")) << g.out;
+  EXPECT_TRUE(contains(g.out, "status:              failed\n")) << g.out;
+  EXPECT_TRUE(contains(g.out, "last_exit:           init threw: ")) << g.out;
   EXPECT_TRUE(contains(g.out, reason)) << g.out;
   EXPECT_TRUE(contains(log(), "worker 'm' failed: more than 2 restarts within 60000 ms")) << log();
   EXPECT_EQ(ctl({"ping"}).exit_code, 0);

@@ -166,7 +166,7 @@ TEST_F(Reload, GetShowsTheCommandEnvAndCwd) {
   ASSERT_TRUE(expected);
   EXPECT_EQ(*options, *expected) << r.out;
   r = ctl({"get", "p"});
-  EXPECT_NE(r.out.find("options:          {\"exec\":[\"" + probe_command_path()), std::string::npos)
+  EXPECT_NE(r.out.find("options:             {\"exec\":[\"" + probe_command_path()), std::string::npos)
       << r.out;
 }
 
