@@ -24,13 +24,16 @@ constexpr Millis kCrashPoll{10};
 // Poll intervals while the supervisor replaces a dead control queue or mailbox.
 constexpr Millis kControlPoll{5};
 constexpr Millis kMailboxPoll{2};
-constexpr std::uint32_t kReplyDepth = 4;  // messages in a Client's reply queue
+// A Client waits for one reply at a time, and a request that ends without its
+// reply retires the queue (retire_reply), so no late reply ever shares it with
+// the next one: one message is all a reply queue holds.
+constexpr std::uint32_t kReplyDepth = 1;
 }  // namespace
 
 struct Client::Impl {
   Names names;
-  mutable RegistryReader reader;  // reopened when superseded (ensure_readable)
-  ProcessIdentity self = ProcessIdentity::self();
+  mutable RegistryReader reader;        // reopened when superseded (ensure_readable)
+  std::optional<ProcessIdentity> self;  // read with the first reply queue
   ControlSender control;
   std::optional<Queue> reply;
   std::optional<RunAs> reply_owner;  // whom `reply` was given to (nullopt: ours)
@@ -41,7 +44,7 @@ struct Client::Impl {
     Queue queue;
   };
   std::map<std::uint32_t, CachedMailbox> mailboxes;
-  std::mt19937_64 rng{std::random_device{}()};
+  std::optional<std::mt19937_64> rng;  // seeded at the first --any (pick)
 
   Impl(Names n, RegistryReader r)
       : names(std::move(n)),
@@ -89,21 +92,30 @@ struct Client::Impl {
 
   Status ensure_reply() {
     if (reply && !reply->dead()) return {};
-    if (reply) Queue::remove(reply->name());
-    reply.reset();
-    reply_owner.reset();
+    retire_reply();
+    if (!self) self = ProcessIdentity::self();
     const auto h = reader.header();
     // Unique per process, not per Client: two Clients in one process (one per
     // thread) must never create — and so replace — each other's reply queue.
     static std::atomic<std::uint32_t> serial{0};
-    // A Client waits for one reply at a time; a few slots leave room for late
-    // replies to requests that timed out (they are skipped). Every slot is
-    // committed up front (fallocate), and a one-shot dynmgrctl pays for them.
-    auto q = Queue::create(names.reply(self.pid, self.start_time, serial.fetch_add(1)), kReplyDepth,
-                           h.control_msg_size);
+    // One slot (kReplyDepth) of the largest frame a reply can be: Boost commits
+    // every slot at creation (fallocate), and a one-shot dynmgrctl pays for each.
+    auto q = Queue::create(names.reply(self->pid, self->start_time, serial.fetch_add(1)),
+                           kReplyDepth, h.control_msg_size);
     if (!q) return q.error();
     reply.emplace(std::move(*q));
     return {};
+  }
+
+  // Removes the reply queue: a request sent that ended without its reply (timed
+  // out, the worker crashed, the supervisor left) may still be answered, late,
+  // and that answer must not take the one slot the next request's reply needs.
+  // The next request makes a new queue under a new serial; a late reply then
+  // finds no queue and is dropped by its sender.
+  void retire_reply() noexcept {
+    if (reply) Queue::remove(reply->name());
+    reply.reset();
+    reply_owner.reset();
   }
 
   // Sends to the control queue; when the queue is dead, waits for the supervisor
@@ -114,8 +126,17 @@ struct Client::Impl {
 
   // Waits for the reply to request_id; other replies (stale, from an earlier
   // timed-out request) are discarded. `still_valid` is polled between slices.
+  // A request sent that ends here without its reply retires the queue.
   template <class Check>
   Result<json::value> await_reply(std::uint64_t request_id, Deadline deadline, Check still_valid) {
+    auto r = receive_reply(request_id, deadline, still_valid);
+    if (!r) retire_reply();
+    return r;
+  }
+
+  template <class Check>
+  Result<json::value> receive_reply(std::uint64_t request_id, Deadline deadline,
+                                    Check still_valid) {
     for (;;) {
       auto f = reply->receive(Deadline::earliest(deadline, Deadline::after(kCrashPoll)));
       if (f) {
@@ -425,7 +446,9 @@ struct Client::Impl {
     const auto h = reader.header();
     auto all = reader.snapshot();
     if (!all) return all.error();
-    auto slot = pick_worker(static_cast<PoolStrategy>(h.pool_strategy), *all, to_json(msg), rng());
+    if (!rng) rng.emplace(std::random_device{}());
+    auto slot =
+        pick_worker(static_cast<PoolStrategy>(h.pool_strategy), *all, to_json(msg), (*rng)());
     if (!slot) return slot.error();
     for (const auto& r : *all) {
       if (r.slot == *slot) return r.id;

@@ -58,8 +58,9 @@ namespace {
 // segment: 0 uninitialized, 1 initializing, 2 initialized, 3 corrupted.
 constexpr std::uint32_t kBoostInitializedSegment = 2;
 
-// Checks that a queue segment is complete before Boost's open_only sees it.
-Status precheck_segment(const std::string& name) {
+// Checks that a queue segment is complete before Boost's open_only sees it;
+// its size then.
+Result<std::uint64_t> precheck_segment(const std::string& name) {
   const int fd = ::shm_open(name.c_str(), O_RDONLY | O_CLOEXEC, 0);
   if (fd < 0) {
     if (errno == ENOENT) return make_error(Errc::kNotFound, "no queue " + name);
@@ -77,7 +78,7 @@ Status precheck_segment(const std::string& name) {
   if (!read_ok || word != kBoostInitializedSegment) {
     return make_error(Errc::kDeadQueue, "queue " + name + " was never fully initialized");
   }
-  return {};
+  return static_cast<std::uint64_t>(st.st_size);
 }
 
 Result<Bell*> create_bell(const std::string& queue) {
@@ -88,7 +89,8 @@ Result<Bell*> create_bell(const std::string& queue) {
   ::fchmod(fd, 0600);  // explicit, whatever the umask (as Boost does for the queue)
   void* p = MAP_FAILED;
   if (::ftruncate(fd, sizeof(Bell)) == 0) {
-    p = ::mmap(nullptr, sizeof(Bell), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    // MAP_POPULATE: its one page is written at once; one call, not a fault.
+    p = ::mmap(nullptr, sizeof(Bell), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
   }
   const int err = errno;
   ::close(fd);
@@ -112,7 +114,8 @@ Result<Bell*> open_bell(const std::string& queue) {
   struct stat st{};
   void* p = MAP_FAILED;
   if (::fstat(fd, &st) == 0 && static_cast<std::size_t>(st.st_size) >= sizeof(Bell)) {
-    p = ::mmap(nullptr, sizeof(Bell), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    // MAP_POPULATE: the magic word is read at once (the size was checked: no SIGBUS).
+    p = ::mmap(nullptr, sizeof(Bell), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
   }
   ::close(fd);
   if (p == MAP_FAILED) return make_error(Errc::kDeadQueue, "queue bell " + name + " is stale");
@@ -152,13 +155,21 @@ void wait_bell(sem_t* sem, const Deadline& d, Millis max_slice = Queue::kSlice) 
 
 }  // namespace
 
-Queue::Queue(std::unique_ptr<Impl> impl, std::string name, std::uint32_t max_msg_size)
-    : impl_(std::move(impl)), name_(std::move(name)), max_msg_size_(max_msg_size) {
-  buffer_.resize(max_msg_size_);
+Queue::Queue(std::unique_ptr<Impl> impl, std::string name, std::uint32_t max_msg_size,
+             std::uint64_t segment_bytes)
+    : impl_(std::move(impl)),
+      name_(std::move(name)),
+      max_msg_size_(max_msg_size),
+      segment_bytes_(segment_bytes) {
+  // The receive buffer is made by the first receive: most handles only send
+  // (a worker's reply queues, a client's mailboxes), and a fresh process
+  // would fault in max_msg_size zeroed bytes for nothing.
   depth_ = impl_->mq->get_max_msg();
-  struct stat st {};
-  if (::stat(("/dev/shm/" + name_).c_str(), &st) == 0) {
-    segment_bytes_ = static_cast<std::uint64_t>(st.st_size);
+  if (segment_bytes_ == 0) {
+    struct stat st {};
+    if (::stat(("/dev/shm/" + name_).c_str(), &st) == 0) {
+      segment_bytes_ = static_cast<std::uint64_t>(st.st_size);
+    }
   }
 }
 
@@ -228,11 +239,14 @@ Result<Queue> Queue::create(const std::string& name, std::uint32_t depth,
     ::shm_unlink(bell_name(name).c_str());
     return make_error(Errc::kSystem, "unable to create queue " + name + ": " + e.what());
   }
-  return Queue(std::move(impl), name, max_msg_size);
+  return Queue(std::move(impl), name, max_msg_size, /*segment_bytes=*/0);
 }
 
 Result<Queue> Queue::open(const std::string& name) {
-  if (auto st = precheck_segment(name); !st) return st.error();
+  // Its size is what it was when checked: a segment shrunk after this is
+  // found by intact(), which compares against the size the queue was made with.
+  auto segment_bytes = precheck_segment(name);
+  if (!segment_bytes) return segment_bytes.error();
   SignalGuard guard;
   auto impl = std::make_unique<Impl>();
   auto bell = open_bell(name);
@@ -249,7 +263,7 @@ Result<Queue> Queue::open(const std::string& name) {
     return make_error(Errc::kDeadQueue, "unable to open queue " + name + ": " + e.what());
   }
   const auto size = static_cast<std::uint32_t>(impl->mq->get_max_msg_size());
-  return Queue(std::move(impl), name, size);
+  return Queue(std::move(impl), name, size, *segment_bytes);
 }
 
 void Queue::remove(const std::string& name) noexcept {
@@ -351,6 +365,7 @@ Result<std::optional<Frame>> Queue::try_receive() {
   for (;;) {
     if (auto st = check_sane("receive"); !st) return st.error();
     drain(&impl_->bell->readable);
+    if (buffer_.size() != max_msg_size_) buffer_.resize(max_msg_size_);
     bip::message_queue::size_type received = 0;
     unsigned priority = 0;
     bool got = false;

@@ -117,7 +117,9 @@ class Queue {
 
  private:
   struct Impl;
-  explicit Queue(std::unique_ptr<Impl> impl, std::string name, std::uint32_t max_msg_size);
+  // segment_bytes: the segment's size if known (0: stat it).
+  Queue(std::unique_ptr<Impl> impl, std::string name, std::uint32_t max_msg_size,
+        std::uint64_t segment_bytes);
   Status mark_dead(const char* op, const std::exception& e);
   // header_sane(), or dead from now on (kDeadQueue naming `op`). Every
   // operation that takes the queue's lock checks first.
@@ -131,7 +133,7 @@ class Queue {
   std::uint64_t dropped_ = 0;
   std::uint64_t segment_bytes_ = 0;
   std::uint64_t depth_ = 0;  // the header's depth when this handle was made
-  std::string buffer_;  // receive buffer, max_msg_size_ bytes
+  std::string buffer_;  // receive buffer, max_msg_size_ bytes from the first receive
   std::string encoded_;
 };
 

@@ -9,6 +9,12 @@
 // client's queue is recreated under the same name); a queue that cannot be
 // opened (its client is gone) is not cached.
 //
+// Closing an evicted queue is not done by get(): unmapping it costs a TLB
+// shootdown in a threaded process (and, for a one-shot client's queue already
+// unlinked, freeing its pages), and get() is on the path of a reply its
+// caller waits for. The caller sends, then close_evicted(); a get() that finds
+// evicted queues still open closes them first.
+//
 // Threading: one thread. The returned pointer is valid until the next get()
 // or drop() on this cache.
 
@@ -33,14 +39,18 @@ class ReplyCache {
   // Forgets (closes) the queue called `name`, if cached: after a failed send,
   // or once its owner is known to be dead.
   void drop(const std::string& name) noexcept;
+  // Closes the queues the last get() evicted (at most one): call it once the
+  // reply is sent.
+  void close_evicted() noexcept { evicted_.clear(); }
 
   std::size_t size() const noexcept { return queues_.size(); }
   std::size_t capacity() const noexcept { return capacity_; }
 
  private:
-  std::string prefix_;       // constant: names.reply_prefix()
-  std::size_t capacity_;     // constant
-  std::list<Queue> queues_;  // most recently used first
+  std::string prefix_;        // constant: names.reply_prefix()
+  std::size_t capacity_;      // constant
+  std::list<Queue> queues_;   // most recently used first
+  std::list<Queue> evicted_;  // evicted by get(), still open until close_evicted()
 };
 
 }  // namespace dynmgr

@@ -27,6 +27,7 @@ Status Outbox::try_send(const std::string& queue, const Frame& frame, unsigned p
   if (q == nullptr) return make_error(Errc::kNotFound, "no queue " + queue);
   // An expired deadline: one try, never a wait.
   Status st = q->send(frame, Deadline::now(), priority);
+  replies_.close_evicted();  // after the send: its receiver is not kept waiting for it
   if (!st && st.error().code == Errc::kDeadQueue) forget(queue);
   return st;
 }

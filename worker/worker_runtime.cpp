@@ -717,6 +717,7 @@ class WorkerRuntime {
       log_warn("unable to reply to " + to.queue + ": " + st.error().message);
       replies_.drop(to.queue);
     }
+    replies_.close_evicted();  // the caller has its reply: unmapping can wait no longer
   }
 
   Exit handle(const Frame& f) {

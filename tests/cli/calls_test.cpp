@@ -6,6 +6,7 @@
 // Built twice: calls_test (the everyday run) and calls_slow_test
 // (DYNMGR_SLOW_TESTS: also waits for the supervisor's 10 s reply-queue scan).
 #include "cli/ctl_support.hpp"
+#include "shared/frame.hpp"
 
 #include <gtest/gtest.h>
 #include <sys/mman.h>
@@ -411,6 +412,68 @@ void killed_client_scenario(Daemon& daemon, bool wait_for_scan) {
   }
   ::munmap(shared, sizeof(Shared));
 }
+
+#ifndef DYNMGR_SLOW_TESTS
+// A reply queue holds one message (a Client waits for one reply at a time), of
+// the largest frame a reply can be: a reply well beyond what the call itself
+// may carry still arrives, one byte more is the worker's fault (kFailed), and
+// the same queue then serves the next call.
+TEST_F(Calls, TheLargestReplyFitsTheOneMessageReplyQueue) {
+  Client c = daemon_->client();
+  put(c, "w", json::value(1));
+  // The reply frame: a header, then {"ok":true,"result":"<n bytes>"}.
+  const std::size_t control_msg_size = 2 * kMaxPayload + 1024;
+  const std::size_t largest = control_msg_size - kFrameHeaderSize - 23;
+  ASSERT_GT(largest, std::size_t{kMaxPayload} + 1024) << "larger than a mailbox message";
+  auto r = c.call("w", json::array{"big", largest});
+  ASSERT_TRUE(r) << r.error().message;
+  ASSERT_TRUE(r->is_string());
+  EXPECT_EQ(r->as_string().size(), largest);
+  auto over = c.call("w", json::array{"big", largest + 1});
+  ASSERT_FALSE(over);
+  EXPECT_EQ(over.error().code, Errc::kFailed) << over.error().message;
+  EXPECT_NE(over.error().message.find("too large for the caller"), std::string::npos)
+      << over.error().message;
+  for (int i = 0; i < 3; ++i) {
+    auto again = c.call("w", json::array{"big", largest});
+    ASSERT_TRUE(again) << i << ": " << again.error().message;
+    EXPECT_EQ(again->as_string().size(), largest);
+  }
+  EXPECT_EQ(reply_queues_of(daemon_->names(), ::getpid(), true).size(), 2u) << "one, and its bell";
+}
+
+// A call that ends without its reply removes the reply queue at once (its
+// late reply must not take the one message the next call's reply needs): the
+// next call makes a new one, gets its own answer, and only that queue is left.
+TEST_F(Calls, ACallThatTimesOutRemovesItsReplyQueue) {
+  Client c = daemon_->client();
+  put(c, "w", json::value(1));
+  ASSERT_EQ(reply_queues_of(daemon_->names(), ::getpid()).size(), 1u) << "the put's";
+  const auto before = reply_queues_of(daemon_->names(), ::getpid());
+  c.set_timeout(Millis(150));
+  auto r = c.call("w", msg(R"(["sleep", 400])"));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::kTimeout);
+  EXPECT_EQ(reply_queues_of(daemon_->names(), ::getpid(), true), std::vector<std::string>{})
+      << "removed with its bell when the call timed out";
+  c.set_timeout(Millis(5000));
+  // The first of these is taken only once the sleeping call has been answered
+  // (one worker, one message at a time): its late reply went nowhere.
+  for (int i = 0; i < 3; ++i) {
+    auto g = c.call("w", json::array{"echo", i});
+    ASSERT_TRUE(g) << i << ": " << g.error().message;
+    EXPECT_EQ(*g, json::value(i));
+  }
+  const auto after = reply_queues_of(daemon_->names(), ::getpid());
+  ASSERT_EQ(after.size(), 1u);
+  EXPECT_NE(after, before) << "a new queue, under a new serial";
+  // A call to a worker that crashes while handling it ends the same way.
+  auto crashed = c.call("w", msg(R"("crash")"));
+  ASSERT_FALSE(crashed);
+  EXPECT_EQ(crashed.error().code, Errc::kCrashed) << crashed.error().message;
+  EXPECT_EQ(reply_queues_of(daemon_->names(), ::getpid(), true), std::vector<std::string>{});
+}
+#endif  // !DYNMGR_SLOW_TESTS
 
 #ifndef DYNMGR_SLOW_TESTS
 TEST_F(Calls, ClientKilledMidTrafficDoesNotDisturbOthers) {

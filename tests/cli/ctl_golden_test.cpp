@@ -757,6 +757,28 @@ TEST_F(CtlGolden, AReplyTooLargeForTheCallerIsAWorkerFailure) {
   EXPECT_EQ(run({"call", "a", R"("get")"}).out, "1\n");
 }
 
+// A call that ends without its reply (timed out, the worker crashed) leaves no
+// reply queue behind: dynmgrctl removes it on its error path too.
+TEST_F(CtlGolden, ACallThatFailsLeavesNoReplyQueue) {
+  put_quiet("a", "1");
+  const auto others_queues = [&] {
+    std::vector<std::string> out;
+    for (const auto& n : shm_objects(daemon_->names())) {
+      const auto owner = daemon_->names().parse_reply(n);
+      if (owner && owner->pid != ::getpid()) out.push_back(n);
+    }
+    return out;
+  };
+  const auto timed_out = run({"--wait", "150", "call", "a", R"(["sleep", 400])"});
+  EXPECT_EQ(timed_out.exit_code, 4) << timed_out.err;
+  EXPECT_EQ(others_queues(), std::vector<std::string>{});
+  const auto crashed = run({"call", "a", R"("crash")"});
+  EXPECT_EQ(crashed.exit_code, 1) << crashed.err;
+  EXPECT_EQ(others_queues(), std::vector<std::string>{});
+  EXPECT_TRUE(wait_until([&] { return run({"call", "a", R"("get")"}).out == "1\n"; }, 5s));
+  EXPECT_EQ(others_queues(), std::vector<std::string>{});
+}
+
 // A command that timed out changes nothing later: with the supervisor frozen,
 // put, del, restart and stop each exit 4; once it runs again, none of them is
 // carried out (each request carries its client's deadline, and the supervisor

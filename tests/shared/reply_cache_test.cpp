@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <fstream>
 #include <string>
 
 namespace dynmgr {
@@ -69,6 +70,45 @@ TEST_F(ReplyCacheTest, EvictsTheLeastRecentlyUsed) {
   EXPECT_NE(cache.get(reply(1)), nullptr);
   EXPECT_NE(cache.get(reply(3)), nullptr);
   EXPECT_EQ(cache.get(reply(2)), nullptr) << "b was evicted";
+}
+
+// Whether this process maps the shared memory object `name`.
+bool mapped(const std::string& name) {
+  std::ifstream maps("/proc/self/maps");
+  const std::string path = Names::shm_path(name);
+  for (std::string line; std::getline(maps, line);) {
+    if (line.size() >= path.size() &&
+        line.compare(line.size() - path.size(), path.size(), path) == 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// The queue a get() evicts stays mapped until close_evicted(): unmapping it is
+// kept off the path of the reply being sent. A caller that never calls
+// close_evicted() holds back at most one: the next get() closes it.
+TEST_F(ReplyCacheTest, AnEvictedQueueIsClosedAfterTheSend) {
+  Queue a = make(reply(1));
+  Queue b = make(reply(2));
+  Queue c = make(reply(3));
+  ReplyCache cache(names_, 1);
+  ASSERT_NE(cache.get(reply(1)), nullptr);
+  Queue* q = cache.get(reply(2));  // evicts a
+  ASSERT_NE(q, nullptr);
+  EXPECT_EQ(cache.size(), 1U);
+  // Our own handles map each queue once; the cache's handle is the second.
+  a = make(reply(11));  // drop our handle on a (and make another object)
+  EXPECT_TRUE(mapped(reply(1))) << "still mapped while the reply is sent";
+  ASSERT_TRUE(q->send(frame(5), Deadline::after(milliseconds(1000))));
+  cache.close_evicted();
+  EXPECT_FALSE(mapped(reply(1))) << "closed after the send";
+  b = make(reply(12));
+  ASSERT_NE(cache.get(reply(3)), nullptr);  // evicts b; no close_evicted()
+  EXPECT_TRUE(mapped(reply(2)));
+  ASSERT_NE(cache.get(reply(1)), nullptr) << "reopened";  // closes b first, then evicts c
+  EXPECT_FALSE(mapped(reply(2)));
+  EXPECT_EQ(cache.size(), 1U);
 }
 
 TEST_F(ReplyCacheTest, DropForgetsTheQueue) {
