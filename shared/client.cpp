@@ -367,7 +367,10 @@ std::vector<Result<SlotRecord>> Client::Impl::put_many(const std::vector<Client:
   // The frame's header, the body's envelope (reply_to, flags, deadline) and
   // room to spare; ids and specs are counted as encoded.
   constexpr std::size_t kEnvelope = 256;
-  constexpr std::size_t kMaxItems = 1000;  // a bound on one request's spawns
+  // A bound on one request's spawns: they all start before the one reply, and
+  // must within the request's deadline (a large --max-payload would let
+  // hundreds of items fit a frame).
+  constexpr std::size_t kMaxItems = 128;
   const std::size_t room = h.control_msg_size > kFrameHeaderSize + kEnvelope
                                ? h.control_msg_size - kFrameHeaderSize - kEnvelope
                                : 0;

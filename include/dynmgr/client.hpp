@@ -71,7 +71,7 @@ class Client {
   // As put, but kExists (and nothing changed) when id is present.
   Result<WorkerInfo> put_new(std::string_view id, const ChildSpec& spec);
   // Many puts, cut into as few supervisor requests as the control queue's
-  // message size allows (`dynmgrctl import`). Each item is checked and started
+  // message size allows, at most 128 items each (`dynmgrctl import`). Each item is checked and started
   // exactly as put (or, with only_new, put_new) would, and the supervisor
   // answers a request once every item in it has its outcome, so the workers
   // of one request start side by side. A bad item never keeps the others
