@@ -24,6 +24,7 @@ void add_command_line(CLI::App& app, Context& ctx, std::vector<std::string>& exe
       ->check(CLI::Range(1u, 86'400'000u));
   add_ping(app, ctx);
   add_put(app, ctx, exec_argv);
+  add_import(app, ctx);
   add_del(app, ctx);
   add_get(app, ctx);
   add_call(app, ctx);

@@ -60,6 +60,7 @@ void add_command_line(CLI::App& app, Context& ctx, std::vector<std::string>& exe
 // Each verb adds its subcommand; the callback runs it and sets ctx.exit_code.
 void add_ping(CLI::App& app, Context& ctx);
 void add_put(CLI::App& app, Context& ctx, std::vector<std::string>& exec_argv);
+void add_import(CLI::App& app, Context& ctx);
 void add_del(CLI::App& app, Context& ctx);
 void add_get(CLI::App& app, Context& ctx);
 void add_call(CLI::App& app, Context& ctx);

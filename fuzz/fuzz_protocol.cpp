@@ -1,6 +1,7 @@
 // libFuzzer target: the protocol parsers (shared/protocol.cpp) and what their
 // receivers do next with the result: the supervisor's ChildSpec::from_json and
-// validate_id on a request, the client's record_from_json on a reply.
+// validate_id on a request (a put-many request's items too), the client's
+// record_from_json on a reply (a put-many reply's items too).
 //
 // Input: byte 0 picks the frame's kind, bytes 1-8 its request id, the rest is
 // the JSON body (decode_frame has checked the frame by then; fuzz_frame covers it).
@@ -46,6 +47,7 @@ constexpr MessageKind kKinds[] = {
     // Appended (the seeds index this list): issue 14's passivation.
     MessageKind::kActivate,
     MessageKind::kWorkerIdle,
+    MessageKind::kPutMany,  // appended after them: the seeds' byte 0 of the kinds before stays theirs
 };
 
 void control(const Frame& f) {
@@ -65,6 +67,28 @@ void control(const Frame& f) {
   if (r->kind == MessageKind::kPut &&
       (!fuzz::same(back->spec, r->spec) || back->only_new != r->only_new)) {
     std::abort();
+  }
+}
+
+// kPutMany: what the supervisor does with each item before handle_put (the
+// id and the spec), and the request built again gives the same items.
+void put_many(const Frame& f) {
+  auto r = protocol::parse_put_many(f);
+  if (!r) return;
+  for (const auto& item : r->items) {
+    (void)validate_id(item.id);
+    (void)ChildSpec::from_json(item.spec);
+  }
+  auto back = protocol::parse_put_many(protocol::make_put_many(f.request_id, *r));
+  if (!back || back->reply_to != r->reply_to || back->only_new != r->only_new ||
+      back->passive != r->passive || back->deadline_mono_ms != r->deadline_mono_ms ||
+      back->items.size() != r->items.size()) {
+    std::abort();
+  }
+  for (std::size_t i = 0; i < r->items.size(); ++i) {
+    if (back->items[i].id != r->items[i].id || !fuzz::same(back->items[i].spec, r->items[i].spec)) {
+      std::abort();
+    }
   }
 }
 
@@ -109,6 +133,14 @@ void reply(const Frame& f) {
     if (auto rec = protocol::record_from_json(r->get_object())) {
       (void)protocol::record_to_json(*rec);
     }
+    // A put-many reply: its items as the client reads them.
+    if (const auto* items = r->get_object().if_contains("items"); items && items->is_array()) {
+      auto each = protocol::parse_put_many_result(*r, items->get_array().size());
+      if (!each) std::abort();  // the count matches: only the shape may fail, and it is right
+      for (const auto& item : *each) {
+        if (item && item->is_object()) (void)protocol::record_from_json(item->get_object());
+      }
+    }
   }
   (void)protocol::reply_ok(f.request_id, *r);
 }
@@ -122,6 +154,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::memcpy(&f.request_id, data + 1, 8);
   f.body.assign(reinterpret_cast<const char*>(data) + 9, size - 9);
   control(f);
+  put_many(f);
   worker(f);
   (void)protocol::parse_queue_dead(f);
   mailbox(f);

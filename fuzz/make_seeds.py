@@ -18,11 +18,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 CORPUS = os.path.join(HERE, "corpus")
 
 # MessageKind values (shared/frame.hpp) and their index in fuzz_protocol.cpp's kKinds.
-KINDS = [1, 2, 3, 4, 5, 6, 7, 8, 20, 21, 22, 23, 24, 25, 26, 40, 41, 42, 60, 70, 10, 27]
+KINDS = [1, 2, 3, 4, 5, 6, 7, 8, 20, 21, 22, 23, 24, 25, 26, 40, 41, 42, 60, 70, 10, 27, 11]
 K = {"ping": 1, "put": 2, "del": 3, "get": 4, "restart": 5, "stop": 6, "reexec": 7,
      "restart_worker": 8, "ready": 20, "update": 21, "replace_id": 22, "halt": 23,
      "commit_reply": 24, "queue_dead": 25, "failing": 26, "call": 40, "cast": 41,
-     "terminate": 42, "reply": 60, "wake": 70, "activate": 10, "idle": 27}
+     "terminate": 42, "reply": 60, "wake": 70, "activate": 10, "idle": 27, "put_many": 11}
 
 SPEC = ('{"payload":{"n":1},"timeout":1000,"lull":1.1,"instant_perform":false,'
         '"restart":"permanent","max_restarts":5,"within":30000,'
@@ -57,6 +57,15 @@ MESSAGES = [
     ("activate", 15, '{"reply_to":"r","id":"p1","deadline":77}'),
     ("idle", 0, '{"slot":3,"incarnation":7,"pid":4242,"next_perform":250}'),
     ("terminate", 0, '{"reason":"passivate"}'),
+    ("put_many", 18, '{"reply_to":"r","items":[{"id":"w1","spec":' + SPEC + '},{"id":"w2","spec":{"timeout":0}},'
+                     '{"id":"w1","spec":{}},{"spec":{"payload":1}},{"id":"","spec":7},42],'
+                     '"only_new":true,"passive":false,"deadline":77}'),
+    ("put_many", 19, '{"reply_to":"r","items":[],"passive":true}'),
+    ("put_many", 20, '{"reply_to":"r","items":{"id":"w1"}}'),
+    ("reply", 21, '{"ok":true,"result":{"items":[{"ok":true,"result":' + RECORD + '},'
+                  '{"ok":true,"result":{"id":"w2","slot":4,"status":"starting","pid":99}},'
+                  '{"ok":false,"error":{"code":"exists","message":"worker \'w3\' already exists"}},'
+                  '{"ok":false},7]}}'),
 ]
 
 

@@ -154,14 +154,26 @@ struct Client::Impl {
   }
 
   Result<json::value> control_request(protocol::ControlRequest req, Millis timeout) {
+    return round_trip(
+        [&req](std::uint64_t id, const std::string& reply_to, std::uint64_t deadline_mono_ms) {
+          req.reply_to = reply_to;
+          req.deadline_mono_ms = deadline_mono_ms;
+          return protocol::make_control_request(id, req);
+        },
+        timeout);
+  }
+
+  // One request to the supervisor and its reply. make(request id, reply
+  // queue, deadline in CLOCK_MONOTONIC ms) builds the frame.
+  template <class Make>
+  Result<json::value> round_trip(Make make, Millis timeout) {
     const Deadline deadline = Deadline::after(timeout);
     if (auto st = await_supervisor(deadline); !st) return st.error();
     if (auto st = ensure_reply(); !st) return st.error();
-    req.reply_to = reply->name();
     const std::uint64_t id = next_request++;
-    req.deadline_mono_ms =
+    const std::uint64_t deadline_mono_ms =
         mono_ms() + static_cast<std::uint64_t>(std::max<Millis::rep>(timeout.count(), 1));
-    if (auto st = send_control(protocol::make_control_request(id, req), deadline); !st) {
+    if (auto st = send_control(make(id, reply->name(), deadline_mono_ms), deadline); !st) {
       if (st.error().code == Errc::kTimeout) {
         // Nothing was sent: the supervisor takes requests more slowly than
         // they come. Fail now rather than add to its backlog.
@@ -427,6 +439,9 @@ struct Client::Impl {
     return ready_record(control_request(req, timeout), id);
   }
 
+  std::vector<Result<SlotRecord>> put_many(const std::vector<Client::PutItem>& items,
+                                           Client::PutManyOptions options, Millis timeout);
+
   // A put's or a restart's reply: the worker's record once it was ready.
   Result<SlotRecord> ready_record(Result<json::value> r, std::string_view id) {
     if (!r) return r.error();
@@ -456,6 +471,123 @@ struct Client::Impl {
     return make_error(Errc::kNoFreeWorker, "no free worker in the pool");
   }
 };
+
+// The items are cut into requests that fit one control frame each, both
+// ways: the request's items, and the reply's items at their shortest
+// (protocol::put_many_reply_reserve), which the supervisor falls back to
+// when full records would not fit. Requests go one after another: the
+// workers of one request start side by side in the supervisor.
+std::vector<Result<SlotRecord>> Client::Impl::put_many(const std::vector<Client::PutItem>& items,
+                                                       Client::PutManyOptions options,
+                                                       Millis timeout) {
+  std::vector<Result<SlotRecord>> out(items.size(),
+                                      Result<SlotRecord>(make_error(Errc::kFailed, "not sent")));
+  const RegistryHeaderInfo h = reader.header();
+  // The frame's header, the body's envelope (reply_to, flags, deadline) and
+  // room to spare; ids and specs are counted as encoded.
+  constexpr std::size_t kEnvelope = 256;
+  // A bound on one request's spawns: they all start before the one reply, and
+  // must within the request's deadline (a large --max-payload would let
+  // hundreds of items fit a frame).
+  constexpr std::size_t kMaxItems = 128;
+  const std::size_t room = h.control_msg_size > kFrameHeaderSize + kEnvelope
+                               ? h.control_msg_size - kFrameHeaderSize - kEnvelope
+                               : 0;
+  struct Pending {
+    std::size_t index;
+    std::size_t request_bytes;
+    std::size_t reply_bytes;
+  };
+  std::vector<Pending> pending;
+  std::vector<std::string> specs(items.size());
+  std::map<std::string_view, std::size_t> first;
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    const auto& item = items[i];
+    if (auto st = validate_id(item.id); !st) {
+      out[i] = st.error();
+      continue;
+    }
+    if (auto [at, fresh] = first.emplace(item.id, i); !fresh) {
+      out[i] = make_error(Errc::kInvalid, "id '" + item.id + "' appears earlier (item " +
+                                              std::to_string(at->second) + ")");
+      continue;
+    }
+    if (auto st = item.spec.validate(); !st) {
+      out[i] = st.error();
+      continue;
+    }
+    if (const std::size_t size = to_json(item.spec.payload).size(); size > h.max_payload) {
+      out[i] = make_error(Errc::kTooLarge, "payload of " + std::to_string(size) +
+                                               " bytes exceeds the limit of " +
+                                               std::to_string(h.max_payload) + " bytes");
+      continue;
+    }
+    json::object o;
+    o["id"] = item.id;
+    o["spec"] = item.spec.to_json();
+    const std::size_t request_bytes = to_json(o).size() + 1;
+    const std::size_t reply_bytes = protocol::put_many_reply_reserve(item.id);
+    if (request_bytes > room || reply_bytes > room) {
+      out[i] = make_error(Errc::kTooLarge, "the put of " + std::to_string(request_bytes) +
+                                               " bytes exceeds the control queue's message size of " +
+                                               std::to_string(h.control_msg_size) + " bytes");
+      continue;
+    }
+    pending.push_back({i, request_bytes, reply_bytes});
+  }
+
+  std::optional<Error> stopped;  // the supervisor is gone or overwhelmed: send no more
+  std::size_t next = 0;
+  while (next < pending.size()) {
+    std::size_t end = next;
+    std::size_t request_bytes = 0;
+    std::size_t reply_bytes = 0;
+    while (end < pending.size() && end - next < kMaxItems &&
+           request_bytes + pending[end].request_bytes <= room &&
+           reply_bytes + pending[end].reply_bytes <= room) {
+      request_bytes += pending[end].request_bytes;
+      reply_bytes += pending[end].reply_bytes;
+      ++end;
+    }
+    if (stopped) {
+      for (std::size_t k = next; k < end; ++k) {
+        out[pending[k].index] =
+            make_error(stopped->code, "not sent after an earlier batch failed: " + stopped->message);
+      }
+      next = end;
+      continue;
+    }
+    protocol::PutManyRequest req;
+    req.only_new = options.only_new;
+    req.passive = options.passive;
+    req.items.reserve(end - next);
+    for (std::size_t k = next; k < end; ++k) {
+      const auto& item = items[pending[k].index];
+      req.items.push_back({item.id, item.spec.to_json()});
+    }
+    auto r = round_trip(
+        [&req](std::uint64_t id, const std::string& reply_to, std::uint64_t deadline_mono_ms) {
+          req.reply_to = reply_to;
+          req.deadline_mono_ms = deadline_mono_ms;
+          return protocol::make_put_many(id, req);
+        },
+        timeout);
+    auto results = r ? protocol::parse_put_many_result(*r, end - next)
+                     : Result<std::vector<Result<json::value>>>(r.error());
+    if (!results) {
+      for (std::size_t k = next; k < end; ++k) out[pending[k].index] = results.error();
+      const Errc code = results.error().code;
+      if (code == Errc::kNoSupervisor || code == Errc::kTimeout) stopped = results.error();
+    } else {
+      for (std::size_t k = next; k < end; ++k) {
+        const std::size_t i = pending[k].index;
+        out[i] = ready_record(std::move((*results)[k - next]), items[i].id);
+      }
+    }
+    next = end;
+  }
+  return out;
+}
 
 namespace {
 // A registry record as the public API shows it: without the registry's own words.
@@ -502,6 +634,15 @@ Result<WorkerInfo> Client::put_new(std::string_view id, const ChildSpec& spec) {
 
 Result<WorkerInfo> Client::put_passive(std::string_view id, const ChildSpec& spec, bool only_new) {
   return public_info(impl_->put(id, spec, only_new, timeout_, /*passive=*/true));
+}
+
+std::vector<Result<WorkerInfo>> Client::put_many(const std::vector<PutItem>& items,
+                                                 PutManyOptions options) {
+  auto records = impl_->put_many(items, options, timeout_);
+  std::vector<Result<WorkerInfo>> out;
+  out.reserve(records.size());
+  for (auto& r : records) out.push_back(public_info(std::move(r)));
+  return out;
 }
 
 Status Client::del(std::string_view id) {

@@ -28,6 +28,7 @@ enum class MessageKind : std::uint16_t {
   kRestartWorker = 8,  // restart ID: one worker, same spec, from its last payload
   kReload = 9,         // reload [FILE]: apply the manager's children anew
   kActivate = 10,      // start a passive worker (a caller is about to send to it): {"id"}
+  kPutMany = 11,       // import: a batch of puts, one reply for all of them
   // worker -> supervisor (control queue)
   kWorkerReady = 20,
   kWorkerUpdate = 21,     // perform/cast result: value / payload / timeout changes

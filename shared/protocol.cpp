@@ -40,19 +40,26 @@ Errc errc_from_name(std::string_view name) {
   return Errc::kFailed;
 }
 
-Result<json::value> parse_reply(const Frame& frame) {
-  if (frame.kind != MessageKind::kReply) return make_error(Errc::kFailed, "unexpected message kind");
-  auto o = body_object(frame);
-  if (!o) return o.error();
-  if (get_bool(*o, "ok").value_or(false)) {
-    const json::value* r = get_field(*o, "result");
+namespace {
+// {"ok":true,"result":X} -> X; {"ok":false,"error":{...}} -> the Error.
+Result<json::value> reply_result(const json::object& o) {
+  if (get_bool(o, "ok").value_or(false)) {
+    const json::value* r = get_field(o, "result");
     return r != nullptr ? *r : json::value(nullptr);
   }
-  const json::value* e = get_field(*o, "error");
+  const json::value* e = get_field(o, "error");
   if (e == nullptr || !e->is_object()) return make_error(Errc::kFailed, "malformed error reply");
   const auto& eo = e->get_object();
   return make_error(errc_from_name(get_string(eo, "code").value_or("failed")),
                     std::string(get_string(eo, "message").value_or("unknown error")));
+}
+}  // namespace
+
+Result<json::value> parse_reply(const Frame& frame) {
+  if (frame.kind != MessageKind::kReply) return make_error(Errc::kFailed, "unexpected message kind");
+  auto o = body_object(frame);
+  if (!o) return o.error();
+  return reply_result(*o);
 }
 
 Frame make_control_request(std::uint64_t request_id, const ControlRequest& req) {
@@ -82,6 +89,72 @@ Result<ControlRequest> parse_control_request(const Frame& frame) {
   r.file = std::string(get_string(*o, "file").value_or(""));
   if (auto d = get_int(*o, "deadline"); d && *d > 0) r.deadline_mono_ms = static_cast<std::uint64_t>(*d);
   return r;
+}
+
+Frame make_put_many(std::uint64_t request_id, const PutManyRequest& req) {
+  json::object o;
+  o["reply_to"] = req.reply_to;
+  json::array items;
+  items.reserve(req.items.size());
+  for (const auto& item : req.items) {
+    json::object i;
+    i["id"] = item.id;
+    i["spec"] = item.spec;
+    items.emplace_back(std::move(i));
+  }
+  o["items"] = std::move(items);
+  o["only_new"] = req.only_new;
+  o["passive"] = req.passive;
+  if (req.deadline_mono_ms != 0) o["deadline"] = req.deadline_mono_ms;
+  return make(MessageKind::kPutMany, request_id, o);
+}
+
+Result<PutManyRequest> parse_put_many(const Frame& frame) {
+  auto o = body_object(frame);
+  if (!o) return o.error();
+  PutManyRequest r;
+  r.reply_to = std::string(get_string(*o, "reply_to").value_or(""));
+  const json::value* items = get_field(*o, "items");
+  if (items == nullptr || !items->is_array()) {
+    return make_error(Errc::kInvalid, "put-many request without an \"items\" array");
+  }
+  r.items.reserve(items->get_array().size());
+  for (const auto& v : items->get_array()) {
+    PutManyItem item;
+    if (const auto* io = v.if_object()) {
+      item.id = std::string(get_string(*io, "id").value_or(""));
+      if (const json::value* s = get_field(*io, "spec")) item.spec = *s;
+    }
+    r.items.push_back(std::move(item));
+  }
+  r.only_new = get_bool(*o, "only_new").value_or(false);
+  r.passive = get_bool(*o, "passive").value_or(false);
+  if (auto d = get_int(*o, "deadline"); d && *d > 0) r.deadline_mono_ms = static_cast<std::uint64_t>(*d);
+  return r;
+}
+
+Result<std::vector<Result<json::value>>> parse_put_many_result(const json::value& result,
+                                                               std::size_t expected) {
+  const auto* o = result.if_object();
+  const json::value* items = o != nullptr ? get_field(*o, "items") : nullptr;
+  if (items == nullptr || !items->is_array()) {
+    return make_error(Errc::kInvalid, "the reply has no \"items\" array");
+  }
+  const auto& a = items->get_array();
+  if (a.size() != expected) {
+    return make_error(Errc::kInvalid, "the reply has " + std::to_string(a.size()) +
+                                          " items for " + std::to_string(expected) + " sent");
+  }
+  std::vector<Result<json::value>> out;
+  out.reserve(a.size());
+  for (const auto& v : a) {
+    if (const auto* io = v.if_object()) {
+      out.push_back(reply_result(*io));
+    } else {
+      out.push_back(make_error(Errc::kFailed, "malformed item in the reply"));
+    }
+  }
+  return out;
 }
 
 Frame make_worker_message(const WorkerMessage& m) {

@@ -4,6 +4,8 @@
 // other code reads protocol JSON by hand.
 //
 //   client -> supervisor   kPing kPut kDel kGet kRestart kStop kActivate  {"reply_to", ...}
+//                          kPutMany {"reply_to","items":[{"id","spec"}...],"only_new",
+//                                    "passive","deadline"}
 //   worker -> supervisor   kWorkerReady/Update/ReplaceId/Halt/CommitReply/Idle,
 //                          {"slot","incarnation","pid", ...}
 //   anyone -> supervisor   kQueueDead {"queue":"mailbox","slot","generation"}
@@ -21,6 +23,8 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace dynmgr::protocol {
 
@@ -47,6 +51,42 @@ struct ControlRequest {
 };
 Frame make_control_request(std::uint64_t request_id, const ControlRequest& req);
 Result<ControlRequest> parse_control_request(const Frame& frame);
+
+// kPutMany: puts in one request (dynmgrctl import, Client::put_many). The
+// supervisor starts each item as a kPut of that id and spec (with the batch's
+// only_new) would, and answers once for the batch, when every item has its
+// outcome:
+//   {"ok":true,"result":{"items":[<item>...]}}, one <item> per request item, in
+//   order, each shaped as a whole put reply: {"ok":true,"result":RECORD} or
+//   {"ok":false,"error":{"code","message"}}.
+// When full records would not fit in one control-sized frame, RECORD is
+// shortened to {"id","slot","status","pid"} (a record_from_json-able subset:
+// the client reads the rest from the registry) and error messages to
+// kPutManyMessageLimit bytes. The client cuts its batches so that even this
+// short reply fits: put_many_reply_reserve() bytes per item.
+struct PutManyItem {
+  std::string id;
+  json::value spec;  // ChildSpec JSON (the put request's "spec")
+};
+struct PutManyRequest {
+  std::string reply_to;
+  std::vector<PutManyItem> items;
+  bool only_new = false;  // put-new semantics per item
+  bool passive = false;   // register without starting (README "Passivation")
+  std::uint64_t deadline_mono_ms = 0;  // as ControlRequest's
+};
+inline constexpr std::size_t kPutManyMessageLimit = 120;
+// The most a shortened item of the reply takes, with its separator.
+inline std::size_t put_many_reply_reserve(std::string_view id) { return 200 + id.size(); }
+Frame make_put_many(std::uint64_t request_id, const PutManyRequest& req);
+// Items without a string "id" or an object "spec" are kept with an empty id
+// (or a null spec): the supervisor answers them with the error validate_id or
+// ChildSpec::from_json gives, so the reply stays aligned with the request.
+Result<PutManyRequest> parse_put_many(const Frame& frame);
+// The reply's result (see above): one Result per item, in order; kInvalid when
+// it is not that shape or has another number of items than `expected`.
+Result<std::vector<Result<json::value>>> parse_put_many_result(const json::value& result,
+                                                               std::size_t expected);
 
 // ---- worker -> supervisor
 struct WorkerMessage {

@@ -392,6 +392,7 @@ void Supervisor::Loop::scan_memory() {
 // ------------------------------------------------------------ replies
 
 void Supervisor::Loop::reply(const Waiter& w, const Frame& f) {
+  if (w.batch != 0) return collect(w, f.body);
   // Only this instance's reply queues; a slow client must not stall the loop.
   if (w.reply_to.rfind(names_.reply_prefix(), 0) != 0) return;
   (void)outbox_.send(w.reply_to, f, Deadline::after(kReplySendTimeout));

@@ -113,6 +113,11 @@ class Supervisor::Loop {
   void handle_put(const Waiter& w, const protocol::ControlRequest& req);
   void handle_restart_worker(const Waiter& w, const protocol::ControlRequest& req);
   void handle_reload(const Waiter& w, const protocol::ControlRequest& req);
+  void handle_put_many(const Frame& f);
+  // An item's answer (a whole put reply's body) into its batch; the batch's
+  // one reply goes out with the last one.
+  void collect(const Waiter& w, std::string body);
+  void answer_batch(std::uint64_t batch);
   void handle_queue_dead(const Frame& f);
 
   // supervisor_workers.cpp: what workers report, and the actions on them
@@ -196,6 +201,17 @@ class Supervisor::Loop {
   bool feeding_manager_ = false;
   ManagerState state_ = ManagerState::kUnknown;  // what the registry shows
   std::vector<Waiter> stop_waiters_;             // answered after cleanup
+  // put-many batches still waiting for some item's outcome (ready, failure),
+  // by the number their items' waiters carry. One whose client has given up
+  // is dropped at the next batch's arrival; late answers to it are ignored.
+  struct Batch {
+    Waiter client;
+    std::uint64_t deadline_mono_ms = 0;
+    std::vector<std::string> bodies;  // per item: its put reply's body ("" while pending)
+    std::size_t pending = 0;
+  };
+  std::map<std::uint64_t, Batch> batches_;
+  std::uint64_t batch_counter_ = 0;
   bool finished_ = false;
   const ServiceNotifier notifier_ = ServiceNotifier::from_environment();
 

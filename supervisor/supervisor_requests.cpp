@@ -4,6 +4,9 @@
 
 #include <unistd.h>
 
+#include <set>
+#include <string_view>
+
 #include "shared/log.hpp"
 #include "supervisor/supervisor_loop.hpp"
 
@@ -35,6 +38,8 @@ const char* kind_name(MessageKind k) {
       return "reload";
     case MessageKind::kActivate:
       return "activate";
+    case MessageKind::kPutMany:
+      return "import";
     default:
       return "control";
   }
@@ -57,6 +62,8 @@ void Supervisor::Loop::dispatch(const Frame& f) {
     case MessageKind::kReload:
     case MessageKind::kActivate:
       return handle_request(f);
+    case MessageKind::kPutMany:
+      return handle_put_many(f);
     case MessageKind::kWorkerReady:
     case MessageKind::kWorkerUpdate:
     case MessageKind::kWorkerReplaceId:
@@ -177,6 +184,126 @@ void Supervisor::Loop::handle_activate(const Waiter& w, const protocol::ControlR
   lc::Event ev(lc::EventKind::kActivate);
   ev.waiter = w;
   feed(e->rec.slot, e->rec.incarnation, std::move(ev));
+}
+
+// import: each item goes through handle_put exactly as a put of its own
+// would, with a waiter that names the batch; reply() hands every answer
+// meant for such a waiter to collect(), and the last one sends the batch's
+// one reply. A bad item is answered at once and never stops the others.
+void Supervisor::Loop::handle_put_many(const Frame& f) {
+  auto req = protocol::parse_put_many(f);
+  if (!req) {
+    log_warn("dropped a malformed import request: " + req.error().message);
+    return;
+  }
+  const std::uint64_t now = mono_ms();
+  if (req->deadline_mono_ms != 0 && now >= req->deadline_mono_ms) {
+    log_warn("dropped an import request whose client gave up " +
+             std::to_string(now - req->deadline_mono_ms) + " ms ago");
+    return;
+  }
+  // Batches whose clients gave up (a worker still starting long after):
+  // nobody reads their reply.
+  std::erase_if(batches_, [now](const auto& kv) {
+    return kv.second.deadline_mono_ms != 0 && now >= kv.second.deadline_mono_ms;
+  });
+  const Waiter client{req->reply_to, f.request_id};
+  if (req->items.empty()) {
+    json::object o;
+    o["items"] = json::array();
+    return reply(client, protocol::reply_ok(client.request_id, o));
+  }
+  const std::uint64_t batch = ++batch_counter_;
+  Batch& b = batches_[batch];
+  b.client = client;
+  b.deadline_mono_ms = req->deadline_mono_ms;
+  b.bodies.resize(req->items.size());
+  b.pending = req->items.size();
+  std::set<std::string_view> seen;
+  for (std::uint32_t i = 0; i < req->items.size(); ++i) {
+    const protocol::PutManyItem& item = req->items[i];
+    const Waiter w{req->reply_to, f.request_id, batch, i};
+    if (!seen.insert(item.id).second) {
+      reply_error(w, Errc::kInvalid, "id '" + item.id + "' appears more than once in the batch");
+      continue;
+    }
+    protocol::ControlRequest put;
+    put.kind = MessageKind::kPut;
+    put.reply_to = req->reply_to;
+    put.id = item.id;
+    put.spec = item.spec;
+    put.only_new = req->only_new;
+    put.passive = req->passive;  // registered, not started (README "Passivation")
+    handle_put(w, put);
+  }
+}
+
+void Supervisor::Loop::collect(const Waiter& w, std::string body) {
+  auto it = batches_.find(w.batch);
+  if (it == batches_.end() || w.item >= it->second.bodies.size()) return;  // given up
+  Batch& b = it->second;
+  if (!b.bodies[w.item].empty()) return;  // answered already
+  b.bodies[w.item] = std::move(body);
+  if (--b.pending == 0) answer_batch(w.batch);
+}
+
+void Supervisor::Loop::answer_batch(std::uint64_t batch) {
+  auto it = batches_.find(batch);
+  if (it == batches_.end()) return;
+  const Batch b = std::move(it->second);
+  batches_.erase(it);
+  // The items are whole put replies already: spliced, not parsed again.
+  const std::size_t room = opt_.registry.control_msg_size() - kFrameHeaderSize;
+  auto assemble = [&b](const std::vector<std::string>& bodies) {
+    std::string text = R"({"ok":true,"result":{"items":[)";
+    for (std::size_t i = 0; i < bodies.size(); ++i) {
+      if (i != 0) text += ',';
+      text += bodies[i];
+    }
+    text += "]}}";
+    return text;
+  };
+  std::string text = assemble(b.bodies);
+  if (text.size() > room) {
+    // Full records do not fit: the short ones the client budgeted for.
+    std::vector<std::string> short_bodies;
+    short_bodies.reserve(b.bodies.size());
+    for (const auto& body : b.bodies) {
+      auto v = parse_json(body, "reply");
+      json::object* o = v ? v->if_object() : nullptr;
+      if (o == nullptr) {
+        short_bodies.push_back(R"({"ok":false,"error":{"code":"failed","message":"lost"}})");
+        continue;
+      }
+      if (json::value* r = o->if_contains("result"); r != nullptr && r->is_object()) {
+        json::object rec;
+        for (const char* k : {"id", "slot", "status", "pid"}) {
+          if (const json::value* f = r->get_object().if_contains(k)) rec[k] = *f;
+        }
+        *r = std::move(rec);
+      }
+      if (json::value* e = o->if_contains("error"); e != nullptr && e->is_object()) {
+        if (json::value* m = e->get_object().if_contains("message"); m != nullptr && m->is_string()) {
+          if (m->get_string().size() > protocol::kPutManyMessageLimit) {
+            std::string cut(m->get_string().subview(0, protocol::kPutManyMessageLimit - 3));
+            *m = cut + "...";
+          }
+        }
+      }
+      short_bodies.push_back(to_json(*o));
+    }
+    text = assemble(short_bodies);
+  }
+  if (text.size() > room) {
+    log_warn("unable to answer an import of " + std::to_string(b.bodies.size()) +
+             " items: its reply of " + std::to_string(text.size()) +
+             " bytes exceeds the queue's message size");
+    return reply_error(b.client, Errc::kTooLarge,
+                       "the batch's reply of " + std::to_string(text.size()) +
+                           " bytes exceeds the control queue's message size of " +
+                           std::to_string(room) + " bytes: send fewer items at once");
+  }
+  reply(b.client, Frame{MessageKind::kReply, b.client.request_id, std::move(text)});
 }
 
 // restart ID: a put over the id with its own spec and last committed payload,

@@ -87,10 +87,15 @@ enum class StopCause : std::uint8_t {
 };
 BOOST_DESCRIBE_ENUM(StopCause, kNone, kDelete, kReplace, kRestartAll, kShutdown, kPassivate)
 
-// A client waiting for an answer (its reply queue and request id).
+// A client waiting for an answer (its reply queue and request id). An item of
+// a put-many request names its batch (non-zero) and its place in it: its
+// answer is collected by the loop, which replies once for the whole batch.
+// The machine never looks at them; it only hands the waiter back.
 struct Waiter {
   std::string reply_to;
   std::uint64_t request_id = 0;
+  std::uint64_t batch = 0;
+  std::uint32_t item = 0;
   bool operator==(const Waiter&) const = default;
 };
 

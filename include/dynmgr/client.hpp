@@ -77,6 +77,39 @@ class Client {
   // once registered. Errors: as put and put_new, without the start's kFailed.
   Result<WorkerInfo> put_passive(std::string_view id, const ChildSpec& spec,
                                  bool only_new = false);
+  // Many puts, cut into as few supervisor requests as the control queue's
+  // message size allows, at most 128 items each (`dynmgrctl import`). Each item is checked and started
+  // exactly as put (or, with only_new, put_new) would, and the supervisor
+  // answers a request once every item in it has its outcome, so the workers
+  // of one request start side by side. A bad item never keeps the others
+  // from starting.
+  //
+  // Returns one Result per item, in the order of `items` (the vector is
+  // always items.size() long): the worker's record once it was ready, as put
+  // returns, or that item's error: put's errors (kInvalid, kTooLarge, kFull,
+  // kExists, kFailed), plus kInvalid for an id that appears earlier in
+  // `items` (the later one is refused, nothing is put for it) and kTooLarge
+  // for an item whose request alone exceeds the control queue's message size.
+  // Errors of the request itself (kNoSupervisor, kTimeout) are given to every
+  // item of that request; after one, the items not yet sent are not sent and
+  // get the same error, saying so. kTimeout: the items of that request may
+  // still start. Each request has the deadline timeout().
+  //
+  // passive registers the ids without starting them (README "Passivation"):
+  // each is answered with its `passive` record at once, no process is started.
+  struct PutItem {
+    std::string id;
+    ChildSpec spec;
+  };
+  struct PutManyOptions {
+    bool only_new = false;  // put_new semantics: an id present fails with kExists
+    bool passive = false;
+  };
+  std::vector<Result<WorkerInfo>> put_many(const std::vector<PutItem>& items,
+                                           PutManyOptions options);
+  std::vector<Result<WorkerInfo>> put_many(const std::vector<PutItem>& items) {
+    return put_many(items, PutManyOptions{});
+  }
   // Stops the worker (terminate, then SIGTERM, then SIGKILL) and removes it;
   // returns once it is gone. Errors: kInvalid (bad id); kNotFound;
   // kFailed (the supervisor is stopping); kNoSupervisor; kTimeout.
