@@ -236,6 +236,10 @@ std::string render_metrics(const RegistryReader& registry, const std::string& in
   w.family("dynmgr_worker_restarts_total", "counter", "Restarts of the worker since it was put.");
   for (const auto& r : workers)
     w.worker("dynmgr_worker_restarts_total", r.id, "", std::uint64_t{r.restarts});
+  w.family("dynmgr_worker_passivations_total", "counter",
+           "Times the worker was passivated (stopped for idleness) since it was put.");
+  for (const auto& r : workers)
+    w.worker("dynmgr_worker_passivations_total", r.id, "", r.passivations);
   w.family("dynmgr_worker_exits_total", "counter",
            "Exits of the worker's processes by kind (exited, signaled, spawn_failed, unknown, "
            "overrun, max_memory).");

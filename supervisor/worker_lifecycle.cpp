@@ -131,7 +131,9 @@ struct Builder {
     ++s().timer_token;
     const bool passive = a.replacement->passive;
     const bool restart = a.replacement->restart;
-    add(std::move(a));
+    const bool performs = spec.timeout_ms > 0;
+    const std::uint64_t first_perform_in = spec.instant_perform ? 0 : spec.timeout_ms;
+    add(std::move(a));  // `spec` is moved from here on
     if (passive) {
       // put --passive over it: registered, not started. Whatever waits in
       // the old mailbox is not dropped: the release starts it again.
@@ -140,6 +142,8 @@ struct Builder {
       add(Action{ActionKind::kReleaseMailbox});
       publish();
       reply(ActionKind::kReplyRecord, s().ready_waiters);
+      // Its first perform starts it (then on the spec's own schedule).
+      if (performs) arm(TimerKind::kPerformDue, first_perform_in);
       return;
     }
     s().put_start = !restart && !s().ready_waiters.empty();

@@ -93,6 +93,8 @@ TEST_F(Metrics, CountCallsCastsExitsAndRestartsAndPassPromtool) {
   EXPECT_EQ(sample(m.out, "dynmgr_worker_calls_total" + label(a)), 2) << m.out;
   EXPECT_EQ(sample(m.out, "dynmgr_worker_casts_total" + label(a)), 1) << m.out;
   EXPECT_EQ(sample(m.out, "dynmgr_worker_restarts_total" + label(a)), 1) << m.out;
+  EXPECT_EQ(sample(m.out, "dynmgr_worker_passivations_total" + label(a)), 0) << m.out;
+  EXPECT_EQ(sample(m.out, "dynmgr_workers" + label("status=\"passive\"")), 0) << m.out;
   EXPECT_EQ(sample(m.out, "dynmgr_worker_exits_total" + label(a + ",kind=\"signaled\"")), 1)
       << m.out;
   EXPECT_EQ(sample(m.out, "dynmgr_worker_exits_total" + label(a + ",kind=\"exited\"")), 0) << m.out;

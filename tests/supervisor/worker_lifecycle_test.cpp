@@ -830,6 +830,14 @@ TEST(WorkerLifecycle, PutPassiveOverARunningWorkerRegistersTheNewSpecPassive) {
   EXPECT_EQ(t.next.phase, Phase::kPassive);
   EXPECT_EQ(kinds(t.actions),
             kinds(std::vector<A>{A::kApplySpec, A::kReleaseMailbox, A::kPublish, A::kReplyRecord}));
+  // A spec that performs is started for its first perform.
+  put.replacement->spec.timeout_ms = 250;
+  t = step(running_state(), put, kNow, ctx);
+  t = step(t.next, clean_exit(), kNow + 5, ctx);
+  const Action* timer = find(t, A::kArmTimer);
+  ASSERT_NE(timer, nullptr);
+  EXPECT_EQ(timer->timer, TimerKind::kPerformDue);
+  EXPECT_EQ(timer->delay_ms, 250u);
 }
 
 TEST(WorkerLifecycle, ARegisteredPassiveWorkerThatPerformsIsStartedForItsFirstPerform) {
