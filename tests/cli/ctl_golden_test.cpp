@@ -146,6 +146,21 @@ TEST_F(CtlGolden, PutHumanPrintsStatusAndPid) {
   EXPECT_EQ(r.out, "put 'a': running (pid " + pid_of("a") + ")\n");
 }
 
+// README "Passivation": registered, no process, so no pid.
+TEST_F(CtlGolden, PutPassivePrintsPassiveAndStartsNothing) {
+  const auto r = run({"put", "pa", "--passive", "--passivate-after", "5000", "--timeout", "0"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.err, "");
+  EXPECT_EQ(r.out, "put 'pa': passive\n");
+  const json::value rec = record("pa");
+  EXPECT_EQ(rec.at("status"), json::value("passive"));
+  EXPECT_EQ(rec.at("pid"), json::value(0));
+  EXPECT_EQ(rec.at("passivate_after_ms"), json::value(5000));
+  expect_fail({"put", "pb", "--passivate-after", "-1"}, 2,
+              "dynmgrctl: put: --passivate-after: Value -1 not in range 0 to 2147483647 (see "
+              "dynmgrctl help put)");
+}
+
 TEST_F(CtlGolden, PutJsonPrintsTheRecordWithEveryOption) {
   const auto r = run({"--json", "put", "b", "--payload", "5", "--timeout", "0", "--lull", "2.5",
                       "--restart", "transient", "--max-restarts", "3", "--within", "1000"});
