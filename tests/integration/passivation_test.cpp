@@ -78,13 +78,13 @@ TEST_F(Passivation, AnIdleWorkerPassivatesAndACallStartsItFromItsLastPayload) {
   auto r = client().call("x", P(R"("get")"));
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(*r, P("6"));
-  auto g = get("x");
+  // A new process (its ready report may reach the supervisor after the reply
+  // reached us; and it passivates again 200 ms after the call).
+  auto g = wait_record("x", [&](const WorkerInfo& w) { return w.pid > 0; });
   ASSERT_TRUE(g);
-  EXPECT_EQ(g->status, WorkerStatus::kRunning);
-  EXPECT_GT(g->pid, 0);
   EXPECT_NE(g->pid, put->pid);
   EXPECT_EQ(inits_of("x"), 2u);
-  EXPECT_EQ(g->passivations, 1u);
+  EXPECT_GE(g->passivations, 1u);
 }
 
 TEST_F(Passivation, PutPassiveRegistersWithoutAProcessAndGetStateAndDelWork) {
