@@ -44,7 +44,11 @@ constexpr std::uint64_t kMagic = 0x52474d4e59440001ULL;  // "DYNMGR" + 0001
 //    (as given) and the ids they resolved to.
 // 11: passivation: the spec's passivate_after and the slot's passivation count
 //    (in the two words layout 10 left unused), statuses passive and passivating.
-constexpr std::uint32_t kLayoutVersion = 11;
+// 12: a write-ahead journal of the slot change in progress (a successor of a
+//    writer killed mid-write finishes the change instead of losing the slot);
+//    the exit counters moved into the slot header (inline data 248 -> 192
+//    bytes), so a slot in use costs its 1 KiB header and nothing else.
+constexpr std::uint32_t kLayoutVersion = 12;
 constexpr std::uint32_t kReadyWord = 0x52454459;  // "REDY"
 constexpr std::size_t kIdCapacity = 256;
 constexpr std::size_t kReasonCapacity = 256;
@@ -137,6 +141,9 @@ struct alignas(64) SlotHeader {
   std::uint32_t options_len;  // the spec's options (JSON text), always out of line
   std::uint32_t exit_count;   // entries in the slot's exit history (0..kExitHistory)
   std::uint64_t max_memory;   // bytes, 0: none
+  // Exit counters for metrics, by ExitInfo::Kind: the supervisor's. Zeroed
+  // when the slot gets a new id, kept across restarts of the same id.
+  std::uint64_t exits[kExitKinds];
   std::uint64_t rlimits[4];   // nofile, as, cpu, core; each set when its kRlimitSet bit is
   std::uint32_t run_uid;      // the ids user/group resolved to, when flag kRunAs is set
   std::uint32_t run_gid;
@@ -144,7 +151,7 @@ struct alignas(64) SlotHeader {
   char group[kMaxIdentityName];  // the spec's group as given, NUL-padded
   // payload then value, back to back, when both fit (flag kInlineData);
   // otherwise they sit in the slot's out-of-line area.
-  char inline_data[248];
+  char inline_data[192];
 };
 
 // One entry of a slot's exit history (newest first, after its options).
@@ -162,18 +169,9 @@ struct HistoryEntry {
 static_assert(sizeof(HistoryEntry) == 256);
 constexpr std::size_t kHistoryBytes = kExitHistory * sizeof(HistoryEntry);
 
-// A slot's exit counters for metrics, in their own dense table: the
-// supervisor stores them and zeroes the block when the slot gets a new id.
-// Single words, read without the seqlock: a scrape sees each counter whole,
-// not the set at one instant.
-struct alignas(64) SlotStats {
-  std::atomic<std::uint64_t> exits[kExitKinds];  // by ExitInfo::Kind
-};
-static_assert(sizeof(SlotStats) == 64, "exit counters fill a cache line");
-
 // The head of a slot's page in the words object: what the worker of the slot
 // stores about itself (one writer: that worker; the supervisor zeroes the
-// page when the slot gets a new id). Read without the seqlock, like SlotStats.
+// page when the slot gets a new id). Read without the seqlock: each word whole.
 struct alignas(64) WordsPage {
   std::atomic<std::uint64_t> busy_since_ms;
   std::atomic<std::uint64_t> last_perform_ms;
@@ -190,7 +188,29 @@ struct alignas(64) WordsPage {
 static_assert(sizeof(WordsPage) <= 4096, "a worker's words fit its page");
 static_assert(kExitKinds == enums::max_value<ExitInfo::Kind>() + 1, "an exit counter per kind");
 
-// Layout: [Header, one page][id index][SlotHeader x capacity][out-of-line data x capacity].
+// The write-ahead journal: the one slot change in progress, written in full
+// before the slot is touched. Every change of a slot (write, an exit recorded,
+// a release) is composed here first, then copied into the slot under its
+// seqlock, then the journal is marked done. A writer killed at any instruction
+// leaves either an incomplete journal (seq odd: the slot was not touched yet)
+// or a complete one (seq even, slot set: the change may be half copied), which
+// attach() copies again. Copying is idempotent: it sets whole bytes and words,
+// never adds to them. Only the writer reads it; readers never look.
+struct alignas(64) Journal {
+  std::atomic<std::uint64_t> seq;   // odd while the journal itself is filled
+  std::atomic<std::uint32_t> slot;  // 1 + the slot the change is for; 0: none pending
+  std::uint32_t flags;              // kJournalNewId: the slot gets a new id (or none)
+  // Out-of-line bytes the change sets: [offset, offset + length) of the
+  // journal's own out-of-line area, copied to the same place in the slot's.
+  std::uint32_t range_offset[3];
+  std::uint32_t range_length[3];
+  std::uint32_t ranges;
+  SlotHeader image;  // the slot's header as the change leaves it (its seq unused)
+};
+constexpr std::uint32_t kJournalNewId = 1U;  // the slot's words page is cleared too
+
+// Layout: [Header + Journal, one page][id index][SlotHeader x capacity]
+//         [out-of-line data x (capacity + 1)]: the last area is the journal's.
 // A slot's out-of-line area: payload and value (2 x max_payload) when they do
 // not fit inline, then the spec's options (max_payload), which only a
 // supervisor that adopts the fleet reads, then the exit history (touched only
@@ -228,7 +248,12 @@ std::size_t data_size_for(std::uint32_t max_payload) {
   return round_up(3 * std::size_t{max_payload} + kHistoryBytes, 64);
 }
 
-std::size_t header_size() { return round_up(sizeof(Header), 4096); }
+template <class H>
+constexpr std::size_t journal_offset_v() {
+  return (sizeof(H) + 63) / 64 * 64;
+}
+std::size_t journal_offset() { return journal_offset_v<Header>(); }
+std::size_t header_size() { return round_up(journal_offset() + sizeof(Journal), 4096); }
 
 constexpr std::uint32_t kTombstone = 0xffffffffU;
 
@@ -247,13 +272,9 @@ std::size_t slot_table_size(std::uint32_t capacity) {
   return round_up(std::size_t{capacity} * sizeof(SlotHeader), 4096);
 }
 
-std::size_t stats_table_size(std::uint32_t capacity) {
-  return round_up(std::size_t{capacity} * sizeof(SlotStats), 4096);
-}
-
 std::size_t segment_size(std::uint32_t capacity, std::uint32_t max_payload) {
   return header_size() + index_size(capacity) + slot_table_size(capacity) +
-         stats_table_size(capacity) + std::size_t{capacity} * data_size_for(max_payload);
+         (std::size_t{capacity} + 1) * data_size_for(max_payload);
 }
 
 // FNV-1a, 64 bits: the same in every process and build (std::hash is not).
@@ -271,10 +292,6 @@ static_assert(std::atomic<std::uint32_t>::is_always_lock_free);
 // Single writer per word: a load and a store, not a locked read-modify-write.
 void bump(std::atomic<std::uint64_t>& w, std::uint64_t by) {
   w.store(w.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
-}
-
-void clear_stats(SlotStats& s) {
-  for (auto& w : s.exits) w.store(0, std::memory_order_relaxed);
 }
 
 void clear_words(WordsPage* p) {
@@ -373,7 +390,7 @@ struct Mapping {
   std::atomic<std::uint32_t>* index = nullptr;
   std::uint32_t index_mask = 0;
   SlotHeader* slots = nullptr;
-  SlotStats* stats = nullptr;  // one block per slot
+  Journal* journal = nullptr;
   char* data = nullptr;        // out-of-line areas
   std::size_t data_size = 0;   // per slot
   std::uint32_t capacity = 0;
@@ -400,16 +417,17 @@ struct Mapping {
     header = reinterpret_cast<Header*>(base);
     index = reinterpret_cast<std::atomic<std::uint32_t>*>(base + header_size());
     index_mask = index_buckets_for(cap) - 1;
+    journal = reinterpret_cast<Journal*>(base + journal_offset());
     slots = reinterpret_cast<SlotHeader*>(base + header_size() + index_size(cap));
-    stats =
-        reinterpret_cast<SlotStats*>(base + header_size() + index_size(cap) + slot_table_size(cap));
-    data = base + header_size() + index_size(cap) + slot_table_size(cap) + stats_table_size(cap);
+    data = base + header_size() + index_size(cap) + slot_table_size(cap);
     data_size = data_size_for(max_pl);
     capacity = cap;
     max_payload = max_pl;
   }
   SlotHeader* slot(std::uint32_t i) const { return slots + i; }
+  // Slot i's out-of-line area; i == capacity is the journal's.
   char* out_of_line(std::uint32_t i) const { return data + std::size_t{i} * data_size; }
+  char* journal_area() const { return out_of_line(capacity); }
   HistoryEntry* history(std::uint32_t i) const {
     return reinterpret_cast<HistoryEntry*>(out_of_line(i) + 3 * std::size_t{max_payload});
   }
@@ -419,6 +437,104 @@ struct Mapping {
 namespace {
 
 using detail::Mapping;
+
+// ---------------------------------------------------------------- journal
+
+// Which part of a slot change a test stops at (RegistryTestHooks): a writer
+// killed there leaves the segment as it is when the change returns.
+enum class StopAt { kNever, kInJournal, kInSlot };
+StopAt g_stop_at = StopAt::kNever;
+
+constexpr std::size_t kSeqBytes = sizeof(std::atomic<std::uint64_t>);
+static_assert(kSeqBytes == 8 && alignof(SlotHeader) == 64, "a slot header starts with its seq");
+static_assert(journal_offset_v<Header>() + sizeof(Journal) <= 4096, "the journal shares the header's page");
+
+// The slot's page of the words object reads as zeros again. A hole punched in
+// tmpfs gives the page back: an id that never ran costs no words page. (Stores
+// of zeros would commit one per id, 4 KiB each.)
+void clear_words_page(const Mapping& m, std::uint32_t i) {
+  WordsPage* p = m.page(i);
+  if (p == nullptr) return;
+  if (m.words.fd >= 0 &&
+      ::fallocate(m.words.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                  static_cast<off_t>(std::size_t{i} * m.words_stride),
+                  static_cast<off_t>(m.words_stride)) == 0) {
+    return;
+  }
+  clear_words(p);
+}
+
+// Starts composing a change of slot i: the journal's image begins as a copy of
+// the slot's header as it is now. The caller edits the image (and the journal's
+// out-of-line area, naming what it set with journal_range), then commits.
+SlotHeader& journal_begin(const Mapping& m, std::uint32_t i) {
+  Journal& j = *m.journal;
+  const std::uint64_t seq = j.seq.load(std::memory_order_relaxed);
+  j.seq.store(seq | 1U, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_release);
+  j.slot.store(i + 1, std::memory_order_relaxed);
+  j.flags = 0;
+  j.ranges = 0;
+  std::memcpy(reinterpret_cast<char*>(&j.image) + kSeqBytes,
+              reinterpret_cast<const char*>(m.slot(i)) + kSeqBytes, sizeof(SlotHeader) - kSeqBytes);
+  return j.image;
+}
+
+// The change sets [offset, offset + length) of the out-of-line area (at most
+// three ranges: payload and value, options, exit history).
+void journal_range(const Mapping& m, std::size_t offset, std::size_t length) {
+  Journal& j = *m.journal;
+  if (length == 0 || j.ranges >= 3) return;
+  j.range_offset[j.ranges] = static_cast<std::uint32_t>(offset);
+  j.range_length[j.ranges] = static_cast<std::uint32_t>(length);
+  ++j.ranges;
+}
+
+// Copies a complete journal into its slot, under the slot's seqlock. After a
+// writer's death the slot may be odd already (torn): it ends even either way.
+void journal_apply(const Mapping& m) {
+  Journal& j = *m.journal;
+  const std::uint32_t i = j.slot.load(std::memory_order_relaxed) - 1;
+  if (i >= m.capacity) return;
+  SlotHeader* s = m.slot(i);
+  const std::uint64_t odd = s->seq.load(std::memory_order_relaxed) | 1U;
+  s->seq.store(odd, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_release);
+  if (g_stop_at == StopAt::kInSlot) {  // a test: killed half way through the copy
+    std::memcpy(reinterpret_cast<char*>(s) + kSeqBytes,
+                reinterpret_cast<const char*>(&j.image) + kSeqBytes, sizeof(SlotHeader) / 2);
+    return;
+  }
+  std::memcpy(reinterpret_cast<char*>(s) + kSeqBytes,
+              reinterpret_cast<const char*>(&j.image) + kSeqBytes, sizeof(SlotHeader) - kSeqBytes);
+  for (std::uint32_t k = 0; k < std::min<std::uint32_t>(j.ranges, 3); ++k) {
+    // Bounded by the area (the journal is the writer's, but a segment can be damaged).
+    const std::size_t off = std::min<std::size_t>(j.range_offset[k], m.data_size);
+    const std::size_t len = std::min<std::size_t>(j.range_length[k], m.data_size - off);
+    std::memcpy(m.out_of_line(i) + off, m.journal_area() + off, len);
+  }
+  if ((j.flags & kJournalNewId) != 0) clear_words_page(m, i);
+  s->seq.store(odd + 1, std::memory_order_release);
+}
+
+// Completes the journal, then applies it. `new_id`: the slot gets a new id or
+// none (its words page is cleared with it).
+void journal_commit(const Mapping& m, bool new_id) {
+  Journal& j = *m.journal;
+  if (g_stop_at == StopAt::kInJournal) return;  // a test: killed while composing
+  j.flags = new_id ? kJournalNewId : 0U;
+  j.seq.store(j.seq.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+  // The journal is whole in memory before the slot's first byte changes.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  journal_apply(m);
+  if (g_stop_at == StopAt::kInSlot) return;
+  j.slot.store(0, std::memory_order_release);
+}
+
+// Where the journal's out-of-line area keeps what record_exit/set_exits set.
+HistoryEntry* journal_history(const Mapping& m) {
+  return reinterpret_cast<HistoryEntry*>(m.journal_area() + 3 * std::size_t{m.max_payload});
+}
 
 // Copies a slot's protected fields under the seqlock. Lengths are clamped before
 // any copy, so even a torn read stays inside the slot.
@@ -821,8 +937,20 @@ Result<RegistryWriter> RegistryWriter::attach(const Names& names) {
   cfg.control_depth = map->header->control_depth;
   cfg.mailbox_depth = map->header->mailbox_depth;
   RegistryWriter w(std::move(map), names, cfg);
-  // A slot whose seq is odd was being written when the previous writer died: its
-  // contents are not trusted. Clear it (the slot becomes free).
+  // A complete journal is a change the previous writer may not have finished
+  // copying: finish it. An incomplete one never touched its slot.
+  Journal& j = *w.map_->journal;
+  const std::uint64_t jseq = j.seq.load(std::memory_order_acquire);
+  const std::uint32_t pending = j.slot.load(std::memory_order_relaxed);
+  if ((jseq & 1U) == 0 && pending != 0 && pending - 1 < w.map_->capacity) {
+    journal_apply(*w.map_);
+    w.finished_ = pending - 1;
+  }
+  j.slot.store(0, std::memory_order_relaxed);
+  j.seq.store(jseq + (jseq & 1U), std::memory_order_release);
+  // A slot whose seq is still odd was being written, by a writer without a
+  // journal or over a damaged one: its contents are not trusted. Clear it (the
+  // slot becomes free).
   std::uint64_t max_incarnation = 0;
   std::uint32_t used = 0;
   for (std::uint32_t i = 0; i < w.map_->capacity; ++i) {
@@ -959,14 +1087,12 @@ Status RegistryWriter::write(const SlotRecord& r) {
                                            " bytes exceed the limit of " +
                                            std::to_string(map_->max_payload) + " bytes");
   }
-  SlotHeader* s = map_->slot(r.slot);
+  // Composed in the journal, then copied into the slot (journal_commit).
+  SlotHeader* s = &journal_begin(*map_, r.slot);
   const bool was_free = s->in_use == 0;
   const std::string_view stored_id(s->id, std::min<std::size_t>(s->id_len, kIdCapacity));
   const bool id_changed = was_free || stored_id != r.id;
   const std::string old_id = (id_changed && !was_free) ? std::string(stored_id) : std::string();
-  const std::uint64_t seq = s->seq.load(std::memory_order_relaxed);
-  s->seq.store(seq + 1, std::memory_order_relaxed);
-  std::atomic_thread_fence(std::memory_order_release);
   s->in_use = 1;
   s->status = static_cast<std::uint32_t>(r.status);
   if (keep_incarnation_) {
@@ -983,10 +1109,9 @@ Status RegistryWriter::write(const SlotRecord& r) {
   s->lull = r.lull;
   s->timeout_ms = r.timeout_ms;
   s->restart_type = static_cast<std::uint32_t>(r.restart);
-  if (id_changed) {  // a new id starts without history or counters
+  if (id_changed) {  // a new id starts without history or counters (its words: at commit)
     s->exit_count = 0;
-    clear_stats(map_->stats[r.slot]);
-    clear_words(map_->page(r.slot));
+    std::fill(std::begin(s->exits), std::end(s->exits), 0);
   }
   const bool inline_data = r.payload.size() + r.value.size() <= sizeof s->inline_data;
   std::uint32_t flags = (r.instant_perform ? kInstantPerform : 0U) | (r.pool ? kPoolMember : 0U) |
@@ -1017,18 +1142,21 @@ Status RegistryWriter::write(const SlotRecord& r) {
   s->exit_reason_len = static_cast<std::uint32_t>(reason_len);
   std::memcpy(s->id, r.id.data(), r.id.size());
   s->id_len = static_cast<std::uint32_t>(r.id.size());
-  char* data = inline_data ? s->inline_data : map_->out_of_line(r.slot);
+  char* data = inline_data ? s->inline_data : map_->journal_area();
   std::memcpy(data, r.payload.data(), r.payload.size());
   s->payload_len = static_cast<std::uint32_t>(r.payload.size());
   std::memcpy(data + r.payload.size(), r.value.data(), r.value.size());
   s->value_len = static_cast<std::uint32_t>(r.value.size());
+  if (!inline_data) journal_range(*map_, 0, r.payload.size() + r.value.size());
   // Options change only with the spec: rewritten only when they differ.
-  char* options = map_->out_of_line(r.slot) + 2 * std::size_t{map_->max_payload};
-  if (opts.size() != s->options_len || std::memcmp(options, opts.data(), opts.size()) != 0) {
-    std::memcpy(options, opts.data(), opts.size());
+  const std::size_t options_at = 2 * std::size_t{map_->max_payload};
+  if (opts.size() != s->options_len ||
+      std::memcmp(map_->out_of_line(r.slot) + options_at, opts.data(), opts.size()) != 0) {
+    std::memcpy(map_->journal_area() + options_at, opts.data(), opts.size());
+    journal_range(*map_, options_at, opts.size());
     s->options_len = static_cast<std::uint32_t>(opts.size());
   }
-  s->seq.store(seq + 2, std::memory_order_release);
+  journal_commit(*map_, id_changed);
   // Indexed once published: a reader that finds the bucket finds the slot.
   if (id_changed) {
     if (!was_free) index_remove(old_id, r.slot);
@@ -1045,23 +1173,19 @@ Status RegistryWriter::write(const SlotRecord& r) {
 void RegistryWriter::release(std::uint32_t slot) {
   if (slot >= map_->capacity) return;
   allocated_[slot] = false;
-  SlotHeader* s = map_->slot(slot);
-  if (s->in_use) {
-    const std::string id(s->id, std::min<std::size_t>(s->id_len, kIdCapacity));
-    const std::uint64_t seq = s->seq.load(std::memory_order_relaxed);
-    s->seq.store(seq + 1, std::memory_order_relaxed);
-    std::atomic_thread_fence(std::memory_order_release);
-    s->in_use = 0;
-    s->status = static_cast<std::uint32_t>(WorkerStatus::kFree);
+  if (map_->slot(slot)->in_use) {
+    SlotHeader& s = journal_begin(*map_, slot);
+    const std::string id(s.id, std::min<std::size_t>(s.id_len, kIdCapacity));
+    s.in_use = 0;
+    s.status = static_cast<std::uint32_t>(WorkerStatus::kFree);
+    s.id_len = 0;
+    s.payload_len = 0;
+    s.value_len = 0;
+    s.options_len = 0;
+    s.exit_count = 0;
+    std::fill(std::begin(s.exits), std::end(s.exits), 0);
+    journal_commit(*map_, /*new_id=*/true);
     index_remove(id, slot);
-    s->id_len = 0;
-    s->payload_len = 0;
-    s->value_len = 0;
-    s->options_len = 0;
-    s->exit_count = 0;
-    clear_stats(map_->stats[slot]);
-    clear_words(map_->page(slot));
-    s->seq.store(seq + 2, std::memory_order_release);
     map_->header->used.fetch_sub(1, std::memory_order_relaxed);
   }
   // Keep the free list ordered so allocations stay dense (low high-water mark).
@@ -1091,18 +1215,16 @@ Status RegistryWriter::record_exit(std::uint32_t slot, const ExitRecord& x) {
   if (slot >= map_->capacity || !map_->slot(slot)->in_use) {
     return make_error(Errc::kInvalid, "slot " + std::to_string(slot) + " is not in use");
   }
-  SlotHeader* s = map_->slot(slot);
-  HistoryEntry* h = map_->history(slot);
-  const std::uint64_t seq = s->seq.load(std::memory_order_relaxed);
-  s->seq.store(seq + 1, std::memory_order_relaxed);
-  std::atomic_thread_fence(std::memory_order_release);
-  const std::size_t kept = std::min<std::size_t>(s->exit_count, kExitHistory - 1);
-  std::memmove(h + 1, h, kept * sizeof(HistoryEntry));  // newest first
-  store_entry(h[0], x);
-  s->exit_count = static_cast<std::uint32_t>(kept + 1);
+  SlotHeader& s = journal_begin(*map_, slot);
+  HistoryEntry* h = journal_history(*map_);
+  const std::size_t kept = std::min<std::size_t>(s.exit_count, kExitHistory - 1);
+  store_entry(h[0], x);  // newest first
+  std::memcpy(static_cast<void*>(h + 1), map_->history(slot), kept * sizeof(HistoryEntry));
+  journal_range(*map_, 3 * std::size_t{map_->max_payload}, (kept + 1) * sizeof(HistoryEntry));
+  s.exit_count = static_cast<std::uint32_t>(kept + 1);
   const auto kind = static_cast<std::size_t>(x.exit.kind);
-  if (kind < kExitKinds) bump(map_->stats[slot].exits[kind], 1);
-  s->seq.store(seq + 2, std::memory_order_release);
+  if (kind < kExitKinds) ++s.exits[kind];
+  journal_commit(*map_, /*new_id=*/false);
   return {};
 }
 
@@ -1110,15 +1232,13 @@ Status RegistryWriter::set_exits(std::uint32_t slot, const std::vector<ExitRecor
   if (slot >= map_->capacity || !map_->slot(slot)->in_use) {
     return make_error(Errc::kInvalid, "slot " + std::to_string(slot) + " is not in use");
   }
-  SlotHeader* s = map_->slot(slot);
-  HistoryEntry* h = map_->history(slot);
+  SlotHeader& s = journal_begin(*map_, slot);
+  HistoryEntry* h = journal_history(*map_);
   const std::size_t n = std::min(exits.size(), kExitHistory);
-  const std::uint64_t seq = s->seq.load(std::memory_order_relaxed);
-  s->seq.store(seq + 1, std::memory_order_relaxed);
-  std::atomic_thread_fence(std::memory_order_release);
   for (std::size_t k = 0; k < n; ++k) store_entry(h[k], exits[k]);
-  s->exit_count = static_cast<std::uint32_t>(n);
-  s->seq.store(seq + 2, std::memory_order_release);
+  journal_range(*map_, 3 * std::size_t{map_->max_payload}, n * sizeof(HistoryEntry));
+  s.exit_count = static_cast<std::uint32_t>(n);
+  journal_commit(*map_, /*new_id=*/false);
   return {};
 }
 
@@ -1260,9 +1380,8 @@ Status RegistryWriter::recreate(const std::vector<SlotRecord>& records) {
         ns->exit_count = exits;
       }
     }
-    if (backed(old, have, &old.stats[r.slot], sizeof(SlotStats))) {
-      std::memcpy(static_cast<void*>(&w.map_->stats[r.slot]), &old.stats[r.slot],
-                  sizeof(SlotStats));
+    if (backed(old, have, os, sizeof(SlotHeader))) {
+      std::memcpy(ns->exits, os->exits, sizeof ns->exits);
     }
     ns->seq.store(seq + 2, std::memory_order_release);
   }
@@ -1321,7 +1440,23 @@ Status RegistryWriter::recreate_words() {
 struct RegistryTestHooks {
   static void begin_update(RegistryWriter& w, std::uint32_t slot);
   static void set_used(RegistryWriter& w, std::uint32_t used);
+  static Status die_in_journal(RegistryWriter& w, const SlotRecord& r);
+  static Status die_in_slot(RegistryWriter& w, const SlotRecord& r);
 };
+
+Status RegistryTestHooks::die_in_journal(RegistryWriter& w, const SlotRecord& r) {
+  g_stop_at = StopAt::kInJournal;
+  auto st = w.write(r);
+  g_stop_at = StopAt::kNever;
+  return st;
+}
+
+Status RegistryTestHooks::die_in_slot(RegistryWriter& w, const SlotRecord& r) {
+  g_stop_at = StopAt::kInSlot;
+  auto st = w.write(r);
+  g_stop_at = StopAt::kNever;
+  return st;
+}
 
 void RegistryTestHooks::set_used(RegistryWriter& w, std::uint32_t used) {
   w.map_->header->used.store(used, std::memory_order_relaxed);
@@ -1477,9 +1612,16 @@ WorkerStats RegistryReader::stats(std::uint32_t slot) const {
       out.call_buckets[b] = p->call_buckets[b].load(std::memory_order_relaxed);
     }
   }
-  const SlotStats& s = map_->stats[slot];
-  for (std::size_t k = 0; k < kExitKinds; ++k)
-    out.exits[k] = s.exits[k].load(std::memory_order_relaxed);
+  // The exit counters are the slot's (under its seqlock); a few tries find a
+  // consistent set, else the last read stands (a scrape, not a decision).
+  const SlotHeader* s = map_->slot(slot);
+  for (int attempt = 0; attempt < 64; ++attempt) {
+    const std::uint64_t s1 = s->seq.load(std::memory_order_acquire);
+    if (s1 & 1U) continue;
+    std::memcpy(out.exits, s->exits, sizeof out.exits);
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (s->seq.load(std::memory_order_relaxed) == s1) break;
+  }
   return out;
 }
 

@@ -13,6 +13,9 @@
 //    sequence counter (seqlock): they never block the writer, never write, and a
 //    reader killed at any instruction leaves nothing behind. Every length read
 //    from shared memory is clamped before use, so a torn read never faults.
+//  * Every slot change is composed whole in a write-ahead journal first, then
+//    copied into the slot: a writer killed mid-change leaves a change its
+//    successor finishes (attach(), finished_slot()) or one that never began.
 //  * No locks at all live in the segment: nothing can be left locked by a death.
 //  * The header carries magic, layout version, the Boost version, sizes and the
 //    supervisor's pid + start time; `ready` is stored last, so a half-initialized
@@ -26,6 +29,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -157,6 +161,9 @@ class RegistryWriter {
   const std::vector<std::uint32_t>& torn_slots() const noexcept { return torn_; }
   // The ids those slots held, as far as they read as valid ids.
   const std::vector<std::string>& torn_ids() const noexcept { return torn_ids_; }
+  // The slot whose change attach() finished from the journal: the previous
+  // writer died after composing it and before it was done (nullopt: none).
+  std::optional<std::uint32_t> finished_slot() const noexcept { return finished_; }
 
   // Reserves a free slot index (kFull with the capacity in the message).
   Result<std::uint32_t> allocate();
@@ -233,6 +240,7 @@ class RegistryWriter {
   std::vector<bool> allocated_;      // handed out by allocate() (or in use)
   std::vector<std::uint32_t> torn_;
   std::vector<std::string> torn_ids_;
+  std::optional<std::uint32_t> finished_;
   std::uint64_t next_incarnation_ = 1;
   std::uint32_t tombstones_ = 0;  // deleted buckets in the id index
   bool keep_incarnation_ = false;  // recreate(): write() keeps the record's incarnation

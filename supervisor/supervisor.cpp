@@ -132,6 +132,12 @@ Status Supervisor::Loop::start() {
     reg_->set_manager_state(ManagerState::kStarting);
     const auto self = ProcessIdentity::self();
     reg_->set_supervisor(self.pid, self.start_time);
+    if (const auto slot = reg_->finished_slot()) {
+      auto rec = reg_->read(*slot);
+      log_info("finished the write of slot " + std::to_string(*slot) +
+               (rec ? " (worker '" + rec->id + "')" : std::string()) +
+               " that supervisor pid " + std::to_string(predecessor) + " died in");
+    }
     if (auto st = adopt_control(); !st) return st;
     open_events(/*adopting=*/true);
     if (std::getenv("DYNMGR_REEXEC") != nullptr) remove_own_reply_queues();

@@ -242,6 +242,68 @@ TEST_F(RegistryFaultTest, AWriterStoppedMidUpdateIsWaitedForNotReportedTorn) {
             << " times\n";
 }
 
+// ---------------------------------------------------------------- 1b. writer killed anywhere
+
+// The writer SIGKILLed at random points of a write loop (most land inside a
+// write: the loop does nothing else). Each next writer attaches as a
+// successor supervisor does: it finds no torn slot (a change killed after its
+// journal was complete is finished, one killed before never began), every slot
+// is a whole record, and no write the killed writer returned from is lost.
+TEST_F(RegistryFaultTest, AWriterKilledAnywhereLeavesNoTornSlotAndLosesNoFinishedWrite) {
+  auto rng = seeded_rng();
+  SCOPED_TRACE(seed_note());
+  constexpr std::uint32_t kCapacity = 4;
+  const int rounds = 100 * DYNMGR_FAULT_SCALE;
+  {
+    auto w = RegistryWriter::create(names_, config(kCapacity));
+    ASSERT_TRUE(w) << w.error().message;
+    for (std::uint32_t i = 0; i < kCapacity; ++i) {
+      ASSERT_TRUE(w->allocate());
+      ASSERT_TRUE(w->write(counter_record(i, i)));
+    }
+  }
+  std::uint64_t next = kCapacity;  // the next counter to write
+  int finished = 0;
+  for (int round = 0; round < rounds; ++round) {
+    SharedBlock<WriterProgress> wp;
+    wp->writes = next - 1;
+    const std::uint64_t from = next;
+    const pid_t writer = spawn([&]() -> int {
+      auto w = RegistryWriter::attach(names_);
+      if (!w || !w->torn_slots().empty()) return 2;
+      for (std::uint64_t n = from;; ++n) {
+        if (!w->write(counter_record(static_cast<std::uint32_t>(n % kCapacity), n))) return 1;
+        wp->writes.store(n, std::memory_order_release);
+      }
+    });
+    const std::uint64_t at = wp->writes.load();
+    ASSERT_TRUE(wait_until([&] { return wp->writes.load() > at + 1 + rng() % 200; },
+                           milliseconds(10000), kSpin))
+        << "round " << round;
+    ASSERT_TRUE(WIFSIGNALED(kill_and_reap(writer)));
+    const std::uint64_t acked = wp->writes.load();
+    auto w = RegistryWriter::attach(names_);
+    ASSERT_TRUE(w) << w.error().message;
+    EXPECT_TRUE(w->torn_slots().empty()) << "round " << round;
+    finished += w->finished_slot() ? 1 : 0;
+    for (std::uint32_t i = 0; i < kCapacity; ++i) {
+      auto rec = w->read(i);
+      ASSERT_TRUE(rec) << "round " << round << " slot " << i << ": " << rec.error().message;
+      std::uint64_t n = 0;
+      ASSERT_EQ(check_counter_record(*rec, &n), "") << "round " << round;
+      // The slot's last finished write, or the one in flight after it.
+      std::uint64_t last = acked;
+      while (last % kCapacity != i) --last;
+      EXPECT_TRUE(n == last || n == last + kCapacity)
+          << "round " << round << " slot " << i << " holds " << n << ", last finished " << last;
+      next = std::max(next, n + 1);
+    }
+    next = std::max(next, acked + 1);
+  }
+  std::cout << "[ stats    ] " << rounds << " kills, " << finished
+            << " left a change the next writer finished\n";
+}
+
 #if DYNMGR_FAULT_SCALE == 1  // the slow build runs only the loops
 
 // ---------------------------------------------------------------- 2. writer killed mid-update

@@ -941,6 +941,119 @@ TEST_F(RegistryTest, AttachKeepsEverySlotAndContinuesIncarnations) {
   EXPECT_GT(r.read(2)->incarnation, max_inc);
 }
 
+// A writer killed part way through a slot change (layout 12's journal): the
+// next writer finishes a change whose journal was complete, and a change
+// still being composed never touched the slot. Both with data out of line
+// and options, the parts copied after the header.
+SlotRecord large_record(std::uint32_t slot, char fill, std::uint64_t n) {
+  SlotRecord r = counter_record(slot, n);
+  r.payload = "\"" + std::string(240, fill) + "\"";  // with the value, beyond inline
+  r.options = "{\"k\":\"" + std::string(100, fill) + "\"}";
+  return r;
+}
+
+TEST_F(RegistryTest, AChangeKilledHalfWayIntoItsSlotIsFinishedByTheNextWriter) {
+  std::uint32_t slot = 0;
+  std::uint32_t other = 0;
+  {
+    auto w = make_writer();
+    other = put(w, 7);
+    auto s = w.allocate();
+    ASSERT_TRUE(s);
+    slot = *s;
+    ASSERT_TRUE(w.write(large_record(slot, 'a', 1)));
+    ASSERT_TRUE(w.record_exit(slot, ExitRecord{}));
+    ASSERT_TRUE(RegistryTestHooks::die_in_slot(w, large_record(slot, 'b', 2)));
+  }
+  auto w = RegistryWriter::attach(names_);
+  ASSERT_TRUE(w) << w.error().message;
+  EXPECT_TRUE(w->torn_slots().empty());
+  ASSERT_TRUE(w->finished_slot());
+  EXPECT_EQ(*w->finished_slot(), slot);
+  auto r = make_reader();
+  auto got = r.read(slot);
+  ASSERT_TRUE(got) << got.error().message;
+  SlotRecord want = large_record(slot, 'b', 2);
+  EXPECT_EQ(got->payload, want.payload);
+  EXPECT_EQ(got->options, want.options);
+  EXPECT_EQ(got->value, want.value);
+  EXPECT_EQ(got->pid, want.pid);
+  EXPECT_EQ(got->exits.size(), 1U);  // the history is not the change's: kept
+  EXPECT_EQ(r.stats(slot).exits[static_cast<std::size_t>(ExitInfo::Kind::kNone)], 1U);
+  EXPECT_EQ(check_counter_record(*r.read(other)), "");
+  EXPECT_TRUE(r.find(want.id));
+  // Done: a later attach has nothing to finish.
+  w = RegistryWriter::attach(names_);
+  ASSERT_TRUE(w);
+  EXPECT_FALSE(w->finished_slot());
+}
+
+TEST_F(RegistryTest, AChangeKilledWhileItsJournalWasComposedLeavesTheSlotAsItWas) {
+  std::uint32_t slot = 0;
+  {
+    auto w = make_writer();
+    slot = put(w, 3);
+    ASSERT_TRUE(RegistryTestHooks::die_in_journal(w, large_record(slot, 'z', 4)));
+  }
+  auto w = RegistryWriter::attach(names_);
+  ASSERT_TRUE(w) << w.error().message;
+  EXPECT_TRUE(w->torn_slots().empty());
+  EXPECT_FALSE(w->finished_slot());
+  auto got = make_reader().read(slot);
+  ASSERT_TRUE(got) << got.error().message;
+  EXPECT_EQ(dump(*got), dump([&] {
+              SlotRecord want = counter_record(slot, 3);
+              want.incarnation = got->incarnation;
+              want.updated_ms = got->updated_ms;
+              return want;
+            }()));
+}
+
+// Memory per id that never ran (a passive id, say): its 1 KiB header and
+// nothing else, no words page (a hole until a worker writes it) and no
+// out-of-line area for small data.
+TEST_F(RegistryTest, AnIdThatNeverRanCostsItsSlotHeaderAndNothingElse) {
+  const auto committed = [&] {
+    std::size_t bytes = 0;
+    for (const auto& n : {names_.registry(), names_.words()}) {
+      struct stat st {};
+      if (::stat(Names::shm_path(n).c_str(), &st) == 0) bytes += std::size_t(st.st_blocks) * 512;
+    }
+    return bytes;
+  };
+  auto w = make_writer(small_config(4000, 4096));
+  const std::size_t before = committed();
+  constexpr std::uint32_t kIds = 2000;
+  for (std::uint32_t i = 0; i < kIds; ++i) {
+    auto s = w.allocate();
+    ASSERT_TRUE(s);
+    SlotRecord r;
+    r.slot = *s;
+    r.id = "passive-" + std::to_string(i);
+    r.status = WorkerStatus::kPassive;
+    r.payload = "{\"n\":" + std::to_string(i) + "}";
+    ASSERT_TRUE(w.write(r));
+  }
+  // The id index (8 buckets of 4 bytes per slot of capacity) is the only other cost.
+  const std::size_t index = 8192 * 4;
+  const std::size_t grew = committed() - before;
+  EXPECT_LE(grew, kIds * 1024 + index) << grew / kIds << " bytes per id";
+  // A slot given back and taken by another id: its worker's words read as zeros.
+  {
+    auto words = words_of(0);
+    words.set_busy_since(42);
+    words.count_work(Work::kCall, 10);
+  }
+  w.release(0);
+  auto s = w.allocate();
+  ASSERT_TRUE(s);
+  ASSERT_EQ(*s, 0U);
+  ASSERT_TRUE(w.write(counter_record(0, 5)));
+  auto r = make_reader();
+  EXPECT_EQ(r.read(0)->busy_since_ms, 0U);
+  EXPECT_EQ(r.stats(0).calls, 0U);
+}
+
 // ---------------------------------------------------------------- stale segments (DESIGN §4.5)
 
 // Raw helpers that put something under the registry name behind dynmgr's back.
