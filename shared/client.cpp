@@ -127,20 +127,23 @@ struct Client::Impl {
   // Waits for the reply to request_id; other replies (stale, from an earlier
   // timed-out request) are discarded. `still_valid` is polled between slices.
   // A request sent that ends here without its reply retires the queue.
+  // (An error *reply* is a reply: the queue's slot is free again and stays.)
   template <class Check>
   Result<json::value> await_reply(std::uint64_t request_id, Deadline deadline, Check still_valid) {
-    auto r = receive_reply(request_id, deadline, still_valid);
-    if (!r) retire_reply();
+    bool answered = false;
+    auto r = receive_reply(request_id, deadline, still_valid, answered);
+    if (!answered) retire_reply();
     return r;
   }
 
   template <class Check>
   Result<json::value> receive_reply(std::uint64_t request_id, Deadline deadline,
-                                    Check still_valid) {
+                                    Check still_valid, bool& answered) {
     for (;;) {
       auto f = reply->receive(Deadline::earliest(deadline, Deadline::after(kCrashPoll)));
       if (f) {
         if (f->kind == MessageKind::kReply && f->request_id == request_id) {
+          answered = true;
           return protocol::parse_reply(*f);
         }
         continue;

@@ -88,7 +88,9 @@ Result<Bell*> create_bell(const std::string& queue) {
   if (fd < 0) return errno_error("unable to create queue bell " + name, errno);
   ::fchmod(fd, 0600);  // explicit, whatever the umask (as Boost does for the queue)
   void* p = MAP_FAILED;
-  if (::ftruncate(fd, sizeof(Bell)) == 0) {
+  // Allocated before the first store: a store into a page a full /dev/shm
+  // cannot give is a SIGBUS, an allocation that fails is this error.
+  if (::ftruncate(fd, sizeof(Bell)) == 0 && ::fallocate(fd, 0, 0, sizeof(Bell)) == 0) {
     // MAP_POPULATE: its one page is written at once; one call, not a fault.
     p = ::mmap(nullptr, sizeof(Bell), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
   }

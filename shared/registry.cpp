@@ -233,6 +233,10 @@ constexpr std::uint32_t kInlineData = 4U;
 constexpr std::uint32_t kOverrunKill = 8U;
 constexpr std::uint32_t kRlimitSet = 16U;  // << 0..3: rlimits[i] is set
 constexpr std::uint32_t kRunAs = 256U;     // run_uid and run_gid hold the worker's ids
+// A process has run for this id since the slot got it: only then can its words
+// page hold anything. Readers leave the other pages alone, since reading a
+// tmpfs hole commits a page (4 KiB for each id that never ran).
+constexpr std::uint32_t kWordsUsed = 512U;
 
 std::optional<std::uint64_t> Rlimits::*const kRlimitMembers[4] = {&Rlimits::nofile, &Rlimits::as,
                                                                   &Rlimits::cpu, &Rlimits::core};
@@ -531,6 +535,32 @@ void journal_commit(const Mapping& m, bool new_id) {
   j.slot.store(0, std::memory_order_release);
 }
 
+// Allocates [offset, offset + length) of a shared-memory object before its
+// first store. The registry and the words are sparse (ftruncate, not
+// Boost's truncate, which posix_fallocates the whole object: 15 KiB a slot
+// committed for every slot of the capacity); tmpfs allocates a page at its
+// first touch, and a touch that finds /dev/shm full is a SIGBUS. A reservation
+// that finds it full is an error the put returns instead.
+Status reserve_range(int fd, std::size_t offset, std::size_t length, const std::string& what) {
+  if (length == 0) return {};
+  if (::fallocate(fd, 0, static_cast<off_t>(offset), static_cast<off_t>(length)) == 0) return {};
+  const int err = errno;
+  if (err == EOPNOTSUPP || err == ENOSYS) return {};  // not tmpfs: the first touch allocates
+  return make_error(Errc::kSystem, "no room in /dev/shm for " + what + ": " + std::strerror(err));
+}
+
+int registry_fd(const Mapping& m) { return m.shm.get_mapping_handle().handle; }
+// The parts of a slot reserved so far (RegistryWriter::reserved_): its header,
+// and the three parts of its out-of-line area.
+constexpr std::uint8_t kResHeader = 1;
+constexpr std::uint8_t kResData = 2;
+constexpr std::uint8_t kResOptions = 4;
+constexpr std::uint8_t kResHistory = 8;
+std::size_t offset_in(const Mapping& m, const void* p) {
+  return static_cast<std::size_t>(static_cast<const char*>(p) -
+                                  static_cast<const char*>(m.region.get_address()));
+}
+
 // Where the journal's out-of-line area keeps what record_exit/set_exits set.
 HistoryEntry* journal_history(const Mapping& m) {
   return reinterpret_cast<HistoryEntry*>(m.journal_area() + 3 * std::size_t{m.max_payload});
@@ -571,8 +601,8 @@ class ReadPatience {
   MonoClock::time_point give_up_at_{};
 };
 
-void load_words(const Mapping& m, std::uint32_t i, SlotRecord& out) {
-  const WordsPage* p = m.page(i);
+void load_words(const Mapping& m, std::uint32_t i, std::uint32_t flags, SlotRecord& out) {
+  const WordsPage* p = (flags & kWordsUsed) != 0 ? m.page(i) : nullptr;
   out.busy_since_ms = p != nullptr ? p->busy_since_ms.load(std::memory_order_relaxed) : 0;
   out.last_perform_ms = p != nullptr ? p->last_perform_ms.load(std::memory_order_relaxed) : 0;
 }
@@ -588,6 +618,7 @@ ReadOutcome read_slot(const Mapping& m, std::uint32_t i, SlotRecord& out, bool b
       if (s->seq.load(std::memory_order_relaxed) == s1) return ReadOutcome::kFree;
       continue;
     }
+    const std::uint32_t flags = s->flags;
     out.slot = i;
     out.incarnation = s->incarnation;
     out.status = static_cast<WorkerStatus>(s->status);
@@ -630,7 +661,7 @@ ReadOutcome read_slot(const Mapping& m, std::uint32_t i, SlotRecord& out, bool b
       std::atomic_thread_fence(std::memory_order_acquire);
       if (s->seq.load(std::memory_order_relaxed) != s1) continue;
       if (s->status > kMaxStatus) continue;
-      load_words(m, i, out);
+      load_words(m, i, flags, out);
       return ReadOutcome::kOk;
     }
     // Clamp to the area the flag names, so a torn read stays inside it.
@@ -672,7 +703,7 @@ ReadOutcome read_slot(const Mapping& m, std::uint32_t i, SlotRecord& out, bool b
         x.exit.kind = ExitInfo::Kind::kUnknown;
       }
     }
-    load_words(m, i, out);
+    load_words(m, i, flags, out);
     return ReadOutcome::kOk;
   }
   return ReadOutcome::kTorn;
@@ -880,12 +911,30 @@ Result<RegistryWriter> RegistryWriter::create_segment(const Names& names,
     bip::permissions perm;
     perm.set_permissions(0600);
     m->shm = bip::shared_memory_object(bip::create_only, name.c_str(), bip::read_write, perm);
-    m->shm.truncate(static_cast<bip::offset_t>(total));
+    // Sparse: slots are allocated as they are used (reserve_range).
+    if (::ftruncate(m->shm.get_mapping_handle().handle, static_cast<off_t>(total)) != 0) {
+      throw bip::interprocess_exception(bip::error_info(bip::system_error_code()));
+    }
     m->region = bip::mapped_region(m->shm, bip::read_write);
   } catch (const bip::interprocess_exception& e) {
     bip::shared_memory_object::remove(name.c_str());
     return make_error(Errc::kSystem, "unable to create registry " + name + " (" +
                                          std::to_string(total) + " bytes): " + e.what());
+  }
+  // What every write touches, before the first store: the header page with the
+  // journal, the id index and the journal's out-of-line area.
+  const int fd = m->shm.get_mapping_handle().handle;
+  const std::size_t fixed = header_size() + index_size(config.capacity);
+  const std::size_t journal_area =
+      fixed + slot_table_size(config.capacity) +
+      std::size_t{config.capacity} * data_size_for(config.max_payload);
+  Status st = reserve_range(fd, 0, fixed, "the registry " + name);
+  if (st) {
+    st = reserve_range(fd, journal_area, data_size_for(config.max_payload), "the registry " + name);
+  }
+  if (!st) {
+    bip::shared_memory_object::remove(name.c_str());
+    return st.error();
   }
   // A fresh tmpfs object reads as zeros: every slot is free with seq 0.
   auto* h = new (m->region.get_address()) Header{};
@@ -914,7 +963,7 @@ Result<RegistryWriter> RegistryWriter::create_segment(const Names& names,
   m->locate(static_cast<char*>(m->region.get_address()), h->capacity, h->max_payload);
   m->words_stride = h->words_stride;
   RegistryWriter w(std::move(m), names, config);
-  w.rebuild_free_list(/*fresh=*/true);
+  w.rebuild_free_list(/*scan=*/0);
   return w;
 }
 
@@ -953,7 +1002,12 @@ Result<RegistryWriter> RegistryWriter::attach(const Names& names) {
   // slot becomes free).
   std::uint64_t max_incarnation = 0;
   std::uint32_t used = 0;
-  for (std::uint32_t i = 0; i < w.map_->capacity; ++i) {
+  // Slots at or past the high-water mark were never written (write() raises
+  // it before it changes a slot): not read, so never allocated by reading.
+  std::uint32_t bound = std::min(w.map_->header->high_water.load(std::memory_order_acquire),
+                                 w.map_->capacity);
+  if (w.finished_) bound = std::max(bound, *w.finished_ + 1);
+  for (std::uint32_t i = 0; i < bound; ++i) {
     SlotHeader* s = w.map_->slot(i);
     const std::uint64_t seq = s->seq.load(std::memory_order_acquire);
     if (seq & 1U) {
@@ -975,19 +1029,50 @@ Result<RegistryWriter> RegistryWriter::attach(const Names& names) {
   }
   w.map_->header->used.store(used, std::memory_order_relaxed);
   w.next_incarnation_ = max_incarnation + 1;
-  w.rebuild_free_list(/*fresh=*/false);
+  w.rebuild_free_list(bound);
   w.index_rebuild();
   return w;
 }
 
-void RegistryWriter::rebuild_free_list(bool fresh) {
+Status RegistryWriter::reserve(std::uint32_t slot, std::uint8_t parts, const std::string& what) {
+  const std::uint8_t missing = static_cast<std::uint8_t>(parts & ~reserved_[slot]);
+  if (missing == 0) return {};
+  const Mapping& m = *map_;
+  const std::size_t ool = offset_in(m, m.out_of_line(slot));
+  const std::size_t mp = m.max_payload;
+  struct Part {
+    std::uint8_t bit;
+    std::size_t offset;
+    std::size_t length;
+  };
+  const Part all[] = {{kResHeader, offset_in(m, m.slot(slot)), sizeof(SlotHeader)},
+                      {kResData, ool, 2 * mp},
+                      {kResOptions, ool + 2 * mp, mp},
+                      {kResHistory, ool + 3 * mp, kHistoryBytes}};
+  for (const Part& p : all) {
+    if ((missing & p.bit) == 0) continue;
+    if (auto st = reserve_range(registry_fd(m), p.offset, p.length, what); !st) return st;
+    reserved_[slot] = static_cast<std::uint8_t>(reserved_[slot] | p.bit);
+  }
+  return {};
+}
+
+Status RegistryWriter::reserve_words(std::uint32_t slot) {
+  if (slot >= map_->capacity || map_->words.fd < 0) return {};
+  return reserve_range(map_->words.fd, std::size_t{slot} * map_->words_stride, map_->words_stride,
+                       "the words of slot " + std::to_string(slot));
+}
+
+void RegistryWriter::rebuild_free_list(std::uint32_t scan) {
+  reserved_.assign(map_->capacity, 0);  // reserving again what is allocated costs nothing
   free_.clear();
   free_.reserve(map_->capacity);
   allocated_.assign(map_->capacity, false);
   std::uint32_t high = 0;
   for (std::uint32_t i = map_->capacity; i-- > 0;) {
-    // A fresh segment is all zeros: do not read (and so map) every slot.
-    if (!fresh && map_->slot(i)->in_use) {
+    // Slots from `scan` on are free (a fresh segment: all of them): never read,
+    // so neither mapped nor allocated in tmpfs.
+    if (i < scan && map_->slot(i)->in_use) {
       allocated_[i] = true;
       high = std::max(high, i + 1);
     } else {
@@ -1054,6 +1139,10 @@ Result<std::uint32_t> RegistryWriter::allocate() {
                                        " workers (raise --max-workers)");
   }
   const std::uint32_t i = free_.back();
+  // Its header allocated before anyone touches it: a read of a hole in a full
+  // /dev/shm is a SIGBUS too (in the supervisor its guard would put a private
+  // zero page there, and the slot's writes would be seen by no one).
+  if (auto st = reserve(i, kResHeader, "a new registry slot"); !st) return st.error();
   free_.pop_back();
   allocated_[i] = true;
   return i;
@@ -1088,8 +1177,17 @@ Status RegistryWriter::write(const SlotRecord& r) {
                                            std::to_string(map_->max_payload) + " bytes");
   }
   // Composed in the journal, then copied into the slot (journal_commit).
+  const bool fits_inline = r.payload.size() + r.value.size() <= sizeof(SlotHeader::inline_data);
+  const std::uint8_t parts =
+      kResHeader | (fits_inline ? 0 : kResData) | (opts.empty() ? 0 : kResOptions);
+  if (auto st = reserve(r.slot, parts, "worker '" + r.id + "'"); !st) return st;
+  const bool was_free = map_->slot(r.slot)->in_use == 0;
+  if (was_free) {
+    // Raised before the slot changes: a successor scans up to it (attach).
+    const std::uint32_t high = map_->header->high_water.load(std::memory_order_relaxed);
+    if (r.slot + 1 > high) map_->header->high_water.store(r.slot + 1, std::memory_order_release);
+  }
   SlotHeader* s = &journal_begin(*map_, r.slot);
-  const bool was_free = s->in_use == 0;
   const std::string_view stored_id(s->id, std::min<std::size_t>(s->id_len, kIdCapacity));
   const bool id_changed = was_free || stored_id != r.id;
   const std::string old_id = (id_changed && !was_free) ? std::string(stored_id) : std::string();
@@ -1123,6 +1221,8 @@ Status RegistryWriter::write(const SlotRecord& r) {
     if (limit) flags |= kRlimitSet << k;
   }
   if (r.run_as) flags |= kRunAs;
+  // Once a process has run for the id, until the slot gets another one.
+  if (r.pid > 0 || (!id_changed && (s->flags & kWordsUsed) != 0)) flags |= kWordsUsed;
   s->run_uid = r.run_as ? r.run_as->uid : 0;
   s->run_gid = r.run_as ? r.run_as->gid : 0;
   std::memset(s->user, 0, sizeof s->user);
@@ -1162,11 +1262,7 @@ Status RegistryWriter::write(const SlotRecord& r) {
     if (!was_free) index_remove(old_id, r.slot);
     index_insert(r.id, r.slot);
   }
-  if (was_free) {
-    map_->header->used.fetch_add(1, std::memory_order_relaxed);
-    std::uint32_t high = map_->header->high_water.load(std::memory_order_relaxed);
-    if (r.slot + 1 > high) map_->header->high_water.store(r.slot + 1, std::memory_order_release);
-  }
+  if (was_free) map_->header->used.fetch_add(1, std::memory_order_relaxed);
   return {};
 }
 
@@ -1215,6 +1311,9 @@ Status RegistryWriter::record_exit(std::uint32_t slot, const ExitRecord& x) {
   if (slot >= map_->capacity || !map_->slot(slot)->in_use) {
     return make_error(Errc::kInvalid, "slot " + std::to_string(slot) + " is not in use");
   }
+  if (auto st = reserve(slot, kResHistory, "the exit history of slot " + std::to_string(slot)); !st) {
+    return st;
+  }
   SlotHeader& s = journal_begin(*map_, slot);
   HistoryEntry* h = journal_history(*map_);
   const std::size_t kept = std::min<std::size_t>(s.exit_count, kExitHistory - 1);
@@ -1231,6 +1330,9 @@ Status RegistryWriter::record_exit(std::uint32_t slot, const ExitRecord& x) {
 Status RegistryWriter::set_exits(std::uint32_t slot, const std::vector<ExitRecord>& exits) {
   if (slot >= map_->capacity || !map_->slot(slot)->in_use) {
     return make_error(Errc::kInvalid, "slot " + std::to_string(slot) + " is not in use");
+  }
+  if (auto st = reserve(slot, kResHistory, "the exit history of slot " + std::to_string(slot)); !st) {
+    return st;
   }
   SlotHeader& s = journal_begin(*map_, slot);
   HistoryEntry* h = journal_history(*map_);
@@ -1374,7 +1476,8 @@ Status RegistryWriter::recreate(const std::vector<SlotRecord>& records) {
     std::atomic_thread_fence(std::memory_order_release);
     if (backed(old, have, os, sizeof(SlotHeader))) {
       const std::uint32_t exits = std::min<std::uint32_t>(os->exit_count, kExitHistory);
-      if (exits > 0 && backed(old, have, old.history(r.slot), exits * sizeof(HistoryEntry))) {
+      if (exits > 0 && backed(old, have, old.history(r.slot), exits * sizeof(HistoryEntry)) &&
+          w.reserve(r.slot, kResHistory, "the exit history of slot " + std::to_string(r.slot))) {
         std::memcpy(static_cast<void*>(w.map_->history(r.slot)), old.history(r.slot),
                     exits * sizeof(HistoryEntry));
         ns->exit_count = exits;
@@ -1427,6 +1530,8 @@ Status RegistryWriter::recreate_words() {
   for (std::uint32_t i = 0; i < map_->capacity; ++i) {
     const std::size_t at = std::size_t{i} * map_->words_stride;
     if (!allocated_[i] || at + sizeof(WordsPage) > have) continue;
+    if ((map_->slot(i)->flags & kWordsUsed) == 0) continue;  // never written: a hole
+    if (!reserve_range(fresh->fd, at, map_->words_stride, "words")) continue;  // /dev/shm full
     std::memcpy(fresh->base + at, old.base + at, sizeof(WordsPage));
   }
   map_->drop_words();
@@ -1536,6 +1641,28 @@ Result<SlotRecord> RegistryReader::read(std::uint32_t slot) const {
   return read_record(*map_, slot);
 }
 
+namespace {
+// The words are a page per slot: faulting them in one by one cost a cold
+// reader (a one-shot `dynmgrctl state`) 3.4 us a page here, 4.6x the rest of
+// a snapshot. One madvise per run of slots whose worker has run maps them
+// (an error only costs the faults). Never the pages of the others: reading a
+// tmpfs hole commits a page, 4 KiB for each passive id that never ran.
+void populate_used_words(const Mapping& m, std::uint32_t high) {
+  if (m.words.base == nullptr) return;
+  std::uint32_t run = 0;
+  for (std::uint32_t i = 0; i <= high; ++i) {
+    const bool used = i < high && (m.slot(i)->flags & kWordsUsed) != 0;
+    if (used) continue;
+    if (i > run) {
+      const std::size_t from = std::size_t{run} * m.words_stride;
+      const std::size_t to = std::min(std::size_t{i} * m.words_stride, m.words.bytes);
+      if (to > from) (void)::madvise(m.words.base + from, to - from, MADV_POPULATE_READ);
+    }
+    run = i + 1;
+  }
+}
+}  // namespace
+
 Result<SlotRecord> RegistryReader::find(std::string_view id) const {
   const Mapping& m = *map_;
   const std::uint64_t gen = m.header->index_generation.load(std::memory_order_acquire);
@@ -1563,13 +1690,7 @@ Result<SlotRecord> RegistryReader::find(std::string_view id) const {
 Result<std::vector<SlotRecord>> RegistryReader::snapshot(Detail detail) const {
   const bool brief = detail == Detail::kBrief;
   const std::uint32_t high = header_info(*map_).high_water;
-  // The words are a page per slot: faulting them in one by one cost a cold
-  // reader (a one-shot `dynmgrctl state`) 3.4 us a page here, 4.6x the rest of
-  // the snapshot. One madvise maps them all (an error only costs the faults).
-  if (map_->words.base != nullptr && high > 0) {
-    const std::size_t bytes = std::min(std::size_t{high} * map_->words_stride, map_->words.bytes);
-    (void)::madvise(map_->words.base, bytes, MADV_POPULATE_READ);
-  }
+  populate_used_words(*map_, high);
   std::vector<SlotRecord> out;
   out.reserve(header_info(*map_).used);
   for (std::uint32_t i = 0; i < high; ++i) {
@@ -1599,7 +1720,8 @@ std::size_t duration_bucket(std::uint64_t micros) noexcept {
 WorkerStats RegistryReader::stats(std::uint32_t slot) const {
   WorkerStats out;
   if (slot >= map_->capacity) return out;
-  if (const WordsPage* p = map_->page(slot)) {
+  const bool used = (map_->slot(slot)->flags & kWordsUsed) != 0;  // else a hole: zeros
+  if (const WordsPage* p = used ? map_->page(slot) : nullptr) {
     out.performs = p->performs.load(std::memory_order_relaxed);
     out.calls = p->calls.load(std::memory_order_relaxed);
     out.casts = p->casts.load(std::memory_order_relaxed);
@@ -1626,7 +1748,9 @@ WorkerStats RegistryReader::stats(std::uint32_t slot) const {
 }
 
 std::uint64_t RegistryReader::mailbox_depth(std::uint32_t slot) const {
-  const WordsPage* p = slot < map_->capacity ? map_->page(slot) : nullptr;
+  const WordsPage* p = slot < map_->capacity && (map_->slot(slot)->flags & kWordsUsed) != 0
+                           ? map_->page(slot)
+                           : nullptr;
   return p != nullptr ? p->mailbox_depth.load(std::memory_order_relaxed) : 0;
 }
 

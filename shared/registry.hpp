@@ -175,6 +175,10 @@ class RegistryWriter {
   // kInvalid for a slot not in use.
   Status record_exit(std::uint32_t slot, const ExitRecord& x);
   Status set_exits(std::uint32_t slot, const std::vector<ExitRecord>& exits);
+  // Allocates the slot's page of the words object before its worker starts
+  // (the object is sparse): a full /dev/shm is this error, not a SIGBUS in the
+  // worker at its first store.
+  Status reserve_words(std::uint32_t slot);
   // Marks a slot free and returns it to the free list.
   void release(std::uint32_t slot);
   // Reads back what this writer published (no seqlock needed: we are the writer).
@@ -225,7 +229,9 @@ class RegistryWriter {
 
  private:
   RegistryWriter(std::unique_ptr<detail::Mapping> map, Names names, RegistryConfig cfg);
-  void rebuild_free_list(bool fresh);
+  void rebuild_free_list(std::uint32_t scan);
+  // Allocates the parts of a slot a change stores into (registry.cpp, kRes*).
+  Status reserve(std::uint32_t slot, std::uint8_t parts, const std::string& what);
   void index_insert(std::string_view id, std::uint32_t slot);
   void index_remove(std::string_view id, std::uint32_t slot);
   void index_rebuild();
@@ -238,6 +244,7 @@ class RegistryWriter {
   RegistryConfig config_;
   std::vector<std::uint32_t> free_;  // free slot indices, lowest last
   std::vector<bool> allocated_;      // handed out by allocate() (or in use)
+  std::vector<std::uint8_t> reserved_;  // parts of each slot allocated in tmpfs (kRes*)
   std::vector<std::uint32_t> torn_;
   std::vector<std::string> torn_ids_;
   std::optional<std::uint32_t> finished_;

@@ -344,22 +344,26 @@ void Supervisor::Loop::release_mailbox(Entry& e) {
 
 void Supervisor::Loop::spawn(Entry& e) {
   e.overrun_reported = 0;
+  const auto fail = [&](std::string reason, int code) {
+    lc::Event failed(lc::EventKind::kSpawnFailed);
+    failed.exit.kind = ExitInfo::Kind::kSpawnFailed;
+    failed.exit.code = code;
+    failed.exit.reason = std::move(reason);
+    log_error("unable to spawn worker '" + e.id + "': " + failed.exit.reason);
+    inbox_.push_back(PendingEvent{e.rec.slot, e.rec.incarnation, std::move(failed)});
+  };
   if (!e.mailbox_live) {
     // A passive worker's activation: its mailbox comes back first, under a
     // new generation (the process reads it from the record at attach).
     const std::uint64_t generation = ++mailbox_counter_;
     auto q = create_mailbox(e, generation);
-    if (!q) {
-      lc::Event failed(lc::EventKind::kSpawnFailed);
-      failed.exit.kind = ExitInfo::Kind::kSpawnFailed;
-      failed.exit.reason = "unable to create its mailbox: " + q.error().message;
-      log_error("unable to spawn worker '" + e.id + "': " + failed.exit.reason);
-      inbox_.push_back(PendingEvent{e.rec.slot, e.rec.incarnation, std::move(failed)});
-      return;
-    }
+    if (!q) return fail("unable to create its mailbox: " + q.error().message, 0);
     e.rec.mailbox_generation = generation;
     e.mailbox_live = true;
   }
+  // Its words page, allocated now: the worker's first store into a sparse
+  // page of a full /dev/shm would be a SIGBUS.
+  if (auto st = reg_->reserve_words(e.rec.slot); !st) return fail(st.error().message, ENOSPC);
   const std::vector<std::string> argv = worker_argv(
       opt_.worker_executable, WorkerArgs{names_.instance(), e.rec.slot, e.rec.incarnation,
                                          ::getpid(), worker_containment()});
@@ -380,14 +384,8 @@ void Supervisor::Loop::spawn(Entry& e) {
   // not root only ever accepted its own identity (check_run_as).
   const bool wants_identity = !e.spec.user.empty() || !e.spec.group.empty();
   if (wants_identity && !e.rec.run_as) {
-    lc::Event failed(lc::EventKind::kSpawnFailed);
-    failed.exit.kind = ExitInfo::Kind::kSpawnFailed;
-    failed.exit.code = EINVAL;
-    failed.exit.reason =
-        "user '" + e.spec.user + "' / group '" + e.spec.group + "' did not resolve";
-    log_error("unable to spawn worker '" + e.id + "': " + failed.exit.reason);
-    inbox_.push_back(PendingEvent{e.rec.slot, e.rec.incarnation, std::move(failed)});
-    return;
+    return fail("user '" + e.spec.user + "' / group '" + e.spec.group + "' did not resolve",
+                EINVAL);
   }
   if (e.rec.run_as && ::geteuid() == 0) {
     env.push_back(std::string(kRunAsEnv) + "=" + std::to_string(e.rec.run_as->uid) + ":" +
