@@ -1,8 +1,8 @@
 #include "shared/json.hpp"
 
+#include <algorithm>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
-#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>

@@ -98,8 +98,7 @@ TEST(StateJsonWriter, WorkersAreByteIdenticalToTheDocument) {
   std::vector<std::string> keys;
   for (const auto& kv : doc.as_object()) keys.emplace_back(kv.key());
   EXPECT_EQ(keys, (std::vector<std::string>{"name", "manager", "supervisor", "adopted",
-                                            "persistence", "capacity", "max_payload",
-                                            "workers"}));
+                                            "persistence", "capacity", "max_payload", "workers"}));
 }
 
 TEST(StateJsonWriter, AnUnfinishedDocumentIsNotValidJson) {
