@@ -10,9 +10,10 @@ namespace dynmgr::cli {
 
 namespace {
 
-// What `state --json` holds before it writes: big enough that a fleet of a
-// few hundred workers goes out in one write (and a torn slot among them
-// leaves stdout empty), small enough that memory stays flat for millions.
+// What `state --json` holds before it writes: big enough that a small fleet
+// (about a hundred workers of short payloads) goes out in one write, so that
+// a torn slot among them leaves stdout empty; small enough that memory stays
+// flat for millions.
 constexpr std::size_t kChunk = 64 * 1024;
 
 // `state --json`, streamed (README "state"): each worker is read, encoded
