@@ -64,16 +64,19 @@ inline std::string bin_dir() {
   return p.substr(0, p.rfind('/'));
 }
 
+// In a forked child: becomes argv (argv[0] a path), or exits 127.
+[[noreturn]] inline void exec_child(const std::vector<std::string>& argv) {
+  std::vector<char*> a;
+  for (const auto& s : argv) a.push_back(const_cast<char*>(s.c_str()));
+  a.push_back(nullptr);
+  ::execv(a[0], a.data());
+  ::_exit(127);
+}
+
 // Runs argv to completion; returns its exit code.
 inline int run(const std::vector<std::string>& argv) {
   const pid_t pid = ::fork();
-  if (pid == 0) {
-    std::vector<char*> a;
-    for (const auto& s : argv) a.push_back(const_cast<char*>(s.c_str()));
-    a.push_back(nullptr);
-    ::execv(a[0], a.data());
-    ::_exit(127);
-  }
+  if (pid == 0) exec_child(argv);
   int st = 0;
   ::waitpid(pid, &st, 0);
   return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);

@@ -726,10 +726,20 @@ Result<WorkerInfo> Client::get(std::string_view id) const {
 
 Result<std::vector<WorkerInfo>> Client::state() const {
   if (auto st = impl_->ensure_readable(); !st) return st.error();
-  auto all = impl_->reader.snapshot();
-  if (!all) return all.error();
-  return std::vector<WorkerInfo>(std::make_move_iterator(all->begin()),
-                                 std::make_move_iterator(all->end()));
+  std::vector<WorkerInfo> out;
+  out.reserve(impl_->reader.header().used);
+  auto st = impl_->reader.for_each(RegistryReader::Detail::kFull, [&out](SlotRecord& r) {
+    out.push_back(static_cast<WorkerInfo&&>(std::move(r)));
+    return true;
+  });
+  if (!st) return st.error();
+  return out;
+}
+
+Status Client::for_each_worker(const std::function<bool(const WorkerInfo&)>& fn) const {
+  if (auto st = impl_->ensure_readable(); !st) return st.error();
+  return impl_->reader.for_each(RegistryReader::Detail::kFull,
+                                [&fn](SlotRecord& r) { return fn(r); });
 }
 
 InstanceInfo Client::header() const {

@@ -1687,18 +1687,18 @@ Result<SlotRecord> RegistryReader::find(std::string_view id) const {
   return make_error(Errc::kNotFound, "no such worker '" + std::string(id) + "'");
 }
 
-Result<std::vector<SlotRecord>> RegistryReader::snapshot(Detail detail) const {
+Status RegistryReader::for_each(Detail detail, const std::function<bool(SlotRecord&)>& fn) const {
   const bool brief = detail == Detail::kBrief;
   const std::uint32_t high = header_info(*map_).high_water;
   populate_used_words(*map_, high);
-  std::vector<SlotRecord> out;
-  out.reserve(header_info(*map_).used);
   for (std::uint32_t i = 0; i < high; ++i) {
     if (!map_->slot(i)->in_use) continue;
+    // A fresh record each time: a brief read leaves the payload and the rest
+    // untouched, so a reused one would carry the previous slot's.
     SlotRecord r;
     switch (read_slot(*map_, i, r, brief)) {
       case ReadOutcome::kOk:
-        out.push_back(std::move(r));
+        if (!fn(r)) return {};
         break;
       case ReadOutcome::kFree:
         break;
@@ -1706,6 +1706,17 @@ Result<std::vector<SlotRecord>> RegistryReader::snapshot(Detail detail) const {
         return make_error(Errc::kTorn, "slot " + std::to_string(i) + " stayed mid-update");
     }
   }
+  return {};
+}
+
+Result<std::vector<SlotRecord>> RegistryReader::snapshot(Detail detail) const {
+  std::vector<SlotRecord> out;
+  out.reserve(header_info(*map_).used);
+  auto st = for_each(detail, [&out](SlotRecord& r) {
+    out.push_back(std::move(r));
+    return true;
+  });
+  if (!st) return st.error();
   return out;
 }
 

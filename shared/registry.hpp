@@ -28,6 +28,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -286,6 +287,11 @@ class RegistryReader {
   enum class Detail { kFull, kBrief };
   // All slots in use, in slot order.
   Result<std::vector<SlotRecord>> snapshot(Detail detail = Detail::kFull) const;
+  // The same records one at a time, without collecting them: fn gets each
+  // slot in use, in slot order, and may move from the record; returning false
+  // stops the walk (success). kTorn if a slot stays mid-update: fn has then
+  // seen the slots before it, and the caller must not take them for the fleet.
+  Status for_each(Detail detail, const std::function<bool(SlotRecord&)>& fn) const;
 
   // A slot's counters (zeros for a slot out of range).
   WorkerStats stats(std::uint32_t slot) const;

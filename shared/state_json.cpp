@@ -17,11 +17,12 @@ json::object persistence_json(const PersistenceStatus& p) {
   return o;
 }
 
-json::object state_json(const InstanceInfo& h, const std::string& instance,
-                        const std::vector<WorkerInfo>& workers) {
-  // The whole document from one arena (it travels with the returned object):
-  // no malloc/free per JSON node, and no copy when the array moves in.
-  json::storage_ptr sp = json::make_shared_resource<json::monotonic_resource>();
+namespace {
+
+// Every member of the document but "workers", in order: the tree and the
+// stream both start from it.
+json::object state_head_json(const InstanceInfo& h, const std::string& instance,
+                             const json::storage_ptr& sp) {
   json::object o(sp);
   o["name"] = instance;
   o["manager"] = std::string(to_string(h.manager_state));
@@ -35,11 +36,47 @@ json::object state_json(const InstanceInfo& h, const std::string& instance,
   o["persistence"] = json::value(persistence_json(h.persistence), sp);
   o["capacity"] = h.capacity;
   o["max_payload"] = h.max_payload;
+  return o;
+}
+
+}  // namespace
+
+json::object state_json(const InstanceInfo& h, const std::string& instance,
+                        const std::vector<WorkerInfo>& workers) {
+  // The whole document from one arena (it travels with the returned object):
+  // no malloc/free per JSON node, and no copy when the array moves in.
+  json::storage_ptr sp = json::make_shared_resource<json::monotonic_resource>();
+  json::object o = state_head_json(h, instance, sp);
   json::array arr(sp);
   arr.reserve(workers.size());
   for (const auto& r : workers) arr.push_back(worker_to_json(r, sp));
   o["workers"] = std::move(arr);
   return o;
 }
+
+StateJsonWriter::StateJsonWriter(const InstanceInfo& h, const std::string& instance,
+                                 std::string& out)
+    : out_(out) {
+  // The head is never empty, so its text ends in "...}" and the array opens
+  // where that brace was: the members come out in state_json()'s order.
+  std::string head = to_json(json::value(state_head_json(h, instance, {})));
+  head.pop_back();
+  out_ += head;
+  out_ += ",\"workers\":[";
+}
+
+void StateJsonWriter::add(const WorkerInfo& r) {
+  // One worker's nodes from a stack arena, released when it is written: the
+  // stream costs no malloc per node and no memory that grows with the fleet.
+  // to_json() per worker gives the bytes it gives the whole document (its
+  // rewrite of doubles is per number).
+  unsigned char arena[4096];
+  json::monotonic_resource mr(arena, sizeof arena);
+  if (!first_) out_ += ',';
+  first_ = false;
+  out_ += to_json(json::value(worker_to_json(r, json::storage_ptr(&mr))));
+}
+
+void StateJsonWriter::finish() { out_ += "]}"; }
 
 }  // namespace dynmgr

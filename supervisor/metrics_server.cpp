@@ -511,7 +511,7 @@ struct MetricsServer::Impl {
              "not found: metrics are at /metrics, the dashboard at /\n");
   }
 
-  // `dynmgrctl state --json`, through the same Client reads and the same function.
+  // `dynmgrctl state --json`, through the same Client reads and the same writer.
   void api_state(const std::shared_ptr<HttpSession>& h) {
     if (!reader) {
       Client::Options o;
@@ -523,13 +523,21 @@ struct MetricsServer::Impl {
       }
       reader.emplace(std::move(*c));
     }
-    auto all = reader->state();
-    if (!all) {
-      return h->reply(status_of(all.error().code), "application/json",
-                      error_body(errc_name(all.error().code), all.error().message));
+    // Beast wants the body whole, but it is built as text a worker at a
+    // time: no vector of records nor JSON tree beside it.
+    std::string body;
+    StateJsonWriter writer(reader->header(), reader->instance(), body);
+    auto st = reader->for_each_worker([&writer](const WorkerInfo& r) {
+      writer.add(r);
+      return true;
+    });
+    if (!st) {
+      return h->reply(status_of(st.error().code), "application/json",
+                      error_body(errc_name(st.error().code), st.error().message));
     }
-    h->reply(http::status::ok, "application/json",
-             to_json(state_json(reader->header(), reader->instance(), *all)) + "\n");
+    writer.finish();
+    body += '\n';
+    h->reply(http::status::ok, "application/json", std::move(body));
   }
 
   // {"workers":[{"id","slot","mailbox_depth"}]}: what `state` does not carry

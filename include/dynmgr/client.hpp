@@ -27,6 +27,7 @@
 #include "dynmgr/types.hpp"
 #include "dynmgr/worker_info.hpp"
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -152,6 +153,11 @@ class Client {
   Result<WorkerInfo> get(std::string_view id) const;
   // Every worker, in slot order. Errors: kTorn; kNoSupervisor.
   Result<std::vector<WorkerInfo>> state() const;
+  // The same workers one at a time, never all in memory at once (a fleet of
+  // millions): fn gets each, in slot order, until it returns false (then
+  // success). Errors: as state(); on kTorn fn has seen only the workers
+  // before the torn slot, so what it made of them is not the whole fleet.
+  Status for_each_worker(const std::function<bool(const WorkerInfo&)>& fn) const;
   // The instance as the registry's header shows it now. Never fails.
   InstanceInfo header() const;
 

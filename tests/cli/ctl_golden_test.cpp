@@ -19,6 +19,7 @@
 #include "shared/protocol.hpp"
 #include "shared/queue.hpp"
 #include "shared/registry.hpp"
+#include "shared/state_json.hpp"
 
 namespace dynmgr::testing {
 namespace {
@@ -426,6 +427,45 @@ TEST_F(CtlGolden, StateJson) {
                                           "0", to_json(boot["slot"]))},
                   {"A", default_record("a", to_json(a["pid"]), to_json(a["started_ms"]),
                                        R"({"x":1})", to_json(a["slot"]))}}));
+}
+
+// `state --json` is written a worker at a time (StateJsonWriter): its text is
+// what the whole document (state_json) serializes to, for payloads with
+// escapes and non-ASCII text, an exit history and a passive id.
+TEST_F(CtlGolden, StateJsonStreamedIsTheWholeDocument) {
+  put_quiet("\xc3\xbcnicode-\xe2\x9c\x93",
+            R"({"s":"tab\tnew\nline \"q\" \\ \u00e9 \ud83d\ude00 \u0001","d":[1.5,0.00225,-2.0]})");
+  put_quiet("crashed", R"("\u2028")");
+  const auto passive = run({"put", "pa", "--passive", "--timeout", "0", "--payload", R"({"k":"\u00ff"})"});
+  ASSERT_EQ(passive.exit_code, 0) << passive.err;
+  // An exit history: the worker dies in a call and is restarted.
+  EXPECT_EQ(run({"call", "crashed", R"("crash")"}).exit_code, 1);
+  ASSERT_TRUE(wait_until([&] {
+    auto rec = record("crashed");
+    return rec["status"] == json::value("running") && rec["exits"].as_array().size() == 1;
+  }));
+  Client c = daemon_->client();
+  std::string streamed;
+  std::string tree;
+  // Equal once nothing moves between the two reads (the state database commits).
+  const bool same = wait_until([&] {
+    streamed = state_json();
+    auto all = c.state();
+    if (!all) return false;
+    tree = to_json(dynmgr::state_json(c.header(), name_, *all)) + "\n";
+    return streamed == tree;
+  });
+  EXPECT_TRUE(same) << "streamed: " << streamed << "\ntree:     " << tree;
+  const json::value v = parse(streamed);
+  ASSERT_TRUE(v.is_object()) << streamed;
+  EXPECT_EQ(v, parse(tree));
+  const auto& workers = v.at("workers").as_array();
+  ASSERT_EQ(workers.size(), 4u);  // boot, the unicode id, crashed, pa
+  EXPECT_EQ(workers[1].at("id"), json::value("\xc3\xbcnicode-\xe2\x9c\x93"));
+  EXPECT_EQ(workers[1].at("payload").at("s"),
+            json::value("tab\tnew\nline \"q\" \\ \xc3\xa9 \xf0\x9f\x98\x80 \x01"));
+  EXPECT_EQ(workers[2].at("exits").as_array().size(), 1u);
+  EXPECT_EQ(workers[3].at("status"), json::value("passive"));
 }
 
 TEST_F(CtlGolden, CallPrintsTheReplyAsJson) {

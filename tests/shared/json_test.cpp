@@ -97,6 +97,18 @@ TEST(ToJsonText, StringsAndIntegersAreUntouched) {
   EXPECT_EQ(to_json(*v), R"({"E1.5E0":"1.5E0 \"2E0\"","n":[1,-2,3.5],"lull":1.1})");
 }
 
+TEST(ToJsonText, EscapesEndStringsWhereTheSerializerDoes) {
+  // A backslash last in a string, escaped quotes, control characters and
+  // non-ASCII text around numbers: copied whole, only the doubles rewritten.
+  auto v = parse_json(
+      R"({"k\\":"x\\","q":"\"1E0\"","c":"\u0001\n\u00e9 -2E0","d":[-1.5,2E-3,-0]})",
+      "test");
+  ASSERT_TRUE(v);
+  EXPECT_EQ(to_json(*v),
+            "{\"k\\\\\":\"x\\\\\",\"q\":\"\\\"1E0\\\"\",\"c\":\"\\u0001\\n\xc3\xa9 -2E0\","
+            "\"d\":[-1.5,0.002,0]}");
+}
+
 TEST(ToJsonText, EveryDoubleReadsBackAsBoostsOwnFormDoes) {
   std::uint64_t x = 88172645463325252ULL;  // xorshift: a fixed, varied sample
   for (int i = 0; i < 20000; ++i) {
