@@ -496,12 +496,16 @@ void journal_range(const Mapping& m, std::size_t offset, std::size_t length) {
 
 // Copies a complete journal into its slot, under the slot's seqlock. After a
 // writer's death the slot may be odd already (torn): it ends even either way.
-void journal_apply(const Mapping& m) {
+void journal_apply(const Mapping& m, bool words_dirty = false) {
   Journal& j = *m.journal;
   const std::uint32_t i = j.slot.load(std::memory_order_relaxed) - 1;
   if (i >= m.capacity) return;
   SlotHeader* s = m.slot(i);
-  const std::uint64_t odd = s->seq.load(std::memory_order_relaxed) | 1U;
+  const std::uint64_t seq = s->seq.load(std::memory_order_relaxed);
+  // Its words page holds something only if a worker of the old id ran (a
+  // torn header's flags cannot be trusted: then cleared anyway).
+  const bool words_used = words_dirty || (s->flags & kWordsUsed) != 0 || (seq & 1U) != 0;
+  const std::uint64_t odd = seq | 1U;
   s->seq.store(odd, std::memory_order_relaxed);
   std::atomic_thread_fence(std::memory_order_release);
   if (g_stop_at == StopAt::kInSlot) {  // a test: killed half way through the copy
@@ -517,20 +521,21 @@ void journal_apply(const Mapping& m) {
     const std::size_t len = std::min<std::size_t>(j.range_length[k], m.data_size - off);
     std::memcpy(m.out_of_line(i) + off, m.journal_area() + off, len);
   }
-  if ((j.flags & kJournalNewId) != 0) clear_words_page(m, i);
+  if ((j.flags & kJournalNewId) != 0 && words_used) clear_words_page(m, i);
   s->seq.store(odd + 1, std::memory_order_release);
 }
 
 // Completes the journal, then applies it. `new_id`: the slot gets a new id or
-// none (its words page is cleared with it).
-void journal_commit(const Mapping& m, bool new_id) {
+// none (its words page is cleared with it, if a worker may have written it:
+// `words_dirty` says so when the slot's flags cannot, a spawn not published).
+void journal_commit(const Mapping& m, bool new_id, bool words_dirty = false) {
   Journal& j = *m.journal;
   if (g_stop_at == StopAt::kInJournal) return;  // a test: killed while composing
   j.flags = new_id ? kJournalNewId : 0U;
   j.seq.store(j.seq.load(std::memory_order_relaxed) + 1, std::memory_order_release);
   // The journal is whole in memory before the slot's first byte changes.
   std::atomic_thread_fence(std::memory_order_seq_cst);
-  journal_apply(m);
+  journal_apply(m, words_dirty);
   if (g_stop_at == StopAt::kInSlot) return;
   j.slot.store(0, std::memory_order_release);
 }
@@ -556,6 +561,7 @@ constexpr std::uint8_t kResHeader = 1;
 constexpr std::uint8_t kResData = 2;
 constexpr std::uint8_t kResOptions = 4;
 constexpr std::uint8_t kResHistory = 8;
+constexpr std::uint8_t kResWords = 16;  // its words page, for a worker spawned (reserve_words)
 std::size_t offset_in(const Mapping& m, const void* p) {
   return static_cast<std::size_t>(static_cast<const char*>(p) -
                                   static_cast<const char*>(m.region.get_address()));
@@ -1054,11 +1060,21 @@ Status RegistryWriter::reserve(std::uint32_t slot, std::uint8_t parts, const std
     if (auto st = reserve_range(registry_fd(m), p.offset, p.length, what); !st) return st;
     reserved_[slot] = static_cast<std::uint8_t>(reserved_[slot] | p.bit);
   }
+  if ((missing & kResHeader) != 0) {
+    // Headers share pages: the page's other slots are allocated now too.
+    constexpr std::uint32_t kPerPage = 4096 / sizeof(SlotHeader);
+    const std::uint32_t first = slot - slot % kPerPage;
+    for (std::uint32_t k = first; k < std::min(first + kPerPage, m.capacity); ++k) {
+      reserved_[k] = static_cast<std::uint8_t>(reserved_[k] | kResHeader);
+    }
+  }
   return {};
 }
 
 Status RegistryWriter::reserve_words(std::uint32_t slot) {
-  if (slot >= map_->capacity || map_->words.fd < 0) return {};
+  if (slot >= map_->capacity) return {};
+  reserved_[slot] = static_cast<std::uint8_t>(reserved_[slot] | kResWords);  // cleared with the id
+  if (map_->words.fd < 0) return {};
   return reserve_range(map_->words.fd, std::size_t{slot} * map_->words_stride, map_->words_stride,
                        "the words of slot " + std::to_string(slot));
 }
@@ -1256,7 +1272,8 @@ Status RegistryWriter::write(const SlotRecord& r) {
     journal_range(*map_, options_at, opts.size());
     s->options_len = static_cast<std::uint32_t>(opts.size());
   }
-  journal_commit(*map_, id_changed);
+  journal_commit(*map_, id_changed, id_changed && (reserved_[r.slot] & kResWords) != 0);
+  if (id_changed) reserved_[r.slot] = static_cast<std::uint8_t>(reserved_[r.slot] & ~kResWords);
   // Indexed once published: a reader that finds the bucket finds the slot.
   if (id_changed) {
     if (!was_free) index_remove(old_id, r.slot);
@@ -1280,7 +1297,8 @@ void RegistryWriter::release(std::uint32_t slot) {
     s.options_len = 0;
     s.exit_count = 0;
     std::fill(std::begin(s.exits), std::end(s.exits), 0);
-    journal_commit(*map_, /*new_id=*/true);
+    journal_commit(*map_, /*new_id=*/true, (reserved_[slot] & kResWords) != 0);
+    reserved_[slot] = static_cast<std::uint8_t>(reserved_[slot] & ~kResWords);
     index_remove(id, slot);
     map_->header->used.fetch_sub(1, std::memory_order_relaxed);
   }

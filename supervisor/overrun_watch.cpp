@@ -4,15 +4,39 @@
 
 namespace dynmgr {
 
+namespace {
+bool can_overrun(const Entry& e) { return e.rec.pid > 0 && e.rec.timeout_ms != 0; }
+}  // namespace
+
+void OverrunWatch::changed(const Entry& e) {
+  if (can_overrun(e)) {
+    timed_.insert(e.rec.slot);
+  } else {
+    timed_.erase(e.rec.slot);
+  }
+  if (e.rec.pid > 0) {
+    live_.insert(e.rec.slot);
+  } else {
+    live_.erase(e.rec.slot);
+  }
+}
+
+void OverrunWatch::refresh(const Fleet& fleet) {
+  if (!dirty_) return;
+  timed_.clear();
+  live_.clear();
+  for (const auto& [slot, e] : fleet.entries()) changed(e);
+  dirty_ = false;
+}
+
+const std::set<std::uint32_t>& OverrunWatch::live(const Fleet& fleet) {
+  refresh(fleet);
+  return live_;
+}
+
 std::vector<TimeoutInfo> OverrunWatch::scan(Fleet& fleet, const RegistryWriter& reg,
                                             std::uint64_t now) {
-  if (dirty_) {
-    timed_.clear();
-    for (const auto& [slot, e] : fleet.entries()) {
-      if (e.rec.pid > 0 && e.rec.timeout_ms != 0) timed_.push_back(slot);
-    }
-    dirty_ = false;
-  }
+  refresh(fleet);
   std::vector<TimeoutInfo> out;
   for (const std::uint32_t slot : timed_) {
     Entry* e = fleet.find(slot);

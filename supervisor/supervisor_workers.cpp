@@ -96,16 +96,14 @@ Status Supervisor::Loop::apply_update(Entry& e, const protocol::WorkerMessage& m
   SlotRecord next = e.rec;
   if (m.payload) next.payload = to_json(*m.payload);
   if (m.value) next.value = to_json(*m.value);
-  if (m.timeout_ms) {
-    next.timeout_ms = *m.timeout_ms;
-    overruns_.changed();  // a value or payload changes nothing there
-  }
+  if (m.timeout_ms) next.timeout_ms = *m.timeout_ms;
   if (auto st = reg_->write(next); !st) {
     log_error("unable to store the update of worker '" + e.id + "': " + st.error().message);
     (void)reg_->write(e.rec);  // keep the last good record published
     return st;
   }
   e.rec = std::move(next);
+  if (m.timeout_ms) overruns_.changed(e);  // a value or payload changes nothing there
   if (m.payload) e.spec.payload = *m.payload;  // a restart starts from the committed payload
   if (m.timeout_ms) e.spec.timeout_ms = *m.timeout_ms;
   // --durability sync: on disk before a commit-reply goes out (batch: queued).
@@ -173,7 +171,7 @@ void Supervisor::Loop::reap(pid_t pid) {
     adopted->rec.pid_start_time = 0;
     adopted->child = true;  // whatever is spawned next is ours
     end_leaf(slot, pid);    // a leaf is named by slot and pid: no reuse can hit another's
-    overruns_.changed();
+    overruns_.changed(*adopted);
     ev.pid = pid;
     feed(adopted->rec.slot, adopted->rec.incarnation, std::move(ev));
     return;
@@ -196,7 +194,7 @@ void Supervisor::Loop::reap(pid_t pid) {
   ev.uptime_ms = e->started_mono ? mono_ms() - e->started_mono : 0;
   e->rec.pid = 0;
   e->rec.pid_start_time = 0;
-  overruns_.changed();
+  overruns_.changed(*e);
   ev.pid = pid;
   feed(e->rec.slot, e->rec.incarnation, std::move(ev));
 }
@@ -410,7 +408,7 @@ void Supervisor::Loop::spawn(Entry& e) {
     e.started_mono = mono_ms();
     fleet_.add_pid(sp->pid, e.rec.slot);
     watcher_.watch(sp->pid);
-    overruns_.changed();
+    overruns_.changed(e);
     log_debug("started worker '" + e.id + "' (pid " + std::to_string(sp->pid) + ")");
   }
   inbox_.push_back(PendingEvent{e.rec.slot, e.rec.incarnation, std::move(ev)});
@@ -429,7 +427,7 @@ void Supervisor::Loop::publish(Entry& e) {
     e.stored_passive = passive;
     persist_passive(e);
   }
-  overruns_.changed();
+  overruns_.changed(e);
   if (auto st = reg_->write(e.rec); !st) {
     log_error("unable to publish worker '" + e.id + "': " + st.error().message);
   }
@@ -472,7 +470,7 @@ void Supervisor::Loop::remove(std::uint32_t slot) {
   persist_removal(*e);
   fleet_.erase(slot);
   reg_->release(slot);
-  overruns_.changed();
+  overruns_.forget(slot);
 }
 
 // Allocates a slot, creates its mailbox, publishes the record and spawns.

@@ -1039,6 +1039,8 @@ TEST_F(RegistryTest, AnIdThatNeverRanCostsItsSlotHeaderAndNothingElse) {
   const std::size_t grew = committed() - before;
   EXPECT_LE(grew, kIds * 1024 + index) << grew / kIds << " bytes per id";
   // A slot given back and taken by another id: its worker's words read as zeros.
+  // (A worker is spawned only once its words page is reserved, as here.)
+  ASSERT_TRUE(w.reserve_words(0));
   {
     auto words = words_of(0);
     words.set_busy_since(42);
