@@ -12,6 +12,8 @@
 #   get, call     one id among N, whole `dynmgrctl` process (the call starts
 #                 the passive worker); floor: `dynmgrctl get` with 10 ids
 #   state --json  of all N ids, wall and the client's max RSS
+#   reboot        SIGKILL, /dev/shm removed, a new supervisor on the same
+#                 database: time until it is up with the N ids restored
 #   usage: bench/million_bench.sh [BUILD_DIR] [N]
 set -eu
 build=${1:-build}
@@ -87,3 +89,11 @@ echo "== state --json of $n ids"
 t0=$(now_ms)
 /usr/bin/time -f "%M" -o "$dir/rss" "$ctl" -n "$name" --json state >"$dir/state.json"
 echo "state --json: $(($(now_ms) - t0)) ms, $(cat "$dir/rss") KiB max RSS, $(du -k "$dir/state.json" | cut -f1) KiB of JSON"
+echo "== a reboot: the supervisor SIGKILLed, its /dev/shm removed, started again on its database"
+kill -9 "$pid"
+while kill -0 "$pid" 2>/dev/null; do :; done
+"$ctl" cleanup "$name" >/dev/null
+t0=$(now_ms)
+"$probe" -n "$name" --daemon --log-file "$dir/sup.log" --log-level error --max-workers $((n + 16 > 1000000 ? 1000000 : n + 16)) \
+  --state-dir "$dir/state"
+echo "up again with $n ids restored passive: $(($(now_ms) - t0)) ms"

@@ -472,11 +472,15 @@ void Supervisor::Loop::after_workers_changed() {
   if (phase_.phase == mp::Phase::kStarting && boot_settled()) {
     feed_manager(mp::Event(mp::EventKind::kBootSettled));
   }
+  if (phase_.phase != mp::Phase::kStarting) boot_slots_.clear();  // asked only while starting
   if (fleet_.empty()) feed_manager(mp::Event(mp::EventKind::kWorkersGone));
 }
 
 bool Supervisor::Loop::boot_settled() const {
-  for (const auto& [slot, e] : fleet_.entries()) {
+  for (const std::uint32_t slot : boot_slots_) {
+    const auto it = fleet_.entries().find(slot);
+    if (it == fleet_.entries().end()) continue;
+    const Entry& e = it->second;
     if (e.life.boot_child && !e.life.ever_ready && e.life.phase == lc::Phase::kStarting)
       return false;
   }

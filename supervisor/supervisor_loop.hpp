@@ -20,6 +20,7 @@
 #include <deque>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -180,6 +181,10 @@ class Supervisor::Loop {
   std::unique_ptr<MetricsServer> metrics_;  // --metrics-listen
   std::uint64_t dropped_seen_ = 0;
   Fleet fleet_;
+  // Slots of the workers started as boot children (a superset: each is
+  // checked): what `starting` -> `up` waits for. Restored passive ids are not
+  // in it, so a boot with a million of them does not walk them per event.
+  std::set<std::uint32_t> boot_slots_;
   TimerQueue timers_;
   OverrunWatch overruns_;
   std::uint64_t mailbox_counter_ = 0;

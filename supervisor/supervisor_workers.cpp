@@ -469,6 +469,7 @@ void Supervisor::Loop::remove(std::uint32_t slot) {
   Queue::remove(mailbox);
   persist_removal(*e);
   fleet_.erase(slot);
+  boot_slots_.erase(slot);
   reg_->release(slot);
   overruns_.forget(slot);
 }
@@ -548,6 +549,7 @@ Result<std::uint32_t> Supervisor::Loop::start_new(const std::string& id, ChildSp
     return *slot;
   }
   persist(added);  // --durability sync: on disk before the put is answered
+  if (added.life.boot_child) boot_slots_.insert(*slot);
   spawn(added);
   run_inbox();
   return *slot;
