@@ -488,6 +488,7 @@ TEST_F(Persistence, OneStateDirServesOneSupervisor) {
   }  // (the client's reply queue goes with it)
   EXPECT_TRUE(wait_until([&] { return list_shm_objects(Names(other).prefix()).empty(); }));
   EXPECT_TRUE(persistence().ok);
+  ASSERT_TRUE(wait_committed()) << persistence().error;  // the put's row: batched
   Db db(db_path());
   EXPECT_EQ(db.column("select id from workers"), std::vector<std::string>{"mine"});
 }
