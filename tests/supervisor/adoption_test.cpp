@@ -16,6 +16,8 @@
 
 #include <filesystem>
 #include <map>
+#include <optional>
+#include <utility>
 
 namespace dynmgr {
 namespace {
@@ -40,6 +42,22 @@ class Adoption : public testing::ProbeTest {
       if (r) pids[r->id] = r->pid;
     }
     return pids;
+  }
+
+  // Workers "a", whose payload a call made [7], and "b". Empty on a failure.
+  std::optional<std::pair<WorkerInfo, WorkerInfo>> a_seven_and_b() {
+    auto a = put("a", spec(json::array{}));
+    auto b = put("b", spec(json::array{}));
+    if (!a || !b) {
+      ADD_FAILURE() << (a ? b.error().message : a.error().message);
+      return std::nullopt;
+    }
+    if (!client().call("a", json::array{"append", 7}) ||
+        !wait_record("a", [](const WorkerInfo& w) { return w.payload == "[7]"; })) {
+      ADD_FAILURE() << "a's payload never became [7]";
+      return std::nullopt;
+    }
+    return std::make_pair(*a, *b);
   }
 
   // Waits (with the harness' deadline) until pid is gone.
@@ -98,12 +116,10 @@ TEST_F(Adoption, KilledSupervisorIsAdoptedUnderLoadAndNothingAcknowledgedIsLost)
 // payload and its restart count.
 TEST_F(Adoption, AWorkerWhoseSlotWasMidUpdateWhenTheSupervisorDiedIsRestoredFromTheDatabase) {
   ASSERT_TRUE(start(kStart));
-  auto a = put("a", spec(json::array{}));
-  ASSERT_TRUE(a) << a.error().message;
-  auto b = put("b", spec(json::array{}));
-  ASSERT_TRUE(b) << b.error().message;
-  ASSERT_TRUE(client().call("a", json::array{"append", 7}));
-  ASSERT_TRUE(wait_record("a", [](const WorkerInfo& w) { return w.payload == "[7]"; }));
+  const auto ab = a_seven_and_b();
+  ASSERT_TRUE(ab);
+  const WorkerInfo* a = &ab->first;
+  const WorkerInfo* b = &ab->second;
   // In the database: rows are committed in order, so once a later change
   // (the put of "c", made after [7] was visible) is committed, so is [7].
   const std::uint64_t seen_ms = wall_ms();
@@ -141,12 +157,10 @@ TEST_F(Adoption, AWorkerWhoseSlotWasMidUpdateWhenTheSupervisorDiedIsRestoredFrom
 // payload and what it had accepted since was lost (TwentyKills... in CI).
 TEST_F(Adoption, AWriteTheSupervisorDiedInIsFinishedByItsSuccessorAndTheWorkerAdopted) {
   ASSERT_TRUE(start(kStart));
-  auto a = put("a", spec(json::array{}));
-  ASSERT_TRUE(a) << a.error().message;
-  auto b = put("b", spec(json::array{}));
-  ASSERT_TRUE(b) << b.error().message;
-  ASSERT_TRUE(client().call("a", json::array{"append", 7}));
-  ASSERT_TRUE(wait_record("a", [](const WorkerInfo& w) { return w.payload == "[7]"; }));
+  const auto ab = a_seven_and_b();
+  ASSERT_TRUE(ab);
+  const WorkerInfo* a = &ab->first;
+  const WorkerInfo* b = &ab->second;
   kill_supervisor();
   {
     // The write the supervisor died in: half copied into the slot.
@@ -172,6 +186,7 @@ TEST_F(Adoption, AWriteTheSupervisorDiedInIsFinishedByItsSuccessorAndTheWorkerAd
   auto pid = client().call("a", "pid");
   ASSERT_TRUE(pid) << pid.error().message;
   EXPECT_EQ(pid->as_int64(), a->pid);
+  EXPECT_EQ(get("b")->pid, b->pid);
 }
 
 TEST_F(Adoption, TwentyKillsInARowUnderLoadLoseNothingAndRestartNothing) {
