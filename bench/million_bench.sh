@@ -90,8 +90,13 @@ t0=$(now_ms)
 /usr/bin/time -f "%M" -o "$dir/rss" "$ctl" -n "$name" --json state >"$dir/state.json"
 echo "state --json: $(($(now_ms) - t0)) ms, $(cat "$dir/rss") KiB max RSS, $(du -k "$dir/state.json" | cut -f1) KiB of JSON"
 echo "== a reboot: the supervisor SIGKILLed, its /dev/shm removed, started again on its database"
-kill -9 "$pid"
-while kill -0 "$pid" 2>/dev/null; do :; done
+# The host dies: the supervisor and the workers the calls started, at once.
+live=$("$ctl" -n "$name" --json state | python3 -c '
+import json, sys
+print(" ".join(str(w["pid"]) for w in json.load(sys.stdin)["workers"] if w["pid"] > 0))')
+# shellcheck disable=SC2086
+kill -9 "$pid" $live
+for p in "$pid" $live; do while kill -0 "$p" 2>/dev/null; do :; done; done
 "$ctl" cleanup "$name" >/dev/null
 t0=$(now_ms)
 "$probe" -n "$name" --daemon --log-file "$dir/sup.log" --log-level error --max-workers $((n + 16 > 1000000 ? 1000000 : n + 16)) \
