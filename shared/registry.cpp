@@ -1366,6 +1366,30 @@ Result<SlotRecord> RegistryWriter::read(std::uint32_t slot) const {
   return read_record(*map_, slot);
 }
 
+void RegistryWriter::unmap_slots(const std::vector<std::uint32_t>& slots) const {
+  const Mapping& m = *map_;
+  const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+  // Whole pages inside [from, to), runs of adjacent slots merged.
+  const auto drop = [page](const char* from, const char* to) {
+    const std::uintptr_t a = (reinterpret_cast<std::uintptr_t>(from) + page - 1) & ~(page - 1);
+    const std::uintptr_t b = reinterpret_cast<std::uintptr_t>(to) & ~(page - 1);
+    if (b > a) (void)::madvise(reinterpret_cast<void*>(a), b - a, MADV_DONTNEED);
+  };
+  std::size_t i = 0;
+  while (i < slots.size()) {
+    std::size_t j = i + 1;
+    while (j < slots.size() && slots[j] == slots[j - 1] + 1) ++j;
+    const std::uint32_t first = slots[i];
+    const std::uint32_t end = slots[j - 1] + 1;
+    if (end <= m.capacity) {
+      drop(reinterpret_cast<const char*>(m.slot(first)), reinterpret_cast<const char*>(m.slot(first)) +
+                                                             std::size_t{end - first} * sizeof(SlotHeader));
+      drop(m.data + std::size_t{first} * m.data_size, m.data + std::size_t{end} * m.data_size);
+    }
+    i = j;
+  }
+}
+
 std::uint64_t RegistryWriter::busy_since(std::uint32_t slot) const {
   const WordsPage* p = slot < map_->capacity ? map_->page(slot) : nullptr;
   return p != nullptr ? p->busy_since_ms.load(std::memory_order_acquire) : 0;

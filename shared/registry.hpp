@@ -184,6 +184,13 @@ class RegistryWriter {
   void release(std::uint32_t slot);
   // Reads back what this writer published (no seqlock needed: we are the writer).
   Result<SlotRecord> read(std::uint32_t slot) const;
+  // Drops this process's page-table entries for the pages of these slots
+  // (header and out-of-line areas; `slots` sorted). The pages stay in the
+  // segment, unchanged, and the next access maps them again: a writer that
+  // holds many ids it rarely touches (a supervisor's sleeping passive ids)
+  // need not keep them mapped. Neighbouring slots sharing a page are only
+  // mapped again on their next access.
+  void unmap_slots(const std::vector<std::uint32_t>& slots) const;
   // The worker-owned busy word of a slot (0 when idle or out of range): one
   // atomic load, for scans over every worker.
   std::uint64_t busy_since(std::uint32_t slot) const;

@@ -25,7 +25,7 @@ void OverrunWatch::refresh(const Fleet& fleet) {
   if (!dirty_) return;
   timed_.clear();
   live_.clear();
-  for (const auto& [slot, e] : fleet.entries()) changed(e);
+  for (const auto& [slot, e] : fleet.awake()) changed(e);
   dirty_ = false;
 }
 

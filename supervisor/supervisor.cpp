@@ -99,6 +99,7 @@ int Supervisor::Loop::run() {
     // A page of a truncated object was touched: look now, not at the next check.
     if (bus_faults() != bus_faults_seen_) check_shared_objects();
     run_timers();
+    put_to_sleep();
     outbox_.flush();
     publish_dropped();
     service_store();
@@ -116,6 +117,7 @@ Status Supervisor::Loop::start() {
   // during an import; without them a 100 000-id import took 1.3-1.4x less
   // time. Workers are processes of their own (exec'd): not affected.
   ::mallopt(M_MXFAST, 0);
+  fleet_.set_waker([this](std::uint32_t slot) { return wake(slot); });
   if (auto st = validate_instance_name(names_.instance()); !st) return st;
   if (auto st = opt_.registry.validate(); !st) return st;
   auto lock = InstanceLock::acquire(names_);
@@ -292,7 +294,7 @@ void Supervisor::Loop::remove_own_reply_queues() {
 }
 
 void Supervisor::Loop::cleanup_objects() {
-  for (auto& [slot, e] : fleet_.entries())
+  for (auto& [slot, e] : fleet_.awake())
     Queue::remove(names_.mailbox(slot, e.rec.mailbox_generation));
   if (control_) Queue::remove(control_->name());
   if (events_) events_->remove_name();
@@ -370,6 +372,8 @@ void Supervisor::Loop::run_timers() {
                      : t.kind == Timer::Kind::kBackoff ? lc::EventKind::kBackoffTimer
                                                        : lc::EventKind::kPerformDue);
         ev.token = t.token;
+        // A sleeping id has no timer: this one was armed before it slept.
+        if (fleet_.asleep(t.slot)) break;
         feed(t.slot, t.incarnation, std::move(ev));
         break;
       }
@@ -478,8 +482,8 @@ void Supervisor::Loop::after_workers_changed() {
 
 bool Supervisor::Loop::boot_settled() const {
   for (const std::uint32_t slot : boot_slots_) {
-    const auto it = fleet_.entries().find(slot);
-    if (it == fleet_.entries().end()) continue;
+    const auto it = fleet_.awake().find(slot);
+    if (it == fleet_.awake().end()) continue;
     const Entry& e = it->second;
     if (e.life.boot_child && !e.life.ever_ready && e.life.phase == lc::Phase::kStarting)
       return false;

@@ -33,28 +33,6 @@ namespace {
 
 namespace lc = lifecycle;
 
-// What a restart uses, rebuilt from the published record.
-ChildSpec spec_of(const SlotRecord& r) {
-  ChildSpec s;
-  if (auto p = parse_json(r.payload, "payload")) s.payload = std::move(*p);
-  s.timeout_ms = r.timeout_ms;
-  s.lull = r.lull;
-  s.instant_perform = r.instant_perform;
-  s.restart = r.restart;
-  s.max_restarts = r.max_restarts;
-  s.within_ms = r.within_ms;
-  s.on_overrun = r.on_overrun;
-  s.max_memory = r.max_memory;
-  s.rlimits = r.rlimit_values;
-  s.user = r.user;
-  s.group = r.group;
-  s.passivate_after_ms = r.passivate_after_ms;
-  if (!r.options.empty()) {
-    if (auto o = parse_json(r.options, "options"); o && o->is_object()) s.options = o->as_object();
-  }
-  return s;
-}
-
 }  // namespace
 
 Status Supervisor::Loop::adopt_control() {

@@ -129,7 +129,7 @@ void Supervisor::Loop::sweep_leaves(bool adopting) {
   if (leaf_root_.empty()) return;
   std::set<std::string> live;
   if (adopting) {
-    for (const auto& [slot, e] : fleet_.entries()) {
+    for (const auto& [slot, e] : fleet_.awake()) {
       if (e.rec.pid > 0) live.insert(std::to_string(slot) + "." + std::to_string(e.rec.pid));
     }
   }

@@ -140,6 +140,12 @@ class Supervisor::Loop {
   void handle_activate(const Waiter& w, const protocol::ControlRequest& req);
   void spawn(Entry& e);
   void publish(Entry& e);
+  // Sleeping passive ids (supervisor/fleet.hpp): whether an entry may sleep
+  // (passive, nothing pending), the Entry a sleeping slot wakes as, and the
+  // sweep that puts the candidates to sleep (each loop turn, inbox empty).
+  bool can_sleep(const Entry& e, std::uint64_t now_ms) const;
+  std::optional<Entry> wake(std::uint32_t slot);
+  void put_to_sleep();
   void apply_spec(Entry& e, ChildSpec spec);
   void remove(std::uint32_t slot);
   Result<std::uint32_t> start_new(const std::string& id, ChildSpec spec, bool boot,
@@ -185,6 +191,12 @@ class Supervisor::Loop {
   // checked): what `starting` -> `up` waits for. Restored passive ids are not
   // in it, so a boot with a million of them does not walk them per event.
   std::set<std::uint32_t> boot_slots_;
+  // Slots published passive or woken since the last sweep: put_to_sleep()
+  // looks at these only.
+  std::vector<std::uint32_t> drowsy_;
+  // Slept since the last unmap of their registry pages, and since when.
+  std::vector<std::uint32_t> unmap_due_;
+  std::uint64_t unmap_since_ = 0;
   TimerQueue timers_;
   OverrunWatch overruns_;
   std::uint64_t mailbox_counter_ = 0;

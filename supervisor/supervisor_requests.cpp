@@ -363,7 +363,7 @@ void Supervisor::Loop::handle_reload(const Waiter& w, const protocol::ControlReq
                              " bytes exceeds the limit of " + std::to_string(opt_.registry.max_payload) +
                              " bytes");
     }
-    if (fleet_.find_id(id) == nullptr) ++starts;
+    if (!fleet_.slot_of(id)) ++starts;
   }
   if (fleet_.size() + starts > opt_.registry.capacity) {
     return reply_error(w, Errc::kFull,

@@ -37,7 +37,7 @@ Result<Queue> Supervisor::Loop::create_mailbox(const Entry& e, std::uint64_t gen
 // opens the new objects before it drops. Returns the slots restarted.
 std::vector<std::uint32_t> Supervisor::Loop::restart_unable_to_reopen(const std::string& what) {
   std::vector<std::uint32_t> restarted;
-  for (const auto& [slot, e] : fleet_.entries()) {
+  for (const auto& [slot, e] : fleet_.awake()) {
     if (e.rec.pid <= 0 || !e.rec.run_as) continue;
     if (restart_to_reopen_shared(e.rec.run_as->uid)) restarted.push_back(slot);
   }

@@ -71,7 +71,7 @@ void Supervisor::Loop::check_shared_objects() {
   // Mailboxes: those inotify named, or all of them when it cannot say.
   std::vector<std::uint32_t> slots;
   if (changes.everything) {
-    for (const auto& [slot, e] : fleet_.entries()) slots.push_back(slot);
+    for (const auto& [slot, e] : fleet_.awake()) slots.push_back(slot);
   } else {
     for (const auto& n : changes.names) {
       auto m = parse_mailbox(n, names_.prefix());
@@ -97,7 +97,24 @@ void Supervisor::Loop::check_shared_objects() {
 void Supervisor::Loop::recreate_registry(const std::string& why) {
   std::vector<SlotRecord> records;
   records.reserve(fleet_.size());
-  for (const auto& [slot, e] : fleet_.entries()) records.push_back(e.rec);
+  for (const auto& [slot, e] : fleet_.awake()) records.push_back(e.rec);
+  // Sleeping ids have no Entry: read from the old mapping, which stays
+  // mapped. One whose page was truncated away reads as free: it is dropped
+  // here, and its row in the state database brings it back at the next start.
+  std::vector<std::uint32_t> unreadable;
+  for (const std::uint32_t slot : fleet_.asleep_slots()) {
+    if (auto r = reg_->read(slot)) {
+      records.push_back(std::move(*r));
+    } else {
+      unreadable.push_back(slot);
+    }
+  }
+  if (!unreadable.empty()) {
+    log_error(std::to_string(unreadable.size()) +
+              " passive id(s) could not be read from the damaged registry; they are left out "
+              "of the new one until the supervisor restarts from its state database");
+    for (const std::uint32_t slot : unreadable) fleet_.erase(slot);
+  }
   if (auto st = reg_->recreate(records); !st) {
     log_error("unable to recreate the registry (" + why + "): " + st.error().message +
               "; trying again in a second");
@@ -113,7 +130,7 @@ void Supervisor::Loop::recreate_registry(const std::string& why) {
   overruns_.changed();
   log_warn(why + "; recreated it with " + std::to_string(records.size()) + " worker(s)");
   const auto restarted = restart_unable_to_reopen("registry");
-  for (const auto& [slot, e] : fleet_.entries()) {
+  for (const auto& [slot, e] : fleet_.awake()) {
     if (std::find(restarted.begin(), restarted.end(), slot) != restarted.end()) continue;
     if (e.rec.pid > 0) ::kill(e.rec.pid, SIGURG);
   }
@@ -130,7 +147,7 @@ void Supervisor::Loop::recreate_words(const std::string& why) {
   log_warn(why + "; recreated it");
   // A worker running as another user cannot map the new object: restarted.
   const auto restarted = restart_unable_to_reopen("words");
-  for (const auto& [slot, e] : fleet_.entries()) {
+  for (const auto& [slot, e] : fleet_.awake()) {
     if (std::find(restarted.begin(), restarted.end(), slot) != restarted.end()) continue;
     if (e.rec.pid > 0) ::kill(e.rec.pid, SIGURG);
   }

@@ -133,7 +133,7 @@ void Supervisor::Loop::reconcile_store() {
   std::size_t dropped = 0;
   std::vector<StoredWorker> restore;
   for (auto& w : stored_) {
-    if (fleet_.find_id(w.id) != nullptr) continue;
+    if (fleet_.slot_of(w.id)) continue;
     if (std::find(torn.begin(), torn.end(), w.id) != torn.end()) {
       log_warn("worker '" + w.id +
                "': its slot was mid-update when the previous supervisor died; restoring it from "
@@ -147,7 +147,7 @@ void Supervisor::Loop::reconcile_store() {
   for (const auto& id : torn) {
     const bool stored = std::any_of(restore.begin(), restore.end(),
                                     [&](const StoredWorker& w) { return w.id == id; });
-    if (!stored && fleet_.find_id(id) == nullptr) {
+    if (!stored && !fleet_.slot_of(id)) {
       log_warn("worker '" + id +
                "': its slot was mid-update when the previous supervisor died, and the state "
                "database has no record of it");
@@ -155,7 +155,7 @@ void Supervisor::Loop::reconcile_store() {
   }
   stored_ = std::move(restore);
   restore_due_ = !stored_.empty();
-  for (const auto& [slot, e] : fleet_.entries()) persist(e);
+  for (const auto& [slot, e] : fleet_.awake()) persist(e);
   (void)store_->flush();
   if (dropped > 0) {
     log_info("state database: " + std::to_string(dropped) +

@@ -427,6 +427,7 @@ void Supervisor::Loop::publish(Entry& e) {
     e.stored_passive = passive;
     persist_passive(e);
   }
+  if (passive) drowsy_.push_back(e.rec.slot);
   overruns_.changed(e);
   if (auto st = reg_->write(e.rec); !st) {
     log_error("unable to publish worker '" + e.id + "': " + st.error().message);
@@ -592,7 +593,7 @@ void Supervisor::Loop::boot_children() {
   std::map<std::string, StoredWorker> rows;  // restored ones: their value and restart count
   restore_stored(specs, rows);
   for (auto& [id, spec] : specs) {
-    if (fleet_.find_id(id) != nullptr) continue;  // adopted (or restored) with its payload
+    if (fleet_.slot_of(id)) continue;  // adopted (or restored) with its payload
     const bool member = pool && id.rfind(pool->id_prefix, 0) == 0;
     if (auto st = m_.check_spec(id, spec); !st) {
       log_error("unable to start '" + id + "': " + st.error().message);

@@ -45,6 +45,20 @@ class Passivation : public testing::ProbeTest {
   std::optional<WorkerInfo> wait_status(const std::string& id, WorkerStatus s) {
     return wait_record(id, [s](const WorkerInfo& w) { return w.status == s; });
   }
+  // The supervisor (started with --log-level debug) has put passive ids to
+  // sleep: their Entry dropped, their slot alone kept (README "What an id
+  // costs"), `asleep` of them in all.
+  bool wait_asleep(std::size_t asleep) {
+    const std::string line = "(" + std::to_string(asleep) + " asleep in all)";
+    return wait_until([&] { return supervisor_output().find(line) != std::string::npos; }, kWait);
+  }
+  std::size_t wakes_of(const std::string& id) const {
+    const std::string line = "woke passive id '" + id + "'";
+    std::size_t n = 0;
+    const std::string out = supervisor_output();
+    for (auto at = out.find(line); at != std::string::npos; at = out.find(line, at + 1)) ++n;
+    return n;
+  }
   Client connect() {
     Client::Options o;
     o.instance = instance_;
@@ -110,8 +124,9 @@ TEST_F(Passivation, PutPassiveRegistersWithoutAProcessAndGetStateAndDelWork) {
 }
 
 TEST_F(Passivation, ConcurrentFirstCallsStartExactlyOneProcessAndEveryCallIsAnswered) {
-  ASSERT_TRUE(start());
+  ASSERT_TRUE(start(ProbeStart{}.with_flags({"--log-level", "debug"})));
   ASSERT_TRUE(client().put_passive("c", spec(json::array{})));
+  ASSERT_TRUE(wait_asleep(1));  // the callers find it asleep in the supervisor
   constexpr int kCallers = 6;
   std::vector<Client> clients;
   for (int i = 0; i < kCallers; ++i) clients.push_back(connect());
@@ -132,6 +147,7 @@ TEST_F(Passivation, ConcurrentFirstCallsStartExactlyOneProcessAndEveryCallIsAnsw
     ASSERT_TRUE(replies[i] && *replies[i]) << i << ": " << (*replies[i]).error().message;
   }
   EXPECT_EQ(inits_of("c"), 1u);
+  EXPECT_EQ(wakes_of("c"), 1u);
   auto payload = client().call("c", P(R"("get")"));
   ASSERT_TRUE(payload);
   ASSERT_TRUE(payload->is_array());
@@ -261,6 +277,97 @@ TEST_F(Passivation, ASuccessorAdoptsAPassiveWorkerAndACallStillStartsIt) {
   auto r = client().call("a", P(R"("get")"));
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(*r, P("41"));
+}
+
+// A passive id with nothing pending keeps no Entry in the supervisor: each
+// verb wakes it from its registry slot as it was, and it sleeps again.
+TEST_F(Passivation, AnIdAsleepInTheSupervisorWakesAsItWasForEveryVerb) {
+  ASSERT_TRUE(start(ProbeStart{}.with_flags({"--log-level", "debug"})));
+  ChildSpec s = spec(P(R"({"n": 1})"));
+  s.options = json::object{{"note", "kept"}};
+  s.max_restarts = 7;
+  s.within_ms = 9000;
+  ASSERT_TRUE(client().put_passive("s", s));
+  auto t = put("t", passivating(P("10"), 50));
+  ASSERT_TRUE(t) << t.error().message;
+  ASSERT_TRUE(client().cast("t", P(R"(["add", 5])")));
+  ASSERT_TRUE(wait_status("t", WorkerStatus::kPassive));
+  ASSERT_TRUE(wait_asleep(2));
+  EXPECT_EQ(wakes_of("s"), 0u);
+
+  // Read from the registry: no wake.
+  auto g = get("s");
+  ASSERT_TRUE(g);
+  EXPECT_EQ(g->status, WorkerStatus::kPassive);
+  EXPECT_EQ(g->options, R"({"note":"kept"})");
+  EXPECT_EQ(wakes_of("s"), 0u);
+
+  // put-new over it: exists (woken to be asked, asleep again).
+  auto again = client().put_passive("s", spec(P("2")), /*only_new=*/true);
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, Errc::kExists);
+  EXPECT_EQ(wakes_of("s"), 1u);
+  ASSERT_TRUE(wait_asleep(2));
+
+  // A call starts it from its payload, with its spec as put.
+  auto r = client().call("s", P(R"("get")"));
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(*r, P(R"({"n": 1})"));
+  auto running = wait_record("s", [](const WorkerInfo& w) { return w.pid > 0; });
+  ASSERT_TRUE(running);
+  EXPECT_EQ(running->options, R"({"note":"kept"})");
+  EXPECT_EQ(running->max_restarts, 7u);
+  EXPECT_EQ(running->within_ms, 9000u);
+  EXPECT_EQ(inits_of("s"), 1u);
+
+  // t passivated with its cast's commit; it comes back with it and its count.
+  auto rt = client().call("t", P(R"("get")"));
+  ASSERT_TRUE(rt) << rt.error().message;
+  EXPECT_EQ(*rt, P("15"));
+  auto tp = wait_record("t", [](const WorkerInfo& w) {
+    return w.status == WorkerStatus::kPassive && w.passivations >= 2;
+  });
+  ASSERT_TRUE(tp);
+  EXPECT_EQ(tp->restarts, 0u);
+  EXPECT_EQ(tp->payload, "15");
+
+  // del of a sleeping id; restart of one.
+  ASSERT_TRUE(wait_until([&] { return wakes_of("t") >= 1; }, kWait));
+  const std::size_t before = wakes_of("t");
+  ASSERT_TRUE(wait_until(
+      [&] {
+        const std::string out = supervisor_output();
+        const auto last = out.rfind("asleep in all)");
+        return last != std::string::npos && out.rfind("woke passive id 't'") < last;
+      },
+      kWait));
+  ASSERT_TRUE(client().del("t"));
+  EXPECT_EQ(wakes_of("t"), before + 1);
+  EXPECT_FALSE(client().get("t"));
+  EXPECT_EQ(inits_of("t"), 2u);  // the put and the call: the del started nothing
+}
+
+// A supervisor SIGKILLed while ids sleep: its successor adopts them from the
+// registry (where they are whole) and they answer as before.
+TEST_F(Passivation, IdsAsleepWhenTheSupervisorDiesAreAdoptedWhole) {
+  ASSERT_TRUE(start(ProbeStart{}.with_flags({"--log-level", "debug"})));
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(client().put_passive("z" + std::to_string(i), spec(P(std::to_string(i)))));
+  }
+  ASSERT_TRUE(wait_asleep(20));
+  ::kill(supervisor_pid(), SIGKILL);
+  ASSERT_TRUE(wait_supervisor_exit());
+  drop_client();
+  ASSERT_TRUE(take_over(ProbeStart{}.with_flags({"--log-level", "debug"})));
+  ASSERT_TRUE(wait_asleep(20));  // adopted, then asleep again in the successor
+  for (int i : {0, 7, 19}) {
+    auto r = client().call("z" + std::to_string(i), P(R"("get")"));
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(*r, P(std::to_string(i)));
+  }
+  auto all = client().state();
+  ASSERT_TRUE(all);
+  EXPECT_EQ(all->size(), 20u);
 }
 
 TEST_F(Passivation, PoolMembersThatArePassiveAreStartedWhenNoneIsFree) {

@@ -95,12 +95,17 @@ TEST_F(Tamper, ARemovedMailboxIsRecreatedAndTheSameWorkerAnswersAgain) {
 }
 
 TEST_F(Tamper, ARemovedRegistryIsRecreatedWithEveryWorkerAndTheCliWorksAgain) {
-  ASSERT_TRUE(start());
+  ASSERT_TRUE(start(testing::ProbeStart{}.with_flags({"--log-level", "debug"})));
   ASSERT_TRUE(put("a", spec(json::array{})));
   ASSERT_TRUE(put("b", spec(testing::P(R"({"x": 2})"))));
   ASSERT_TRUE(client().call("a", json::array{"append", 5}));
+  // A passive id asleep in the supervisor (no Entry: its slot is all it has).
+  ASSERT_TRUE(client().put_passive("p", spec(testing::P(R"({"p": 3})"))));
+  ASSERT_TRUE(wait_until(
+      [&] { return supervisor_output().find("(1 asleep in all)") != std::string::npos; },
+      testing::kWait));
   const auto before = state_by_id();
-  ASSERT_EQ(before.size(), 2u);
+  ASSERT_EQ(before.size(), 3u);
 
   ASSERT_EQ(::unlink(Names::shm_path(names_.registry()).c_str()), 0);
 
@@ -109,7 +114,7 @@ TEST_F(Tamper, ARemovedRegistryIsRecreatedWithEveryWorkerAndTheCliWorksAgain) {
   EXPECT_TRUE(wait_until([&] { return state_by_id(&code) == before; }, testing::kWait, 20ms))
       << "last exit " << code << "\n"
       << supervisor_output();
-  EXPECT_NE(supervisor_output().find("was removed; recreated it with 2 worker(s)"),
+  EXPECT_NE(supervisor_output().find("was removed; recreated it with 3 worker(s)"),
             std::string::npos)
       << supervisor_output();
   // The workers go on: a cast commits (the worker reports through the control
@@ -126,6 +131,9 @@ TEST_F(Tamper, ARemovedRegistryIsRecreatedWithEveryWorkerAndTheCliWorksAgain) {
   }));
   auto call = run({"call", "b", "\"get\""});
   EXPECT_EQ(call.exit_code, 0) << call.err;
+  auto woken = run({"call", "p", "\"get\""});
+  EXPECT_EQ(woken.exit_code, 0) << woken.err;
+  EXPECT_EQ(testing::parse(woken.out), testing::P(R"({"p": 3})")) << woken.out;
   // And the supervisor can be stopped from the command line.
   auto stop = run({"stop"});
   EXPECT_EQ(stop.exit_code, 0) << stop.err;
