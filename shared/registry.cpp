@@ -1382,8 +1382,9 @@ void RegistryWriter::unmap_slots(const std::vector<std::uint32_t>& slots) const 
     const std::uint32_t first = slots[i];
     const std::uint32_t end = slots[j - 1] + 1;
     if (end <= m.capacity) {
-      drop(reinterpret_cast<const char*>(m.slot(first)), reinterpret_cast<const char*>(m.slot(first)) +
-                                                             std::size_t{end - first} * sizeof(SlotHeader));
+      drop(reinterpret_cast<const char*>(m.slot(first)),
+           reinterpret_cast<const char*>(m.slot(first)) +
+               std::size_t{end - first} * sizeof(SlotHeader));
       drop(m.data + std::size_t{first} * m.data_size, m.data + std::size_t{end} * m.data_size);
     }
     i = j;

@@ -7,10 +7,6 @@
 // what is published (the registry record), and where it is in its life cycle
 // (the pure machine's state, supervisor/worker_lifecycle.hpp).
 
-#include "shared/child_spec.hpp"
-#include "shared/registry.hpp"
-#include "supervisor/worker_lifecycle.hpp"
-
 #include <sys/types.h>
 
 #include <algorithm>
@@ -21,6 +17,10 @@
 #include <string>
 #include <unordered_map>
 #include <vector>
+
+#include "shared/child_spec.hpp"
+#include "shared/registry.hpp"
+#include "supervisor/worker_lifecycle.hpp"
 
 namespace dynmgr {
 
@@ -82,9 +82,7 @@ class Fleet {
     if (it == by_id_.end()) return std::nullopt;
     return it->second;
   }
-  bool asleep(std::uint32_t slot) const noexcept {
-    return slot < asleep_.size() && asleep_[slot];
-  }
+  bool asleep(std::uint32_t slot) const noexcept { return slot < asleep_.size() && asleep_[slot]; }
   // The slot of a running process, forgotten once asked (the process is reaped).
   std::optional<std::uint32_t> take_pid(pid_t pid) {
     auto it = by_pid_.find(pid);

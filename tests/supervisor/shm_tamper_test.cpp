@@ -101,9 +101,9 @@ TEST_F(Tamper, ARemovedRegistryIsRecreatedWithEveryWorkerAndTheCliWorksAgain) {
   ASSERT_TRUE(client().call("a", json::array{"append", 5}));
   // A passive id asleep in the supervisor (no Entry: its slot is all it has).
   ASSERT_TRUE(client().put_passive("p", spec(testing::P(R"({"p": 3})"))));
-  ASSERT_TRUE(wait_until(
-      [&] { return supervisor_output().find("(1 asleep in all)") != std::string::npos; },
-      testing::kWait));
+  ASSERT_TRUE(
+      wait_until([&] { return supervisor_output().find("(1 asleep in all)") != std::string::npos; },
+                 testing::kWait));
   const auto before = state_by_id();
   ASSERT_EQ(before.size(), 3u);
 
