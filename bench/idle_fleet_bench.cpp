@@ -10,21 +10,30 @@
 // with it) when the 1-minute load average passes 100: on this project's 2-core
 // VM, 8 000 workers on the timer made the machine unusable for 15 minutes.
 //
+// Memory (issue 14, "lean workers"): at each step of the events run, the drop
+// of MemAvailable since before the supervisor started, per worker (workers,
+// their mailboxes and everything the kernel keeps for them), and what the
+// mailboxes hold of /dev/shm per worker. Each new worker gets one cast after
+// its put, so its mailbox has held a message and given its pages back (a
+// second after its last message) by the time the fleet is measured.
+//
 //   idle_fleet_bench [MAX_WORKERS] [STEP] [IDLE_S] [TIMER_MAX]
 //   (defaults 8000, 2000, 5, 4000: the timer configuration stops at TIMER_MAX)
-#include "bench/bench_util.hpp"
-#include "dynmgr/client.hpp"
-
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <thread>
 #include <vector>
+
+#include "bench/bench_util.hpp"
+#include "dynmgr/client.hpp"
 
 namespace {
 
@@ -48,6 +57,32 @@ std::uint64_t context_switches(pid_t pid) {
   return total;
 }
 
+std::uint64_t mem_available_kib() {
+  std::ifstream in("/proc/meminfo");
+  std::string key;
+  std::uint64_t kib = 0;
+  while (in >> key >> kib) {
+    if (key == "MemAvailable:") return kib;
+    in.ignore(64, '\n');
+  }
+  return 0;
+}
+
+// Bytes of /dev/shm the instance's mailboxes (not their bells) hold.
+std::uint64_t mailbox_bytes(const std::string& instance) {
+  std::uint64_t total = 0;
+  for (const auto& f : std::filesystem::directory_iterator("/dev/shm")) {
+    const std::string n = f.path().filename();
+    if (n.find("." + instance + ".mbox.") == std::string::npos ||
+        n.find(".bell") != std::string::npos) {
+      continue;
+    }
+    struct stat st {};
+    if (::stat(f.path().c_str(), &st) == 0) total += static_cast<std::uint64_t>(st.st_blocks) * 512;
+  }
+  return total;
+}
+
 struct Config {
   const char* label;
   bool timer;
@@ -63,6 +98,7 @@ void run(const Config& cfg, int step, int idle_s) {
     ::unsetenv("PROBE_IDLE_MS");
   }
   const std::string name = "benchidle" + std::to_string(::getpid()) + (cfg.timer ? "t" : "e");
+  const std::uint64_t avail0 = mem_available_kib();
   if (!bench::start_probe(name, {"--max-workers", std::to_string(cfg.max_workers + 16)})) return;
   auto client = dynmgr::Client::connect(dynmgr::Client::Options{name, dynmgr::Millis(15000)});
   if (!client) return;
@@ -80,8 +116,8 @@ void run(const Config& cfg, int step, int idle_s) {
       std::this_thread::sleep_for(std::chrono::milliseconds(500));  // watchdog period
     }
   });
-  std::printf("== %s\n%8s %10s %12s %14s %10s\n", cfg.label, "workers", "puts/s", "idle CPU %",
-              "wake-ups/s", "load1");
+  std::printf("== %s\n%8s %10s %12s %14s %10s %12s %12s\n", cfg.label, "workers", "puts/s",
+              "idle CPU %", "wake-ups/s", "load1", "KiB/worker", "mbox KiB/w");
   dynmgr::ChildSpec spec;
   spec.timeout_ms = 0;
   spec.payload = dynmgr::json::object{{"n", 0}};
@@ -100,6 +136,7 @@ void run(const Config& cfg, int step, int idle_s) {
         for (int i = next++; i < n + block && !tripped; i = next++) {
           auto r = cl->put("w" + std::to_string(i), spec);
           if (r) got[static_cast<std::size_t>(i - n)] = r->pid; else ++failed;
+          if (r && !cfg.timer) (void)cl->cast("w" + std::to_string(i), dynmgr::json::array{"noop"});
         }
       });
     }
@@ -108,6 +145,8 @@ void run(const Config& cfg, int step, int idle_s) {
     n += block;
     for (pid_t p : got) if (p > 0) pids.push_back(p);
     if (tripped) break;
+    // The last casts' mailboxes give their pages back a second later.
+    if (!cfg.timer) std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // see above
     std::uint64_t sw0 = 0;
     for (pid_t p : pids) sw0 += context_switches(p);
     const double cpu0 = bench::system_cpu_seconds();
@@ -117,8 +156,11 @@ void run(const Config& cfg, int step, int idle_s) {
     std::uint64_t sw1 = 0;
     for (pid_t p : pids) sw1 += context_switches(p);
     const double cpu_pct = (bench::system_cpu_seconds() - cpu0) / (wall * static_cast<double>(::sysconf(_SC_NPROCESSORS_ONLN))) * 100;
-    std::printf("%8d %10.0f %12.2f %14.0f %10.1f%s\n", n, block / put_s, cpu_pct,
-                static_cast<double>(sw1 - sw0) / wall, loadavg1(),
+    const std::uint64_t avail = mem_available_kib();
+    const double per_worker = avail0 > avail ? static_cast<double>(avail0 - avail) / n : 0;
+    const double mbox = static_cast<double>(mailbox_bytes(name)) / 1024 / n;
+    std::printf("%8d %10.0f %12.2f %14.0f %10.1f %12.1f %12.1f%s\n", n, block / put_s, cpu_pct,
+                static_cast<double>(sw1 - sw0) / wall, loadavg1(), per_worker, mbox,
                 failed > 0 ? "  (some puts failed)" : "");
     std::fflush(stdout);
   }

@@ -1,20 +1,24 @@
 #include "shared/queue.hpp"
 
-#include "shared/signal_guard.hpp"
-
 #include <fcntl.h>
+#include <pthread.h>
 #include <semaphore.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/interprocess/ipc/message_queue.hpp>
 #include <boost/interprocess/permissions.hpp>
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 #include <new>
+
+#include "shared/queue_impl.hpp"
+#include "shared/signal_guard.hpp"
 
 namespace bip = boost::interprocess;
 
@@ -22,35 +26,9 @@ namespace dynmgr {
 
 namespace {
 
-// Why a bell: Boost 1.81 waits for "not empty"/"not full" on a condition
-// variable. If another process dies holding the queue mutex while we sleep in
-// that wait, pthread_cond_timedwait re-takes the mutex with EOWNERDEAD, which
-// Boost ignores (BOOST_ASSERT in debug builds); it loops, the mutex becomes
-// not-recoverable, every later wait returns at once with an error that Boost
-// again takes for a wake-up, and the caller spins at 100% CPU forever, past any
-// deadline, with our SignalGuard blocking SIGTERM. So we never wait inside
-// Boost: we only use try_send/try_receive (a plain lock, which throws on
-// EOWNERDEAD) and sleep on two process-shared semaphores in a companion object,
-// "<queue>.bell". A semaphore has no owner, so a process killed anywhere near
-// it cannot wedge anyone; a lost post costs at most one kSlice of latency.
-struct Bell {
-  sem_t readable;                    // posted after every send
-  sem_t writable;                    // posted after every receive
-  std::atomic<std::uint32_t> magic;  // kBellMagic once both are initialized
-};
-constexpr std::uint32_t kBellMagic = 0x4c4c4542;  // "BELL"
-
 std::string bell_name(const std::string& queue) { return queue + ".bell"; }
 
 }  // namespace
-
-struct Queue::Impl {
-  std::unique_ptr<bip::message_queue> mq;
-  Bell* bell = nullptr;  // our mapping of <name>.bell
-  ~Impl() {
-    if (bell != nullptr) ::munmap(bell, sizeof(Bell));
-  }
-};
 
 namespace {
 
@@ -81,7 +59,7 @@ Result<std::uint64_t> precheck_segment(const std::string& name) {
   return static_cast<std::uint64_t>(st.st_size);
 }
 
-Result<Bell*> create_bell(const std::string& queue) {
+Result<Bell*> create_bell(const std::string& queue, bool on_demand) {
   const std::string name = bell_name(queue);
   ::shm_unlink(name.c_str());
   const int fd = ::shm_open(name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -103,11 +81,23 @@ Result<Bell*> create_bell(const std::string& queue) {
   auto* bell = new (p) Bell{};
   ::sem_init(&bell->readable, /*pshared=*/1, 0);
   ::sem_init(&bell->writable, /*pshared=*/1, 0);
+  if (on_demand) {
+    pthread_mutexattr_t a;
+    ::pthread_mutexattr_init(&a);
+    ::pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+    ::pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+    ::pthread_mutex_init(&bell->pages_lock, &a);
+    ::pthread_mutexattr_destroy(&a);
+    bell->committed.store(1, std::memory_order_relaxed);  // Boost allocates it whole
+    bell->on_demand.store(kOnDemandMagic, std::memory_order_relaxed);
+  }
+  // Before any queue exists under the name: every sender that can open it
+  // sees the on-demand fields.
   bell->magic.store(kBellMagic, std::memory_order_release);
   return bell;
 }
 
-Result<Bell*> open_bell(const std::string& queue) {
+Result<Bell*> open_bell(const std::string& queue, bool* on_demand = nullptr) {
   const std::string name = bell_name(queue);
   const int fd = ::shm_open(name.c_str(), O_RDWR | O_CLOEXEC, 0);
   if (fd < 0) {
@@ -115,7 +105,9 @@ Result<Bell*> open_bell(const std::string& queue) {
   }
   struct stat st{};
   void* p = MAP_FAILED;
-  if (::fstat(fd, &st) == 0 && static_cast<std::size_t>(st.st_size) >= sizeof(Bell)) {
+  // A bell shorter than today's (kPlainBellSize: made before pages on
+  // demand) is mapped whole all the same: Bell fits in its one page.
+  if (::fstat(fd, &st) == 0 && static_cast<std::size_t>(st.st_size) >= kPlainBellSize) {
     // MAP_POPULATE: the magic word is read at once (the size was checked: no SIGBUS).
     p = ::mmap(nullptr, sizeof(Bell), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
   }
@@ -126,8 +118,54 @@ Result<Bell*> open_bell(const std::string& queue) {
     ::munmap(p, sizeof(Bell));
     return make_error(Errc::kDeadQueue, "queue bell " + name + " was never fully initialized");
   }
+  if (on_demand != nullptr) {
+    *on_demand = static_cast<std::size_t>(st.st_size) >= sizeof(Bell) &&
+                 bell->on_demand.load(std::memory_order_acquire) == kOnDemandMagic;
+  }
   return bell;
 }
+
+// The pages lock of an on-demand bell: taken with a deadline (a lock word
+// overwritten with garbage must not hold anyone forever), taken over from a
+// holder that died (robust), never held across a wait for room.
+class PagesLock {
+ public:
+  PagesLock(Bell* bell, bool wait, const Deadline& deadline) : bell_(bell) {
+    int rc = 0;
+    if (wait) {
+      const auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(
+          deadline.remaining(Millis(24L * 3600 * 1000)));
+      timespec at{};
+      ::clock_gettime(CLOCK_MONOTONIC, &at);
+      const auto ns = static_cast<long long>(at.tv_nsec) + std::max<long long>(left.count(), 0);
+      at.tv_sec += static_cast<time_t>(ns / 1'000'000'000);
+      at.tv_nsec = static_cast<long>(ns % 1'000'000'000);
+      rc = ::pthread_mutex_clocklock(&bell->pages_lock, CLOCK_MONOTONIC, &at);
+    } else {
+      rc = ::pthread_mutex_trylock(&bell->pages_lock);
+    }
+    if (rc == EOWNERDEAD) {
+      // What the dead holder left is safe to go on from: a commit's flag is
+      // set only after its fallocate, a release's cleared before its punch.
+      ::pthread_mutex_consistent(&bell->pages_lock);
+      rc = 0;
+    }
+    held_ = rc == 0;
+    error_ = rc;
+  }
+  ~PagesLock() {
+    if (held_) ::pthread_mutex_unlock(&bell_->pages_lock);
+  }
+  PagesLock(const PagesLock&) = delete;
+  PagesLock& operator=(const PagesLock&) = delete;
+  bool held() const noexcept { return held_; }
+  int error() const noexcept { return error_; }
+
+ private:
+  Bell* bell_;
+  bool held_ = false;
+  int error_ = 0;
+};
 
 // Forgets wake-ups already accounted for. Called before looking at the queue,
 // so a post that lands after it is still there for the wait that follows.
@@ -223,12 +261,12 @@ Queue& Queue::operator=(Queue&&) noexcept = default;
 Queue::~Queue() = default;
 
 Result<Queue> Queue::create(const std::string& name, std::uint32_t depth,
-                            std::uint32_t max_msg_size) {
+                            std::uint32_t max_msg_size, Pages pages) {
   SignalGuard guard;
   bip::message_queue::remove(name.c_str());
   auto impl = std::make_unique<Impl>();
   // The bell first: a queue that can be opened always has one.
-  auto bell = create_bell(name);
+  auto bell = create_bell(name, pages == Pages::kOnDemand);
   if (!bell) return bell.error();
   impl->bell = *bell;
   try {
@@ -241,7 +279,15 @@ Result<Queue> Queue::create(const std::string& name, std::uint32_t depth,
     ::shm_unlink(bell_name(name).c_str());
     return make_error(Errc::kSystem, "unable to create queue " + name + ": " + e.what());
   }
-  return Queue(std::move(impl), name, max_msg_size, /*segment_bytes=*/0);
+  if (pages == Pages::kOnDemand) {
+    impl->fd = ::shm_open(name.c_str(), O_RDWR | O_CLOEXEC, 0);
+    impl->on_demand = impl->fd >= 0;
+  }
+  Queue q(std::move(impl), name, max_msg_size, /*segment_bytes=*/0);
+  // Boost allocated the whole segment (posix_fallocate): the message pages
+  // go back to /dev/shm until a sender needs them.
+  if (pages == Pages::kOnDemand) (void)q.release_pages();
+  return q;
 }
 
 Result<Queue> Queue::open(const std::string& name) {
@@ -251,9 +297,14 @@ Result<Queue> Queue::open(const std::string& name) {
   if (!segment_bytes) return segment_bytes.error();
   SignalGuard guard;
   auto impl = std::make_unique<Impl>();
-  auto bell = open_bell(name);
+  auto bell = open_bell(name, &impl->on_demand);
   if (!bell) return bell.error();
   impl->bell = *bell;
+  if (impl->on_demand) {
+    // Names are never reused (generations): this is the object Boost maps below.
+    impl->fd = ::shm_open(name.c_str(), O_RDWR | O_CLOEXEC, 0);
+    if (impl->fd < 0) return errno_error("unable to open queue " + name, errno);
+  }
   try {
     impl->mq = std::make_unique<bip::message_queue>(bip::open_only, name.c_str());
   } catch (const bip::interprocess_exception& e) {
@@ -323,6 +374,19 @@ Status Queue::send(const Frame& frame, Deadline deadline, unsigned priority) {
     drain(&impl_->bell->writable);
     {
       SignalGuard guard;
+      std::optional<PagesLock> pages;
+      if (impl_->on_demand) {
+        pages.emplace(impl_->bell, /*wait=*/true, deadline);
+        if (!pages->held()) {
+          if (pages->error() == ETIMEDOUT) {
+            return make_error(Errc::kTimeout, "queue " + name_ + "'s page lock stayed held");
+          }
+          dead_ = true;
+          return make_error(Errc::kDeadQueue, "queue " + name_ + "'s page lock is unusable: " +
+                                                  std::strerror(pages->error()));
+        }
+        if (auto st = commit_pages(); !st) return st;
+      }
       try {
         if (impl_->mq->try_send(encoded_.data(), encoded_.size(), priority)) {
           ::sem_post(&impl_->bell->readable);
@@ -386,6 +450,46 @@ Result<std::optional<Frame>> Queue::try_receive() {
     ++dropped_;  // torn or foreign: counted, never parsed
   }
 }
+
+// Under the pages lock. A store into a page of /dev/shm that cannot be
+// allocated is a SIGBUS; an fallocate that cannot is this error.
+Status Queue::commit_pages() {
+  if (impl_->bell->committed.load(std::memory_order_acquire) != 0) return {};
+  if (::fallocate(impl_->fd, 0, 0, static_cast<off_t>(segment_bytes_)) != 0) {
+    return errno_error("no room in /dev/shm for the messages of queue " + name_, errno);
+  }
+  impl_->bell->committed.store(1, std::memory_order_release);
+  return {};
+}
+
+Status Queue::release_pages() {
+  if (!impl_->on_demand || dead_) return {};
+  if (impl_->bell->committed.load(std::memory_order_acquire) == 0) return {};
+  if (auto st = check_sane("release"); !st) return st;
+  SignalGuard guard;
+  PagesLock lock(impl_->bell, /*wait=*/false, Deadline::now());
+  if (!lock.held()) return {};  // a send in flight: its message comes first
+  try {
+    if (impl_->mq->get_num_msg() != 0) return {};
+  } catch (const std::exception& e) {
+    return mark_dead("release", e);
+  }
+  // The messages are the segment's last depth x max_msg_size bytes at most
+  // (each has a header of its own too): the whole pages among them.
+  const auto page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+  const std::uint64_t body = std::min(depth_ * max_msg_size_, segment_bytes_);
+  const std::uint64_t from = (segment_bytes_ - body + page - 1) / page * page;
+  // Cleared first: a release cut short leaves senders to commit again.
+  impl_->bell->committed.store(0, std::memory_order_release);
+  if (from < segment_bytes_ &&
+      ::fallocate(impl_->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(from),
+                  static_cast<off_t>(segment_bytes_ - from)) != 0) {
+    return errno_error("unable to release the message pages of queue " + name_, errno);
+  }
+  return {};
+}
+
+bool Queue::pages_on_demand() const noexcept { return impl_->on_demand; }
 
 std::size_t Queue::pending() const {
   if (!header_sane()) return 0;

@@ -41,9 +41,20 @@ class Queue {
  public:
   static constexpr Millis kSlice{50};
 
-  // Creates the queue (and its bell), replacing any objects under the same name.
+  // Where a queue's message pages live (README "What an id costs").
+  // kCommitted: allocated in /dev/shm for the queue's life (control and reply
+  // queues). kOnDemand (mailboxes): allocated by the first send that finds
+  // them released (fallocate of the segment: on a full /dev/shm that send
+  // fails with "no room in /dev/shm for the messages of queue ...", never a
+  // SIGBUS), and given back by the receiver's release_pages() once the queue
+  // is empty. A send and a release exclude each other through a robust lock
+  // in the bell, so a release never punches a message in flight.
+  enum class Pages { kCommitted, kOnDemand };
+
+  // Creates the queue (and its bell), replacing any objects under the same
+  // name. kOnDemand: created with its message pages released.
   static Result<Queue> create(const std::string& name, std::uint32_t depth,
-                              std::uint32_t max_msg_size);
+                              std::uint32_t max_msg_size, Pages pages = Pages::kCommitted);
   // Opens an existing queue. kNotFound if absent; kDeadQueue if it is stale
   // (zero-sized, half-initialized) or Boost refuses it.
   static Result<Queue> open(const std::string& name);
@@ -85,6 +96,13 @@ class Queue {
                         const volatile std::sig_atomic_t* interrupted = nullptr);
   // Receives without waiting; nullopt when empty.
   Result<std::optional<Frame>> try_receive();
+  // kOnDemand queues: gives the message pages back to /dev/shm if the queue
+  // is empty and no send is in flight (else nothing: try again later). Only
+  // the header and index pages stay. A no-op for other queues and when they
+  // are already released. For the receiver, when it has been idle a while.
+  Status release_pages();
+  // Whether this queue's message pages are on demand (its bell says so).
+  bool pages_on_demand() const noexcept;
 
   bool dead() const noexcept { return dead_; }
   // Dead because an operation found its header changed (header_sane()).
@@ -116,6 +134,7 @@ class Queue {
   std::uint64_t segment_bytes() const noexcept { return segment_bytes_; }
 
  private:
+  friend struct QueueTestHooks;  // tests/shared/queue_test.cpp
   struct Impl;
   // segment_bytes: the segment's size if known (0: stat it).
   Queue(std::unique_ptr<Impl> impl, std::string name, std::uint32_t max_msg_size,
@@ -124,6 +143,8 @@ class Queue {
   // header_sane(), or dead from now on (kDeadQueue naming `op`). Every
   // operation that takes the queue's lock checks first.
   Status check_sane(const char* op);
+  // kOnDemand: the segment's pages allocated, under the pages lock.
+  Status commit_pages();
 
   std::unique_ptr<Impl> impl_;
   std::string name_;

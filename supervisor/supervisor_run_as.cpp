@@ -19,7 +19,8 @@ namespace lc = lifecycle;
 // and open it all the same.
 Result<Queue> Supervisor::Loop::create_mailbox(const Entry& e, std::uint64_t generation) {
   const std::string name = names_.mailbox(e.rec.slot, generation);
-  auto q = Queue::create(name, opt_.registry.mailbox_depth, opt_.registry.mailbox_msg_size());
+  auto q = Queue::create(name, opt_.registry.mailbox_depth, opt_.registry.mailbox_msg_size(),
+                         Queue::Pages::kOnDemand);
   // A supervisor that is not root only accepted its own identity: nothing to give.
   if (!q || !e.rec.run_as || ::geteuid() != 0) return q;
   if (auto st = Queue::give_to(name, e.rec.run_as->uid, e.rec.run_as->gid); !st) {

@@ -193,6 +193,10 @@ constexpr Millis kMailboxRecoveryTimeout{5000};
 constexpr Millis kReplacementPoll{2};
 constexpr std::size_t kReplyQueuesKept = 8;
 constexpr Millis kLongestIdleInterval{24LL * 3600 * 1000};  // keeps Deadline::after in range
+// An emptied mailbox keeps its pages this long after its last message
+// (README "What an id costs"): a busy spell does not pay a release and a
+// commit per message.
+constexpr Millis kReleasePagesAfter{1000};
 
 enum class Exit { kContinue, kStop, kCrash };
 
@@ -423,8 +427,9 @@ class WorkerRuntime {
       // Sleep until a message, a stop signal, a child's exit, the next perform,
       // housekeeping or the end of an orphan grace; no shorter slices.
       const Deadline wake = Deadline::earliest(
-          Deadline::earliest(Deadline::earliest(next_perform_, housekeeping_due_), orphan_deadline_),
-          idle_due_);
+          Deadline::earliest(Deadline::earliest(next_perform_, housekeeping_due_),
+                             orphan_deadline_),
+          Deadline::earliest(idle_due_, release_due_));
       auto f = mailbox_->receive(
           wake, std::chrono::duration_cast<Millis>(wake.remaining(Millis(3'600'000))) + Millis(1),
           &g_woken);
@@ -439,6 +444,9 @@ class WorkerRuntime {
       }
       Exit ex = Exit::kContinue;
       if (f) {
+        // A second after the last message, the mailbox's pages go back to
+        // /dev/shm (one wake-up per busy spell, none while idle).
+        if (mailbox_->pages_on_demand()) release_due_ = Deadline::after(kReleasePagesAfter);
         ex = handle(*f);
         if (f->kind == MessageKind::kCall || f->kind == MessageKind::kCast) active();
         if (ex == Exit::kContinue) publish_depth(true);
@@ -446,6 +454,10 @@ class WorkerRuntime {
         ex = recover_mailbox();
       } else {
         publish_depth(false);
+        if (release_due_.expired()) {
+          release_due_ = Deadline::never();
+          if (auto st = mailbox_->release_pages(); !st) log_warn(st.error().message);
+        }
       }
       if (ex == Exit::kContinue && next_perform_.expired() && !next_perform_.is_never()) {
         ex = perform();
@@ -781,6 +793,8 @@ class WorkerRuntime {
   bool instant_ = false;
   std::uint32_t passivate_after_ms_ = 0;  // the spec's; 0: never passivated
   Deadline idle_due_ = Deadline::never();  // when to report idle (never: not due / reported)
+  // When to give the mailbox's message pages back (never: nothing to give).
+  Deadline release_due_ = Deadline::never();
   bool idle_reported_ = false;
   Deadline next_perform_ = Deadline::never();
   Deadline housekeeping_due_ = Deadline::never();  // run() makes the first one due

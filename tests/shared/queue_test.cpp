@@ -5,15 +5,23 @@
 
 #include "shared/queue.hpp"
 
-#include "shm_fixture.hpp"
-
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <boost/interprocess/ipc/message_queue.hpp>
 #include <chrono>
 #include <string>
 
+#include "shared/queue_impl.hpp"
+#include "shm_fixture.hpp"
+
 namespace dynmgr {
+
+// A queue's bell, reached the way only its owner's code reaches it.
+struct QueueTestHooks {
+  static Bell* bell(Queue& q) { return q.impl_->bell; }
+};
+
 namespace {
 
 namespace bip = boost::interprocess;
@@ -318,6 +326,131 @@ TEST_F(QueueTest, SignalsAreNotBlockedAfterAnOperation) {
   for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) {
     EXPECT_EQ(sigismember(&before, sig), sigismember(&after, sig)) << "signal " << sig;
   }
+}
+
+}  // namespace
+}  // namespace dynmgr
+
+namespace dynmgr {
+namespace {
+
+// ---------------------------------------------------------------- pages on demand
+// Mailboxes (Queue::Pages::kOnDemand; README "What an id costs"): the message
+// pages are allocated by a send that finds them released and given back by
+// the receiver once the queue is empty, never under a send in flight.
+
+using testing::describe_status;
+using testing::exited_with;
+using testing::wait_child;
+
+std::uint64_t allocated_bytes(const std::string& name) {
+  struct stat st {};
+  if (::stat(("/dev/shm/" + name).c_str(), &st) != 0) return 0;
+  return static_cast<std::uint64_t>(st.st_blocks) * 512;
+}
+
+class QueuePages : public QueueTest {
+ protected:
+  // 16 messages of 8 KiB: 128 KiB of message pages, a few KiB of header and index.
+  Queue make_lean() {
+    auto q = Queue::create(qname(), 16, 8192, Queue::Pages::kOnDemand);
+    if (!q) throw std::runtime_error(q.error().message);
+    return std::move(*q);
+  }
+  static constexpr std::uint64_t kHeaderPages = 8 * 1024;
+  static std::string body(std::uint64_t i, std::size_t size) {
+    std::string b = "\"" + std::to_string(i) + ":";
+    b.resize(size - 1, static_cast<char>('a' + i % 26));
+    return b + "\"";
+  }
+};
+
+TEST_F(QueuePages, AreTakenByASendAndGivenBackOnceTheQueueIsEmpty) {
+  Queue q = make_lean();
+  const std::uint64_t whole = q.segment_bytes();
+  EXPECT_TRUE(q.pages_on_demand());
+  EXPECT_LE(allocated_bytes(qname()), kHeaderPages) << "created with its message pages released";
+  auto sender = Queue::open(qname());
+  ASSERT_TRUE(sender) << sender.error().message;
+  EXPECT_TRUE(sender->pages_on_demand());
+  ASSERT_TRUE(sender->send(frame(1, body(1, 6000)), Deadline::after(milliseconds(5000))));
+  EXPECT_GE(allocated_bytes(qname()), whole);
+  // Not while a message waits in it.
+  ASSERT_TRUE(q.release_pages());
+  EXPECT_GE(allocated_bytes(qname()), whole);
+  auto f = q.receive(Deadline::after(milliseconds(5000)));
+  ASSERT_TRUE(f) << f.error().message;
+  EXPECT_EQ(f->body, body(1, 6000));
+  ASSERT_TRUE(q.release_pages());
+  EXPECT_LE(allocated_bytes(qname()), kHeaderPages);
+  // Every slot used after a release: each message arrives whole.
+  for (std::uint64_t i = 0; i < 16; ++i) {
+    ASSERT_TRUE(sender->send(frame(i, body(i, 8000)), Deadline::after(milliseconds(5000))));
+  }
+  for (std::uint64_t i = 0; i < 16; ++i) {
+    auto g = q.receive(Deadline::after(milliseconds(5000)));
+    ASSERT_TRUE(g) << g.error().message;
+    EXPECT_EQ(g->request_id, i);
+    EXPECT_EQ(g->body, body(i, 8000));
+  }
+  ASSERT_TRUE(q.release_pages());
+  EXPECT_LE(allocated_bytes(qname()), kHeaderPages);
+  EXPECT_EQ(q.dropped(), 0u);
+}
+
+TEST_F(QueuePages, AReleaseBetweenEveryReceiveLosesNothingASenderProcessSends) {
+  Queue q = make_lean();
+  constexpr std::uint64_t kCount = 3000;
+  const pid_t sender = spawn([&] {
+    auto out = Queue::open(qname());
+    if (!out) return 1;
+    for (std::uint64_t i = 0; i < kCount; ++i) {
+      if (!out->send(frame(i, body(i, 100 + (i * 977) % 7900)),
+                     Deadline::after(milliseconds(20000)))) {
+        return 2;
+      }
+    }
+    return 0;
+  });
+  for (std::uint64_t i = 0; i < kCount; ++i) {
+    auto f = q.receive(Deadline::after(milliseconds(20000)));
+    ASSERT_TRUE(f) << i << ": " << f.error().message;
+    ASSERT_EQ(f->request_id, i);
+    ASSERT_EQ(f->body, body(i, 100 + (i * 977) % 7900));
+    ASSERT_TRUE(q.release_pages());
+  }
+  const int status = wait_child(sender, std::chrono::seconds(20));
+  EXPECT_TRUE(exited_with(status, 0)) << describe_status(status);
+  EXPECT_EQ(q.dropped(), 0u);
+}
+
+TEST_F(QueuePages, AProcessKilledHoldingThePagesLockCostsTheNextSenderNothing) {
+  Queue q = make_lean();
+  const pid_t holder = spawn([&] {
+    auto mine = Queue::open(qname());
+    if (!mine) return 1;
+    if (::pthread_mutex_lock(&QueueTestHooks::bell(*mine)->pages_lock) != 0) return 2;
+    ::raise(SIGKILL);  // dies holding it
+    return 3;
+  });
+  const int status = wait_child(holder, std::chrono::seconds(10));
+  ASSERT_TRUE(WIFSIGNALED(status)) << describe_status(status);
+  auto sender = Queue::open(qname());
+  ASSERT_TRUE(sender) << sender.error().message;
+  ASSERT_TRUE(sender->send(frame(7, body(7, 3000)), Deadline::after(milliseconds(5000))));
+  auto f = q.receive(Deadline::after(milliseconds(5000)));
+  ASSERT_TRUE(f) << f.error().message;
+  EXPECT_EQ(f->body, body(7, 3000));
+  ASSERT_TRUE(q.release_pages());
+  EXPECT_LE(allocated_bytes(qname()), kHeaderPages);
+}
+
+TEST_F(QueuePages, OtherQueuesKeepTheirPages) {
+  Queue q = make(16, 8192);
+  EXPECT_FALSE(q.pages_on_demand());
+  EXPECT_GE(allocated_bytes(qname()), q.segment_bytes());
+  ASSERT_TRUE(q.release_pages());
+  EXPECT_GE(allocated_bytes(qname()), q.segment_bytes());
 }
 
 }  // namespace
