@@ -13,7 +13,9 @@
 #                 the passive worker); floor: `dynmgrctl get` with 10 ids
 #   state --json  of all N ids, wall and the client's max RSS
 #   reboot        SIGKILL, /dev/shm removed, a new supervisor on the same
-#                 database: time until it is up with the N ids restored
+#                 database: time until it is up with the N ids restored,
+#                 and the supervisor's memory then
+#   stop          `dynmgrctl stop` of that supervisor, wall
 #   usage: bench/million_bench.sh [BUILD_DIR] [N]
 set -eu
 build=${1:-build}
@@ -102,3 +104,8 @@ t0=$(now_ms)
 "$probe" -n "$name" --daemon --log-file "$dir/sup.log" --log-level error --max-workers $((n + 16 > 1000000 ? 1000000 : n + 16)) \
   --state-dir "$dir/state"
 echo "up again with $n ids restored passive: $(($(now_ms) - t0)) ms"
+pid=$("$ctl" -n "$name" --json ping | python3 -c 'import json,sys; print(json.load(sys.stdin)["supervisor"]["pid"])')
+echo "supervisor after the reboot: VmRSS $(status_kib "$pid" VmRSS) KiB, RssAnon $(status_kib "$pid" RssAnon) KiB, RssShmem $(status_kib "$pid" RssShmem) KiB"
+echo "== a clean stop with $n passive ids"
+stop_ms=$(time_ms "$ctl" -n "$name" --wait 120000 stop)
+echo "stop: $stop_ms ms"

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <functional>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <string>
@@ -126,6 +127,18 @@ class Fleet {
     if (asleep_.size() <= slot) asleep_.resize(std::size_t{slot} + 1, false);
     asleep_[slot] = true;
     ++asleep_count_;
+  }
+  // Forgets every sleeping id at once (a supervisor stopping: their slots
+  // and database rows stay as they are); how many there were.
+  std::size_t drop_asleep() {
+    if (asleep_count_ == 0) return 0;
+    for (auto it = by_id_.begin(); it != by_id_.end();) {
+      it = asleep(it->second) ? by_id_.erase(it) : std::next(it);
+    }
+    const std::size_t n = asleep_count_;
+    asleep_.clear();
+    asleep_count_ = 0;
+    return n;
   }
   // A timer token above any a sleeping entry was given before it slept: a
   // woken entry starts from it, so no timer armed before it slept matches.

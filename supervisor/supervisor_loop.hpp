@@ -98,6 +98,7 @@ class Supervisor::Loop {
   void restore_stored(std::map<std::string, ChildSpec>& specs,
                       std::map<std::string, StoredWorker>& rows);
   void persist(const Entry& e);
+  void persist_restored(const Entry& e, const StoredWorker& was);
   void persist_update(const Entry& e);
   void persist_restarts(const Entry& e);
   void persist_removal(const Entry& e);

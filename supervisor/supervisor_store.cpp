@@ -203,8 +203,8 @@ void Supervisor::Loop::restore_stored(std::map<std::string, ChildSpec>& specs,
 
 // ------------------------------------------------------------ writes
 
-void Supervisor::Loop::persist(const Entry& e) {
-  if (!store_) return;
+namespace {
+StoredWorker row_of(const Entry& e) {
   StoredWorker w;
   w.id = e.id;
   w.spec_json = spec_text(e.spec);
@@ -213,6 +213,26 @@ void Supervisor::Loop::persist(const Entry& e) {
   w.wanted_running = true;
   w.passive = e.stored_passive;
   w.restarts = e.rec.restarts;
+  return w;
+}
+}  // namespace
+
+void Supervisor::Loop::persist(const Entry& e) {
+  if (!store_) return;
+  (void)store_->put(row_of(e));
+}
+
+// A worker restored from the database is written back only if its row would
+// change (a children_specs() spec over the stored one): a reboot with a
+// million stored ids wrote each row again, in one transaction, in the loop.
+void Supervisor::Loop::persist_restored(const Entry& e, const StoredWorker& was) {
+  if (!store_) return;
+  StoredWorker w = row_of(e);
+  if (w.spec_json == was.spec_json && w.payload_json == was.payload_json &&
+      w.value_json == was.value_json && w.wanted_running == was.wanted_running &&
+      w.passive == was.passive && w.restarts == was.restarts) {
+    return;
+  }
   (void)store_->put(w);
 }
 

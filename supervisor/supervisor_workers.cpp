@@ -537,7 +537,12 @@ Result<std::uint32_t> Supervisor::Loop::start_new(const std::string& id, ChildSp
     t.next.restarts = added.life.restarts;  // a restored worker's count goes on
     added.life = std::move(t.next);
     added.stored_passive = true;
-    persist(added);  // --durability sync: on disk before the put is answered
+    // --durability sync: on disk before the put is answered
+    if (restored != nullptr) {
+      persist_restored(added, *restored);
+    } else {
+      persist(added);
+    }
     for (auto& a : t.actions) {
       if (!carry_out(at, a)) break;
     }
@@ -549,7 +554,12 @@ Result<std::uint32_t> Supervisor::Loop::start_new(const std::string& id, ChildSp
     run_inbox();
     return *slot;
   }
-  persist(added);  // --durability sync: on disk before the put is answered
+  // --durability sync: on disk before the put is answered
+  if (restored != nullptr) {
+    persist_restored(added, *restored);
+  } else {
+    persist(added);
+  }
   if (added.life.boot_child) boot_slots_.insert(*slot);
   spawn(added);
   run_inbox();
@@ -612,6 +622,14 @@ void Supervisor::Loop::boot_children() {
 }
 
 void Supervisor::Loop::stop_all(lc::StopCause cause) {
+  // A sleeping id has no process, mailbox or timer, and a stop keeps its row
+  // and leaves its slot to the registry's removal: nothing to wake it for.
+  // (At a million of them, waking each took the stop minutes.)
+  if (cause == lc::StopCause::kShutdown) {
+    if (const std::size_t n = fleet_.drop_asleep(); n > 0) {
+      log_info("stopping: " + std::to_string(n) + " sleeping passive id(s) kept as stored");
+    }
+  }
   for (const std::uint32_t slot : fleet_.slots()) {
     const Entry* e = fleet_.find(slot);
     if (e == nullptr) continue;

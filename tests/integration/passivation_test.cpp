@@ -370,6 +370,31 @@ TEST_F(Passivation, IdsAsleepWhenTheSupervisorDiesAreAdoptedWhole) {
   EXPECT_EQ(all->size(), 20u);
 }
 
+// A clean stop leaves sleeping ids as they are stored (no wake, no event for
+// each): the next start restores them from the state database.
+TEST_F(Passivation, ACleanStopKeepsSleepingIdsStoredWithoutWakingThem) {
+  ASSERT_TRUE(start(ProbeStart{}.with_flags({"--log-level", "debug"})));
+  for (int i = 0; i < 30; ++i) {
+    ASSERT_TRUE(client().put_passive("q" + std::to_string(i), spec(P(std::to_string(i)))));
+  }
+  ASSERT_TRUE(wait_asleep(30));
+  ASSERT_TRUE(client().stop());
+  ASSERT_TRUE(wait_supervisor_exit());
+  EXPECT_NE(supervisor_output().find("stopping: 30 sleeping passive id(s) kept as stored"),
+            std::string::npos)
+      << supervisor_output();
+  EXPECT_EQ(supervisor_output().find("woke passive id"), std::string::npos) << supervisor_output();
+  drop_client();
+  ASSERT_TRUE(take_over(ProbeStart{}.with_flags({"--log-level", "debug"})));
+  auto all = client().state();
+  ASSERT_TRUE(all) << all.error().message;
+  ASSERT_EQ(all->size(), 30u);
+  for (const auto& w : *all) EXPECT_EQ(w.status, WorkerStatus::kPassive) << w.id;
+  auto r = client().call("q7", P(R"("get")"));
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(*r, P("7"));
+}
+
 TEST_F(Passivation, PoolMembersThatArePassiveAreStartedWhenNoneIsFree) {
   ASSERT_TRUE(start(ProbeStart{}.with_flags({"--pool", "2", "--pool-passivate-after", "50"})));
   ASSERT_TRUE(wait_status("pool-1", WorkerStatus::kPassive));

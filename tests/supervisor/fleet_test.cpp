@@ -88,6 +88,20 @@ TEST_F(FleetTest, ErasingASleepingIdForgetsItsIdToo) {
   EXPECT_TRUE(fleet_.empty());
 }
 
+TEST_F(FleetTest, DroppingTheSleepingIdsKeepsTheAwakeOnesAndWakesNone) {
+  fleet_.sleep(0);
+  fleet_.sleep(9);
+  EXPECT_EQ(fleet_.drop_asleep(), 2u);
+  EXPECT_EQ(wakes_, 0);
+  EXPECT_EQ(fleet_.size(), 2u);
+  EXPECT_FALSE(fleet_.slot_of("w0"));
+  EXPECT_FALSE(fleet_.slot_of("w9"));
+  EXPECT_NE(fleet_.find_id("w1"), nullptr);
+  EXPECT_NE(fleet_.find_id("w2"), nullptr);
+  EXPECT_EQ(fleet_.find(9), nullptr);
+  EXPECT_EQ(fleet_.drop_asleep(), 0u);
+}
+
 TEST_F(FleetTest, ASlotThatCannotBeReadStaysAsleepAndIsNotFound) {
   fleet_.sleep(9);
   slots_.erase(9);
