@@ -359,6 +359,12 @@ void Supervisor::Loop::spawn(Entry& e) {
     if (!q) return fail("unable to create its mailbox: " + q.error().message, 0);
     e.rec.mailbox_generation = generation;
     e.mailbox_live = true;
+    // Published before the process exists: it reads the generation from the
+    // record as it attaches, and the spawn's own publish came later (a worker
+    // quick to attach found the released mailbox's name: "no queue ...").
+    if (auto st = reg_->write(e.rec); !st) {
+      return fail("unable to publish its new mailbox: " + st.error().message, 0);
+    }
   }
   // Its words page, allocated now: the worker's first store into a sparse
   // page of a full /dev/shm would be a SIGBUS.
