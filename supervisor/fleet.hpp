@@ -14,6 +14,7 @@
 #include <functional>
 #include <iterator>
 #include <map>
+#include <memory_resource>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -181,7 +182,12 @@ class Fleet {
   std::size_t asleep_count_ = 0;
   std::uint64_t token_floor_ = 0;
   Waker waker_;
-  std::unordered_map<std::string, std::uint32_t> by_id_;  // awake and asleep
+  // The id index's nodes (one per id, kept for the id's life) come from a
+  // pool of their own, not from between the records an import makes and
+  // drops: there they pinned the heap's pages and filled its bins with free
+  // chunks of every size (BENCHMARKS.md, "sleeping passive ids").
+  std::pmr::unsynchronized_pool_resource id_pool_;
+  std::pmr::unordered_map<std::string, std::uint32_t> by_id_{&id_pool_};  // awake and asleep
   std::unordered_map<pid_t, std::uint32_t> by_pid_;       // running processes
 };
 
