@@ -13,6 +13,10 @@
 // restores it. Nothing here waits beyond one commit (an fsync) and never for
 // a lock held by another process for more than a few tens of ms.
 //
+// The header counts a change as pending from the moment it is queued, before
+// the registry shows its effect or its put is answered: a reader that sees
+// the effect and `pending` 0 knows it is committed.
+//
 // Failures never stop anything: the changes stay pending and are retried,
 // the header says "failing" with the error, and the log says it at most once
 // a minute.
@@ -220,6 +224,7 @@ StoredWorker row_of(const Entry& e) {
 void Supervisor::Loop::persist(const Entry& e) {
   if (!store_) return;
   (void)store_->put(row_of(e));
+  publish_persistence(false);
 }
 
 // A worker restored from the database is written back only if its row would
@@ -234,23 +239,32 @@ void Supervisor::Loop::persist_restored(const Entry& e, const StoredWorker& was)
     return;
   }
   (void)store_->put(w);
+  publish_persistence(false);
 }
 
 void Supervisor::Loop::persist_update(const Entry& e) {
-  if (store_) (void)store_->set_payload(e.id, e.rec.payload, e.rec.value);
+  if (!store_) return;
+  (void)store_->set_payload(e.id, e.rec.payload, e.rec.value);
+  publish_persistence(false);
 }
 
 void Supervisor::Loop::persist_restarts(const Entry& e) {
-  if (store_) (void)store_->set_restarts(e.id, e.rec.restarts);
+  if (!store_) return;
+  (void)store_->set_restarts(e.id, e.rec.restarts);
+  publish_persistence(false);
 }
 
 void Supervisor::Loop::persist_passive(const Entry& e) {
-  if (store_) (void)store_->set_passive(e.id, e.stored_passive);
+  if (!store_) return;
+  (void)store_->set_passive(e.id, e.stored_passive);
+  publish_persistence(false);
 }
 
 void Supervisor::Loop::persist_removal(const Entry& e) {
   // Stopping the supervisor is not deleting its workers.
-  if (store_ && e.life.cause != lc::StopCause::kShutdown) (void)store_->remove(e.id);
+  if (!store_ || e.life.cause == lc::StopCause::kShutdown) return;
+  (void)store_->remove(e.id);
+  publish_persistence(false);
 }
 
 // A restored worker's exit history, from the database back into the registry.
@@ -280,6 +294,7 @@ void Supervisor::Loop::persist_exit(const Entry& e, const ExitRecord& x) {
   s.restarted = x.restarted;
   s.restart_in_ms = x.restart_in_ms;
   (void)store_->record_exit(s);
+  publish_persistence(false);
 }
 
 // ------------------------------------------------------------ the loop's part
