@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <deque>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -26,8 +27,10 @@ constexpr Millis kControlPoll{5};
 constexpr Millis kMailboxPoll{2};
 // A Client waits for one reply at a time, and a request that ends without its
 // reply retires the queue (retire_reply), so no late reply ever shares it with
-// the next one: one message is all a reply queue holds.
+// the next one: one message is all a reply queue holds. put_many alone keeps
+// two requests in flight, and makes its queue two deep.
 constexpr std::uint32_t kReplyDepth = 1;
+constexpr std::uint32_t kPutManyInFlight = 2;
 }  // namespace
 
 struct Client::Impl {
@@ -38,6 +41,7 @@ struct Client::Impl {
   std::optional<Queue> reply;
   std::optional<RunAs> reply_owner;  // whom `reply` was given to (nullopt: ours)
   std::uint64_t next_request = 1;
+  std::map<std::uint64_t, Frame> early;  // replies received before their turn
   struct CachedMailbox {
     std::uint64_t incarnation = 0;
     std::uint64_t generation = 0;
@@ -90,8 +94,8 @@ struct Client::Impl {
     }
   }
 
-  Status ensure_reply() {
-    if (reply && !reply->dead()) return {};
+  Status ensure_reply(std::uint32_t depth = kReplyDepth) {
+    if (reply && !reply->dead() && reply->depth() >= depth) return {};
     retire_reply();
     if (!self) self = ProcessIdentity::self();
     const auto h = reader.header();
@@ -101,7 +105,7 @@ struct Client::Impl {
     // One slot (kReplyDepth) of the largest frame a reply can be: Boost commits
     // every slot at creation (fallocate), and a one-shot dynmgrctl pays for each.
     auto q = Queue::create(names.reply(self->pid, self->start_time, serial.fetch_add(1)),
-                           kReplyDepth, h.control_msg_size);
+                           depth, h.control_msg_size);
     if (!q) return q.error();
     reply.emplace(std::move(*q));
     return {};
@@ -113,6 +117,7 @@ struct Client::Impl {
   // The next request makes a new queue under a new serial; a late reply then
   // finds no queue and is dropped by its sender.
   void retire_reply() noexcept {
+    early.clear();
     if (reply) Queue::remove(reply->name());
     reply.reset();
     reply_owner.reset();
@@ -139,12 +144,23 @@ struct Client::Impl {
   template <class Check>
   Result<json::value> receive_reply(std::uint64_t request_id, Deadline deadline,
                                     Check still_valid, bool& answered) {
+    if (auto it = early.find(request_id); it != early.end()) {
+      Frame f = std::move(it->second);
+      early.erase(it);
+      answered = true;
+      return protocol::parse_reply(f);
+    }
     for (;;) {
       auto f = reply->receive(Deadline::earliest(deadline, Deadline::after(kCrashPoll)));
       if (f) {
         if (f->kind == MessageKind::kReply && f->request_id == request_id) {
           answered = true;
           return protocol::parse_reply(*f);
+        }
+        // A later request's, still in flight (put_many): kept for its turn.
+        if (f->kind == MessageKind::kReply && f->request_id > request_id &&
+            f->request_id < next_request) {
+          early.emplace(f->request_id, std::move(*f));
         }
         continue;
       }
@@ -170,9 +186,21 @@ struct Client::Impl {
   // queue, deadline in CLOCK_MONOTONIC ms) builds the frame.
   template <class Make>
   Result<json::value> round_trip(Make make, Millis timeout) {
+    auto sent = send_request(make, timeout);
+    if (!sent) return sent.error();
+    return await_sent(*sent);
+  }
+
+  // round_trip's halves, for more than one request in flight (put_many).
+  struct Sent {
+    std::uint64_t id = 0;
+    Deadline deadline = Deadline::never();
+  };
+  template <class Make>
+  Result<Sent> send_request(Make make, Millis timeout, std::uint32_t depth = kReplyDepth) {
     const Deadline deadline = Deadline::after(timeout);
     if (auto st = await_supervisor(deadline); !st) return st.error();
-    if (auto st = ensure_reply(); !st) return st.error();
+    if (auto st = ensure_reply(depth); !st) return st.error();
     const std::uint64_t id = next_request++;
     const std::uint64_t deadline_mono_ms =
         mono_ms() + static_cast<std::uint64_t>(std::max<Millis::rep>(timeout.count(), 1));
@@ -185,9 +213,14 @@ struct Client::Impl {
       }
       return st.error();
     }
+    return Sent{id, deadline};
+  }
+
+  Result<json::value> await_sent(const Sent& sent) {
+    const Deadline deadline = sent.deadline;
     // A supervisor that dies with the request queued leaves it to its
     // successor, which answers it if it adopts in time.
-    auto r = await_reply(id, deadline, [this]() -> Status {
+    auto r = await_reply(sent.id, deadline, [this]() -> Status {
       if (auto st = ensure_readable(); !st) {
         return make_error(Errc::kNoSupervisor, "the supervisor exited before replying");
       }
@@ -476,9 +509,9 @@ struct Client::Impl {
 };
 
 // The items are cut into requests that fit one control frame each, both
-// ways: the request's items, and the reply's items at their shortest
-// (protocol::put_many_reply_reserve), which the supervisor falls back to
-// when full records would not fit. Requests go one after another: the
+// ways: the request's items, and the reply's items (short records, and
+// error messages cut: protocol::put_many_reply_reserve). Two requests are in flight at a time
+// (the next one is made and sent while the supervisor puts this one); the
 // workers of one request start side by side in the supervisor.
 std::vector<Result<SlotRecord>> Client::Impl::put_many(const std::vector<Client::PutItem>& items,
                                                        Client::PutManyOptions options,
@@ -539,9 +572,16 @@ std::vector<Result<SlotRecord>> Client::Impl::put_many(const std::vector<Client:
     pending.push_back({i, request_bytes, reply_bytes});
   }
 
-  std::optional<Error> stopped;  // the supervisor is gone or overwhelmed: send no more
-  std::size_t next = 0;
-  while (next < pending.size()) {
+  // Cut into requests first; then up to kPutManyInFlight of them in flight,
+  // so that the supervisor puts one batch while this process makes the next
+  // (an import of a million ids spent half its time with one side idle).
+  struct Batch {
+    std::size_t begin;
+    std::size_t end;
+    Sent sent;
+  };
+  std::vector<Batch> batches;
+  for (std::size_t next = 0; next < pending.size();) {
     std::size_t end = next;
     std::size_t request_bytes = 0;
     std::size_t reply_bytes = 0;
@@ -552,42 +592,74 @@ std::vector<Result<SlotRecord>> Client::Impl::put_many(const std::vector<Client:
       reply_bytes += pending[end].reply_bytes;
       ++end;
     }
-    if (stopped) {
-      for (std::size_t k = next; k < end; ++k) {
-        out[pending[k].index] =
-            make_error(stopped->code, "not sent after an earlier batch failed: " + stopped->message);
+    batches.push_back({next, end, Sent{}});
+    next = end;
+  }
+  auto fail = [&](const Batch& b, const Error& e) {
+    for (std::size_t k = b.begin; k < b.end; ++k) out[pending[k].index] = e;
+  };
+  std::optional<Error> stopped;  // the supervisor is gone or overwhelmed: send no more
+  auto stops = [&stopped](const Error& e) {
+    if (e.code == Errc::kNoSupervisor || e.code == Errc::kTimeout) stopped = e;
+  };
+  std::deque<Batch*> flight;
+  std::size_t to_send = 0;
+  while (to_send < batches.size() || !flight.empty()) {
+    while (to_send < batches.size() && flight.size() < kPutManyInFlight) {
+      Batch& b = batches[to_send++];
+      if (stopped) {
+        fail(b, make_error(stopped->code, "not sent after an earlier batch failed: " + stopped->message));
+        continue;
       }
-      next = end;
-      continue;
+      protocol::PutManyRequest req;
+      req.only_new = options.only_new;
+      req.passive = options.passive;
+      req.items.reserve(b.end - b.begin);
+      for (std::size_t k = b.begin; k < b.end; ++k) {
+        const auto& item = items[pending[k].index];
+        req.items.push_back({item.id, item.spec.to_json()});
+      }
+      auto sent = send_request(
+          [&req](std::uint64_t id, const std::string& reply_to, std::uint64_t deadline_mono_ms) {
+            req.reply_to = reply_to;
+            req.deadline_mono_ms = deadline_mono_ms;
+            return protocol::make_put_many(id, req);
+          },
+          timeout, kPutManyInFlight);
+      if (!sent) {
+        fail(b, sent.error());
+        stops(sent.error());
+        continue;
+      }
+      b.sent = *sent;
+      flight.push_back(&b);
     }
-    protocol::PutManyRequest req;
-    req.only_new = options.only_new;
-    req.passive = options.passive;
-    req.items.reserve(end - next);
-    for (std::size_t k = next; k < end; ++k) {
-      const auto& item = items[pending[k].index];
-      req.items.push_back({item.id, item.spec.to_json()});
-    }
-    auto r = round_trip(
-        [&req](std::uint64_t id, const std::string& reply_to, std::uint64_t deadline_mono_ms) {
-          req.reply_to = reply_to;
-          req.deadline_mono_ms = deadline_mono_ms;
-          return protocol::make_put_many(id, req);
-        },
-        timeout);
-    auto results = r ? protocol::parse_put_many_result(*r, end - next)
+    if (flight.empty()) continue;
+    Batch& b = *flight.front();
+    flight.pop_front();
+    auto r = await_sent(b.sent);
+    auto results = r ? protocol::parse_put_many_result(*r, b.end - b.begin)
                      : Result<std::vector<Result<json::value>>>(r.error());
     if (!results) {
-      for (std::size_t k = next; k < end; ++k) out[pending[k].index] = results.error();
-      const Errc code = results.error().code;
-      if (code == Errc::kNoSupervisor || code == Errc::kTimeout) stopped = results.error();
-    } else {
-      for (std::size_t k = next; k < end; ++k) {
-        const std::size_t i = pending[k].index;
-        out[i] = ready_record(std::move((*results)[k - next]), items[i].id);
+      fail(b, results.error());
+      stops(results.error());
+      if (!reply) {
+        // Its queue was retired unanswered (await_reply): the replies of the
+        // requests sent after it can no longer arrive. Their items may
+        // still have started, as this one's may.
+        for (Batch* later : flight) {
+          fail(*later, make_error(results.error().code,
+                                  "no answer after an earlier batch failed: " +
+                                      results.error().message));
+        }
+        flight.clear();
       }
+      continue;
     }
-    next = end;
+    for (std::size_t k = b.begin; k < b.end; ++k) {
+      const std::size_t i = pending[k].index;
+      out[i] = ready_record(std::move((*results)[k - b.begin]), items[i].id);
+    }
   }
   return out;
 }

@@ -258,6 +258,16 @@ json::object record_to_json(const SlotRecord& r, json::storage_ptr sp) {
   return worker_to_json(r, std::move(sp));
 }
 
+json::object short_record_json(const SlotRecord& r) {
+  json::object o;
+  o.reserve(4);
+  o.emplace("id", r.id);
+  o.emplace("slot", r.slot);
+  o.emplace("status", display_status(r));
+  o.emplace("pid", r.pid);
+  return o;
+}
+
 Result<SlotRecord> record_from_json(const json::object& o) {
   auto w = worker_from_json(o);
   if (!w) return w.error();

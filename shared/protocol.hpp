@@ -59,10 +59,10 @@ Result<ControlRequest> parse_control_request(const Frame& frame);
 //   {"ok":true,"result":{"items":[<item>...]}}, one <item> per request item, in
 //   order, each shaped as a whole put reply: {"ok":true,"result":RECORD} or
 //   {"ok":false,"error":{"code","message"}}.
-// When full records would not fit in one control-sized frame, RECORD is
-// shortened to {"id","slot","status","pid"} (a record_from_json-able subset:
-// the client reads the rest from the registry) and error messages to
-// kPutManyMessageLimit bytes. The client cuts its batches so that even this
+// RECORD is short_record_json's {"id","slot","status","pid"} (a
+// record_from_json-able subset: the client reads the rest from the registry)
+// and, when the items would not fit in one control-sized frame, error messages
+// are cut to kPutManyMessageLimit bytes. The client cuts its batches so that even this
 // short reply fits: put_many_reply_reserve() bytes per item.
 struct PutManyItem {
   std::string id;
@@ -131,6 +131,8 @@ Result<MailboxMessage> parse_mailbox_message(const Frame& frame);
 // ---- registry records as JSON (the `state --json` worker shape, derived from
 // WorkerInfo's description: see worker_info.hpp)
 json::object record_to_json(const SlotRecord& r, json::storage_ptr sp = {});
+// {"id","slot","status","pid"}: an import item's record (kPutMany).
+json::object short_record_json(const SlotRecord& r);
 // The inverse, for a record received in a reply (pid start time, incarnation
 // and mailbox generation are not in it and stay 0).
 Result<SlotRecord> record_from_json(const json::object& o);

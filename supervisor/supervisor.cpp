@@ -427,6 +427,15 @@ void Supervisor::Loop::reply_error(const Waiter& w, Errc code, const std::string
   reply(w, protocol::reply_error(w.request_id, make_error(code, message)));
 }
 
+void Supervisor::Loop::reply_record(const Waiter& w, const SlotRecord& rec) {
+  if (w.batch == 0) {
+    return reply(w, protocol::reply_ok(w.request_id, protocol::record_to_json(rec)));
+  }
+  // Made short here, not cut from the whole record later: an import of a
+  // million ids made each whole record, then parsed it back to cut it.
+  collect(w, R"({"ok":true,"result":)" + to_json(protocol::short_record_json(rec)) + "}");
+}
+
 // ------------------------------------------------------------ the machines
 
 lc::Context Supervisor::Loop::context(const Entry& e) const {

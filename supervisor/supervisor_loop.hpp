@@ -90,6 +90,9 @@ class Supervisor::Loop {
   lifecycle::Context context(const Entry& e) const;
   void reply(const Waiter& w, const Frame& f);
   void reply_error(const Waiter& w, Errc code, const std::string& message);
+  // A put's answer: the worker's whole record; an import item's, its short
+  // form (protocol.hpp, kPutMany), which is all its batch has room for.
+  void reply_record(const Waiter& w, const SlotRecord& rec);
 
   // supervisor_store.cpp: the state database (nothing here when it is off)
   void open_store();

@@ -265,7 +265,7 @@ bool Supervisor::Loop::carry_out(std::uint32_t slot, lc::Action& a) {
       break;
     case lc::ActionKind::kReplyRecord:
       for (const auto& w : a.waiters)
-        reply(w, protocol::reply_ok(w.request_id, protocol::record_to_json(e->rec)));
+        reply_record(w, e->rec);
       break;
     case lc::ActionKind::kRemoveSlot:
       remove(slot);
@@ -555,7 +555,7 @@ Result<std::uint32_t> Supervisor::Loop::start_new(const std::string& id, ChildSp
     }
     if (waiter) {
       if (Entry* now = fleet_.find(at); now != nullptr && now->rec.incarnation == incarnation) {
-        reply(*waiter, protocol::reply_ok(waiter->request_id, protocol::record_to_json(now->rec)));
+        reply_record(*waiter, now->rec);
       }
     }
     run_inbox();

@@ -210,6 +210,32 @@ TEST_F(Import, PutManyFromCpp) {
   EXPECT_TRUE(c.put_many({}).empty());
 }
 
+// put_many keeps two requests in flight: a later batch's reply that arrives
+// before an earlier one's (whose worker is slow to start) is kept for its
+// turn, not dropped as stale. Without that the later batch's items would fail
+// with a timeout.
+TEST_F(Import, ALaterBatchAnsweredFirstIsKeptForItsTurn) {
+  Client c = daemon_->client();
+  ChildSpec quick;
+  quick.timeout_ms = 0;
+  ChildSpec slow = quick;
+  slow.payload = parse(R"({"init": "sleep", "init_sleep_ms": 1500})");
+  // A batch holds 8 items here (2 048-byte frames, the reply's reserve per item).
+  std::vector<Client::PutItem> items{{"s0", slow}};
+  for (int i = 1; i < 12; ++i) items.push_back({"q" + std::to_string(i), quick});
+  auto rs = c.put_many(items);
+  ASSERT_EQ(rs.size(), items.size());
+  for (std::size_t i = 0; i < rs.size(); ++i) {
+    ASSERT_TRUE(rs[i]) << items[i].id << ": " << rs[i].error().message;
+    EXPECT_EQ(rs[i]->id, items[i].id);
+    EXPECT_EQ(rs[i]->status, WorkerStatus::kRunning) << items[i].id;
+    EXPECT_GT(rs[i]->pid, 0) << items[i].id;
+  }
+  // The same Client goes on with single requests on its two-deep reply queue.
+  auto g = c.call("q11", json::value("get"));
+  EXPECT_TRUE(g) << g.error().message;
+}
+
 // README "Passivation": --passive registers without starting anything; the
 // first call starts the worker from the imported payload.
 TEST_F(Import, PassiveRegistersTheIdsWithoutAProcess) {
