@@ -111,15 +111,63 @@ WorkerContext g_context;  // one worker per process
 // Set by the supervisor watch when the supervisor it watches has ended.
 std::atomic<bool> g_orphaned{false};
 
-// Watches the current supervisor from a small thread blocked in poll() on a
-// pidfd: a worker outlives its supervisor (PDEATHSIG would kill it with the
-// first crash) and must notice the death of one that adopted it, which is not
-// its parent. When the supervisor ends, the thread sets g_orphaned and wakes
-// the loop as a signal would; the loop then arms it again for the successor.
-// Costs nothing while the supervisor lives: no timer, no wake-up.
+// Watches the current supervisor. A worker outlives its supervisor (a lethal
+// PDEATHSIG would kill it with the first crash) and must notice the death of
+// one that adopted it, which is not its parent.
+//
+// While the supervisor is the worker's parent (every worker it started), the
+// kernel tells: PR_SET_PDEATHSIG with SIGURG, whose handler wakes the loop,
+// which then looks (parent_check()). Otherwise (adopted by a successor), a
+// small thread blocked in poll() on a pidfd sets g_orphaned and wakes the loop
+// as a signal would. The thread is started only then: an idle worker of the
+// supervisor that started it is one thread, not two (a kernel stack, a task
+// and the thread's stack pages fewer; BENCHMARKS.md, "an idle worker's
+// memory"). Neither costs anything while the supervisor lives: no timer, no
+// wake-up.
 class SupervisorWatch {
  public:
+  // The loop thread only, as every member but watch().
   void arm(pid_t pid, std::uint64_t start_time) {
+    if (!started_ && pid == ::getppid() && watch_parent(pid, start_time)) return;
+    arm_thread(pid, start_time);
+  }
+
+  // A change of user or group clears PDEATHSIG: set again (or watched by the
+  // thread, if that fails).
+  void identity_changed() {
+    if (parent_pid_ == 0) return;
+    const pid_t pid = parent_pid_;
+    if (!watch_parent(pid, parent_start_)) arm_thread(pid, parent_start_);
+  }
+
+  // On SIGURG: did the parent watched through PDEATHSIG end? The kernel
+  // gives the worker its new parent before it sends the signal, while the old
+  // one may not read as exited in /proc yet: the parent pid is what tells.
+  // SIGURG also says "recheck" (the supervisor recreated an object): then the
+  // parent is the same, and nothing changes.
+  void parent_check() {
+    if (parent_pid_ != 0 && ::getppid() != parent_pid_) orphaned();
+  }
+
+ private:
+  // Set, then checked: a parent that died just before has reparented us
+  // already, and sends nothing.
+  bool watch_parent(pid_t pid, std::uint64_t start_time) {
+    if (::prctl(PR_SET_PDEATHSIG, SIGURG) != 0) return false;
+    parent_pid_ = pid;
+    parent_start_ = start_time;
+    if (::getppid() != pid) orphaned();
+    return true;
+  }
+
+  void orphaned() {
+    parent_pid_ = 0;
+    g_orphaned.store(true);
+    wake_from_handler();
+  }
+
+  void arm_thread(pid_t pid, std::uint64_t start_time) {
+    parent_pid_ = 0;
     {
       std::lock_guard<std::mutex> l(mu_);
       pid_ = pid;
@@ -130,7 +178,6 @@ class SupervisorWatch {
     if (!started_) start();
   }
 
- private:
   void start() {
     started_ = true;
     pthread_attr_t attr;
@@ -179,12 +226,14 @@ class SupervisorWatch {
     }
   }
 
+  pid_t parent_pid_ = 0;  // watched through PDEATHSIG
+  std::uint64_t parent_start_ = 0;
   std::mutex mu_;
   std::condition_variable cv_;
   pid_t pid_ = 0;
   std::uint64_t start_time_ = 0;
   bool armed_ = false;
-  bool started_ = false;  // loop thread only
+  bool started_ = false;
 };
 
 constexpr Millis kControlSendTimeout{5000};
@@ -235,6 +284,7 @@ class WorkerRuntime {
       report_failing(st.error().message);
       return 1;
     }
+    watch_.identity_changed();
     auto init = callback(Callback::kInit, [&] { return m_.init(id_, payload_); });
     if (!init) return 1;
     {
@@ -436,6 +486,7 @@ class WorkerRuntime {
       g_woken = 0;
       if (g_recheck) {
         g_recheck = 0;
+        watch_.parent_check();
         recheck();
       }
       if (g_housekeeping) {

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <optional>
 #include <utility>
@@ -296,6 +297,38 @@ TEST_F(Adoption, OrphansStopThemselvesCleanlyOnceTheGraceIsOver) {
   auto c = Client::connect(Client::Options{instance_, Millis(1000)});
   ASSERT_FALSE(c);
   EXPECT_EQ(c.error().code, Errc::kNoSupervisor);
+}
+
+// How a worker notices its supervisor's death (worker_runtime.cpp,
+// SupervisorWatch): its parent's through PDEATHSIG, with no thread of its
+// own; an adopter's, which is not its parent, through a thread. Both lead to
+// a clean stop once the grace is over.
+TEST_F(Adoption, AnAdoptedWorkerWatchesItsAdopterAndStopsWhenItDiesToo) {
+  const auto flags = kStart.with_flags({"--orphan-grace", "1000"});
+  ASSERT_TRUE(start(flags));
+  auto a = put("a", spec(nullptr));
+  ASSERT_TRUE(a);
+  auto threads = [&] {
+    std::ifstream in("/proc/" + std::to_string(a->pid) + "/status");
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.rfind("Threads:", 0) == 0) return std::stoi(line.substr(8));
+    }
+    return 0;
+  };
+  EXPECT_EQ(threads(), 1);  // the supervisor is its parent
+  kill_supervisor();
+  ASSERT_TRUE(take_over(flags));
+  ASSERT_TRUE(wait_record("a", [&](const WorkerInfo& w) {
+    return w.status == WorkerStatus::kRunning && w.pid == a->pid;
+  }));
+  EXPECT_EQ(client().header().adopted, 1u);
+  // Told of its adopter when it rings; then watched by a thread.
+  EXPECT_TRUE(wait_until([&] { return threads() == 2; })) << threads();
+  kill_supervisor();
+  EXPECT_TRUE(gone(a->pid)) << "pid " << a->pid << " outlived its grace";
+  EXPECT_TRUE(wait_until([&] { return log_lines("terminate", "a orphaned").size() == 1; },
+                         testing::kWait, 1ms));
 }
 
 TEST_F(Adoption, AStopInProgressWhenTheSupervisorDiedIsFinishedAsADelete) {
