@@ -82,19 +82,21 @@ class Client {
   // message size allows, at most 128 items each (`dynmgrctl import`). Each item is checked and started
   // exactly as put (or, with only_new, put_new) would, and the supervisor
   // answers a request once every item in it has its outcome, so the workers
-  // of one request start side by side. A bad item never keeps the others
-  // from starting.
+  // of one request start side by side; two requests are in flight at a time.
+  // A bad item never keeps the others from starting.
   //
   // Returns one Result per item, in the order of `items` (the vector is
-  // always items.size() long): the worker's record once it was ready, as put
-  // returns, or that item's error: put's errors (kInvalid, kTooLarge, kFull,
+  // always items.size() long): the worker's record once it was ready, read
+  // from the registry (if its slot has moved on since, only the id, slot,
+  // status and pid of the answer), or that item's error: put's errors (kInvalid, kTooLarge, kFull,
   // kExists, kFailed), plus kInvalid for an id that appears earlier in
   // `items` (the later one is refused, nothing is put for it) and kTooLarge
   // for an item whose request alone exceeds the control queue's message size.
   // Errors of the request itself (kNoSupervisor, kTimeout) are given to every
   // item of that request; after one, the items not yet sent are not sent and
-  // get the same error, saying so. kTimeout: the items of that request may
-  // still start. Each request has the deadline timeout().
+  // get the same error, saying so (as do those of a request in flight behind
+  // one that got no answer). kTimeout: the items of that request may still
+  // start. Each request has the deadline timeout().
   //
   // passive registers the ids without starting them (README "Passivation"):
   // each is answered with its `passive` record at once, no process is started.
