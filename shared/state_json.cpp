@@ -66,15 +66,11 @@ StateJsonWriter::StateJsonWriter(const InstanceInfo& h, const std::string& insta
 }
 
 void StateJsonWriter::add(const WorkerInfo& r) {
-  // One worker's nodes from a stack arena, released when it is written: the
-  // stream costs no malloc per node and no memory that grows with the fleet.
-  // to_json() per worker gives the bytes it gives the whole document (its
-  // rewrite of doubles is per number).
-  unsigned char arena[4096];
-  json::monotonic_resource mr(arena, sizeof arena);
+  // Written member by member (append_worker_json), into the stream: no
+  // memory that grows with the fleet, and no object made per worker.
   if (!first_) out_ += ',';
   first_ = false;
-  out_ += to_json(json::value(worker_to_json(r, json::storage_ptr(&mr))));
+  append_worker_json(r, out_);
 }
 
 void StateJsonWriter::finish() { out_ += "]}"; }

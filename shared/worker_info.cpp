@@ -1,10 +1,15 @@
 #include "shared/worker_info.hpp"
 
+#include <algorithm>
 #include <array>
 #include <boost/describe/members.hpp>
+#include <boost/json/monotonic_resource.hpp>
 #include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 #include <boost/mp11/algorithm.hpp>
+#include <charconv>
 #include <cstdio>
+#include <cstring>
 #include <sstream>
 #include <type_traits>
 
@@ -146,6 +151,47 @@ json::value to_value(const T& v, const json::storage_ptr& sp) {
   }
 }
 
+// ---- one member as JSON text, by type (append_worker_json)
+// A string as Boost.JSON's serializer writes it: the common one, with nothing
+// to escape, as it is.
+void append_string(std::string& out, std::string_view s) {
+  const bool plain = std::none_of(s.begin(), s.end(), [](char c) {
+    return c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20;
+  });
+  if (plain) {
+    // One growth, not three appends (std::string's members are not inlined).
+    const std::size_t at = out.size();
+    out.resize(at + s.size() + 2);
+    char* p = out.data() + at;
+    *p = '"';
+    std::memcpy(p + 1, s.data(), s.size());
+    p[s.size() + 1] = '"';
+  } else {
+    out += json::serialize(json::string_view(s.data(), s.size()));
+  }
+}
+
+template <class T>
+void append_member(std::string& out, const T& v) {
+  if constexpr (std::is_same_v<T, std::string>) {
+    append_string(out, v);
+  } else if constexpr (kIsDescribedEnum<T>) {
+    append_string(out, to_string(v));
+  } else if constexpr (std::is_same_v<T, bool>) {
+    out += v ? "true" : "false";
+  } else if constexpr (std::is_integral_v<T>) {
+    char buf[24];
+    const auto r = std::to_chars(buf, buf + sizeof buf, v);
+    out.append(buf, r.ptr);
+  } else {
+    // JSON texts, exits, doubles: as worker_to_json makes them, from a stack
+    // arena, through the same to_json.
+    unsigned char arena[2048];
+    json::monotonic_resource mr(arena, sizeof arena);
+    out += to_json(to_value(v, json::storage_ptr(&mr)));
+  }
+}
+
 // ---- one member from JSON, by type; false when the field has the wrong shape
 template <class T>
 bool from_value(const json::value& v, T& out) {
@@ -223,6 +269,31 @@ json::object worker_to_json(const WorkerInfo& r, json::storage_ptr sp) {
     }
   });
   return o;
+}
+
+void append_worker_json(const WorkerInfo& r, std::string& out) {
+  // Each member's `{"name":` or `,"name":`, made once.
+  static const std::array<std::string, kMemberCount> keys = [] {
+    std::array<std::string, kMemberCount> k;
+    std::size_t i = 0;
+    boost::mp11::mp_for_each<Members>([&](auto d) {
+      std::string name;
+      append_string(name, d.name);
+      k[i] = (i == 0 ? "{" : ",") + name + ":";
+      ++i;
+    });
+    return k;
+  }();
+  std::size_t i = 0;
+  boost::mp11::mp_for_each<Members>([&](auto d) {
+    out += keys[i++];
+    if constexpr (is_status<decltype(d)>()) {
+      append_string(out, display_status(r));
+    } else {
+      append_member(out, r.*d.pointer);
+    }
+  });
+  out += '}';
 }
 
 Result<WorkerInfo> worker_from_json(const json::object& o) {

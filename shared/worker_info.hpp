@@ -17,6 +17,10 @@ namespace dynmgr {
 // order. sp: where the object's memory comes from (a monotonic resource for
 // bulk output).
 json::object worker_to_json(const WorkerInfo& r, json::storage_ptr sp = {});
+// The same object as text, appended to `out`: exactly to_json(worker_to_json(r)),
+// written member by member without building the object (`state --json` of a
+// million ids spent most of its time making and searching objects).
+void append_worker_json(const WorkerInfo& r, std::string& out);
 // The inverse. kInvalid when id, slot or status is missing, or a field has the
 // wrong type; absent fields keep their defaults.
 Result<WorkerInfo> worker_from_json(const json::object& o);

@@ -54,6 +54,19 @@ std::vector<WorkerInfo> fleet() {
   escapes.last_exit.code = 9;
   escapes.last_exit.reason = "killed by SIGKILL \"\xe2\x80\x94\"";
   v.push_back(escapes);
+  // Strings that need escaping where the writer takes them as they are
+  // otherwise, and texts that are not JSON (shown as strings).
+  WorkerInfo raw;
+  raw.id = "ctl\x01 \"q\" back\\slash\ttab";
+  raw.payload = JsonText("not json {");
+  raw.value = JsonText("");
+  raw.options = JsonText("{\"k\": 1e-7}");
+  raw.user = "\x1f";
+  raw.pid = -1;
+  raw.last_exit.kind = ExitInfo::Kind::kExited;
+  raw.last_exit.code = -3;
+  raw.last_exit.reason = "line\nbreak";
+  v.push_back(raw);
   return v;
 }
 
