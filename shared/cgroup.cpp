@@ -11,6 +11,7 @@
 #include <charconv>
 #include <chrono>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <string_view>
 
@@ -110,6 +111,33 @@ Result<std::string> own_directory() {
   if (mount_root != "/" && own.rfind(mount_root, 0) == 0) own = own.substr(mount_root.size());
   if (own == "/") own.clear();
   return mount_point + own;
+}
+
+bool mountinfo_favors_dynamic_moves(const std::string& mountinfo) {
+  std::istringstream in(mountinfo);
+  std::string line;
+  while (std::getline(in, line)) {
+    const auto dash = line.find(" - ");
+    if (dash == std::string::npos) continue;
+    // After the separator: the type, the source, the super options.
+    std::istringstream tail(line.substr(dash + 3));
+    std::string fstype, source, options;
+    tail >> fstype >> source >> options;
+    if (fstype != "cgroup2") continue;
+    std::istringstream opts(options);
+    std::string opt;
+    while (std::getline(opts, opt, ',')) {
+      if (opt == "favordynmods") return true;
+    }
+    return false;  // the first cgroup2 mount, as own_directory() takes it
+  }
+  return false;
+}
+
+bool favors_dynamic_moves() {
+  std::ifstream mi("/proc/self/mountinfo");
+  std::string text((std::istreambuf_iterator<char>(mi)), std::istreambuf_iterator<char>());
+  return mountinfo_favors_dynamic_moves(text);
 }
 
 Result<std::string> prepare_instance(const std::string& instance) {

@@ -30,6 +30,13 @@ namespace dynmgr::cgroup {
 // /proc/self/cgroup. kNotFound when no cgroup2 is mounted.
 Result<std::string> own_directory();
 
+// Whether the cgroup2 mount has the `favordynmods` option: without it, moving
+// a process into a cgroup (a worker entering its leaf) waits for an RCU grace
+// period when no move happened in the last one (README "Containment"). From
+// /proc/self/mountinfo; mountinfo_favors_dynamic_moves parses one such text.
+bool favors_dynamic_moves();
+bool mountinfo_favors_dynamic_moves(const std::string& mountinfo);
+
 // Creates (or reuses) `<own>/dynmgr.<instance>` and proves a leaf can be made
 // and entered there: mkdir of a probe leaf, write access to its cgroup.procs
 // and to the source's. Returns the instance directory. The reason is one line

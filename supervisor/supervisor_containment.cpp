@@ -36,6 +36,13 @@ Status Supervisor::Loop::choose_containment() {
       containment_ = Containment::kCgroup;
       leaf_root_ = *dir;
       log_info("containment: cgroup (a leaf per worker under " + *dir + ")");
+      if (!cgroup::favors_dynamic_moves()) {
+        log_info(
+            "containment: cgroup2 is mounted without favordynmods: a worker started after a "
+            "quiet spell waits for an RCU grace period (about 10-20 ms) to enter its leaf; "
+            "`mount -o remount,favordynmods` on the cgroup2 mount removes that wait (README "
+            "\"Containment\")");
+      }
       return {};
     }
     if (want == ContainmentWanted::kCgroup) {

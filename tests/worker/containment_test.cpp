@@ -301,5 +301,23 @@ TEST_F(NoCgroup, ContainmentCgroupFailsTheStartWithOneClearLine) {
   EXPECT_EQ(shm_objects(names_), std::vector<std::string>{}) << "nothing is left started";
 }
 
+// The super options of the first cgroup2 mount decide (README "Containment":
+// the start log's hint about favordynmods).
+TEST(CgroupMount, FavordynmodsIsReadFromTheFirstCgroup2MountsSuperOptions) {
+  const std::string v1 =
+      "35 25 0:30 / /sys/fs/cgroup/memory rw,nosuid - cgroup cgroup rw,favordynmods,memory\n";
+  const std::string plain =
+      "34 25 0:29 / /sys/fs/cgroup/unified rw,nosuid,nodev shared:9 - cgroup2 cgroup2 "
+      "rw,nsdelegate\n";
+  const std::string favored =
+      "34 25 0:29 / /sys/fs/cgroup rw,relatime shared:9 - cgroup2 cgroup2 "
+      "rw,nsdelegate,favordynmods,memory_recursiveprot\n";
+  EXPECT_FALSE(cgroup::mountinfo_favors_dynamic_moves(""));
+  EXPECT_FALSE(cgroup::mountinfo_favors_dynamic_moves(v1));  // not a cgroup2 mount
+  EXPECT_FALSE(cgroup::mountinfo_favors_dynamic_moves(v1 + plain));
+  EXPECT_TRUE(cgroup::mountinfo_favors_dynamic_moves(v1 + favored));
+  EXPECT_FALSE(cgroup::mountinfo_favors_dynamic_moves(plain + favored));  // the first one
+}
+
 }  // namespace
 }  // namespace dynmgr::testing
