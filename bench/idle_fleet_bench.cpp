@@ -1,6 +1,7 @@
 // Grows a fleet of idle workers in steps and reports, at each step, what the
-// idle fleet costs the machine (busy CPU % of the whole machine, and of the
-// supervisor alone; worker wake-ups per second) and how
+// idle fleet costs the machine (busy CPU % of the whole machine; of the
+// supervisor alone; of the supervisor and every worker, as a share of the
+// machine; worker wake-ups per second) and how
 // fast the supervisor still takes puts. Two configurations side by side, in
 // the same run:
 //   timer   every worker runs housekeeping on a 5 s timer (what every worker
@@ -136,8 +137,9 @@ void run(const Config& cfg, int step, int idle_s) {
       std::this_thread::sleep_for(std::chrono::milliseconds(500));  // watchdog period
     }
   });
-  std::printf("== %s\n%8s %10s %12s %10s %14s %10s %12s %12s\n", cfg.label, "workers", "puts/s",
-              "idle CPU %", "sup CPU %", "wake-ups/s", "load1", "KiB/worker", "mbox KiB/w");
+  std::printf("== %s\n%8s %10s %12s %10s %11s %14s %10s %12s %12s\n", cfg.label, "workers",
+              "puts/s", "idle CPU %", "sup CPU %", "dynmgr CPU %", "wake-ups/s", "load1",
+              "KiB/worker", "mbox KiB/w");
   dynmgr::ChildSpec spec;
   spec.timeout_ms = 0;
   spec.payload = dynmgr::json::object{{"n", 0}};
@@ -168,9 +170,11 @@ void run(const Config& cfg, int step, int idle_s) {
     // The last casts' mailboxes give their pages back a second later.
     if (!cfg.timer) std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // see above
     std::uint64_t sw0 = 0;
+    double fleet0 = 0;
     for (pid_t p : pids) sw0 += context_switches(p);
+    for (pid_t p : pids) fleet0 += process_cpu_seconds(p);
     // The window holds only the sleep: this process's reads of every
-    // worker's /proc status (10 000 files) are outside it.
+    // worker's /proc files (10 000 of each) are outside it.
     const double cpu0 = bench::system_cpu_seconds();
     const double sup0 = process_cpu_seconds(sup);
     const std::uint64_t w0 = bench::now_ns();
@@ -179,14 +183,23 @@ void run(const Config& cfg, int step, int idle_s) {
     const double cpu1 = bench::system_cpu_seconds();
     const double sup1 = process_cpu_seconds(sup);
     std::uint64_t sw1 = 0;
+    double fleet1 = 0;
     for (pid_t p : pids) sw1 += context_switches(p);
+    for (pid_t p : pids) fleet1 += process_cpu_seconds(p);
+    // The supervisor and every worker: what dynmgr itself costs, apart from
+    // the kernel's own threads (on the development VM, DAMON's kdamond
+    // monitors physical memory and its CPU grows with the memory in use).
+    const double dynmgr_pct =
+        ((sup1 - sup0) + (fleet1 - fleet0)) /
+        (wall * static_cast<double>(::sysconf(_SC_NPROCESSORS_ONLN))) * 100;
     const double cpu_pct = (cpu1 - cpu0) / (wall * static_cast<double>(::sysconf(_SC_NPROCESSORS_ONLN))) * 100;
     const double sup_pct = (sup1 - sup0) / wall * 100;
     const std::uint64_t avail = mem_available_kib();
     const double per_worker = avail0 > avail ? static_cast<double>(avail0 - avail) / n : 0;
     const double mbox = static_cast<double>(mailbox_bytes(name)) / 1024 / n;
-    std::printf("%8d %10.0f %12.2f %10.2f %14.0f %10.1f %12.1f %12.1f%s\n", n, block / put_s,
-                cpu_pct, sup_pct, static_cast<double>(sw1 - sw0) / wall, loadavg1(), per_worker, mbox,
+    std::printf("%8d %10.0f %12.2f %10.2f %11.2f %14.0f %10.1f %12.1f %12.1f%s\n", n,
+                block / put_s, cpu_pct, sup_pct, dynmgr_pct, static_cast<double>(sw1 - sw0) / wall,
+                loadavg1(), per_worker, mbox,
                 failed > 0 ? "  (some puts failed)" : "");
     std::fflush(stdout);
   }
