@@ -26,21 +26,6 @@ long status_kb(pid_t pid, const char* key) {
   return -1;
 }
 
-double cpu_seconds(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const auto close = s.rfind(')');
-  std::istringstream rest(s.substr(close + 2));
-  std::string field;
-  unsigned long long utime = 0, stime = 0;
-  for (int i = 3; i <= 15 && rest >> field; ++i) {
-    if (i == 14) utime = std::stoull(field);
-    if (i == 15) stime = std::stoull(field);
-  }
-  return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
-}
-
-
 template <class F>
 double parallel(int workers, int clients, const std::string& name, F op) {
   std::atomic<int> next{0};
@@ -82,7 +67,7 @@ int main(int argc, char** argv) {
   dynmgr::ChildSpec spec;
   spec.timeout_ms = 0;
   spec.payload = dynmgr::json::object{{"n", 0}};
-  const double sup_cpu0 = cpu_seconds(sup);
+  const double sup_cpu0 = bench::process_cpu_seconds(sup);
   const double sys_cpu0 = bench::system_cpu_seconds();
   const double put_s = parallel(workers, clients, name, [&](dynmgr::Client& c, int i) {
     return static_cast<bool>(c.put("w" + std::to_string(i), spec));
@@ -90,16 +75,16 @@ int main(int argc, char** argv) {
   std::printf("put %d workers with %d clients: %.2f s (%.0f puts/s)   (target <= 10 s)\n", workers,
               clients, put_s, workers / put_s);
   std::printf("   CPU while putting: supervisor %.2f s, whole machine %.2f s of %.2f s available\n",
-              cpu_seconds(sup) - sup_cpu0, bench::system_cpu_seconds() - sys_cpu0,
+              bench::process_cpu_seconds(sup) - sup_cpu0, bench::system_cpu_seconds() - sys_cpu0,
               put_s * static_cast<double>(::sysconf(_SC_NPROCESSORS_ONLN)));
   std::printf("supervisor RSS: %ld KiB empty, %ld KiB with %d workers (peak %ld KiB)   (target <= 65536 KiB)\n",
               rss_empty, status_kb(sup, "VmRSS:"), workers, status_kb(sup, "VmHWM:"));
 
   // Idle CPU over 10 s with every worker idle.
-  const double c0 = cpu_seconds(sup);
+  const double c0 = bench::process_cpu_seconds(sup);
   const std::uint64_t w0 = bench::now_ns();
   std::this_thread::sleep_for(std::chrono::seconds(idle_s));  // measuring an idle period, not synchronising
-  const double idle_pct = (cpu_seconds(sup) - c0) / (static_cast<double>(bench::now_ns() - w0) / 1e9) * 100;
+  const double idle_pct = (bench::process_cpu_seconds(sup) - c0) / (static_cast<double>(bench::now_ns() - w0) / 1e9) * 100;
   std::printf("supervisor idle CPU with %d workers: %.2f %%   (target <= 1 %%)\n", workers, idle_pct);
 
   std::vector<double> state_ms;

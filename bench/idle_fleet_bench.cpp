@@ -48,24 +48,6 @@ double loadavg1() {
   return l;
 }
 
-
-// utime + stime of one process, from /proc/<pid>/stat.
-double process_cpu_seconds(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const auto close = text.rfind(')');
-  if (close == std::string::npos) return 0;
-  std::istringstream rest(text.substr(close + 2));
-  std::string field;
-  unsigned long long utime = 0, stime = 0;
-  // After the command: state is field 3; utime and stime are fields 14 and 15.
-  for (int i = 3; i <= 15 && rest >> field; ++i) {
-    if (i == 14) utime = std::stoull(field);
-    if (i == 15) stime = std::stoull(field);
-  }
-  return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
-}
-
 std::uint64_t context_switches(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
   std::string line;
@@ -172,35 +154,34 @@ void run(const Config& cfg, int step, int idle_s) {
     std::uint64_t sw0 = 0;
     double fleet0 = 0;
     for (pid_t p : pids) sw0 += context_switches(p);
-    for (pid_t p : pids) fleet0 += process_cpu_seconds(p);
+    for (pid_t p : pids) fleet0 += bench::process_cpu_seconds(p);
     // The window holds only the sleep: this process's reads of every
     // worker's /proc files (10 000 of each) are outside it.
     const double cpu0 = bench::system_cpu_seconds();
-    const double sup0 = process_cpu_seconds(sup);
+    const double sup0 = bench::process_cpu_seconds(sup);
     const std::uint64_t w0 = bench::now_ns();
     std::this_thread::sleep_for(std::chrono::seconds(idle_s));  // measuring an idle period
     const double wall = static_cast<double>(bench::now_ns() - w0) / 1e9;
     const double cpu1 = bench::system_cpu_seconds();
-    const double sup1 = process_cpu_seconds(sup);
+    const double sup1 = bench::process_cpu_seconds(sup);
     std::uint64_t sw1 = 0;
     double fleet1 = 0;
     for (pid_t p : pids) sw1 += context_switches(p);
-    for (pid_t p : pids) fleet1 += process_cpu_seconds(p);
+    for (pid_t p : pids) fleet1 += bench::process_cpu_seconds(p);
     // The supervisor and every worker: what dynmgr itself costs, apart from
     // the kernel's own threads (on the development VM, DAMON's kdamond
     // monitors physical memory and its CPU grows with the memory in use).
-    const double dynmgr_pct =
-        ((sup1 - sup0) + (fleet1 - fleet0)) /
-        (wall * static_cast<double>(::sysconf(_SC_NPROCESSORS_ONLN))) * 100;
-    const double cpu_pct = (cpu1 - cpu0) / (wall * static_cast<double>(::sysconf(_SC_NPROCESSORS_ONLN))) * 100;
+    const double dynmgr_pct = ((sup1 - sup0) + (fleet1 - fleet0)) /
+                              (wall * static_cast<double>(::sysconf(_SC_NPROCESSORS_ONLN))) * 100;
+    const double cpu_pct =
+        (cpu1 - cpu0) / (wall * static_cast<double>(::sysconf(_SC_NPROCESSORS_ONLN))) * 100;
     const double sup_pct = (sup1 - sup0) / wall * 100;
     const std::uint64_t avail = mem_available_kib();
     const double per_worker = avail0 > avail ? static_cast<double>(avail0 - avail) / n : 0;
     const double mbox = static_cast<double>(mailbox_bytes(name)) / 1024 / n;
-    std::printf("%8d %10.0f %12.2f %10.2f %11.2f %14.0f %10.1f %12.1f %12.1f%s\n", n,
-                block / put_s, cpu_pct, sup_pct, dynmgr_pct, static_cast<double>(sw1 - sw0) / wall,
-                loadavg1(), per_worker, mbox,
-                failed > 0 ? "  (some puts failed)" : "");
+    std::printf("%8d %10.0f %12.2f %10.2f %11.2f %14.0f %10.1f %12.1f %12.1f%s\n", n, block / put_s,
+                cpu_pct, sup_pct, dynmgr_pct, static_cast<double>(sw1 - sw0) / wall, loadavg1(),
+                per_worker, mbox, failed > 0 ? "  (some puts failed)" : "");
     std::fflush(stdout);
   }
   done = true;

@@ -104,8 +104,8 @@ struct Client::Impl {
     static std::atomic<std::uint32_t> serial{0};
     // One slot (kReplyDepth) of the largest frame a reply can be: Boost commits
     // every slot at creation (fallocate), and a one-shot dynmgrctl pays for each.
-    auto q = Queue::create(names.reply(self->pid, self->start_time, serial.fetch_add(1)),
-                           depth, h.control_msg_size);
+    auto q = Queue::create(names.reply(self->pid, self->start_time, serial.fetch_add(1)), depth,
+                           h.control_msg_size);
     if (!q) return q.error();
     reply.emplace(std::move(*q));
     return {};
@@ -608,7 +608,8 @@ std::vector<Result<SlotRecord>> Client::Impl::put_many(const std::vector<Client:
     while (to_send < batches.size() && flight.size() < kPutManyInFlight) {
       Batch& b = batches[to_send++];
       if (stopped) {
-        fail(b, make_error(stopped->code, "not sent after an earlier batch failed: " + stopped->message));
+        fail(b, make_error(stopped->code,
+                           "not sent after an earlier batch failed: " + stopped->message));
         continue;
       }
       protocol::PutManyRequest req;
@@ -648,9 +649,9 @@ std::vector<Result<SlotRecord>> Client::Impl::put_many(const std::vector<Client:
         // requests sent after it can no longer arrive. Their items may
         // still have started, as this one's may.
         for (Batch* later : flight) {
-          fail(*later, make_error(results.error().code,
-                                  "no answer after an earlier batch failed: " +
-                                      results.error().message));
+          fail(*later,
+               make_error(results.error().code,
+                          "no answer after an earlier batch failed: " + results.error().message));
         }
         flight.clear();
       }

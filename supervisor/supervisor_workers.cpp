@@ -264,8 +264,7 @@ bool Supervisor::Loop::carry_out(std::uint32_t slot, lc::Action& a) {
       publish(*e);
       break;
     case lc::ActionKind::kReplyRecord:
-      for (const auto& w : a.waiters)
-        reply_record(w, e->rec);
+      for (const auto& w : a.waiters) reply_record(w, e->rec);
       break;
     case lc::ActionKind::kRemoveSlot:
       remove(slot);

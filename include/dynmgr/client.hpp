@@ -79,11 +79,10 @@ class Client {
   Result<WorkerInfo> put_passive(std::string_view id, const ChildSpec& spec,
                                  bool only_new = false);
   // Many puts, cut into as few supervisor requests as the control queue's
-  // message size allows, at most 128 items each (`dynmgrctl import`). Each item is checked and started
-  // exactly as put (or, with only_new, put_new) would, and the supervisor
-  // answers a request once every item in it has its outcome, so the workers
-  // of one request start side by side; two requests are in flight at a time.
-  // A bad item never keeps the others from starting.
+  // message size allows, at most 128 items each (`dynmgrctl import`). Each item is checked and
+  // started exactly as put (or, with only_new, put_new) would, and the supervisor answers a request
+  // once every item in it has its outcome, so the workers of one request start side by side; two
+  // requests are in flight at a time. A bad item never keeps the others from starting.
   //
   // Returns one Result per item, in the order of `items` (the vector is
   // always items.size() long): the worker's record once it was ready, read

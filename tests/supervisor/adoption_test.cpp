@@ -3,12 +3,6 @@
 // and every change a client saw acknowledged is still there. Real processes,
 // SIGKILL, real queues; every wait is a condition with a deadline.
 
-#include "adoption_load.hpp"
-#include "probe_harness.hpp"
-#include "shared/clock.hpp"
-#include "shared/process_identity.hpp"
-#include "shared/registry_test_hooks.hpp"
-
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -19,6 +13,12 @@
 #include <map>
 #include <optional>
 #include <utility>
+
+#include "adoption_load.hpp"
+#include "probe_harness.hpp"
+#include "shared/clock.hpp"
+#include "shared/process_identity.hpp"
+#include "shared/registry_test_hooks.hpp"
 
 namespace dynmgr {
 namespace {
