@@ -3,6 +3,7 @@
 // starting a supervisor from build/bin as a daemon.
 
 #include <signal.h>
+#include <spawn.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -16,6 +17,8 @@
 #include <sstream>
 #include <string>
 #include <vector>
+
+extern char** environ;
 
 namespace bench {
 
@@ -101,6 +104,44 @@ inline bool start_probe(const std::string& name, const std::vector<std::string>&
   if (run(argv) == 0) return true;
   std::fprintf(stderr, "unable to start probe\n");
   return false;
+}
+
+// The floor of a worker start: a bare posix_spawn of `ready_child`, which
+// writes one byte to a pipe when it is up, until that byte is read; then
+// SIGKILL and reap, timed apart. One entry per run after a warm-up run.
+struct BareStart {
+  double spawn_ready_ms;
+  double kill_reap_ms;
+};
+inline std::vector<BareStart> bare_starts(int runs) {
+  const std::string child = bin_dir() + "/ready_child";
+  std::vector<BareStart> out;
+  for (int i = 0; i <= runs; ++i) {
+    int p[2];
+    if (::pipe(p) != 0) std::abort();
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, p[1], 3);
+    char* argv[] = {const_cast<char*>(child.c_str()), nullptr};
+    pid_t pid = 0;
+    const std::uint64_t t0 = now_ns();
+    if (posix_spawn(&pid, child.c_str(), &fa, nullptr, argv, environ) != 0) std::abort();
+    posix_spawn_file_actions_destroy(&fa);
+    ::close(p[1]);
+    char c;
+    if (::read(p[0], &c, 1) != 1) std::abort();
+    const std::uint64_t t1 = now_ns();
+    ::close(p[0]);
+    const std::uint64_t k0 = now_ns();
+    ::kill(pid, SIGKILL);
+    int st = 0;
+    ::waitpid(pid, &st, 0);
+    const std::uint64_t k1 = now_ns();
+    if (i > 0) {
+      out.push_back({static_cast<double>(t1 - t0) / 1e6, static_cast<double>(k1 - k0) / 1e6});
+    }
+  }
+  return out;
 }
 
 // utime + stime of one process, from /proc/<pid>/stat (0 once it is gone).

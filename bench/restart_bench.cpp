@@ -24,38 +24,13 @@
 #include <iostream>
 #include <thread>
 
-extern char** environ;
-
 namespace {
 
+// The measured interval of a restart = kill + reap + spawn + ready: the
+// floor is the same four steps around a bare process.
 std::vector<double> bare_round_trips(int kills) {
-  const std::string child = bench::bin_dir() + "/ready_child";
   std::vector<double> out;
-  for (int i = 0; i <= kills; ++i) {
-    int p[2];
-    if (::pipe(p) != 0) std::abort();
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, p[1], 3);
-    char* argv[] = {const_cast<char*>(child.c_str()), nullptr};
-    pid_t pid = 0;
-    const std::uint64_t t0 = bench::now_ns();
-    if (posix_spawn(&pid, child.c_str(), &fa, nullptr, argv, environ) != 0) std::abort();
-    posix_spawn_file_actions_destroy(&fa);
-    ::close(p[1]);
-    char c;
-    if (::read(p[0], &c, 1) != 1) std::abort();
-    const std::uint64_t t1 = bench::now_ns();
-    ::close(p[0]);
-    // The measured interval of a restart = kill + reap + spawn + ready. Kill and
-    // reap are measured here too, around the next spawn.
-    const std::uint64_t k0 = bench::now_ns();
-    ::kill(pid, SIGKILL);
-    int st = 0;
-    ::waitpid(pid, &st, 0);
-    const std::uint64_t k1 = bench::now_ns();
-    if (i > 0) out.push_back(static_cast<double>((t1 - t0) + (k1 - k0)) / 1e6);
-  }
+  for (const auto& b : bench::bare_starts(kills)) out.push_back(b.spawn_ready_ms + b.kill_reap_ms);
   return out;
 }
 
