@@ -101,6 +101,15 @@ inline bool start_probe(const std::string& name, const std::vector<std::string>&
     for (std::string flag; in >> flag;) argv.push_back(flag);
     std::printf("supervisor flags from BENCH_PROBE_FLAGS: %s\n", env);  // in the results
   }
+  // The state database next to the log in /tmp (the same disk here), not in
+  // /var/lib/dynmgr/NAME, where every run's would stay behind.
+  const bool stated = std::any_of(argv.begin(), argv.end(), [](const std::string& f) {
+    return f == "--state-dir" || f == "--no-state";
+  });
+  if (!stated) {
+    argv.push_back("--state-dir");
+    argv.push_back("/tmp/" + name + ".state");
+  }
   if (run(argv) == 0) return true;
   std::fprintf(stderr, "unable to start probe\n");
   return false;
