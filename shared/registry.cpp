@@ -9,6 +9,7 @@
 #include <boost/interprocess/mapped_region.hpp>
 #include <boost/interprocess/shared_memory_object.hpp>
 #include <boost/version.hpp>
+#include <cerrno>
 #include <cstring>
 #include <optional>
 #include <random>
@@ -744,6 +745,14 @@ std::optional<SlotRecord> slot_with_id(const Mapping& m, std::uint32_t slot, std
 }
 
 Result<std::unique_ptr<Mapping>> map_existing(const std::string& name, bool writable) {
+  // Boost says "not found" by throwing, and the first throw in a static
+  // binary costs about 5 ms (libgcc sorts every frame description entry):
+  // every supervisor start, which looks for a predecessor's registry, paid
+  // it. Looked up first; one removed in between still ends in the catch.
+  struct stat st {};
+  if (::stat(Names::shm_path(name).c_str(), &st) != 0 && errno == ENOENT) {
+    return make_error(Errc::kNoSupervisor, "no registry " + name);
+  }
   auto m = std::make_unique<Mapping>();
   try {
     m->shm = bip::shared_memory_object(bip::open_only, name.c_str(),
