@@ -96,7 +96,8 @@ int main(int argc, char** argv) {
   const double c0 = bench::process_cpu_seconds(sup);
   const std::uint64_t w0 = bench::now_ns();
   std::this_thread::sleep_for(std::chrono::seconds(idle_s));  // measuring an idle period, not synchronising
-  const double idle_pct = (bench::process_cpu_seconds(sup) - c0) / (static_cast<double>(bench::now_ns() - w0) / 1e9) * 100;
+  const double idle_pct = (bench::process_cpu_seconds(sup) - c0) /
+                          (static_cast<double>(bench::now_ns() - w0) / 1e9) * 100;
   std::printf("supervisor idle CPU with %d workers: %.2f %%   (target <= 1 %%)\n", workers, idle_pct);
 
   std::vector<double> state_ms;
