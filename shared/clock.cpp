@@ -12,12 +12,19 @@ std::uint64_t wall_ms() noexcept {
 }
 
 std::string utc_timestamp(std::uint64_t ms) {
-  const auto secs = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
+  // The civil date by <chrono>'s calendar, not gmtime_r: glibc's reads
+  // /etc/localtime on a process's first call (its first log line), though UTC
+  // needs no time zone.
+  using namespace std::chrono;
+  const sys_time<milliseconds> t{milliseconds(ms)};
+  const auto day = floor<days>(t);
+  const year_month_day ymd{day};
+  const hh_mm_ss<milliseconds> hms{t - day};
   char stamp[48];
-  std::snprintf(stamp, sizeof stamp, "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+  std::snprintf(stamp, sizeof stamp, "%04d-%02u-%02uT%02d:%02d:%02d.%03uZ",
+                static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
+                static_cast<unsigned>(ymd.day()), static_cast<int>(hms.hours().count()),
+                static_cast<int>(hms.minutes().count()), static_cast<int>(hms.seconds().count()),
                 static_cast<unsigned>(ms % 1000));
   return stamp;
 }

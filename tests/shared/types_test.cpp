@@ -2,10 +2,6 @@
 
 #include "shared/types.hpp"
 
-#include "shared/enum_names.hpp"
-
-#include "support/test_support.hpp"
-
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -17,6 +13,10 @@
 #include <ostream>
 #include <set>
 #include <string>
+
+#include "shared/clock.hpp"
+#include "shared/enum_names.hpp"
+#include "support/test_support.hpp"
 
 namespace dynmgr {
 namespace {
@@ -262,6 +262,14 @@ INSTANTIATE_TEST_SUITE_P(
         IdCase{"surrogate", "\xed\xa0\x80", false, "not valid UTF-8"},
         IdCase{"above_u10ffff", "\xf4\x90\x80\x80", false, "not valid UTF-8"}),
     [](const auto& tp) { return std::string(tp.param.label); });
+
+// Log and event timestamps: UTC, to the millisecond, on any date.
+TEST(UtcTimestamp, IsTheCivilTimeInUtc) {
+  EXPECT_EQ(utc_timestamp(0), "1970-01-01T00:00:00.000Z");
+  EXPECT_EQ(utc_timestamp(951782400000), "2000-02-29T00:00:00.000Z");  // a leap day
+  EXPECT_EQ(utc_timestamp(1796125501919), "2026-12-01T11:45:01.919Z");
+  EXPECT_EQ(utc_timestamp(4102444799999), "2099-12-31T23:59:59.999Z");
+}
 
 }  // namespace
 }  // namespace dynmgr
