@@ -24,30 +24,17 @@ namespace {
 using namespace dynmgr;
 
 constexpr MessageKind kKinds[] = {
-    MessageKind::kPing,
-    MessageKind::kPut,
-    MessageKind::kDel,
-    MessageKind::kGet,
-    MessageKind::kRestart,
-    MessageKind::kStop,
-    MessageKind::kReexec,
-    MessageKind::kRestartWorker,
-    MessageKind::kWorkerReady,
-    MessageKind::kWorkerUpdate,
-    MessageKind::kWorkerReplaceId,
-    MessageKind::kWorkerHalt,
-    MessageKind::kWorkerCommitReply,
-    MessageKind::kQueueDead,
-    MessageKind::kWorkerFailing,
-    MessageKind::kCall,
-    MessageKind::kCast,
-    MessageKind::kTerminate,
-    MessageKind::kReply,
-    MessageKind::kWake,
+    MessageKind::kPing, MessageKind::kPut, MessageKind::kDel, MessageKind::kGet,
+    MessageKind::kRestart, MessageKind::kStop, MessageKind::kReexec, MessageKind::kRestartWorker,
+    MessageKind::kWorkerReady, MessageKind::kWorkerUpdate, MessageKind::kWorkerReplaceId,
+    MessageKind::kWorkerHalt, MessageKind::kWorkerCommitReply, MessageKind::kQueueDead,
+    MessageKind::kWorkerFailing, MessageKind::kCall, MessageKind::kCast, MessageKind::kTerminate,
+    MessageKind::kReply, MessageKind::kWake,
     // Appended (the seeds index this list): issue 14's passivation.
-    MessageKind::kActivate,
-    MessageKind::kWorkerIdle,
-    MessageKind::kPutMany,  // appended after them: the seeds' byte 0 of the kinds before stays theirs
+    MessageKind::kActivate, MessageKind::kWorkerIdle,
+    MessageKind::kPutMany,  // appended after them: the seeds' byte 0 of the kinds before stays
+                            // theirs
+    MessageKind::kWorkerCommandExited,  // appended: an exec worker's command restarted in place
 };
 
 void control(const Frame& f) {

@@ -38,6 +38,9 @@ enum class MessageKind : std::uint16_t {
   kQueueDead = 25,          // "the queue named in the body threw": recreate it
   kWorkerFailing = 26,      // the worker is about to exit abnormally: {"reason"}
   kWorkerIdle = 27,         // idle for its passivate_after: {"next_perform"} (ms, if any)
+  // its command (exec worker) ended while the worker is sound: {"exit","uptime","seq"};
+  // answered in the slot's words page (a restart in place, or exit as for a crash)
+  kWorkerCommandExited = 28,
   // client -> worker (mailbox)
   kCall = 40,
   kCast = 41,

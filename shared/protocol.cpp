@@ -1,5 +1,9 @@
 #include "shared/protocol.hpp"
 
+#include <algorithm>
+
+#include "shared/enum_names.hpp"
+
 namespace dynmgr::protocol {
 namespace {
 
@@ -168,6 +172,15 @@ Frame make_worker_message(const WorkerMessage& m) {
   if (m.next_perform_ms) o["next_perform"] = *m.next_perform_ms;
   if (!m.new_id.empty()) o["id"] = m.new_id;
   if (!m.reason.empty()) o["reason"] = m.reason;
+  if (m.exit) {
+    json::object x;
+    x["kind"] = static_cast<std::int64_t>(m.exit->kind);
+    x["code"] = m.exit->code;
+    x["reason"] = m.exit->reason;
+    o["exit"] = std::move(x);
+    o["uptime"] = m.uptime_ms;
+    o["seq"] = m.seq;
+  }
   if (!m.reply_to.empty()) {
     o["reply_to"] = m.reply_to;
     o["request_id"] = m.reply_request_id;
@@ -203,6 +216,23 @@ Result<WorkerMessage> parse_worker_message(const Frame& frame) {
   if (const auto r = get_int(*o, "request_id")) m.reply_request_id = static_cast<std::uint64_t>(*r);
   if (const json::value* v = get_field(*o, "reply")) m.reply = *v;
   m.reason = std::string(get_string(*o, "reason").value_or(""));
+  if (const json::value* v = get_field(*o, "exit"); v != nullptr && v->is_object()) {
+    const auto& x = v->get_object();
+    const auto kind = get_int(x, "kind");
+    const auto code = get_int(x, "code");
+    if (!kind || !code || *kind < 0 || *kind > enums::max_value<ExitInfo::Kind>() ||
+        *code < INT32_MIN || *code > INT32_MAX) {
+      return make_error(Errc::kInvalid, "worker message with a malformed exit");
+    }
+    ExitInfo e;
+    e.kind = static_cast<ExitInfo::Kind>(*kind);
+    e.code = static_cast<int>(*code);
+    e.reason = std::string(get_string(x, "reason").value_or(""));
+    m.exit = std::move(e);
+    m.uptime_ms =
+        static_cast<std::uint64_t>(std::max<std::int64_t>(get_int(*o, "uptime").value_or(0), 0));
+    m.seq = static_cast<std::uint64_t>(std::max<std::int64_t>(get_int(*o, "seq").value_or(0), 0));
+  }
   return m;
 }
 

@@ -6,8 +6,8 @@
 //   client -> supervisor   kPing kPut kDel kGet kRestart kStop kActivate  {"reply_to", ...}
 //                          kPutMany {"reply_to","items":[{"id","spec"}...],"only_new",
 //                                    "passive","deadline"}
-//   worker -> supervisor   kWorkerReady/Update/ReplaceId/Halt/CommitReply/Idle,
-//                          {"slot","incarnation","pid", ...}
+//   worker -> supervisor   kWorkerReady/Update/ReplaceId/Halt/CommitReply/Idle/
+//                          CommandExited, {"slot","incarnation","pid", ...}
 //   anyone -> supervisor   kQueueDead {"queue":"mailbox","slot","generation"}
 //   client -> worker       kCall {"reply_to","message"}  kCast {"message"}
 //   supervisor -> worker   kTerminate {"reason"}
@@ -104,6 +104,12 @@ struct WorkerMessage {
   std::uint64_t reply_request_id = 0;   // commit_reply
   json::value reply;                    // commit_reply
   std::string reason;                   // failing
+  // command_exited: how the command ended ("exit": {"kind","code","reason"}),
+  // how long it ran, and the number the supervisor's verdict echoes (the
+  // slot's verdict word's number + 1: see WorkerWords::command_verdict).
+  std::optional<ExitInfo> exit;
+  std::uint64_t uptime_ms = 0;
+  std::uint64_t seq = 0;
 };
 Frame make_worker_message(const WorkerMessage& msg);
 Result<WorkerMessage> parse_worker_message(const Frame& frame);

@@ -172,7 +172,8 @@ constexpr std::size_t kHistoryBytes = kExitHistory * sizeof(HistoryEntry);
 
 // The head of a slot's page in the words object: what the worker of the slot
 // stores about itself (one writer: that worker; the supervisor zeroes the
-// page when the slot gets a new id). Read without the seqlock: each word whole.
+// page when the slot gets a new id, and writes command_verdict alone). Read
+// without the seqlock: each word whole.
 struct alignas(64) WordsPage {
   std::atomic<std::uint64_t> busy_since_ms;
   std::atomic<std::uint64_t> last_perform_ms;
@@ -185,6 +186,10 @@ struct alignas(64) WordsPage {
   std::atomic<std::uint64_t> call_us;
   std::atomic<std::uint64_t> perform_buckets[kDurationBuckets];
   std::atomic<std::uint64_t> call_buckets[kDurationBuckets];
+  // The supervisor's answer to the worker's last kWorkerCommandExited:
+  // seq << 1 | 1 to restart the command in place, seq << 1 to end the worker
+  // (WorkerWords::command_verdict). Written by the supervisor only.
+  std::atomic<std::uint64_t> command_verdict;
 };
 static_assert(sizeof(WordsPage) <= 4096, "a worker's words fit its page");
 static_assert(kExitKinds == enums::max_value<ExitInfo::Kind>() + 1, "an exit counter per kind");
@@ -1088,6 +1093,11 @@ Status RegistryWriter::reserve_words(std::uint32_t slot) {
                        "the words of slot " + std::to_string(slot));
 }
 
+void RegistryWriter::set_command_verdict(std::uint32_t slot, std::uint64_t verdict) const {
+  if (slot >= map_->capacity || (reserved_[slot] & kResWords) == 0) return;
+  if (WordsPage* p = map_->page(slot)) p->command_verdict.store(verdict, std::memory_order_release);
+}
+
 void RegistryWriter::rebuild_free_list(std::uint32_t scan) {
   reserved_.assign(map_->capacity, 0);  // reserving again what is allocated costs nothing
   free_.clear();
@@ -1864,6 +1874,9 @@ void WorkerWords::set_busy_since(std::uint64_t ms) const {
 }
 void WorkerWords::set_last_perform(std::uint64_t ms) const {
   if (page_ != nullptr) own(page_)->last_perform_ms.store(ms, std::memory_order_release);
+}
+std::uint64_t WorkerWords::command_verdict() const {
+  return page_ != nullptr ? own(page_)->command_verdict.load(std::memory_order_acquire) : 0;
 }
 void WorkerWords::set_mailbox_depth(std::uint64_t depth) const {
   if (page_ != nullptr) own(page_)->mailbox_depth.store(depth, std::memory_order_relaxed);

@@ -180,6 +180,11 @@ class RegistryWriter {
   // (the object is sparse): a full /dev/shm is this error, not a SIGBUS in the
   // worker at its first store.
   Status reserve_words(std::uint32_t slot);
+  // Answers the slot's worker, which reported its command ended
+  // (kWorkerCommandExited): seq << 1 | 1 restarts the command in place,
+  // seq << 1 ends the worker. The worker is woken with SIGURG by the caller.
+  // Nothing for a slot whose words page was never reserved.
+  void set_command_verdict(std::uint32_t slot, std::uint64_t verdict) const;
   // Marks a slot free and returns it to the free list.
   void release(std::uint32_t slot);
   // Reads back what this writer published (no seqlock needed: we are the writer).
@@ -333,6 +338,9 @@ class WorkerWords {
   // One finished perform, call or cast that took `micros`.
   void count_work(Work work, std::uint64_t micros) const;
   void set_mailbox_depth(std::uint64_t depth) const;
+  // The supervisor's last answer to a kWorkerCommandExited (see
+  // RegistryWriter::set_command_verdict); 0 before the first.
+  std::uint64_t command_verdict() const;
 
  private:
   WorkerWords(void* page, std::size_t size, std::string name, std::uint64_t dev, std::uint64_t ino);

@@ -98,5 +98,37 @@ TEST(RecordJsonInvalid, SomethingElseIsRefused) {
   EXPECT_EQ(out.error().code, Errc::kInvalid);
 }
 
+// An exec worker's command ended (restart in place): the exit, its uptime and
+// the number the verdict echoes travel whole; an exit that is not one is refused.
+TEST(WorkerMessage, CommandExitedRoundTrips) {
+  protocol::WorkerMessage in;
+  in.kind = MessageKind::kWorkerCommandExited;
+  in.slot = 3;
+  in.incarnation = 9;
+  in.pid = 1234;
+  in.exit = ExitInfo::from_wait_status(9);  // killed by SIGKILL
+  in.exit->reason = "command killed by SIGKILL; stderr: bye";
+  in.uptime_ms = 1500;
+  in.seq = 7;
+  auto out = protocol::parse_worker_message(protocol::make_worker_message(in));
+  ASSERT_TRUE(out) << out.error().message;
+  ASSERT_TRUE(out->exit);
+  EXPECT_EQ(out->exit->kind, ExitInfo::Kind::kSignaled);
+  EXPECT_EQ(out->exit->code, 9);
+  EXPECT_EQ(out->exit->reason, in.exit->reason);
+  EXPECT_EQ(out->uptime_ms, 1500u);
+  EXPECT_EQ(out->seq, 7u);
+  // Other worker messages carry no exit.
+  in.kind = MessageKind::kWorkerReady;
+  in.exit.reset();
+  out = protocol::parse_worker_message(protocol::make_worker_message(in));
+  ASSERT_TRUE(out);
+  EXPECT_FALSE(out->exit);
+
+  Frame bad{MessageKind::kWorkerCommandExited, 0,
+            R"({"slot":3,"incarnation":9,"pid":1234,"exit":{"kind":99,"code":1},"seq":1})"};
+  EXPECT_FALSE(protocol::parse_worker_message(bad));
+}
+
 }  // namespace
 }  // namespace dynmgr
