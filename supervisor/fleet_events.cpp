@@ -24,7 +24,7 @@ std::uint64_t backoff_delay(const lc::Transition& t) {
 bool restarted(const lc::Event& ev, const lc::Transition& t) {
   // A put-over's exit starts the new spec: that is a replacement, not a restart.
   if (has(t, lc::ActionKind::kApplySpec)) return false;
-  (void)ev;
+  if (ev.kind == lc::EventKind::kCommandExited) return has(t, lc::ActionKind::kRestartCommand);
   return t.next.phase == lc::Phase::kRestarting || t.next.phase == lc::Phase::kStarting;
 }
 
@@ -76,6 +76,10 @@ std::vector<FleetEvent> observe(const std::string& id, pid_t pid, const lc::Work
       out.push_back(std::move(e));
       break;
     }
+    case lc::EventKind::kCommandExited:
+      // Refused: the worker's own exit follows, and is the event.
+      if (!has(t, lc::ActionKind::kRestartCommand)) break;
+      [[fallthrough]];
     case lc::EventKind::kExited:
     case lc::EventKind::kSpawnFailed: {
       auto e = make(EventType::kExited, id, pid);
@@ -127,7 +131,8 @@ std::vector<FleetEvent> observe(const std::string& id, pid_t pid, const lc::Work
 
 std::optional<ExitRecord> exit_record(const lc::Event& ev, const lc::Transition& t,
                                       std::uint64_t now_wall_ms) {
-  if (ev.kind != lc::EventKind::kExited && ev.kind != lc::EventKind::kSpawnFailed)
+  if (ev.kind != lc::EventKind::kExited && ev.kind != lc::EventKind::kSpawnFailed &&
+      !(ev.kind == lc::EventKind::kCommandExited && has(t, lc::ActionKind::kRestartCommand)))
     return std::nullopt;
   if (has(t, lc::ActionKind::kRemoveSlot)) return std::nullopt;
   // A passivation is a clean stop the worker was asked for, not an exit.

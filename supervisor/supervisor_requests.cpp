@@ -71,6 +71,7 @@ void Supervisor::Loop::dispatch(const Frame& f) {
     case MessageKind::kWorkerCommitReply:
     case MessageKind::kWorkerFailing:
     case MessageKind::kWorkerIdle:
+    case MessageKind::kWorkerCommandExited:
       return handle_worker(f);
     case MessageKind::kQueueDead:
       return handle_queue_dead(f);

@@ -80,6 +80,13 @@ void Supervisor::Loop::handle_worker(const Frame& f) {
     case MessageKind::kWorkerHalt:
       ev.kind = lc::EventKind::kHalt;
       break;
+    case MessageKind::kWorkerCommandExited:
+      if (!m->exit) return;
+      ev.kind = lc::EventKind::kCommandExited;
+      ev.exit = *m->exit;
+      ev.uptime_ms = m->uptime_ms;
+      ev.seq = m->seq;
+      break;
     case MessageKind::kWorkerReplaceId: {
       ev.kind = lc::EventKind::kReplaceId;
       ChildSpec spec = e->spec;
@@ -271,6 +278,15 @@ bool Supervisor::Loop::carry_out(std::uint32_t slot, lc::Action& a) {
       break;
     case lc::ActionKind::kReleaseMailbox:
       release_mailbox(*e);
+      break;
+    case lc::ActionKind::kRestartCommand:
+    case lc::ActionKind::kRefuseRestart:
+      // The worker waits for this word (worker_runtime.cpp, restart_in_place)
+      // and SIGURG ends its wait; its PDEATHSIG is SIGURG too, which it tells
+      // apart by its parent pid.
+      reg_->set_command_verdict(slot,
+                                a.seq << 1 | (a.kind == lc::ActionKind::kRestartCommand ? 1U : 0U));
+      if (e->rec.pid > 0) ::kill(e->rec.pid, SIGURG);
       break;
     default:
       break;

@@ -511,6 +511,43 @@ struct Builder {
     }
   }
 
+  // The worker's command ended while the worker itself is sound (an exec
+  // worker saw it while idle). The restart policy decides as for an exit, on
+  // the command's status and uptime; an immediate restart happens in the same
+  // process: the worker starts the command again and reports ready (a restart
+  // like any other: counted, last_exit, the intensity window). Anything else
+  // (a backoff delay, failed or done by policy, the supervisor stopping, a
+  // worker on its way out, a put still waiting for the first start) is
+  // refused: the worker ends as for a crash, and its exit is decided as every
+  // exit is. The history is left as it was then, so the same decision comes out.
+  Transition on_command_exited(const Event& ev, std::uint64_t now_ms) {
+    if (!has_process(s().phase)) return invalid();
+    const bool eligible = s().phase == Phase::kRunning ||
+                          (s().phase == Phase::kStarting && !s().put_start && s().ever_ready);
+    if (eligible && !ctx.shutting_down) {
+      RestartHistory history = s().history;
+      const auto d = decide_restart(s().limits, ctx.backoff, history, ev.exit.abnormal(), now_ms,
+                                    ev.uptime_ms);
+      if (d.verdict == RestartVerdict::kRestart && d.delay_ms == 0) {
+        log(LogLevel::kWarn, who() + " " + ev.exit.describe() + "; restarted in place");
+        s().history = std::move(history);
+        ++s().restarts;
+        s().last_exit = ev.exit;
+        s().failing_reason.clear();
+        s().phase = Phase::kStarting;
+        publish();
+        Action a{ActionKind::kRestartCommand};
+        a.seq = ev.seq;
+        add(std::move(a));
+        return done();
+      }
+    }
+    Action a{ActionKind::kRefuseRestart};
+    a.seq = ev.seq;
+    add(std::move(a));
+    return done();
+  }
+
   Transition on_perform_due(std::uint64_t token) {
     if (s().phase != Phase::kPassive || token != s().timer_token) return ignored();
     activate();  // perform_due_ms is now: the new process performs at once
@@ -556,6 +593,8 @@ Transition step(const WorkerState& state, const Event& ev, std::uint64_t now_ms,
       return b.on_activate(ev);
     case EventKind::kPerformDue:
       return b.on_perform_due(ev.token);
+    case EventKind::kCommandExited:
+      return b.on_command_exited(ev, now_ms);
   }
   return b.invalid();
 }

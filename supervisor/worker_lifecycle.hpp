@@ -18,7 +18,8 @@
 //
 // Phases (and the registry status each publishes):
 //   kStarting    spawned, init not finished                       starting
-//                (an exec worker: its command not yet ready)
+//                (an exec worker: its command not yet ready, also
+//                while a command restarted in place gets ready)
 //   kRunning     reported ready                                   running
 //   kStopping    asked to go (del, put-over, restart, shutdown);  stopping
 //                stage: terminate sent -> SIGTERM -> SIGKILL
@@ -165,18 +166,20 @@ enum class EventKind : std::uint8_t {
                    // (next_perform_ms: when its next perform is due, if any)
   kActivate,       // a caller wants a passive worker started (waiter, optional)
   kPerformDue,     // a passive worker's next perform is due (token)
+  kCommandExited,  // the worker's command ended, the worker is sound (exit, uptime_ms, seq):
+                   // restarted in place (kRestartCommand) or refused (kRefuseRestart)
 };
 BOOST_DESCRIBE_ENUM(EventKind, kSpawned, kSpawnFailed, kReady, kExited, kFailing, kStopRequested,
                     kTerminateLost, kStageTimer, kBackoffTimer, kHalt, kReplaceId, kOverLimit,
-                    kIdle, kActivate, kPerformDue)
+                    kIdle, kActivate, kPerformDue, kCommandExited)
 inline constexpr int kEventKindCount = kCount<EventKind>;
 
 struct Event {
   Event() = default;
   explicit Event(EventKind k) : kind(k) {}
   EventKind kind = EventKind::kReady;
-  ExitInfo exit;                       // kExited, kSpawnFailed
-  std::uint64_t uptime_ms = 0;         // kExited
+  ExitInfo exit;                       // kExited, kSpawnFailed, kCommandExited
+  std::uint64_t uptime_ms = 0;         // kExited, kCommandExited
   pid_t pid = 0;                       // kExited: the process that ended (for the event ring)
   std::string reason;                  // kFailing, kOverLimit
   ExitInfo::Kind limit = ExitInfo::Kind::kOverrun;  // kOverLimit: kOverrun or kMaxMemory
@@ -186,6 +189,7 @@ struct Event {
   std::optional<Replacement> replacement;  // kStopRequested(kReplace), kReplaceId
   std::uint64_t token = 0;                 // kStageTimer, kBackoffTimer, kPerformDue
   std::optional<std::uint64_t> next_perform_ms;  // kIdle
+  std::uint64_t seq = 0;  // kCommandExited: the worker's number for it, echoed by the verdict
 };
 
 // ---- actions
@@ -205,10 +209,14 @@ enum class ActionKind : std::uint8_t {
   kReleaseMailbox,    // the process is gone for passivation: unlink the mailbox, then take
                       // out what is in it; anything found goes to a new mailbox and the
                       // worker is started again (the loop raises kActivate)
+  kRestartCommand,    // answer a kCommandExited (seq): start the command again in the same
+                      // worker process, which then reports ready
+  kRefuseRestart,     // answer a kCommandExited (seq): no restart in place; the worker
+                      // ends as for a crash and its exit is decided as any exit
 };
 BOOST_DESCRIBE_ENUM(ActionKind, kSpawn, kSendTerminate, kSignalGroup, kArmTimer, kApplySpec,
                     kPublish, kReplyRecord, kReplyError, kReplyDeleted, kRemoveSlot,
-                    kStartReplacement, kLog, kReleaseMailbox)
+                    kStartReplacement, kLog, kReleaseMailbox, kRestartCommand, kRefuseRestart)
 
 enum class TimerKind : std::uint8_t { kStage, kBackoff, kPerformDue };
 enum class LogLevel : std::uint8_t { kInfo, kWarn, kError };
@@ -224,6 +232,7 @@ struct Action {
   std::string message;                     // kSendTerminate (reason), kReplyError, kLog
   LogLevel level = LogLevel::kInfo;        // kLog
   std::optional<Replacement> replacement;  // kApplySpec, kStartReplacement
+  std::uint64_t seq = 0;                   // kRestartCommand, kRefuseRestart: the event's
 };
 
 // What the machine needs from the supervisor's configuration and phase.

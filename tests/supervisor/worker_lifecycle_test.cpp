@@ -164,6 +164,12 @@ const std::map<std::string, Event>& events() {
     e = Event{EventKind::kPerformDue};
     e.token = kToken;
     m["perform-due"] = e;
+    e = Event{EventKind::kCommandExited};
+    e.exit = ExitInfo::from_wait_status(SIGKILL);
+    e.exit.reason = "command killed by SIGKILL";
+    e.uptime_ms = 50;
+    e.seq = 3;
+    m["command-exited"] = e;
     return m;
   }();
   return all;
@@ -256,71 +262,115 @@ const std::vector<Row>& table() {
       Row{"starting", "ready", kApplied, "running", {A::kPublish, A::kReplyRecord}},
       Row{"starting", "exited", kApplied, "starting", {A::kLog, A::kSpawn, A::kReplyError}},
       Row{"starting", "failing", kApplied, "starting", {}},
-      Row{"starting", "stop(replace)", kApplied, "stopping", {A::kPublish, A::kSendTerminate, A::kArmTimer}},
+      Row{"starting",
+          "stop(replace)",
+          kApplied,
+          "stopping",
+          {A::kPublish, A::kSendTerminate, A::kArmTimer}},
       Row{"starting", "halt", kApplied, "halting", {A::kPublish}},
       Row{"starting", "replace-id", kApplied, "replacing", {A::kPublish}},
       Row{"starting", "overrun", kIgnored, "=", {}},
       Row{"starting", "over-memory", kApplied, "starting", {A::kLog, A::kSignalGroup}},
       LIVE_STOP_ROWS("starting"),
       NO_PASSIVATION_ROWS("starting", kIgnored),
+      // (never ready yet: a command's end before it is a start that failed)
+      Row{"starting", "command-exited", kApplied, "=", {A::kRefuseRestart}},
       // starting/put (started by a put that waits: a failed start removes it)
       Row{"starting/put", "spawned", kApplied, "starting", {A::kPublish}},
-      Row{"starting/put", "spawn-failed", kApplied, "gone", {A::kLog, A::kRemoveSlot, A::kReplyError}},
+      Row{"starting/put",
+          "spawn-failed",
+          kApplied,
+          "gone",
+          {A::kLog, A::kRemoveSlot, A::kReplyError}},
       Row{"starting/put", "ready", kApplied, "running", {A::kPublish, A::kReplyRecord}},
       Row{"starting/put", "exited", kApplied, "gone", {A::kLog, A::kRemoveSlot, A::kReplyError}},
       Row{"starting/put", "failing", kApplied, "starting", {}},
-      Row{"starting/put", "stop(replace)", kApplied, "stopping", {A::kPublish, A::kSendTerminate, A::kArmTimer}},
+      Row{"starting/put",
+          "stop(replace)",
+          kApplied,
+          "stopping",
+          {A::kPublish, A::kSendTerminate, A::kArmTimer}},
       Row{"starting/put", "halt", kApplied, "halting", {A::kPublish}},
       Row{"starting/put", "replace-id", kApplied, "replacing", {A::kPublish}},
       Row{"starting/put", "overrun", kIgnored, "=", {}},
       Row{"starting/put", "over-memory", kApplied, "starting", {A::kLog, A::kSignalGroup}},
       LIVE_STOP_ROWS("starting/put"),
       NO_PASSIVATION_ROWS("starting/put", kIgnored),
+      Row{"starting/put", "command-exited", kApplied, "=", {A::kRefuseRestart}},
       // running
       Row{"running", "spawned", kInvalid, "=", {}},
       Row{"running", "spawn-failed", kInvalid, "=", {}},
       Row{"running", "ready", kIgnored, "=", {}},
       Row{"running", "exited", kApplied, "starting", {A::kLog, A::kSpawn}},
       Row{"running", "failing", kApplied, "running", {}},
-      Row{"running", "stop(replace)", kApplied, "stopping", {A::kPublish, A::kSendTerminate, A::kArmTimer}},
+      Row{"running",
+          "stop(replace)",
+          kApplied,
+          "stopping",
+          {A::kPublish, A::kSendTerminate, A::kArmTimer}},
       Row{"running", "halt", kApplied, "halting", {A::kPublish}},
       Row{"running", "replace-id", kApplied, "replacing", {A::kPublish}},
       Row{"running", "overrun", kIgnored, "=", {}},
       Row{"running", "over-memory", kApplied, "running", {A::kLog, A::kSignalGroup}},
       LIVE_STOP_ROWS("running"),
-      Row{"running", "idle", kApplied, "passivating", {A::kPublish, A::kSendTerminate, A::kArmTimer}},
+      Row{"running",
+          "idle",
+          kApplied,
+          "passivating",
+          {A::kPublish, A::kSendTerminate, A::kArmTimer}},
       Row{"running", "activate", kApplied, "running", {A::kReplyRecord}},
       Row{"running", "perform-due", kIgnored, "=", {}},
+      Row{"running",
+          "command-exited",
+          kApplied,
+          "starting",
+          {A::kLog, A::kPublish, A::kRestartCommand}},
       // stopping, by stage
       STOPPING_ROWS("stopping/terminate"),
-      Row{"stopping/terminate", "terminate-lost", kApplied, "stopping", {A::kSignalGroup, A::kArmTimer}},
-      Row{"stopping/terminate", "stage-timer", kApplied, "stopping", {A::kLog, A::kSignalGroup, A::kArmTimer}},
+      Row{"stopping/terminate",
+          "terminate-lost",
+          kApplied,
+          "stopping",
+          {A::kSignalGroup, A::kArmTimer}},
+      Row{"stopping/terminate",
+          "stage-timer",
+          kApplied,
+          "stopping",
+          {A::kLog, A::kSignalGroup, A::kArmTimer}},
       NO_PASSIVATION_ROWS("stopping/terminate", kIgnored),
+      Row{"stopping/terminate", "command-exited", kApplied, "=", {A::kRefuseRestart}},
       STOPPING_ROWS("stopping/sigterm"),
       Row{"stopping/sigterm", "terminate-lost", kIgnored, "=", {}},
       Row{"stopping/sigterm", "stage-timer", kApplied, "stopping", {A::kLog, A::kSignalGroup}},
       NO_PASSIVATION_ROWS("stopping/sigterm", kIgnored),
+      Row{"stopping/sigterm", "command-exited", kApplied, "=", {A::kRefuseRestart}},
       STOPPING_ROWS("stopping/sigkill"),
       Row{"stopping/sigkill", "terminate-lost", kIgnored, "=", {}},
       Row{"stopping/sigkill", "stage-timer", kIgnored, "=", {}},
       NO_PASSIVATION_ROWS("stopping/sigkill", kIgnored),
+      Row{"stopping/sigkill", "command-exited", kApplied, "=", {A::kRefuseRestart}},
       // no process
       IDLE_ROWS("restarting"),
       Row{"restarting", "backoff-timer", kApplied, "starting", {A::kSpawn}},
       NO_PASSIVATION_ROWS("restarting", kInvalid),
+      Row{"restarting", "command-exited", kInvalid, "=", {}},
       IDLE_ROWS("failed"),
       Row{"failed", "backoff-timer", kIgnored, "=", {}},
       NO_PASSIVATION_ROWS("failed", kInvalid),
+      Row{"failed", "command-exited", kInvalid, "=", {}},
       IDLE_ROWS("exited"),
       Row{"exited", "backoff-timer", kIgnored, "=", {}},
       NO_PASSIVATION_ROWS("exited", kInvalid),
+      Row{"exited", "command-exited", kInvalid, "=", {}},
       // ending by itself
       ENDING_ROWS("halting"),
       Row{"halting", "exited", kApplied, "gone", {A::kRemoveSlot}},
       NO_PASSIVATION_ROWS("halting", kIgnored),
+      Row{"halting", "command-exited", kApplied, "=", {A::kRefuseRestart}},
       ENDING_ROWS("replacing"),
       Row{"replacing", "exited", kApplied, "gone", {A::kRemoveSlot, A::kStartReplacement}},
       NO_PASSIVATION_ROWS("replacing", kIgnored),
+      Row{"replacing", "command-exited", kApplied, "=", {A::kRefuseRestart}},
       // passivating (terminate("passivate") sent): a stop like any other,
       // except what its end means; a crash before any signal of ours is a crash
       Row{"passivating", "spawned", kInvalid, "=", {}},
@@ -332,20 +382,30 @@ const std::vector<Row>& table() {
       Row{"passivating", "stop(replace)", kApplied, "stopping", {A::kPublish}},
       Row{"passivating", "stop(restart)", kApplied, "stopping", {A::kPublish}},
       Row{"passivating", "stop(shutdown)", kApplied, "stopping", {A::kPublish}},
-      Row{"passivating", "terminate-lost", kApplied, "passivating", {A::kSignalGroup, A::kArmTimer}},
-      Row{"passivating", "stage-timer", kApplied, "passivating", {A::kLog, A::kSignalGroup, A::kArmTimer}},
+      Row{"passivating",
+          "terminate-lost",
+          kApplied,
+          "passivating",
+          {A::kSignalGroup, A::kArmTimer}},
+      Row{"passivating",
+          "stage-timer",
+          kApplied,
+          "passivating",
+          {A::kLog, A::kSignalGroup, A::kArmTimer}},
       Row{"passivating", "backoff-timer", kIgnored, "=", {}},
       Row{"passivating", "halt", kIgnored, "=", {}},
       Row{"passivating", "replace-id", kIgnored, "=", {}},
       Row{"passivating", "overrun", kIgnored, "=", {}},
       Row{"passivating", "over-memory", kIgnored, "=", {}},
       NO_PASSIVATION_ROWS("passivating", kIgnored),
+      Row{"passivating", "command-exited", kApplied, "=", {A::kRefuseRestart}},
       // passive: no process; a caller or a due perform starts it
       IDLE_ROWS("passive"),
       Row{"passive", "backoff-timer", kIgnored, "=", {}},
       Row{"passive", "idle", kInvalid, "=", {}},
       Row{"passive", "activate", kApplied, "starting", {A::kSpawn}},
       Row{"passive", "perform-due", kApplied, "starting", {A::kSpawn}},
+      Row{"passive", "command-exited", kInvalid, "=", {}},
       // gone: the loop has dropped the slot; nothing may reach it
       Row{"gone", "spawned", kInvalid, "=", {}},
       Row{"gone", "spawn-failed", kInvalid, "=", {}},
@@ -366,6 +426,7 @@ const std::vector<Row>& table() {
       Row{"gone", "idle", kInvalid, "=", {}},
       Row{"gone", "activate", kInvalid, "=", {}},
       Row{"gone", "perform-due", kIgnored, "=", {}},
+      Row{"gone", "command-exited", kInvalid, "=", {}},
   };
   return rows;
 }
@@ -440,6 +501,81 @@ const Action* find(const Transition& t, A kind) {
     if (a.kind == kind) return &a;
   }
   return nullptr;
+}
+
+// An exec worker's command ended while the worker is sound: the restart
+// policy decides on the command's exit, and an immediate restart happens in
+// the same process (README "Exec workers").
+TEST(WorkerLifecycle, ACommandThatEndsIsRestartedInPlaceAndCountedAsARestart) {
+  const Context ctx = context();
+  const Event ended = events().at("command-exited");
+  Transition t = step(states().at("running"), ended, kNow, ctx);
+  ASSERT_EQ(t.next.phase, Phase::kStarting);
+  EXPECT_EQ(find(t, A::kRestartCommand)->seq, 3u);  // the worker's number, echoed
+  EXPECT_EQ(find(t, A::kRefuseRestart), nullptr);
+  EXPECT_EQ(t.next.restarts, 1u);
+  EXPECT_EQ(t.next.last_exit.kind, ExitInfo::Kind::kSignaled);
+  EXPECT_EQ(t.next.last_exit.reason, "command killed by SIGKILL");
+  EXPECT_EQ(t.next.history.recent_ms, std::vector<std::uint64_t>{kNow});
+  EXPECT_EQ(find(t, A::kSpawn), nullptr);  // no new process
+  // It reports ready again: running, its first restart answered.
+  t = step(t.next, events().at("ready"), kNow + 1, ctx);
+  EXPECT_EQ(t.next.phase, Phase::kRunning);
+  // A command that ends again before that ready is decided again, in
+  // starting: with no backoff configured, restarted in place again...
+  Context no_backoff = ctx;
+  no_backoff.backoff.base_ms = 0;
+  const WorkerState restarting = step(states().at("running"), ended, kNow, no_backoff).next;
+  Transition again = step(restarting, ended, kNow + 2, no_backoff);
+  EXPECT_NE(find(again, A::kRestartCommand), nullptr);
+  EXPECT_EQ(again.next.restarts, 2u);
+  // ...and with the default backoff, the second consecutive one would wait:
+  // refused, the worker ends and its exit waits out the backoff.
+  again = step(restarting, ended, kNow + 2, ctx);
+  EXPECT_NE(find(again, A::kRefuseRestart), nullptr);
+}
+
+TEST(WorkerLifecycle, ACommandRestartThePolicyWouldDelayOrRefuseEndsTheWorkerInstead) {
+  const Context ctx = context();
+  const Event ended = events().at("command-exited");
+  auto refused = [&](const WorkerState& s, const Context& c) {
+    const Transition t = step(s, ended, kNow, c);
+    EXPECT_EQ(t.verdict, Verdict::kApplied);
+    ASSERT_NE(find(t, A::kRefuseRestart), nullptr);
+    EXPECT_EQ(find(t, A::kRefuseRestart)->seq, 3u);
+    EXPECT_EQ(find(t, A::kRestartCommand), nullptr);
+    // Nothing is counted: the worker's own exit is decided as every exit,
+    // from the same history, and so comes out the same.
+    EXPECT_EQ(t.next.phase, s.phase);
+    EXPECT_EQ(t.next.restarts, s.restarts);
+    EXPECT_EQ(t.next.history.recent_ms, s.history.recent_ms);
+    EXPECT_EQ(t.next.history.consecutive, s.history.consecutive);
+    EXPECT_EQ(t.next.last_exit.kind, s.last_exit.kind);
+  };
+  WorkerState s = states().at("running");
+  // Over its intensity: one restart allowed in the window, one already made.
+  s.limits.max_restarts = 1;
+  s.history.recent_ms = {kNow - 10};
+  refused(s, ctx);
+  // A backoff delay: not a restart in place (the worker ends, the timer waits).
+  s = states().at("running");
+  s.history.consecutive = 2;
+  refused(s, ctx);
+  // temporary: never restarted.
+  s = states().at("running");
+  s.limits.type = RestartType::kTemporary;
+  refused(s, ctx);
+  // The supervisor is stopping.
+  Context stopping = ctx;
+  stopping.shutting_down = true;
+  refused(states().at("running"), stopping);
+  // transient and a clean exit: done.
+  s = states().at("running");
+  s.limits.type = RestartType::kTransient;
+  Event clean = ended;
+  clean.exit = ExitInfo::from_wait_status(0);
+  const Transition t = step(s, clean, kNow, ctx);
+  EXPECT_NE(find(t, A::kRefuseRestart), nullptr);
 }
 
 TEST(WorkerLifecycle, StopStagesEscalateWithTheirTimeouts) {
