@@ -136,6 +136,8 @@ struct ExecManager::Command {
   bool exited = false;
   std::string exit_status;  // "command exited with code 3" once it has ended
   std::string exit_reason;  // exit_status and its last stderr lines
+  ExitInfo exit_info;       // how it ended, with exit_reason as the reason
+  MonoClock::time_point started = MonoClock::now();
 
   ~Command() {
     if (in >= 0) ::close(in);
@@ -272,7 +274,30 @@ struct ExecManager::Command {
     }
     pump_stderr();  // what it wrote last, as far as it is there already
     exit_reason = exit_status + stderr_tail();
+    exit_info = ExitInfo::from_wait_status(native);
+    exit_info.reason = exit_reason;
     return false;
+  }
+
+  // Up to half a second for a command that closed its stdio to end.
+  void await_exit() {
+    for (int i = 0; i < 100 && running(); ++i) {
+      pump_stderr();
+      struct timespec ts {
+        0, 5'000'000
+      };
+      ::nanosleep(&ts, nullptr);  // poll interval while the closing command exits
+    }
+  }
+
+  // The command has ended (running() said so): for the runtime's restart in
+  // place, with `why` as the reason.
+  ChildEnded ended(std::string why) const {
+    ExitInfo info = exit_info;
+    info.reason = std::move(why);
+    const auto ran = std::chrono::duration_cast<Millis>(MonoClock::now() - started);
+    return ChildEnded(std::move(info),
+                      static_cast<std::uint64_t>(std::max<std::int64_t>(ran.count(), 0)));
   }
 
   void send(const json::object& request) {
@@ -284,9 +309,11 @@ struct ExecManager::Command {
       const ssize_t n = ::write(in, p, left);
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) {
-        running();
-        fail("unable to write to the command: " +
-             (exited ? exit_reason : std::string(std::strerror(errno))));
+        const int write_errno = errno;
+        // EPIPE: it closed its stdin, most likely as it ended: wait for that.
+        if (write_errno == EPIPE) await_exit();
+        if (exited) throw ended("unable to write to the command: " + exit_reason);
+        fail("unable to write to the command: " + std::string(std::strerror(write_errno)));
       }
       p += n;
       left -= static_cast<std::size_t>(n);
@@ -323,14 +350,12 @@ struct ExecManager::Command {
         continue;
       }
       if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-      // EOF: the command closed stdout (it exited, or is about to).
-      for (int i = 0; i < 100 && running(); ++i) {
-        pump_stderr();
-        struct timespec ts{0, 5'000'000};
-        ::nanosleep(&ts, nullptr);  // poll interval while the closing command exits
-      }
-      fail(exited ? exit_status + " while dynmgr waited for its " + op + " answer" + stderr_tail()
-                  : std::string("command closed its stdout"));
+      // EOF: the command closed stdout (it exited, or is about to). Ended,
+      // the runtime may restart it in place (ChildEnded).
+      await_exit();
+      if (exited)
+        throw ended(exit_status + " while dynmgr waited for its " + op + " answer" + stderr_tail());
+      fail("command closed its stdout");
     }
   }
 
@@ -402,7 +427,7 @@ struct ExecManager::Command {
         ready_line_seen = true;
         return;
       }
-      if (!running()) fail(exit_status + " before it was ready" + stderr_tail());
+      if (!running()) throw ended(exit_status + " before it was ready" + stderr_tail());
       if (!out_open) {
         // stdout closed, the command not yet reaped: it is ending.
         if (pidfd < 0) {
@@ -541,6 +566,9 @@ Status ExecManager::check_spec(const std::string& id, ChildSpec& spec) {
 // ------------------------------------------------------------ worker side
 
 json::value ExecManager::init(const std::string& id, const json::value& payload) {
+  // Called again for a restart in place (ChildEnded): the ended command's
+  // pipes are closed and its last stderr forwarded first.
+  cmd_.reset();
   const json::object options = options_from_env();
   const json::value* exec = options.if_contains("exec");
   if (exec == nullptr || !exec->is_array() || exec->get_array().empty()) {
@@ -728,7 +756,13 @@ void ExecManager::terminate(std::string_view reason, const WorkerState& state) {
 void ExecManager::idle(const WorkerState&) {
   if (!cmd_) return;
   cmd_->pump_stderr();
-  if (!cmd_->running()) fail(cmd_->exit_reason);
+  // The runtime asks the supervisor whether to start it again in place (not
+  // a throw: see report_child_ended).
+  if (!cmd_->running()) {
+    ChildEnded e = cmd_->ended(cmd_->exit_reason);
+    report_child_ended(std::move(e.exit), e.uptime_ms);
+    return;
+  }
   cmd_->reject_unsolicited();  // anything on stdout now answers no request
 }
 

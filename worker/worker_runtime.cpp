@@ -107,6 +107,8 @@ void catch_stop_signals() {
 }
 
 WorkerContext g_context;  // one worker per process
+// Set by report_child_ended() inside idle(), taken by WorkerRuntime::run_idle().
+std::optional<ChildEnded> g_child_ended;
 
 // Set by the supervisor watch when the supervisor it watches has ended.
 std::atomic<bool> g_orphaned{false};
@@ -238,6 +240,9 @@ class SupervisorWatch {
 
 constexpr Millis kControlSendTimeout{5000};
 constexpr Millis kMailboxRecoveryTimeout{5000};
+// How long a worker whose command ended waits for the supervisor's verdict
+// before it ends as for a crash (restart_in_place).
+constexpr Millis kCommandVerdictTimeout{10000};
 // Poll interval while the supervisor replaces a dead control queue or mailbox.
 constexpr Millis kReplacementPoll{2};
 constexpr std::size_t kReplyQueuesKept = 8;
@@ -287,23 +292,14 @@ class WorkerRuntime {
     watch_.identity_changed();
     auto init = callback(Callback::kInit, [&] { return m_.init(id_, payload_); });
     if (!init) return 1;
-    {
-      json::value initial = std::move(*init);
-      if (initial != payload_) {
-        payload_ = std::move(initial);
-        value_ = payload_;
-        protocol::WorkerMessage u = base(MessageKind::kWorkerUpdate);
-        u.payload = payload_;
-        u.value = value_;
-        if (!send_control(protocol::make_worker_message(u))) return 1;
-      }
-    }
+    if (!take_initial(std::move(*init))) return 1;
     // The first idle() runs before ready: it tells whether the manager keeps
     // the base idle() (then this worker never wakes for housekeeping), and an
     // exec worker's command that died at once is noticed before `put` returns.
     housekeeping_due_ = Deadline::now();
     if (housekeeping() == Exit::kCrash) return 1;
     if (!send_control(protocol::make_worker_message(base(MessageKind::kWorkerReady)))) return 1;
+    ready_reported_ = true;
     schedule(instant_ ? Millis(0) : Millis(timeout_ms_));
     // An activated passive worker goes on with the schedule it had.
     if (const char* first = std::getenv(kFirstPerformEnv); first != nullptr) {
@@ -316,6 +312,97 @@ class WorkerRuntime {
   }
 
  private:
+  // What init() returned: the worker's payload from now on (reported when it
+  // changed).
+  bool take_initial(json::value initial) {
+    if (initial == payload_) return true;
+    payload_ = std::move(initial);
+    value_ = payload_;
+    protocol::WorkerMessage u = base(MessageKind::kWorkerUpdate);
+    u.payload = payload_;
+    u.value = value_;
+    return send_control(protocol::make_worker_message(u));
+  }
+
+  // The manager's command ended (report_child_ended from idle(), or
+  // ChildEnded thrown by a perform, call or cast, or by init() here) after
+  // this worker was ready. The supervisor's restart policy decides, as for an exit
+  // (README "Exec workers"): restarted in place, init() runs again in this
+  // process and the worker reports ready again, no process of ours ends and
+  // the mailbox is left as it is meanwhile; refused (or no answer), the
+  // worker ends as for a crash. A command that ends again before it is
+  // ready is reported again.
+  Exit restart_in_place() {
+    while (child_ended_) {
+      const ChildEnded ended = std::move(*child_ended_);
+      child_ended_.reset();
+      const std::uint64_t seq = (words_->command_verdict() >> 1) + 1;
+      protocol::WorkerMessage m = base(MessageKind::kWorkerCommandExited);
+      m.exit = ended.exit;
+      m.uptime_ms = ended.uptime_ms;
+      m.seq = seq;
+      const std::optional<bool> verdict =
+          send_control(protocol::make_worker_message(m)) ? await_verdict(seq) : std::nullopt;
+      if (!verdict || !*verdict) {
+        if (!verdict && g_stop_signal) return Exit::kContinue;  // the loop stops at its top
+        report_failing(ended.what());
+        return Exit::kCrash;
+      }
+      auto init = callback(Callback::kInit, [&] { return m_.init(id_, payload_); });
+      if (!init) {
+        if (child_ended_) continue;
+        return Exit::kCrash;
+      }
+      if (!take_initial(std::move(*init))) return Exit::kCrash;
+      // As at the start: a command that died at once is seen before ready.
+      housekeeping_due_ = Deadline::now();
+      if (!run_idle()) {
+        if (child_ended_) continue;
+        return Exit::kCrash;
+      }
+      if (!send_control(protocol::make_worker_message(base(MessageKind::kWorkerReady))))
+        return Exit::kCrash;
+    }
+    return Exit::kContinue;
+  }
+
+  // The supervisor's answer to kWorkerCommandExited `seq`, in our words page,
+  // with SIGURG to end this wait: true restarts in place, false ends the
+  // worker; nullopt if none came (a stop signal, the supervisor gone, or
+  // kCommandVerdictTimeout). Signals are blocked but inside ppoll, so one that
+  // lands between the look and the wait ends the wait.
+  std::optional<bool> await_verdict(std::uint64_t seq) {
+    sigset_t wake, old;
+    sigemptyset(&wake);
+    for (int sig : kStopSignals) sigaddset(&wake, sig);
+    for (int sig : {SIGURG, SIGCHLD, SIGIO}) sigaddset(&wake, sig);
+    ::pthread_sigmask(SIG_BLOCK, &wake, &old);
+    const Deadline deadline = Deadline::after(kCommandVerdictTimeout);
+    std::optional<bool> verdict;
+    for (;;) {
+      if (g_recheck) {
+        watch_.parent_check();  // PDEATHSIG is SIGURG too
+        refresh_registry();     // a recreated words object holds the answer
+      }
+      const std::uint64_t v = words_->command_verdict();
+      if (v >> 1 == seq) {
+        verdict = (v & 1U) != 0;
+        break;
+      }
+      if (g_stop_signal || g_orphaned.load() || deadline.expired()) break;
+      // The adopted worker's watch thread wakes the loop without a signal:
+      // looked at every 100 ms here.
+      const auto left = std::chrono::duration_cast<Millis>(deadline.remaining(Millis(100)));
+      const timespec ts{0, static_cast<long>(std::max<std::int64_t>(left.count(), 1)) * 1'000'000L};
+      ::ppoll(nullptr, 0, &ts, &old);
+    }
+    ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    if (!verdict) {
+      log_error("no answer from the supervisor about the command's restart");
+    }
+    return verdict;
+  }
+
   Status attach() {
     // SIGTERM and friends are caught by a flag-setting handler: a signal can
     // then never kill the worker inside a queue operation (queue guards are
@@ -522,6 +609,24 @@ class WorkerRuntime {
     }
   }
 
+  // idle(); false when the worker must not go on as it is: a throw (a
+  // crash), or its command ended (child_ended_ set once the worker has been
+  // ready: restart_in_place(); before that, a crash like a throw).
+  bool run_idle() {
+    (void)take_child_ended();
+    if (!callback(Callback::kIdle, [&] { m_.idle(state()); })) return false;
+    std::optional<ChildEnded> reported = take_child_ended();
+    if (!reported) return true;
+    ChildEnded ended = std::move(*reported);
+    if (ready_reported_) {
+      child_ended_ = std::move(ended);
+      return false;
+    }
+    log_error("idle of '" + id_ + "': " + ended.what());
+    report_failing(ended.what());
+    return false;
+  }
+
   // Time-gated so that a busy mailbox (casts at full speed) pays nothing for it;
   // a child's exit (SIGCHLD) or watched input (SIGIO) makes it due at once.
   //
@@ -542,7 +647,7 @@ class WorkerRuntime {
         rec->mailbox_generation != mailbox_generation_) {
       (void)open_mailbox(rec->mailbox_generation);
     }
-    if (!callback(Callback::kIdle, [&] { m_.idle(state()); })) return Exit::kCrash;
+    if (!run_idle()) return child_ended_ ? restart_in_place() : Exit::kCrash;
     const Millis every = m_.idle_interval();
     if (!m_.idle_is_default() && every != Manager::kOnEventsOnly) {
       housekeeping_due_ = Deadline::after(std::min(every, kLongestIdleInterval));
@@ -622,6 +727,13 @@ class WorkerRuntime {
         return fn();
       }
     } catch (const std::exception& e) {
+      if (const auto* ended = dynamic_cast<const ChildEnded*>(&e);
+          ended != nullptr && ready_reported_ && which != Callback::kTerminate) {
+        // Not a crash yet: restart_in_place() asks the supervisor (which
+        // logs it).
+        child_ended_ = *ended;
+        return make_error(Errc::kCrashed, e.what());
+      }
       log_error(name + " of '" + id_ + "' threw: " + e.what());
       if (which == Callback::kIdle)
         report_failing(e.what());
@@ -665,7 +777,11 @@ class WorkerRuntime {
     begin_work();
     auto r = callback(Callback::kPerform, [&] { return m_.perform(id_, payload_); });
     done(Work::kPerform);
-    if (!r) return Exit::kCrash;
+    if (!r) {
+      if (!child_ended_) return Exit::kCrash;
+      schedule(Millis(timeout_ms_));  // the new command performs on the same schedule
+      return restart_in_place();
+    }
     words_->set_last_perform(wall_ms());
     const Exit ex = apply(*r, /*reply=*/nullptr);
     schedule(Millis(timeout_ms_));
@@ -803,7 +919,7 @@ class WorkerRuntime {
                              make_error(Errc::kCrashed, "worker '" + id_ +
                                                             "' crashed while handling the call: " +
                                                             r.error().message)));
-          return Exit::kCrash;
+          return child_ended_ ? restart_in_place() : Exit::kCrash;
         }
         return apply(*r, &to);
       }
@@ -811,7 +927,7 @@ class WorkerRuntime {
         begin_work();
         auto r = callback(Callback::kCast, [&] { return m_.cast(msg->message, state()); });
         done(Work::kCast);
-        if (!r) return Exit::kCrash;
+        if (!r) return child_ended_ ? restart_in_place() : Exit::kCrash;
         // A cast's ok(x) changes nothing (the value belongs to perform).
         if (r->kind() == Response::Kind::kOk) return Exit::kContinue;
         return apply(*r, nullptr);
@@ -840,6 +956,8 @@ class WorkerRuntime {
   json::value payload_;
   json::value value_;
   bool value_reported_ = false;
+  bool ready_reported_ = false;            // the first ready went out
+  std::optional<ChildEnded> child_ended_;  // for restart_in_place()
   std::uint32_t timeout_ms_ = 0;
   bool instant_ = false;
   std::uint32_t passivate_after_ms_ = 0;  // the spec's; 0: never passivated
@@ -858,6 +976,16 @@ class WorkerRuntime {
 }  // namespace
 
 const WorkerContext& current_worker_context() { return g_context; }
+
+void report_child_ended(ExitInfo exit, std::uint64_t uptime_ms) {
+  g_child_ended.emplace(std::move(exit), uptime_ms);
+}
+
+std::optional<ChildEnded> take_child_ended() {
+  std::optional<ChildEnded> out = std::move(g_child_ended);
+  g_child_ended.reset();
+  return out;
+}
 
 Status wake_on_input(int fd) {
   // The runtime installs the handler at attach; installed here too, so that a

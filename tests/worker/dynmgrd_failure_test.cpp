@@ -181,11 +181,11 @@ INSTANTIATE_TEST_SUITE_P(
                "0",
                "command exited with code 3 before it was ready",
                true},
-        Breach{
-            "ExitsInsteadOfAnswering",
-            {"exit-after", "0"},
-            "100",
-            "perform threw: command exited with code 0 while dynmgr waited for its perform answer"},
+        Breach{"ExitsInsteadOfAnswering",
+               {"exit-after", "0"},
+               "100",
+               // restarted in place once, then refused (a backoff): the worker's exit
+               "command exited with code 0 while dynmgr waited for its perform answer"},
         Breach{"KilledBySignal",
                {"kill-self", "TERM"},
                "0",
@@ -207,6 +207,106 @@ TEST_F(DynmgrdTest, AnIdleWorkerNoticesItsCommandExitingAtOnce) {
       "e", [](const WorkerInfo& s) { return s.status == WorkerStatus::kExited; }, 900ms);
   ASSERT_TRUE(rec && rec->status == WorkerStatus::kExited) << log();
   EXPECT_TRUE(contains(last_exit_reason(*rec), "command exited with code 3"))
+      << last_exit_reason(*rec);
+}
+
+// ------------------------------------------------------------ restart in place
+
+// Says it is ready, then answers every request "pong".
+constexpr const char* kPong =
+    R"(printf '{"ready":true}\n'; while read -r l; do printf '{"reply":"pong"}\n'; done)";
+
+bool running_after(const WorkerInfo& s, std::uint32_t restarts) {
+  return s.status == WorkerStatus::kRunning && s.restarts == restarts;
+}
+
+// A command that dies while its worker is idle is started again by the same
+// worker process (README "Exec workers"): the worker keeps its pid, the
+// restart is counted with the command's own exit, and the new command answers
+// calls. A second death at once is within the backoff: the worker then ends
+// and a new worker process comes after the delay, as after any crash.
+TEST_F(DynmgrdTest, AKilledCommandIsRestartedInPlaceByItsWorker) {
+  ASSERT_TRUE(start());
+  const auto r = ctl({"put", "e", "--timeout", "0", "--max-restarts", "10", "--within", "60000",
+                      "--exec", "sh", "-c", kPong});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const pid_t w = worker_pid("e");
+  const pid_t c1 = command_of(w);
+  ASSERT_GT(c1, 0);
+  ASSERT_EQ(::kill(c1, SIGKILL), 0);
+  auto rec = wait_record("e", [](const WorkerInfo& s) { return running_after(s, 1); });
+  ASSERT_TRUE(rec && running_after(*rec, 1)) << log();
+  EXPECT_EQ(rec->pid, w) << "the worker process itself was replaced";
+  EXPECT_EQ(rec->last_exit.kind, ExitInfo::Kind::kSignaled);
+  EXPECT_EQ(last_exit_reason(*rec), "command killed by SIGKILL");
+  const pid_t c2 = command_of(w);
+  EXPECT_GT(c2, 0);
+  EXPECT_NE(c2, c1);
+  const auto call = ctl({"call", "e", R"("ping")"});
+  EXPECT_EQ(call.exit_code, 0) << call.err;
+  EXPECT_EQ(call.out, "\"pong\"\n");
+  // The restart is in the exit history as any other.
+  const auto got = ctl({"--json", "get", "e"});
+  ASSERT_EQ(got.exit_code, 0) << got.err;
+  EXPECT_TRUE(contains(got.out, R"("reason":"command killed by SIGKILL")")) << got.out;
+
+  // Again at once: the second consecutive restart would wait its backoff
+  // (20 ms here), so the worker ends and the policy restarts it.
+  ASSERT_EQ(::kill(c2, SIGKILL), 0);
+  rec = wait_record("e", [](const WorkerInfo& s) { return running_after(s, 2); });
+  ASSERT_TRUE(rec && running_after(*rec, 2)) << log();
+  EXPECT_NE(rec->pid, w);
+  EXPECT_TRUE(process_dead(w));
+  EXPECT_TRUE(contains(last_exit_reason(*rec), "command killed by SIGKILL"))
+      << last_exit_reason(*rec);
+}
+
+// A command that dies while it handles a call: the caller is told the worker
+// crashed (with the command's end), and the worker starts the command again
+// in place; the next call is answered by the new command.
+TEST_F(DynmgrdTest, ACommandThatDiesInACallIsRestartedInPlaceAndTheCallerIsTold) {
+  ASSERT_TRUE(start());
+  const auto r = ctl({"put", "e", "--timeout", "0", "--exec", "sh", "-c",
+                      R"(printf '{"ready":true}\n'; while read -r l; do
+                           case "$l" in *'"message":"die"'*) kill -s KILL $$ ;; esac
+                           printf '{"reply":"pong"}\n'; done)"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const pid_t w = worker_pid("e");
+  const auto died = ctl({"call", "e", R"("die")"});
+  EXPECT_NE(died.exit_code, 0);
+  EXPECT_TRUE(contains(died.err, "crashed while handling the call")) << died.err;
+  EXPECT_TRUE(contains(died.err, "command killed by SIGKILL")) << died.err;
+  const auto rec = wait_record("e", [](const WorkerInfo& s) { return running_after(s, 1); });
+  ASSERT_TRUE(rec && running_after(*rec, 1)) << log();
+  EXPECT_EQ(rec->pid, w);
+  const auto call = ctl({"call", "e", R"("ping")"});
+  EXPECT_EQ(call.exit_code, 0) << call.err;
+  EXPECT_EQ(call.out, "\"pong\"\n");
+}
+
+// Restarts in place count toward the restart intensity like any other: over
+// it, the worker is refused one, ends, and is `failed`.
+TEST_F(DynmgrdTest, RestartsInPlaceCountTowardTheRestartIntensity) {
+  ASSERT_TRUE(start({"--healthy-uptime", "0"}));  // no backoff: each restart may be in place
+  const auto r = ctl({"put", "e", "--timeout", "0", "--max-restarts", "2", "--within", "600000",
+                      "--exec", "sh", "-c", kPong});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const pid_t w = worker_pid("e");
+  for (std::uint32_t n = 1; n <= 2; ++n) {
+    const pid_t c = command_of(w);
+    ASSERT_GT(c, 0);
+    ASSERT_EQ(::kill(c, SIGKILL), 0);
+    const auto rec = wait_record("e", [n](const WorkerInfo& s) { return running_after(s, n); });
+    ASSERT_TRUE(rec && running_after(*rec, n)) << log();
+    ASSERT_EQ(rec->pid, w);
+  }
+  const pid_t c = command_of(w);
+  ASSERT_GT(c, 0);
+  ASSERT_EQ(::kill(c, SIGKILL), 0);
+  const auto rec = wait_record("e", [](const WorkerInfo& s) { return failed_after(s, 2); });
+  ASSERT_TRUE(rec && failed_after(*rec, 2)) << log();
+  EXPECT_TRUE(wait_until([&] { return process_dead(w); }, kWait));
+  EXPECT_TRUE(contains(last_exit_reason(*rec), "command killed by SIGKILL"))
       << last_exit_reason(*rec);
 }
 

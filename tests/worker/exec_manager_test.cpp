@@ -10,11 +10,14 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "dynmgrd_harness.hpp"
+#include "worker/worker_runtime.hpp"
 
 namespace dynmgr::testing {
 namespace {
@@ -89,6 +92,8 @@ class ExecManagerTest : public ::testing::Test {
     (void)wait_until(
         [&] {
           error = error_of([&] { manager_->idle(WorkerState{"t", nullptr}); });
+          // A command that ended is reported to the runtime, not thrown.
+          if (auto ended = take_child_ended(); error.empty() && ended) error = ended->what();
           return !error.empty();
         },
         timeout, 1ms);
@@ -250,6 +255,35 @@ TEST_F(ExecManagerTest, ExitIsNoticedWhenIdle) {
 TEST_F(ExecManagerTest, DeathBySignalIsNamed) {
   start({"sh", "-c", "kill -s KILL $$"});
   EXPECT_EQ(idle_failure(), "command killed by SIGKILL");
+}
+
+// The end is reported to the runtime (report_child_ended: it asks the
+// supervisor whether to start it again in place) with the command's own
+// status and how long it ran, and
+// init() may then be called again in the same manager: a new command.
+TEST_F(ExecManagerTest, AnEndedCommandCarriesItsStatusAndInitStartsItAgain) {
+  start({"sh", "-c", "echo $$ >> \"$0\"; exec cat > /dev/null", dir_ + "/pids"});
+  ASSERT_TRUE(wait_until([&] { return lines_of(dir_ + "/pids").size() == 1; }, kWait, 1ms));
+  const pid_t first = std::stoi(lines_of(dir_ + "/pids")[0]);
+  ASSERT_EQ(::kill(first, SIGKILL), 0);
+  std::optional<ChildEnded> ended;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        manager_->idle(WorkerState{"t", nullptr});  // reports it, throws nothing
+        ended = take_child_ended();
+        return ended.has_value();
+      },
+      kWait, 1ms));
+  EXPECT_EQ(ended->exit.kind, ExitInfo::Kind::kSignaled);
+  EXPECT_EQ(ended->exit.code, SIGKILL);
+  EXPECT_EQ(ended->exit.reason, "command killed by SIGKILL");
+  EXPECT_EQ(std::string(ended->what()), "command killed by SIGKILL");
+  EXPECT_LT(ended->uptime_ms, 60'000u);
+  // Again, in the same manager: a second command, the first one's pipes gone.
+  EXPECT_EQ(error_of([&] { manager_->init("t", json::value(nullptr)); }), "");
+  ASSERT_TRUE(wait_until([&] { return lines_of(dir_ + "/pids").size() == 2; }, kWait, 1ms));
+  EXPECT_NE(std::stoi(lines_of(dir_ + "/pids")[1]), first);
+  EXPECT_EQ(error_of([&] { manager_->idle(WorkerState{"t", nullptr}); }), "");
 }
 
 // ------------------------------------------------------------ start-up handshake
