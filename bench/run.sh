@@ -58,7 +58,7 @@ if rs and fs:
 PY
 
 # Process-level benchmarks: dynmgr beside its baseline, in the same run.
-for b in restart_bench call_bench cli_bench fleet_bench idle_fleet_bench containment_bench import_bench; do
+for b in restart_bench exec_restart_bench call_bench cli_bench fleet_bench idle_fleet_bench containment_bench import_bench; do
   if [ -x "$bin/$b" ]; then
     echo "== $b"
     "$bin/$b"
