@@ -1,5 +1,9 @@
 // dynmgrctl's command line as one CLI11 App: main parses it, and doc/ walks it
 // for the manual and the bash completion.
+#include <algorithm>
+#include <iterator>
+#include <string_view>
+
 #include "cli/context.hpp"
 #include "shared/version.hpp"
 
@@ -12,7 +16,34 @@ struct GlobalFlagError : CLI::ParseError {
 };
 }  // namespace
 
-void add_command_line(CLI::App& app, Context& ctx, std::vector<std::string>& exec_argv) {
+std::string_view verb_of(int argc, char** argv) {
+  static constexpr std::string_view kVerbs[] = {"ping",   "put",    "put-new", "import", "del",
+                                                "get",    "call",   "cast",    "state",  "restart",
+                                                "reexec", "reload", "stop",    "watch",  "metrics",
+                                                "logs",   "top",    "list",    "cleanup"};
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    // The global options that take a value in the next argument.
+    if (arg == "-n" || arg == "--name" || arg == "--wait") {
+      ++i;
+      continue;
+    }
+    if (arg.empty() || arg.front() == '-') {
+      // --help, --help-all and --version describe the whole command line.
+      if (arg == "-h" || arg.rfind("--help", 0) == 0 || arg == "--version") return {};
+      continue;
+    }
+    // The first word that is no option's value is the verb, or not one at all.
+    if (std::find(std::begin(kVerbs), std::end(kVerbs), arg) == std::end(kVerbs)) return {};
+    // Only the verb's own options and words may follow; a --help among them
+    // is the verb's help, which its own tree answers.
+    return arg;
+  }
+  return {};
+}
+
+void add_command_line(CLI::App& app, Context& ctx, std::vector<std::string>& exec_argv,
+                      std::string_view only_verb) {
   app.description("dynmgrctl: drive a dynmgr supervisor and its workers");
   app.require_subcommand(1);
   app.fallthrough();
@@ -22,25 +53,28 @@ void add_command_line(CLI::App& app, Context& ctx, std::vector<std::string>& exe
   app.add_flag("--json", ctx.json, "machine-readable output");
   app.add_option("--wait", ctx.wait_ms, "deadline of each request in ms (default 5000)")
       ->check(CLI::Range(1u, 86'400'000u));
-  add_ping(app, ctx);
-  add_put(app, ctx, exec_argv);
-  add_import(app, ctx);
-  add_del(app, ctx);
-  add_get(app, ctx);
-  add_call(app, ctx);
-  add_cast(app, ctx);
-  add_state(app, ctx);
-  add_restart(app, ctx);
-  add_reexec(app, ctx);
-  add_reload(app, ctx);
-  add_stop(app, ctx);
-  add_watch(app, ctx);
-  add_metrics(app, ctx);
-  add_logs(app, ctx);
-  add_top(app, ctx);
-  add_list(app, ctx);
-  add_cleanup(app, ctx);
-  add_help(app, ctx);
+  // Listed in the order --help shows them. put adds put and put-new.
+  struct Verb {
+    std::string_view name, other_name;
+    void (*add)(CLI::App&, Context&);
+  };
+  static constexpr Verb kAll[] = {
+      {"ping", {}, add_ping},     {"put", "put-new", nullptr},  {"import", {}, add_import},
+      {"del", {}, add_del},       {"get", {}, add_get},         {"call", {}, add_call},
+      {"cast", {}, add_cast},     {"state", {}, add_state},     {"restart", {}, add_restart},
+      {"reexec", {}, add_reexec}, {"reload", {}, add_reload},   {"stop", {}, add_stop},
+      {"watch", {}, add_watch},   {"metrics", {}, add_metrics}, {"logs", {}, add_logs},
+      {"top", {}, add_top},       {"list", {}, add_list},       {"cleanup", {}, add_cleanup},
+      {"help", {}, add_help},
+  };
+  for (const Verb& v : kAll) {
+    if (!only_verb.empty() && only_verb != v.name && only_verb != v.other_name) continue;
+    if (v.add == nullptr) {
+      add_put(app, ctx, exec_argv);
+    } else {
+      v.add(app, ctx);
+    }
+  }
   app.footer(
       "Exit codes: 0 ok, 1 failed, 2 usage or invalid input, 3 no such worker, 4 timed out, "
       "5 no supervisor running.");

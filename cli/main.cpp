@@ -38,7 +38,7 @@ int main(int argc, char** argv) {
 
   Context ctx;
   CLI::App app;
-  add_command_line(app, ctx, exec_argv);
+  add_command_line(app, ctx, exec_argv, verb_of(cli_argc, argv));
   try {
     app.parse(cli_argc, argv);
   } catch (const CLI::CallForHelp&) {
