@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -382,15 +383,9 @@ void ProbeTest::TearDown() {
   }
   remove_shm_objects(names_);
   if (!dir_.empty()) {
-    DIR* d = ::opendir(dir_.c_str());
-    if (d != nullptr) {
-      while (dirent* e = ::readdir(d)) {
-        const std::string n = e->d_name;
-        if (n != "." && n != "..") ::unlink((dir_ + "/" + n).c_str());
-      }
-      ::closedir(d);
-    }
-    ::rmdir(dir_.c_str());
+    // Tests keep a state directory (and its logs/) in it too.
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
   }
 }
 
