@@ -478,11 +478,27 @@ void Supervisor::Loop::step_worker(std::uint32_t slot, std::uint64_t incarnation
              " is invalid while " + std::string(lc::to_string(e->life.phase)));
   }
   if (t.verdict != lc::Verdict::kApplied) return;
-  note_transition(*e, e->life, ev, t);
+  auto events = note_transition(*e, e->life, ev, t);
   e->life = std::move(t.next);
+  // A transition's events go out once the registry shows it (its kPublish),
+  // so a reader woken by "ready" reads `running`, not `starting`; before an
+  // action that puts another id (a replacement's "put" follows the old id's
+  // "replaced") or removes the slot; at the latest after the last action.
+  bool sent = false;
+  const auto send = [&] {
+    if (sent) return;
+    sent = true;
+    for (auto& fe : events) emit(std::move(fe));
+  };
   for (auto& a : t.actions) {
-    if (!carry_out(slot, a)) return;  // the slot was removed
+    if (a.kind == lc::ActionKind::kStartReplacement || a.kind == lc::ActionKind::kRemoveSlot) {
+      send();
+    }
+    const bool publishes = a.kind == lc::ActionKind::kPublish;
+    if (!carry_out(slot, a)) break;  // the slot was removed
+    if (publishes) send();
   }
+  send();
 }
 
 void Supervisor::Loop::after_workers_changed() {

@@ -161,9 +161,11 @@ class Supervisor::Loop {
   void set_state(ManagerState s);
   // The event ring (`dynmgrctl watch`): publish one event (nothing if it is off).
   void emit(FleetEvent e);
-  // An applied transition's events and exit-history entry (supervisor_workers.cpp).
-  void note_transition(Entry& e, const lifecycle::WorkerState& before, const lifecycle::Event& ev,
-                       const lifecycle::Transition& t);
+  // An applied transition's exit-history entry, and its events for step_worker
+  // to publish (supervisor_workers.cpp).
+  std::vector<FleetEvent> note_transition(Entry& e, const lifecycle::WorkerState& before,
+                                          const lifecycle::Event& ev,
+                                          const lifecycle::Transition& t);
   // systemd (README "systemd"): READY/STOPPING/STATUS for a state change, and
   // any message; a failure is logged, never fatal. No-ops outside systemd.
   void notify_state(ManagerState s);

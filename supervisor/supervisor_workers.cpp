@@ -207,18 +207,22 @@ void Supervisor::Loop::reap(pid_t pid) {
   feed(e->rec.slot, e->rec.incarnation, std::move(ev));
 }
 
-// What an applied transition means outside the machine: the events `watch`
-// shows, and an exit's entry in the registry's history and the database.
-void Supervisor::Loop::note_transition(Entry& e, const lc::WorkerState& before, const lc::Event& ev,
-                                       const lc::Transition& t) {
+// What an applied transition means outside the machine: an exit's entry in
+// the registry's history and the database, recorded here, and the events
+// `watch` shows, returned for step_worker to publish once the registry shows
+// the change.
+std::vector<FleetEvent> Supervisor::Loop::note_transition(Entry& e, const lc::WorkerState& before,
+                                                          const lc::Event& ev,
+                                                          const lc::Transition& t) {
   const pid_t pid = ev.kind == lc::EventKind::kExited ? ev.pid : e.rec.pid;
-  for (auto& fe : fleet_events::observe(e.id, pid, before, ev, t)) emit(std::move(fe));
+  auto events = fleet_events::observe(e.id, pid, before, ev, t);
   if (auto x = fleet_events::exit_record(ev, t, wall_ms())) {
     if (auto st = reg_->record_exit(e.rec.slot, *x); !st) {
       log_error("unable to record the exit of worker '" + e.id + "': " + st.error().message);
     }
     persist_exit(e, *x);
   }
+  return events;
 }
 
 // ------------------------------------------------------------ actions
