@@ -202,8 +202,13 @@ struct Client::Impl {
     if (auto st = await_supervisor(deadline); !st) return st.error();
     if (auto st = ensure_reply(depth); !st) return st.error();
     const std::uint64_t id = next_request++;
-    const std::uint64_t deadline_mono_ms =
-        mono_ms() + static_cast<std::uint64_t>(std::max<Millis::rep>(timeout.count(), 1));
+    // The very deadline we give up at (rounded down), not one taken after the
+    // waits above: a request the supervisor takes after we reported a timeout
+    // must be dropped, never carried out ("a timed-out command changes nothing").
+    const std::uint64_t deadline_mono_ms = std::max<std::uint64_t>(
+        static_cast<std::uint64_t>(
+            std::chrono::duration_cast<Millis>(deadline.at().time_since_epoch()).count()),
+        1);
     if (auto st = send_control(make(id, reply->name(), deadline_mono_ms), deadline); !st) {
       if (st.error().code == Errc::kTimeout) {
         // Nothing was sent: the supervisor takes requests more slowly than
