@@ -24,6 +24,7 @@
 #include "supervisor/web_token.hpp"
 #include "worker/containment.hpp"
 #include "worker/limits.hpp"
+#include "worker/template.hpp"
 #include "worker/worker_runtime.hpp"
 
 namespace dynmgr {
@@ -90,10 +91,10 @@ int run_manager(const ManagerFactory& factory, int argc, char** argv, const RunO
   if (argc >= 2 && std::strcmp(argv[1], logfiles::kCollectorRoleFlag) == 0) {
     return run_log_collector(argc, argv);
   }
-  if (auto worker = parse_worker_args(argc, argv)) {
+  const auto worker_role = [&factory](const WorkerArgs& worker) {
     // Contained before the manager exists: its constructor is code of the
     // application and may already start processes.
-    if (auto st = enter_containment(*worker); !st) {
+    if (auto st = enter_containment(worker); !st) {
       std::cerr << "dynmgr worker: unable to enter its containment: " << st.error().message << '\n';
       return 1;
     }
@@ -106,10 +107,19 @@ int run_manager(const ManagerFactory& factory, int argc, char** argv, const RunO
     int rc = 0;
     {
       auto manager = factory();
-      rc = run_worker(*manager, *worker);
+      rc = run_worker(*manager, worker);
     }
     end_descendants();  // after the manager's destructor ended what it knows of
     return rc;
+  };
+  if (auto worker = parse_worker_args(argc, argv)) return worker_role(*worker);
+  if (argc >= 2 && std::strcmp(argv[1], kTemplateRoleFlag) == 0) {
+    // Forks workers that start here, past everything an exec pays for
+    // (README "Worker start").
+    return run_worker_template(argc, argv, [&worker_role](int wargc, char** wargv) {
+      auto worker = parse_worker_args(wargc, wargv);
+      return worker ? worker_role(*worker) : 2;
+    });
   }
   const std::string program =
       options.program == "dynmgr" && argc > 0 ? basename_of(argv[0]) : options.program;
@@ -170,6 +180,7 @@ int run_manager(const ManagerFactory& factory, int argc, char** argv, const RunO
     }
     opt.web_token = std::move(*token);
   }
+  opt.worker_template = flags.worker_start == "template";
   if (flags.containment == "auto") {
     opt.containment = ContainmentWanted::kAuto;
   } else if (flags.containment == "cgroup") {

@@ -81,6 +81,12 @@ void add_supervisor_flags(CLI::App& app, SupervisorFlags& f, const std::string& 
                  "what ends the processes a worker starts: auto (cgroup where possible, else "
                  "subreaper), cgroup (a cgroup v2 leaf per worker, or no start), subreaper, none")
       ->capture_default_str();
+  app.add_option("--worker-start", f.worker_start,
+                 "how workers are started: template (forked from a worker template process "
+                 "that is past the program's start; exec where that fails) or exec "
+                 "(posix_spawn + exec of the executable for each one)")
+      ->check(CLI::IsMember({"template", "exec"}))
+      ->capture_default_str();
   app.add_option("--log-level", f.level, "debug|info|warn|error|off")->capture_default_str();
 }
 

@@ -26,6 +26,7 @@ struct SupervisorFlags {
   bool no_logs = false;              // --no-logs
   std::string web_token_file;        // --web-token-file
   std::string containment = "auto";  // --containment
+  std::string worker_start = "template";  // --worker-start
 };
 
 // Adds every supervisor flag, and --version ("PROGRAM VERSION"), to app.

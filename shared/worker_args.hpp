@@ -15,6 +15,15 @@
 namespace dynmgr {
 
 inline constexpr const char* kWorkerRoleFlag = "--dynmgr-worker";
+// The worker template's role (README "Worker start"):
+//   <exe> --dynmgr-template INSTANCE SUPERVISOR_PID PADDING
+// with its request socket on descriptor 3. PADDING only reserves room in the
+// argument area, where each worker it forks writes its own command line.
+inline constexpr const char* kTemplateRoleFlag = "--dynmgr-template";
+inline constexpr int kTemplateSocketFd = 3;
+// In the template's environment only: room in its environment area, where
+// each worker it forks writes its own environment (not passed on).
+inline constexpr const char* kTemplateRoomEnv = "DYNMGR_TEMPLATE_ROOM";
 // Set in an activated passive worker's environment: ms until its first
 // perform (its schedule from before it passivated), instead of one timeout
 // (or none, instant_perform) after init. README "Passivation".

@@ -310,6 +310,7 @@ void Supervisor::Loop::cleanup_objects() {
 void Supervisor::Loop::finish() {
   metrics_.reset();
   watcher_.stop();
+  template_.reset();  // it exits on EOF and is reaped here: nothing of ours outlives the stop
   close_store();
   log_info("supervisor '" + names_.instance() + "' stopped");
   // Clean up first, then reply: `stop` returns once every shared object is

@@ -41,6 +41,9 @@ struct SupervisorOptions {
   std::uint32_t terminate_timeout_ms = 2000;  // terminate message -> SIGTERM
   std::uint32_t kill_timeout_ms = 3000;       // SIGTERM -> SIGKILL
   std::string worker_executable;              // empty: /proc/self/exe
+  // Fork workers from a worker template process (README "Worker start");
+  // false, or a template that fails: posix_spawn + exec for each worker.
+  bool worker_template = true;
   // The command line, for `reexec` (SIGUSR2): the supervisor executes the file
   // at argv's executable path again with these arguments. Empty: no reexec.
   std::vector<std::string> argv;

@@ -192,6 +192,8 @@ void Supervisor::Loop::reexec(std::optional<Waiter> waiter) {
   outbox_.flush();
   // The new image opens the database again (and takes its lock).
   close_store();
+  // And starts its own template (this one's code may be the old release's).
+  template_.reset();
   std::vector<char*> argv;
   for (auto& a : opt_.argv) argv.push_back(a.data());
   argv.push_back(nullptr);

@@ -43,6 +43,7 @@
 #include "supervisor/supervisor.hpp"
 #include "supervisor/timer_queue.hpp"
 #include "supervisor/worker_lifecycle.hpp"
+#include "supervisor/worker_template.hpp"
 
 namespace dynmgr {
 
@@ -143,6 +144,10 @@ class Supervisor::Loop {
   void release_mailbox(Entry& e);
   void handle_activate(const Waiter& w, const protocol::ControlRequest& req);
   void spawn(Entry& e);
+  // A worker process: forked by the template, or posix_spawn + exec.
+  Result<SpawnedProcess> start_worker_process(const std::vector<std::string>& argv,
+                                              const std::vector<std::string>& env,
+                                              const SpawnFds& fds);
   void publish(Entry& e);
   // Sleeping passive ids (supervisor/fleet.hpp): whether an entry may sleep
   // (passive, nothing pending), the Entry a sleeping slot wakes as, and the
@@ -239,6 +244,12 @@ class Supervisor::Loop {
   const ServiceNotifier notifier_ = ServiceNotifier::from_environment();
 
   std::optional<LogLink> logs_;  // worker logs; set in start()
+
+  // The worker template (README "Worker start"): started at the first spawn;
+  // dropped when it fails, and not tried again after kTemplateTries failures.
+  std::optional<WorkerTemplate> template_;
+  std::uint32_t template_failures_ = 0;
+  static constexpr std::uint32_t kTemplateTries = 3;
 
   // Containment (supervisor_containment.cpp), set in start().
   Containment containment_ = Containment::kNone;

@@ -420,7 +420,7 @@ void Supervisor::Loop::spawn(Entry& e) {
   const auto stdio = logs_ ? logs_->open_for(e.id) : std::nullopt;
   SpawnFds fds;
   if (stdio) fds.dup = {{stdio->out(), STDOUT_FILENO}, {stdio->err(), STDERR_FILENO}};
-  auto sp = spawn_process(opt_.worker_executable, argv, env, fds);
+  auto sp = start_worker_process(argv, env, fds);
   lc::Event ev(lc::EventKind::kSpawned);
   if (!sp) {
     log_error("unable to spawn worker '" + e.id + "': " + sp.error().message);
@@ -438,6 +438,35 @@ void Supervisor::Loop::spawn(Entry& e) {
     log_debug("started worker '" + e.id + "' (pid " + std::to_string(sp->pid) + ")");
   }
   inbox_.push_back(PendingEvent{e.rec.slot, e.rec.incarnation, std::move(ev)});
+}
+
+Result<SpawnedProcess> Supervisor::Loop::start_worker_process(const std::vector<std::string>& argv,
+                                                              const std::vector<std::string>& env,
+                                                              const SpawnFds& fds) {
+  if (opt_.worker_template && !template_ && template_failures_ < kTemplateTries) {
+    auto t = WorkerTemplate::start(opt_.worker_executable, names_.instance(),
+                                   Deadline::after(std::chrono::seconds(5)));
+    if (t) {
+      template_.emplace(std::move(*t));
+      log_info("started the worker template (pid " + std::to_string(template_->pid()) + ")");
+    } else if (++template_failures_ == kTemplateTries) {
+      log_warn("worker template: " + t.error().message + "; workers are started with exec");
+    } else {
+      log_warn("worker template: " + t.error().message);
+    }
+  }
+  if (template_) {
+    bool broken = false;
+    auto sp = template_->spawn(argv, env, fds, Deadline::after(std::chrono::seconds(5)), broken);
+    if (sp || !broken) return sp;
+    // Its own failure, not the worker's: this worker is exec'd, the next
+    // spawn starts a new template.
+    log_warn("worker template (pid " + std::to_string(template_->pid()) +
+             "): " + sp.error().message + "; starting this worker with exec");
+    template_.reset();
+    ++template_failures_;
+  }
+  return spawn_process(opt_.worker_executable, argv, env, fds);
 }
 
 void Supervisor::Loop::publish(Entry& e) {

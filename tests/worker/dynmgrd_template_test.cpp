@@ -1,0 +1,143 @@
+// How dynmgrd starts its workers (README "Worker start"): forked from a
+// worker template process, each worker is still the supervisor's own child
+// with its own command line; a template that dies is replaced and no worker
+// start is lost; `--worker-start exec` starts none; a stop leaves none.
+// Nothing sleeps: every wait is wait_until with a deadline.
+#include <fstream>
+#include <sstream>
+
+#include "dynmgrd_harness.hpp"
+
+namespace dynmgr::testing {
+namespace {
+
+std::vector<std::string> cmdline_of(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline");
+  std::vector<std::string> out;
+  std::string arg;
+  while (std::getline(in, arg, '\0')) out.push_back(arg);
+  while (!out.empty() && out.back().find_first_not_of(' ') == std::string::npos) out.pop_back();
+  return out;
+}
+
+char state_of(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const auto close = text.rfind(')');
+  return close == std::string::npos || close + 2 >= text.size() ? '?' : text[close + 2];
+}
+
+pid_t ppid_of(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const auto close = text.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream rest(text.substr(close + 2));
+  char state = 0;
+  long ppid = 0;
+  rest >> state >> ppid;
+  return static_cast<pid_t>(ppid);
+}
+
+class WorkerStart : public DynmgrdTest {
+ protected:
+  // The supervisor's live children in the template role.
+  std::vector<pid_t> templates() {
+    std::vector<pid_t> out;
+    for (pid_t c : children_of(supervisor_pid())) {
+      const auto args = cmdline_of(c);
+      if (args.size() > 1 && args[1] == "--dynmgr-template" && state_of(c) != 'Z') out.push_back(c);
+    }
+    return out;
+  }
+
+  std::vector<pid_t> zombies() {
+    std::vector<pid_t> out;
+    for (pid_t c : children_of(supervisor_pid())) {
+      if (state_of(c) == 'Z') out.push_back(c);
+    }
+    return out;
+  }
+
+  pid_t put_and_wait(const std::string& id) {
+    const auto r = ctl({"put", id, "--timeout", "0", "--exec", "sh", script_path("counter.sh")});
+    EXPECT_EQ(r.exit_code, 0) << r.err << log();
+    return worker_pid(id);
+  }
+
+  // A worker as after an exec: the supervisor's child, its own command line.
+  void expect_worker_shape(pid_t worker) {
+    EXPECT_EQ(ppid_of(worker), supervisor_pid());
+    const auto args = cmdline_of(worker);
+    ASSERT_GE(args.size(), 3u);
+    EXPECT_EQ(args[1], "--dynmgr-worker");
+    EXPECT_EQ(args[2], instance_);
+  }
+};
+
+TEST_F(WorkerStart, WorkersAreForkedFromOneTemplateAsTheSupervisorsChildren) {
+  ASSERT_TRUE(start());
+  const pid_t a = put_and_wait("a");
+  ASSERT_GT(a, 0) << log();
+  const pid_t b = put_and_wait("b");
+  ASSERT_GT(b, 0) << log();
+  expect_worker_shape(a);
+  expect_worker_shape(b);
+  const auto t = templates();
+  ASSERT_EQ(t.size(), 1u) << log();
+  EXPECT_NE(log().find("started the worker template (pid " + std::to_string(t[0]) + ")"),
+            std::string::npos)
+      << log();
+  // They answer, as any worker does (counter.sh counts the calls).
+  EXPECT_EQ(ctl({"call", "a", "1"}).exit_code, 0);
+  EXPECT_EQ(ctl({"call", "b", "1"}).exit_code, 0);
+}
+
+TEST_F(WorkerStart, AKilledTemplateIsReplacedAndNoWorkerStartIsLost) {
+  ASSERT_TRUE(start());
+  ASSERT_GT(put_and_wait("a"), 0) << log();
+  const auto first = templates();
+  ASSERT_EQ(first.size(), 1u);
+  ::kill(first[0], SIGKILL);
+  ASSERT_TRUE(
+      wait_until([&] { return state_of(first[0]) == 'Z' || process_dead(first[0]); }, kWait));
+  // The next start finds it dead: that worker is exec'd, the dead template
+  // reaped, and the start after it has a new template.
+  const pid_t b = put_and_wait("b");
+  ASSERT_GT(b, 0) << log();
+  expect_worker_shape(b);
+  const pid_t c = put_and_wait("c");
+  ASSERT_GT(c, 0) << log();
+  expect_worker_shape(c);
+  const auto second = templates();
+  ASSERT_EQ(second.size(), 1u) << log();
+  EXPECT_NE(second[0], first[0]);
+  EXPECT_TRUE(zombies().empty()) << "a dead template was left unreaped";
+  EXPECT_NE(log().find("starting this worker with exec"), std::string::npos) << log();
+}
+
+TEST_F(WorkerStart, ExecModeStartsNoTemplate) {
+  ASSERT_TRUE(start({"--worker-start", "exec"}));
+  const pid_t a = put_and_wait("a");
+  ASSERT_GT(a, 0) << log();
+  expect_worker_shape(a);
+  EXPECT_TRUE(templates().empty());
+}
+
+TEST_F(WorkerStart, AStopLeavesNoTemplate) {
+  ASSERT_TRUE(start());
+  ASSERT_GT(put_and_wait("a"), 0) << log();
+  const auto t = templates();
+  ASSERT_EQ(t.size(), 1u);
+  ASSERT_EQ(ctl({"--wait", "15000", "stop"}).exit_code, 0);
+  EXPECT_TRUE(wait_until([&] { return process_dead(t[0]); }, kWait));
+}
+
+TEST_F(WorkerStart, ABadWorkerStartModeIsRefused) {
+  const CommandResult r = start_raw({"--worker-start", "vfork"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("--worker-start"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace dynmgr::testing

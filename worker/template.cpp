@@ -1,0 +1,218 @@
+#include "worker/template.hpp"
+
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "shared/template_wire.hpp"
+#include "shared/worker_args.hpp"
+
+extern char** environ;
+
+namespace dynmgr {
+namespace {
+
+namespace wire = template_wire;
+
+struct ThreadSelf {
+  int* tid_address = nullptr;  // the thread descriptor's tid (glibc's fork sets it too)
+  void* robust_head = nullptr;
+  std::size_t robust_len = 0;
+};
+
+void reply(int sock, const wire::TemplateReply& r) {
+  const std::string bytes = wire::encode(r);
+  (void)!::send(sock, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+}
+
+void close_all(const std::vector<int>& fds) {
+  for (const int fd : fds) ::close(fd);
+}
+
+// The argument area /proc/PID/cmdline shows: [argv[0], end of the last one].
+struct ArgArea {
+  char* begin = nullptr;
+  std::size_t size = 0;
+};
+
+ArgArea arg_area(int argc, char** argv) {
+  if (argc <= 0) return {};
+  char* end = argv[argc - 1] + std::strlen(argv[argc - 1]) + 1;
+  return {argv[0], static_cast<std::size_t>(end - argv[0])};
+}
+
+// The environment area /proc/PID/environ shows, read before anything changes
+// `environ` (the strings stay where the kernel put them).
+ArgArea env_area() {
+  if (environ == nullptr || environ[0] == nullptr) return {};
+  char** last = environ;
+  while (last[1] != nullptr) ++last;
+  char* end = *last + std::strlen(*last) + 1;
+  return {environ[0], static_cast<std::size_t>(end - environ[0])};
+}
+
+// Writes `strings`, NUL-separated, over an area and ends the area the kernel
+// shows after them (PR_SET_MM: needs CAP_SYS_RESOURCE, as a root supervisor's
+// template has). Without that right the rest is filled: with NULs in the
+// argument area (ps shows trailing blanks), with blanks in the environment
+// area (one last entry of blanks), rather than thousands of empty entries.
+// Nothing is written when the strings do not fit.
+void write_area(const ArgArea& area, const std::vector<std::string>& strings, int end_option,
+                char filler) {
+  std::string joined;
+  for (const auto& a : strings) {
+    joined += a;
+    joined += '\0';
+  }
+  if (area.begin == nullptr || joined.size() > area.size) return;
+  std::memcpy(area.begin, joined.data(), joined.size());
+  char* end = area.begin + joined.size();
+  if (::prctl(PR_SET_MM, end_option, reinterpret_cast<unsigned long>(end), 0, 0) != 0) {
+    std::memset(end, filler, area.size - joined.size());
+  }
+}
+
+// ps and pgrep show the worker's command line, and /proc/PID/environ its
+// environment, as after an exec, when they fit the template's areas (the
+// supervisor gives it room in both). `environ` moves to strings of our own
+// first: the area it pointed into is overwritten.
+void show_as_exec(const ArgArea& args, const ArgArea& env, const std::vector<std::string>& argv) {
+  write_area(args, argv, PR_SET_MM_ARG_END, '\0');
+  static std::vector<std::string> own;
+  static std::vector<char*> pointers;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    if (std::strncmp(*e, kTemplateRoomEnv, std::strlen(kTemplateRoomEnv)) == 0 &&
+        (*e)[std::strlen(kTemplateRoomEnv)] == '=') {
+      continue;
+    }
+    own.emplace_back(*e);
+  }
+  for (auto& s : own) pointers.push_back(s.data());
+  pointers.push_back(nullptr);
+  environ = pointers.data();
+  write_area(env, own, PR_SET_MM_ENV_END, ' ');
+}
+
+// In the child, between the fork and the worker's main: what posix_spawn's
+// attributes and file actions did for an exec'd worker.
+[[noreturn]] void become_worker(int sock, const ThreadSelf& self, const ArgArea& args,
+                                const ArgArea& env, wire::SpawnRequest& req,
+                                const std::vector<int>& fds, const WorkerRoleMain& worker_main) {
+  (void)::syscall(SYS_set_robust_list, self.robust_head, self.robust_len);
+  ::close(sock);
+  // Out of the way of every `to` first, so no dup2 overwrites a later source.
+  int highest_to = 2;
+  for (const int to : req.to) highest_to = std::max(highest_to, to);
+  std::vector<int> moved;
+  for (const int fd : fds) moved.push_back(::fcntl(fd, F_DUPFD_CLOEXEC, highest_to + 1));
+  for (std::size_t i = 0; i < moved.size(); ++i) {
+    if (moved[i] < 0 || ::dup2(moved[i], req.to[i]) < 0) std::_Exit(127);
+  }
+  ::close_range(static_cast<unsigned>(highest_to + 1), ~0U, 0);
+  if (req.new_session) {
+    ::setsid();
+  } else {
+    ::setpgid(0, 0);  // its own process group: stop/kill reach its children
+  }
+  for (auto& kv : req.env) {
+    const auto eq = kv.find('=');
+    if (eq == std::string::npos) continue;
+    kv[eq] = '\0';
+    ::setenv(kv.c_str(), kv.c_str() + eq + 1, 1);
+  }
+  // The dispositions spawn_process resets (SIGPIPE stays ignored, as the
+  // supervisor's is), then an empty mask.
+  for (int s : {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGCHLD, SIGUSR1, SIGUSR2, SIGALRM, SIGXFSZ}) {
+    ::signal(s, SIG_DFL);
+  }
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  show_as_exec(args, env, req.argv);
+  std::vector<char*> argv;
+  for (auto& a : req.argv) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::exit(worker_main(static_cast<int>(req.argv.size()), argv.data()));
+}
+
+}  // namespace
+
+int run_worker_template(int argc, char** argv, const WorkerRoleMain& worker_main) {
+  const int sock = kTemplateSocketFd;
+  pid_t supervisor = 0;
+  if (argc >= 4) std::from_chars(argv[3], argv[3] + std::strlen(argv[3]), supervisor);
+  // Never outlives the supervisor (a clean stop closes the socket first).
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (supervisor <= 0 || ::getppid() != supervisor) return 1;
+  ThreadSelf self;
+  if (::prctl(PR_GET_TID_ADDRESS, &self.tid_address) != 0 || self.tid_address == nullptr ||
+      ::syscall(SYS_get_robust_list, 0, &self.robust_head, &self.robust_len) != 0) {
+    return 1;  // the supervisor reads EOF instead of the hello: it execs its workers
+  }
+  // No stop signal of the operator's (a terminal's ^C reaches the whole group)
+  // ends the template before the supervisor: it leaves on EOF.
+  ::signal(SIGINT, SIG_IGN);
+  ::signal(SIGTERM, SIG_IGN);
+  ::signal(SIGHUP, SIG_IGN);
+  ::signal(SIGQUIT, SIG_IGN);
+  ::signal(SIGPIPE, SIG_IGN);
+  const ArgArea args = arg_area(argc, argv);
+  const ArgArea env = env_area();
+  if (::send(sock, wire::kHello.data(), wire::kHello.size(), MSG_NOSIGNAL) < 0) return 1;
+  std::vector<char> buf(wire::kMaxMessage);
+  for (;;) {
+    iovec iov{buf.data(), buf.size()};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * wire::kMaxFds)];
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    const ssize_t n = ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+    if (n == 0) return 0;
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return 1;
+    }
+    std::vector<int> fds;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+      const std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (std::size_t i = 0; i < count; ++i) {
+        int fd = -1;
+        std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+        fds.push_back(fd);
+      }
+    }
+    auto req = wire::decode(std::string_view(buf.data(), static_cast<std::size_t>(n)));
+    if (!req || (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0 || req->to.size() != fds.size()) {
+      close_all(fds);
+      reply(sock, wire::TemplateReply{0, EINVAL});
+      continue;
+    }
+    clone_args ca{};
+    ca.flags = CLONE_PARENT | CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID;
+    ca.child_tid = reinterpret_cast<std::uint64_t>(self.tid_address);
+    const long pid = ::syscall(SYS_clone3, &ca, sizeof ca);
+    if (pid == 0) become_worker(sock, self, args, env, *req, fds, worker_main);
+    const int err = errno;
+    close_all(fds);
+    reply(sock,
+          pid > 0 ? wire::TemplateReply{static_cast<pid_t>(pid), 0} : wire::TemplateReply{0, err});
+  }
+}
+
+}  // namespace dynmgr
