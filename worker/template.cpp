@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -69,19 +70,31 @@ ArgArea env_area() {
 // template has). Without that right the rest is filled: with NULs in the
 // argument area (ps shows trailing blanks), with blanks in the environment
 // area (one last entry of blanks), rather than thousands of empty entries.
+// Only the pages whose bytes change are written: every page written is a
+// copy-on-write fault, the dearest thing a fresh worker does on a VM.
 // Nothing is written when the strings do not fit.
 void write_area(const ArgArea& area, const std::vector<std::string>& strings, int end_option,
                 char filler) {
-  std::string joined;
+  std::string desired;
   for (const auto& a : strings) {
-    joined += a;
-    joined += '\0';
+    desired += a;
+    desired += '\0';
   }
-  if (area.begin == nullptr || joined.size() > area.size) return;
-  std::memcpy(area.begin, joined.data(), joined.size());
-  char* end = area.begin + joined.size();
-  if (::prctl(PR_SET_MM, end_option, reinterpret_cast<unsigned long>(end), 0, 0) != 0) {
-    std::memset(end, filler, area.size - joined.size());
+  if (area.begin == nullptr || desired.size() > area.size) return;
+  const std::size_t used = desired.size();
+  const bool ended =
+      ::prctl(PR_SET_MM, end_option, reinterpret_cast<unsigned long>(area.begin + used), 0, 0) == 0;
+  desired.resize(ended ? used : area.size, filler);
+  if (!ended) desired.back() = '\0';  // as the kernel laid it out: the last string ends
+  const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+  std::size_t at = 0;
+  while (at < desired.size()) {
+    const auto addr = reinterpret_cast<std::uintptr_t>(area.begin + at);
+    const std::size_t n = std::min(desired.size() - at, static_cast<std::size_t>(page - addr % page));
+    if (std::memcmp(area.begin + at, desired.data() + at, n) != 0) {
+      std::memcpy(area.begin + at, desired.data() + at, n);
+    }
+    at += n;
   }
 }
 
