@@ -3,9 +3,9 @@
 #include <sys/inotify.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <unordered_set>
 
 namespace dynmgr {
 
@@ -33,6 +33,9 @@ ShmWatch::Changes ShmWatch::take() {
     return c;
   }
   alignas(inotify_event) char buf[16384];
+  // Each name once, in the order first seen: a second's worth of events can be
+  // thousands (every mailbox a mass del removes), so no linear search per event.
+  std::unordered_set<std::string> seen;
   for (;;) {
     const ssize_t n = ::read(fd_, buf, sizeof buf);
     if (n <= 0) break;  // EAGAIN: nothing more
@@ -46,9 +49,7 @@ ShmWatch::Changes ShmWatch::take() {
       if (ev->len == 0) continue;
       const std::string name(ev->name, ::strnlen(ev->name, ev->len));
       if (name.rfind(prefix_, 0) != 0) continue;
-      if (std::find(c.names.begin(), c.names.end(), name) == c.names.end()) {
-        c.names.push_back(name);
-      }
+      if (seen.insert(name).second) c.names.push_back(name);
     }
   }
   return c;
