@@ -1639,13 +1639,13 @@ void RegistryTestHooks::begin_update(RegistryWriter& w, std::uint32_t slot) {
 
 // ---------------------------------------------------------------- reader
 
-RegistryReader::RegistryReader(std::unique_ptr<detail::Mapping> map, Names names)
-    : map_(std::move(map)), names_(std::move(names)) {}
+RegistryReader::RegistryReader(std::unique_ptr<detail::Mapping> map, Names names, Words words)
+    : map_(std::move(map)), names_(std::move(names)), words_(words) {}
 RegistryReader::RegistryReader(RegistryReader&&) noexcept = default;
 RegistryReader& RegistryReader::operator=(RegistryReader&&) noexcept = default;
 RegistryReader::~RegistryReader() = default;
 
-Result<RegistryReader> RegistryReader::open(const Names& names) {
+Result<RegistryReader> RegistryReader::open(const Names& names, Words words_wanted) {
   auto m = map_existing(names.registry(), /*writable=*/false);
   if (!m) {
     if (m.error().code == Errc::kNoSupervisor) {
@@ -1654,10 +1654,12 @@ Result<RegistryReader> RegistryReader::open(const Names& names) {
     }
     return m.error();
   }
-  const std::size_t words_bytes = words_total(**m);
-  auto words = map_words(names.words(), WordsOpen::kReadOnly, words_bytes, 0, words_bytes);
-  if (words) (*m)->words = *words;
-  RegistryReader r(std::move(*m), names);
+  if (words_wanted == Words::kMapped) {
+    const std::size_t words_bytes = words_total(**m);
+    auto words = map_words(names.words(), WordsOpen::kReadOnly, words_bytes, 0, words_bytes);
+    if (words) (*m)->words = *words;
+  }
+  RegistryReader r(std::move(*m), names, words_wanted);
   if (!r.supervisor_alive() && !r.any_worker_alive()) {
     const auto h = r.header();
     return make_error(Errc::kNoSupervisor, "no supervisor running under '" + names.instance() +
@@ -1694,6 +1696,7 @@ bool RegistryReader::superseded() const {
   if (now.st_ino != mine.st_ino || now.st_dev != mine.st_dev) return true;
   // The words too: recreated (or back after a removal), a reader that keeps
   // the old mapping would show them frozen.
+  if (words_ == Words::kNone) return false;
   const WordsMap& w = map_->words;
   if (w.base == nullptr) return ::stat(Names::shm_path(names_.words()).c_str(), &now) == 0;
   return !words_at_name(names_.words(), w.dev, w.ino, 0);

@@ -275,7 +275,13 @@ class RegistryReader {
   // layout or never finished initializing. Never waits.
   // The words object is mapped read-only beside it; where it is missing or
   // short, the worker-owned words read as zeros.
-  static Result<RegistryReader> open(const Names& names);
+  // kNone (a worker's own reader): the words are not mapped at all, read as
+  // zeros, and superseded() looks at the registry only (the worker watches its
+  // own page, WorkerWords). A hole punched in the words object (a slot's page
+  // given back at del) is unmapped from every mapping that covers it: a worker
+  // mapping the whole object made each del cost a walk of every worker.
+  enum class Words { kMapped, kNone };
+  static Result<RegistryReader> open(const Names& names, Words words = Words::kMapped);
 
   RegistryReader(RegistryReader&&) noexcept;
   RegistryReader& operator=(RegistryReader&&) noexcept;
@@ -312,9 +318,10 @@ class RegistryReader {
 
 
  private:
-  explicit RegistryReader(std::unique_ptr<detail::Mapping> map, Names names);
+  explicit RegistryReader(std::unique_ptr<detail::Mapping> map, Names names, Words words);
   std::unique_ptr<detail::Mapping> map_;
   Names names_;
+  Words words_ = Words::kMapped;
 };
 
 // A worker's own words: its slot's page of the words object, the only part of

@@ -411,8 +411,9 @@ class WorkerRuntime {
     ::signal(SIGPIPE, SIG_IGN);
 
     // The registry read-only (a stray write faults here, in this worker
-    // alone); the words of our own slot are the only shared words we write.
-    auto reader = RegistryReader::open(names_);
+    // alone); the words of our own slot are the only shared words we write,
+    // and the only ones we map (RegistryReader::Words::kNone).
+    auto reader = RegistryReader::open(names_, RegistryReader::Words::kNone);
     if (!reader) return reader.error();
     reader_.emplace(std::move(*reader));
     auto rec = reader_->read(args_.slot);
@@ -671,7 +672,7 @@ class WorkerRuntime {
 
   void refresh_registry() {
     if (reader_->superseded()) {
-      auto reader = RegistryReader::open(names_);
+      auto reader = RegistryReader::open(names_, RegistryReader::Words::kNone);
       if (reader) reader_.emplace(std::move(*reader));
     }
     if (words_->superseded()) {

@@ -433,7 +433,9 @@ TEST_F(RegistryTest, WorkerWordsAreWrittenByTheWorkerOnly) {
 
 // Issue 11, defect 19: what a worker maps. The registry read-only (a store
 // into it kills the storing process, nobody else), and of the words object
-// exactly its own slot's page, read-write.
+// exactly its own slot's page, read-write: its reader maps none of the words
+// (RegistryReader::Words::kNone), so a page punched out at another slot's del
+// has nothing to unmap here.
 TEST_F(RegistryTest, AWorkerMapsTheRegistryReadOnlyAndOnlyItsOwnWordsPage) {
   auto w = make_writer();
   put(w, 1);
@@ -468,7 +470,7 @@ TEST_F(RegistryTest, AWorkerMapsTheRegistryReadOnlyAndOnlyItsOwnWordsPage) {
   const pid_t child = ::fork();
   ASSERT_GE(child, 0);
   if (child == 0) {
-    auto r = RegistryReader::open(names_);
+    auto r = RegistryReader::open(names_, RegistryReader::Words::kNone);
     if (!r) ::_exit(10);
     const auto h = r->header();
     auto words = WorkerWords::open(names_, s, h.capacity, h.words_stride);
@@ -478,7 +480,8 @@ TEST_F(RegistryTest, AWorkerMapsTheRegistryReadOnlyAndOnlyItsOwnWordsPage) {
     int writable_words = 0;
     for (const auto& m : maps()) {
       if (writers.count(m.from) != 0) continue;
-      if (m.line.find(names_.words()) != std::string::npos && m.writable) {
+      if (m.line.find(names_.words()) != std::string::npos) {
+        if (!m.writable) ::_exit(15);  // the whole object, read-only: a reader's
         ++writable_words;
         if (m.to - m.from != h.words_stride) ::_exit(11);
       }
@@ -496,7 +499,7 @@ TEST_F(RegistryTest, AWorkerMapsTheRegistryReadOnlyAndOnlyItsOwnWordsPage) {
   ASSERT_EQ(::waitpid(child, &status, 0), child);
 #if defined(__SANITIZE_ADDRESS__)
   // ASan takes the SIGSEGV itself, reports it and aborts.
-  ASSERT_FALSE(WIFEXITED(status) && WEXITSTATUS(status) >= 10 && WEXITSTATUS(status) <= 14)
+  ASSERT_FALSE(WIFEXITED(status) && WEXITSTATUS(status) >= 10 && WEXITSTATUS(status) <= 15)
       << "exit " << WEXITSTATUS(status);
   ASSERT_FALSE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 #else
@@ -532,6 +535,24 @@ TEST_F(RegistryTest, RemovedWordsAreRecreatedWithTheirCounters) {
   EXPECT_EQ(r.read(s)->last_perform_ms, 1234u);
   words_of(s).count_work(Work::kPerform, 10);
   EXPECT_EQ(r.stats(s).performs, 2u);
+}
+
+// A worker's reader (no words mapped) reads the worker-owned words as zeros
+// and is not superseded by a new words object: the worker follows that with
+// its own page (WorkerWords::superseded). A reader with the words is.
+TEST_F(RegistryTest, AReaderWithoutTheWordsReadsThemAsZerosAndIgnoresTheirRecreation) {
+  auto w = make_writer();
+  const std::uint32_t s = put(w, 1);
+  words_of(s).set_last_perform(1234);
+  auto bare = RegistryReader::open(names_, RegistryReader::Words::kNone);
+  ASSERT_TRUE(bare);
+  auto full = make_reader();
+  EXPECT_EQ(bare->read(s)->last_perform_ms, 0u);
+  EXPECT_EQ(full.read(s)->last_perform_ms, 1234u);
+  ASSERT_EQ(::unlink(Names::shm_path(names_.words()).c_str()), 0);
+  ASSERT_TRUE(w.recreate_words());
+  EXPECT_FALSE(bare->superseded());
+  EXPECT_TRUE(full.superseded());
 }
 
 TEST_F(RegistryTest, BriefSnapshotCopiesTheFixedWordsNotTheData) {

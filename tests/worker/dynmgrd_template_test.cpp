@@ -88,6 +88,16 @@ TEST_F(WorkerStart, WorkersAreForkedFromOneTemplateAsTheSupervisorsChildren) {
   EXPECT_NE(log().find("started the worker template (pid " + std::to_string(t[0]) + ")"),
             std::string::npos)
       << log();
+  // Of the words object each maps its own page only: a page punched out at
+  // another id's del has nothing to unmap in them (RegistryReader::Words).
+  for (pid_t w : {a, b}) {
+    std::ifstream maps("/proc/" + std::to_string(w) + "/maps");
+    int words = 0;
+    for (std::string line; std::getline(maps, line);) {
+      if (line.find(names_.words()) != std::string::npos) ++words;
+    }
+    EXPECT_EQ(words, 1) << "worker " << w;
+  }
   // They answer, as any worker does (counter.sh counts the calls).
   EXPECT_EQ(ctl({"call", "a", "1"}).exit_code, 0);
   EXPECT_EQ(ctl({"call", "b", "1"}).exit_code, 0);
