@@ -382,6 +382,12 @@ void Supervisor::Loop::run_timers() {
         feed(t.slot, t.incarnation, std::move(ev));
         break;
       }
+      case Timer::Kind::kActivate:
+        // Not a token's: an activation of a worker that runs already is
+        // answered with its record (to nobody here).
+        if (fleet_.asleep(t.slot)) break;
+        feed(t.slot, t.incarnation, lc::Event(lc::EventKind::kActivate));
+        break;
     }
   }
 }

@@ -141,7 +141,7 @@ class Supervisor::Loop {
   void remove_leaves();
   bool carry_out(std::uint32_t slot, lifecycle::Action& a);
   void send_terminate(Entry& e, const std::string& reason);
-  void release_mailbox(Entry& e);
+  void release_mailbox(Entry& e, std::uint64_t restart_after_ms);
   void handle_activate(const Waiter& w, const protocol::ControlRequest& req);
   void spawn(Entry& e);
   // A worker process: forked by the template, or posix_spawn + exec.

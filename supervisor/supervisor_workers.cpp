@@ -281,7 +281,7 @@ bool Supervisor::Loop::carry_out(std::uint32_t slot, lc::Action& a) {
       remove(slot);
       break;
     case lc::ActionKind::kReleaseMailbox:
-      release_mailbox(*e);
+      release_mailbox(*e, a.delay_ms);
       break;
     case lc::ActionKind::kRestartCommand:
     case lc::ActionKind::kRefuseRestart:
@@ -320,8 +320,9 @@ void Supervisor::Loop::send_terminate(Entry& e, const std::string& reason) {
 // send landed after the unlink finds the name gone, waits for the record to
 // change and then takes out and forwards what is still in the old queue
 // itself (shared/client.cpp); what landed before is taken out here, put in a
-// new mailbox in the same order, and the worker is started again for it.
-void Supervisor::Loop::release_mailbox(Entry& e) {
+// new mailbox in the same order, and the worker is started again for it,
+// restart_after_ms from now (a failed activation's retry: not at once).
+void Supervisor::Loop::release_mailbox(Entry& e, std::uint64_t restart_after_ms) {
   if (!e.mailbox_live) return;
   const std::string name = names_.mailbox(e.rec.slot, e.rec.mailbox_generation);
   auto q = Queue::open(name);
@@ -353,6 +354,14 @@ void Supervisor::Loop::release_mailbox(Entry& e) {
       log_error("worker '" + e.id + "': unable to keep a message sent while it passivated: " +
                 st.error().message);
     }
+  }
+  if (restart_after_ms != 0) {
+    log_info("worker '" + e.id + "': " + std::to_string(left.size()) +
+             " message(s) wait in its mailbox; starting it again in " +
+             std::to_string(restart_after_ms) + " ms");
+    timers_.arm(restart_after_ms,
+                Timer{Timer::Kind::kActivate, e.rec.slot, e.rec.incarnation, 0});
+    return;
   }
   log_info("worker '" + e.id + "': " + std::to_string(left.size()) +
            " message(s) arrived while it passivated; starting it again");

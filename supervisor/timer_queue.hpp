@@ -19,6 +19,7 @@ struct Timer {
     kStage,
     kBackoff,
     kPerformDue,  // a passive worker's next perform (lifecycle kPerformDue)
+    kActivate,    // messages wait in a passive worker's mailbox (lifecycle kActivate)
     kOverrunScan,
     kReplyScan,
     kLeafRetry,

@@ -2,6 +2,7 @@
 
 #include "shared/enum_names.hpp"
 
+#include <algorithm>
 #include <csignal>
 
 namespace dynmgr::lifecycle {
@@ -148,6 +149,7 @@ struct Builder {
     }
     s().put_start = !restart && !s().ready_waiters.empty();
     s().phase = Phase::kStarting;
+    s().activating = false;
     spawn();
   }
 
@@ -170,6 +172,7 @@ struct Builder {
         ++s().restarts;
         if (d.delay_ms == 0 && !ctx.shutting_down) {
           s().phase = Phase::kStarting;
+          s().activating = false;
           spawn();
         } else {
           s().phase = Phase::kRestarting;
@@ -195,6 +198,8 @@ struct Builder {
 
   Transition on_spawned() {
     if (s().phase != Phase::kStarting) return invalid();
+    s().activating = false;
+    s().failed_activations = 0;
     publish();
     // An activation's callers: the new process and its mailbox are there.
     reply(ActionKind::kReplyRecord, s().activate_waiters);
@@ -209,8 +214,40 @@ struct Builder {
     s().cause = StopCause::kNone;
     s().put_start = false;
     s().killed_for.reset();
+    s().activating = true;
     ++s().timer_token;  // a perform-due timer is moot
     spawn();
+  }
+
+  // An activation whose process could not be started (README "Passivation"):
+  // no process ran, so nothing crashed; the id stays passive with what it
+  // holds, its callers get the reason, and what brought it up is retried
+  // after the restart backoff: a due perform by its timer, messages left in
+  // the mailbox by the release. Another caller may try at once.
+  Transition on_activation_failed(const ExitInfo& info, std::uint64_t now_ms) {
+    s().activating = false;
+    ++s().failed_activations;
+    ++s().timer_token;
+    const std::uint32_t n = std::min<std::uint32_t>(s().failed_activations, 16);
+    const std::uint64_t retry_ms = std::min<std::uint64_t>(
+        static_cast<std::uint64_t>(ctx.backoff.base_ms) << (n - 1), ctx.backoff.cap_ms);
+    log(LogLevel::kWarn, who() + " could not be activated, it stays passive: " + info.describe());
+    reply(ActionKind::kReplyError, s().activate_waiters,
+          who() + " could not be started: " + info.describe());
+    reply(ActionKind::kReplyError, s().ready_waiters,
+          who() + " could not be started: " + info.describe());
+    s().phase = Phase::kPassive;
+    s().stage = Stage::kNone;
+    s().cause = StopCause::kNone;
+    Action release{ActionKind::kReleaseMailbox};
+    release.delay_ms = retry_ms;
+    add(std::move(release));
+    publish();
+    if (s().perform_due_ms != 0) {
+      const std::uint64_t due = s().perform_due_ms > now_ms ? s().perform_due_ms - now_ms : 0;
+      arm(TimerKind::kPerformDue, std::max(due, retry_ms));
+    }
+    return done();
   }
 
   // The process has gone for passivation: the slot keeps everything but the
@@ -409,6 +446,7 @@ struct Builder {
   Transition on_backoff_timer(std::uint64_t token) {
     if (s().phase != Phase::kRestarting || token != s().timer_token) return ignored();
     s().phase = Phase::kStarting;
+    s().activating = false;
     spawn();
     return done();
   }
@@ -566,6 +604,7 @@ Transition step(const WorkerState& state, const Event& ev, std::uint64_t now_ms,
     case EventKind::kSpawnFailed:
       // Answers a kSpawn, which only a starting worker asks for.
       if (state.phase != Phase::kStarting) return b.invalid();
+      if (state.activating) return b.on_activation_failed(ev.exit, now_ms);
       return b.on_exit(ev.exit, 0, now_ms);
     case EventKind::kReady:
       return b.on_ready();

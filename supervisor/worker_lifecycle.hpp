@@ -137,6 +137,12 @@ struct WorkerState {
   // process exists and is published, so the caller finds its mailbox.
   std::vector<Waiter> activate_waiters;
   std::uint64_t passivations = 0;  // published: clean stops for idleness
+  // Started from passive (kActivate, kPerformDue) and not spawned yet: a
+  // spawn that fails leaves it passive, not a crash for the restart policy.
+  bool activating = false;
+  // Activations in a row whose process could not be started (a full
+  // /dev/shm, no pids left): the retry waits the restart backoff for as many.
+  std::uint32_t failed_activations = 0;
   // Monotonic ms the worker's next perform is due, as it said when it
   // reported idle (0: none): a passive worker is started then.
   std::uint64_t perform_due_ms = 0;
@@ -208,7 +214,8 @@ enum class ActionKind : std::uint8_t {
   kLog,               // one line in the supervisor log (level, message)
   kReleaseMailbox,    // the process is gone for passivation: unlink the mailbox, then take
                       // out what is in it; anything found goes to a new mailbox and the
-                      // worker is started again (the loop raises kActivate)
+                      // worker is started again (the loop raises kActivate, after
+                      // delay_ms: a failed activation's retry)
   kRestartCommand,    // answer a kCommandExited (seq): start the command again in the same
                       // worker process, which then reports ready
   kRefuseRestart,     // answer a kCommandExited (seq): no restart in place; the worker
@@ -227,7 +234,7 @@ struct Action {
   ActionKind kind = ActionKind::kPublish;
   int signal = 0;                          // kSignalGroup
   TimerKind timer = TimerKind::kStage;     // kArmTimer
-  std::uint64_t delay_ms = 0;              // kArmTimer
+  std::uint64_t delay_ms = 0;              // kArmTimer, kReleaseMailbox
   std::vector<Waiter> waiters;             // kReply*
   std::string message;                     // kSendTerminate (reason), kReplyError, kLog
   LogLevel level = LogLevel::kInfo;        // kLog

@@ -70,13 +70,27 @@ TEST(FullShm, PutsAndCallsFailCleanlyAndNothingStoredIsLost) {
   Client c = d.client();
   auto a = c.put("a", ChildSpec{});
   ASSERT_TRUE(a) << a.error().message;
-  for (const char* id : {"p0", "p1", "p2"}) ASSERT_TRUE(c.put_passive(id, ChildSpec{}, false));
+  for (const char* id : {"p0", "p1"}) ASSERT_TRUE(c.put_passive(id, ChildSpec{}, false));
+  // One that never performs: only a call starts it.
+  ChildSpec quiet;
+  quiet.timeout_ms = 0;
+  ASSERT_TRUE(c.put_passive("z", quiet, false));
   // This client's reply queue exists now; everything after the fill is the
   // supervisor's and the other processes' to find no room for.
   ASSERT_TRUE(c.call("a", "pid"));
+  // The passive ones that perform start when their first perform is due.
+  ASSERT_TRUE(wait_until(
+      [&] {
+        for (const char* id : {"p0", "p1"}) {
+          auto w = c.get(id);
+          if (!w || w->status != WorkerStatus::kRunning) return false;
+        }
+        return true;
+      },
+      30s));
   // A second after its last message, a's mailbox gives its message pages
   // back (README "What an id costs"): each mailbox keeps its header and
-  // index only (the passive ids have started by now: their timeout is due).
+  // index only.
   auto largest_mailbox = [] {
     std::uint64_t largest = 0;
     for (const auto& f : std::filesystem::directory_iterator("/dev/shm")) {
@@ -124,6 +138,20 @@ TEST(FullShm, PutsAndCallsFailCleanlyAndNothingStoredIsLost) {
   EXPECT_NE(r.err.find("no room in /dev/shm for the messages of queue"), std::string::npos)
       << r.err;
   EXPECT_FALSE(c.call("a", "pid"));
+  // A passive worker cannot be started without a mailbox: the caller gets
+  // why, in one line; the id stays passive, not failed (README "Passivation").
+  auto z = c.call("z", "pid");
+  ASSERT_FALSE(z);
+  EXPECT_NE(z.error().message.find("could not be started"), std::string::npos)
+      << z.error().message;
+  EXPECT_NE(z.error().message.find("No space left on device"), std::string::npos)
+      << z.error().message;
+  r = d.ctl({"call", "z", R"("pid")"});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  ASSERT_TRUE(c.get("z"));
+  EXPECT_EQ(c.get("z")->status, WorkerStatus::kPassive);
+  EXPECT_EQ(c.get("z")->restarts, 0u);
   // What exists goes on: reads.
   r = d.ctl({"get", "p1"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
@@ -142,6 +170,10 @@ TEST(FullShm, PutsAndCallsFailCleanlyAndNothingStoredIsLost) {
   auto p1 = c.call("p1", "pid");
   ASSERT_TRUE(p1) << p1.error().message;
   EXPECT_GT(p1->as_int64(), 0);
+  auto z2 = c.call("z", "pid");
+  ASSERT_TRUE(z2) << z2.error().message;
+  EXPECT_GT(z2->as_int64(), 0);
+  EXPECT_EQ(c.get("z")->restarts, 0u);
   EXPECT_EQ(d.ctl({"put", "q", "--passive"}).exit_code, 0);
   auto pid = c.call("a", "pid");
   ASSERT_TRUE(pid) << pid.error().message;

@@ -73,6 +73,12 @@ const std::map<std::string, WorkerState>& states() {
     s.put_start = true;
     m["starting/put"] = s;
     s = base();
+    s.ever_ready = true;
+    s.activating = true;
+    s.activate_waiters = {waiter("caller")};
+    s.perform_due_ms = kNow;
+    m["starting/activation"] = s;
+    s = base();
     s.phase = Phase::kRunning;
     s.ever_ready = true;
     m["running"] = s;
@@ -297,6 +303,42 @@ const std::vector<Row>& table() {
       LIVE_STOP_ROWS("starting/put"),
       NO_PASSIVATION_ROWS("starting/put", kIgnored),
       Row{"starting/put", "command-exited", kApplied, "=", {A::kRefuseRestart}},
+      // starting/activation (from passive, not spawned yet: a spawn that fails
+      // leaves it passive and retries; once spawned it is any start)
+      Row{"starting/activation", "spawned", kApplied, "starting", {A::kPublish, A::kReplyRecord}},
+      Row{"starting/activation",
+          "spawn-failed",
+          kApplied,
+          "passive",
+          {A::kLog, A::kReplyError, A::kReleaseMailbox, A::kPublish, A::kArmTimer}},
+      Row{"starting/activation", "ready", kApplied, "running", {A::kPublish}},
+      Row{"starting/activation",
+          "exited",
+          kApplied,
+          "starting",
+          {A::kReplyError, A::kLog, A::kSpawn}},
+      Row{"starting/activation", "failing", kApplied, "starting", {}},
+      Row{"starting/activation",
+          "stop(replace)",
+          kApplied,
+          "stopping",
+          {A::kPublish, A::kSendTerminate, A::kArmTimer}},
+      Row{"starting/activation", "halt", kApplied, "halting", {A::kPublish}},
+      Row{"starting/activation", "replace-id", kApplied, "replacing", {A::kPublish}},
+      Row{"starting/activation", "overrun", kIgnored, "=", {}},
+      Row{"starting/activation",
+          "over-memory",
+          kApplied,
+          "starting",
+          {A::kLog, A::kSignalGroup}},
+      LIVE_STOP_ROWS("starting/activation"),
+      NO_PASSIVATION_ROWS("starting/activation", kIgnored),
+      // (ready before it passivated: a command's end is restarted in place)
+      Row{"starting/activation",
+          "command-exited",
+          kApplied,
+          "starting",
+          {A::kLog, A::kPublish, A::kRestartCommand}},
       // running
       Row{"running", "spawned", kInvalid, "=", {}},
       Row{"running", "spawn-failed", kInvalid, "=", {}},
@@ -937,6 +979,65 @@ TEST(WorkerLifecycle, ManyCallersActivateOneProcessAndAreAnsweredOnceItExists) {
   const Action* err = find(f, A::kReplyError);
   ASSERT_NE(err, nullptr);
   EXPECT_EQ(err->waiters, std::vector<Waiter>{waiter("first")});
+}
+
+// An activation whose process cannot be started (a full /dev/shm): nothing
+// crashed, so the restart policy is not asked and the id never fails; it
+// stays passive, its callers get the reason, and the retry backs off.
+TEST(WorkerLifecycle, AnActivationThatCannotSpawnStaysPassiveAndRetriesWithBackoff) {
+  const Context ctx = context();
+  WorkerState s = running_state();
+  s.phase = Phase::kPassive;
+  s.perform_due_ms = kNow - 10;
+  Event call{EventKind::kActivate};
+  call.waiter = waiter("caller");
+  Event failed{EventKind::kSpawnFailed};
+  failed.exit.kind = ExitInfo::Kind::kSpawnFailed;
+  failed.exit.reason = "unable to create its mailbox: No space left on device";
+  std::uint64_t now = kNow;
+  std::vector<std::uint64_t> retries;
+  for (int i = 0; i < 8; ++i) {
+    Transition t = step(s, call, now, ctx);
+    ASSERT_EQ(t.next.phase, Phase::kStarting);
+    t = step(t.next, failed, now, ctx);
+    ASSERT_EQ(t.next.phase, Phase::kPassive) << i;
+    const Action* err = find(t, A::kReplyError);
+    ASSERT_NE(err, nullptr);
+    EXPECT_EQ(err->waiters, std::vector<Waiter>{waiter("caller")});
+    EXPECT_NE(err->message.find("No space left on device"), std::string::npos) << err->message;
+    const Action* release = find(t, A::kReleaseMailbox);
+    ASSERT_NE(release, nullptr);
+    const Action* timer = find(t, A::kArmTimer);
+    ASSERT_NE(timer, nullptr);
+    EXPECT_EQ(timer->timer, TimerKind::kPerformDue);
+    EXPECT_EQ(timer->delay_ms, release->delay_ms);
+    retries.push_back(release->delay_ms);
+    EXPECT_EQ(t.next.restarts, s.restarts);
+    EXPECT_TRUE(t.next.history.recent_ms.empty());
+    s = t.next;
+    now += 1;
+  }
+  EXPECT_EQ(retries, (std::vector<std::uint64_t>{100, 200, 400, 800, 1600, 3200, 5000, 5000}));
+  // The retry is the perform's own timer: due, it starts the worker again.
+  Event due{EventKind::kPerformDue};
+  due.token = s.timer_token;
+  Transition t = step(s, due, now + 5000, ctx);
+  ASSERT_EQ(t.next.phase, Phase::kStarting);
+  EXPECT_TRUE(t.next.activating);
+  // Once a process exists, the count starts again and a crash is a crash.
+  t = step(t.next, Event{EventKind::kSpawned}, now + 5000, ctx);
+  EXPECT_EQ(t.next.failed_activations, 0u);
+  EXPECT_FALSE(t.next.activating);
+  Event crash{EventKind::kExited};
+  crash.exit = ExitInfo::from_wait_status(SIGKILL);
+  t = step(t.next, crash, now + 5001, ctx);
+  EXPECT_EQ(t.next.restarts, s.restarts + 1);
+  // A passive worker with no perform due retries only for what waits in
+  // its mailbox (the release's delay); no timer of its own.
+  s.perform_due_ms = 0;
+  t = step(step(s, call, now, ctx).next, failed, now, ctx);
+  EXPECT_EQ(find(t, A::kArmTimer), nullptr);
+  EXPECT_EQ(find(t, A::kReleaseMailbox)->delay_ms, 5000u);
 }
 
 TEST(WorkerLifecycle, APassivationThatNeedsOurSignalsStillEndsPassive) {
