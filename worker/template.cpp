@@ -47,7 +47,22 @@ void close_all(const std::vector<int>& fds) {
 struct ArgArea {
   char* begin = nullptr;
   std::size_t size = 0;
+  // From here on the area already reads as a child that cannot end it
+  // (no PR_SET_MM) leaves it: filler, then the last byte's NUL (see settle).
+  std::size_t settled = 0;
 };
+
+// Where the filler before the area's final NUL begins: found once, in the
+// template, so each child writes only what differs before it and builds
+// nothing the size of the room (16 KiB of blanks built in a child's heap
+// were four fresh pages, a fault each).
+ArgArea settle(ArgArea a, char filler) {
+  a.settled = a.size;
+  if (a.begin == nullptr || a.size == 0 || a.begin[a.size - 1] != '\0') return a;
+  a.settled = a.size - 1;
+  while (a.settled > 0 && a.begin[a.settled - 1] == filler) --a.settled;
+  return a;
+}
 
 ArgArea arg_area(int argc, char** argv) {
   if (argc <= 0) return {};
@@ -84,8 +99,13 @@ void write_area(const ArgArea& area, const std::vector<std::string>& strings, in
   const std::size_t used = desired.size();
   const bool ended =
       ::prctl(PR_SET_MM, end_option, reinterpret_cast<unsigned long>(area.begin + used), 0, 0) == 0;
-  desired.resize(ended ? used : area.size, filler);
-  if (!ended) desired.back() = '\0';  // as the kernel laid it out: the last string ends
+  if (!ended) {
+    // Filler up to the area's last byte, a NUL as the kernel laid it out
+    // (the last string ends); what is settled already is left alone.
+    const std::size_t upto = std::max(used, std::min(area.settled, area.size));
+    desired.resize(upto, filler);
+    if (upto == area.size) desired.back() = '\0';
+  }
   const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
   std::size_t at = 0;
   while (at < desired.size()) {
@@ -182,8 +202,8 @@ int run_worker_template(int argc, char** argv, const WorkerRoleMain& worker_main
   ::signal(SIGHUP, SIG_IGN);
   ::signal(SIGQUIT, SIG_IGN);
   ::signal(SIGPIPE, SIG_IGN);
-  const ArgArea args = arg_area(argc, argv);
-  const ArgArea env = env_area();
+  const ArgArea args = settle(arg_area(argc, argv), '\0');
+  const ArgArea env = settle(env_area(), ' ');
   if (::send(sock, wire::kHello.data(), wire::kHello.size(), MSG_NOSIGNAL) < 0) return 1;
   std::vector<char> buf(wire::kMaxMessage);
   for (;;) {
