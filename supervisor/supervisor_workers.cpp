@@ -359,8 +359,7 @@ void Supervisor::Loop::release_mailbox(Entry& e, std::uint64_t restart_after_ms)
     log_info("worker '" + e.id + "': " + std::to_string(left.size()) +
              " message(s) wait in its mailbox; starting it again in " +
              std::to_string(restart_after_ms) + " ms");
-    timers_.arm(restart_after_ms,
-                Timer{Timer::Kind::kActivate, e.rec.slot, e.rec.incarnation, 0});
+    timers_.arm(restart_after_ms, Timer{Timer::Kind::kActivate, e.rec.slot, e.rec.incarnation, 0});
     return;
   }
   log_info("worker '" + e.id + "': " + std::to_string(left.size()) +

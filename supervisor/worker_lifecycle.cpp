@@ -1,9 +1,9 @@
 #include "supervisor/worker_lifecycle.hpp"
 
-#include "shared/enum_names.hpp"
-
 #include <algorithm>
 #include <csignal>
+
+#include "shared/enum_names.hpp"
 
 namespace dynmgr::lifecycle {
 namespace {

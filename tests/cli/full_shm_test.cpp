@@ -142,8 +142,7 @@ TEST(FullShm, PutsAndCallsFailCleanlyAndNothingStoredIsLost) {
   // why, in one line; the id stays passive, not failed (README "Passivation").
   auto z = c.call("z", "pid");
   ASSERT_FALSE(z);
-  EXPECT_NE(z.error().message.find("could not be started"), std::string::npos)
-      << z.error().message;
+  EXPECT_NE(z.error().message.find("could not be started"), std::string::npos) << z.error().message;
   EXPECT_NE(z.error().message.find("No space left on device"), std::string::npos)
       << z.error().message;
   r = d.ctl({"call", "z", R"("pid")"});

@@ -51,19 +51,20 @@ void expect_in_startup(const std::string& binary, const std::string& mangled) {
   ASSERT_LT(s.begin, s.end) << binary << " has no .text.dynmgr_startup section";
   const std::uint64_t a = symbol(binary, mangled);
   ASSERT_NE(a, 0u) << mangled << " not in " << binary;
-  EXPECT_TRUE(a >= s.begin && a < s.end)
-      << mangled << " is outside the start-up code of " << binary
-      << ": run `sh scripts/link-order.sh build` and rebuild";
+  EXPECT_TRUE(a >= s.begin && a < s.end) << mangled << " is outside the start-up code of " << binary
+                                         << ": run `sh scripts/link-order.sh build` and rebuild";
 }
 
 TEST(StartupOrder, TheCodeAOneShotClientAndAStartingWorkerRunIsLinkedTogether) {
   if (!DYNMGR_LINK_ORDER_ON) {
-    GTEST_SKIP() << "built without the link order (DYNMGR_LINK_ORDER off, not static, or sanitized)";
+    GTEST_SKIP()
+        << "built without the link order (DYNMGR_LINK_ORDER off, not static, or sanitized)";
   }
   // dynmgrctl call: its main, the client's call and the reply's wait.
   expect_in_startup(bin_path("dynmgrctl"), "main");
-  expect_in_startup(bin_path("dynmgrctl"),
-                    "_ZN6dynmgr6Client4callESt17basic_string_viewIcSt11char_traitsIcEERKN5boost4json5valueE");
+  expect_in_startup(
+      bin_path("dynmgrctl"),
+      "_ZN6dynmgr6Client4callESt17basic_string_viewIcSt11char_traitsIcEERKN5boost4json5valueE");
   // A worker: its runtime, and the template's forked child.
   for (const char* exe : {"probe", "dynmgrd", "counter"}) {
     expect_in_startup(bin_path(exe), "_ZN6dynmgr10run_workerERNS_7ManagerERKNS_10WorkerArgsE");

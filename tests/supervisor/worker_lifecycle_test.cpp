@@ -326,11 +326,7 @@ const std::vector<Row>& table() {
       Row{"starting/activation", "halt", kApplied, "halting", {A::kPublish}},
       Row{"starting/activation", "replace-id", kApplied, "replacing", {A::kPublish}},
       Row{"starting/activation", "overrun", kIgnored, "=", {}},
-      Row{"starting/activation",
-          "over-memory",
-          kApplied,
-          "starting",
-          {A::kLog, A::kSignalGroup}},
+      Row{"starting/activation", "over-memory", kApplied, "starting", {A::kLog, A::kSignalGroup}},
       LIVE_STOP_ROWS("starting/activation"),
       NO_PASSIVATION_ROWS("starting/activation", kIgnored),
       // (ready before it passivated: a command's end is restarted in place)
