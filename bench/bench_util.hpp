@@ -16,6 +16,7 @@
 #include <iterator>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 extern char** environ;
@@ -122,7 +123,8 @@ struct BareStart {
   double spawn_ready_ms;
   double kill_reap_ms;
 };
-inline std::vector<BareStart> bare_starts(int runs) {
+// `gap_ms`: a pause (not timed) after each run, as restart_bench's GAP.
+inline std::vector<BareStart> bare_starts(int runs, int gap_ms = 0) {
   const std::string child = bin_dir() + "/ready_child";
   std::vector<BareStart> out;
   for (int i = 0; i <= runs; ++i) {
@@ -149,6 +151,7 @@ inline std::vector<BareStart> bare_starts(int runs) {
     if (i > 0) {
       out.push_back({static_cast<double>(t1 - t0) / 1e6, static_cast<double>(k1 - k0) / 1e6});
     }
+    if (gap_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(gap_ms));
   }
   return out;
 }

@@ -14,7 +14,12 @@
 // sees it (activate request, spawn, init, the call's round trip), against the
 // restart above from the same run (target: <= 2x).
 //
-//   restart_bench [KILLS]   (default 300)
+// GAP (ms, default 0) pauses after each restart, untimed, on both sides: 0 is
+// a crash loop (the next kill comes as soon as the replacement runs, while
+// the supervisor still makes the template's next spare, README "Worker
+// start"); 20 is a crash now and then, where the spare is ready.
+//
+//   restart_bench [KILLS] [GAP]   (default 300 0)
 #include <fcntl.h>
 #include <spawn.h>
 
@@ -30,13 +35,14 @@ namespace {
 
 // The measured interval of a restart = kill + reap + spawn + ready: the
 // floor is the same four steps around a bare process.
-std::vector<double> bare_round_trips(int kills) {
+std::vector<double> bare_round_trips(int kills, int gap_ms) {
   std::vector<double> out;
-  for (const auto& b : bench::bare_starts(kills)) out.push_back(b.spawn_ready_ms + b.kill_reap_ms);
+  for (const auto& b : bench::bare_starts(kills, gap_ms))
+    out.push_back(b.spawn_ready_ms + b.kill_reap_ms);
   return out;
 }
 
-std::vector<double> dynmgr_restarts(int kills) {
+std::vector<double> dynmgr_restarts(int kills, int gap_ms) {
   const std::string name = "benchrestart" + std::to_string(::getpid());
   if (!bench::start_probe(name, {"--healthy-uptime", "0"})) std::exit(1);
   auto client = dynmgr::Client::connect(dynmgr::Client::Options{name, dynmgr::Millis(10000)});
@@ -73,6 +79,7 @@ std::vector<double> dynmgr_restarts(int kills) {
       cursor = events->next_seq();
     }
     out.push_back(static_cast<double>(bench::now_ns() - t0) / 1e6);
+    if (gap_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(gap_ms));
   }
   (void)client->stop();
   return out;
@@ -121,12 +128,14 @@ std::vector<double> passive_calls(int calls) {
 int main(int argc, char** argv) {
   bench::setup_output();
   const int kills = argc > 1 ? std::atoi(argv[1]) : 300;
+  const int gap_ms = argc > 2 ? std::atoi(argv[2]) : 0;
+  std::printf("pause after each restart: %d ms\n", gap_ms);
   // Interleave the two a few times so drift affects both alike.
   std::vector<double> bare, dyn, passive;
   for (int round = 0; round < 3; ++round) {
-    auto b = bare_round_trips(kills / 3);
+    auto b = bare_round_trips(kills / 3, gap_ms);
     bare.insert(bare.end(), b.begin(), b.end());
-    auto d = dynmgr_restarts(kills / 3);
+    auto d = dynmgr_restarts(kills / 3, gap_ms);
     dyn.insert(dyn.end(), d.begin(), d.end());
     auto p = passive_calls(kills / 6);
     passive.insert(passive.end(), p.begin(), p.end());

@@ -32,7 +32,7 @@ bool get_string(std::string_view& in, std::string& s) {
 std::optional<std::string> encode(const SpawnRequest& r) {
   if (r.to.size() > kMaxFds || r.argv.empty()) return std::nullopt;
   std::string out(kMagic);
-  put_u32(out, r.new_session ? 1U : 0U);
+  put_u32(out, (r.new_session ? 1U : 0U) | (r.spare ? 2U : 0U));
   put_u32(out, static_cast<std::uint32_t>(r.argv.size()));
   put_u32(out, static_cast<std::uint32_t>(r.env.size()));
   put_u32(out, static_cast<std::uint32_t>(r.to.size()));
@@ -56,9 +56,12 @@ std::optional<SpawnRequest> decode(std::string_view in) {
     return std::nullopt;
   }
   // Every string takes at least its NUL: counts beyond the bytes are lies.
-  if (nargv == 0 || nfds > kMaxFds || nargv > in.size() || nenv > in.size()) return std::nullopt;
+  if (nargv == 0 || nfds > kMaxFds || nargv > in.size() || nenv > in.size() || flags > 3U) {
+    return std::nullopt;
+  }
   SpawnRequest r;
   r.new_session = (flags & 1U) != 0;
+  r.spare = (flags & 2U) != 0;
   for (std::uint32_t i = 0; i < nfds; ++i) {
     std::uint32_t to = 0;
     if (!get_u32(in, to) || static_cast<std::int32_t>(to) < 0) return std::nullopt;

@@ -4,7 +4,13 @@
 // the descriptors the worker gets travel beside it as SCM_RIGHTS, in the order
 // of `to`. The template answers every request with a TemplateReply.
 //
-// Message: "DYT1", then u32 flags (bit 0: new session), u32 argv count, u32
+// A request with the spare flag asks for a spare instead (README "Worker
+// start"): a child that takes a new process's faults ahead of time and then
+// waits on the one descriptor the request carries, a socket of its own, for
+// the request that makes it a worker (same encoding, no spare flag); its argv
+// is what `ps` shows of it meanwhile. The reply is the spare's pid.
+//
+// Message: "DYT1", then u32 flags (bit 0: new session, bit 1: spare), u32 argv count, u32
 // env count, u32 descriptor count, one i32 `to` per descriptor, then the argv
 // and env strings, each NUL-terminated. Integers are in host order: both ends
 // are one build of one program on one host.
@@ -26,6 +32,7 @@ inline constexpr std::string_view kHello = "DYT1 ready";
 
 struct SpawnRequest {
   bool new_session = false;
+  bool spare = false;
   std::vector<std::string> argv;
   std::vector<std::string> env;  // "K=V", added to (or replacing in) the template's
   std::vector<int> to;           // where each passed descriptor goes, in order

@@ -21,6 +21,10 @@ inline constexpr const char* kWorkerRoleFlag = "--dynmgr-worker";
 // argument area, where each worker it forks writes its own command line.
 inline constexpr const char* kTemplateRoleFlag = "--dynmgr-template";
 inline constexpr int kTemplateSocketFd = 3;
+// What `ps` shows of the template's spare, forked ahead of a restart and
+// waiting to become a worker: <exe> --dynmgr-spare INSTANCE SUPERVISOR_PID.
+// Never a role an exec starts (the template writes it over its own).
+inline constexpr const char* kSpareShownFlag = "--dynmgr-spare";
 // In the template's environment only: room in its environment area, where
 // each worker it forks writes its own environment (not passed on).
 inline constexpr const char* kTemplateRoomEnv = "DYNMGR_TEMPLATE_ROOM";

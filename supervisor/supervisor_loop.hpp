@@ -145,9 +145,11 @@ class Supervisor::Loop {
   void handle_activate(const Waiter& w, const protocol::ControlRequest& req);
   void spawn(Entry& e);
   // A worker process: forked by the template, or posix_spawn + exec.
+  // `restart`: a start after an exit, which takes the template's spare.
   Result<SpawnedProcess> start_worker_process(const std::vector<std::string>& argv,
                                               const std::vector<std::string>& env,
-                                              const SpawnFds& fds);
+                                              const SpawnFds& fds, bool restart);
+  void keep_spare();
   void publish(Entry& e);
   // Sleeping passive ids (supervisor/fleet.hpp): whether an entry may sleep
   // (passive, nothing pending), the Entry a sleeping slot wakes as, and the

@@ -98,6 +98,8 @@ void Supervisor::Loop::handle_worker(const Frame& f) {
       return;
   }
   feed(e->rec.slot, e->rec.incarnation, std::move(ev));
+  // A worker is up: the next restart's spare is made now, off its path.
+  if (m->kind == MessageKind::kWorkerReady) keep_spare();
 }
 
 Status Supervisor::Loop::apply_update(Entry& e, const protocol::WorkerMessage& m) {
@@ -428,7 +430,9 @@ void Supervisor::Loop::spawn(Entry& e) {
   const auto stdio = logs_ ? logs_->open_for(e.id) : std::nullopt;
   SpawnFds fds;
   if (stdio) fds.dup = {{stdio->out(), STDOUT_FILENO}, {stdio->err(), STDERR_FILENO}};
-  auto sp = start_worker_process(argv, env, fds);
+  // A restart after an exit takes the template's spare, if it has one.
+  const bool restart = e.life.ever_ready && !e.life.activating;
+  auto sp = start_worker_process(argv, env, fds, restart);
   lc::Event ev(lc::EventKind::kSpawned);
   if (!sp) {
     log_error("unable to spawn worker '" + e.id + "': " + sp.error().message);
@@ -450,7 +454,7 @@ void Supervisor::Loop::spawn(Entry& e) {
 
 Result<SpawnedProcess> Supervisor::Loop::start_worker_process(const std::vector<std::string>& argv,
                                                               const std::vector<std::string>& env,
-                                                              const SpawnFds& fds) {
+                                                              const SpawnFds& fds, bool restart) {
   if (opt_.worker_template && !template_ && template_failures_ < kTemplateTries) {
     auto t = WorkerTemplate::start(opt_.worker_executable, names_.instance(),
                                    Deadline::after(std::chrono::seconds(5)));
@@ -462,6 +466,9 @@ Result<SpawnedProcess> Supervisor::Loop::start_worker_process(const std::vector<
     } else {
       log_warn("worker template: " + t.error().message);
     }
+  }
+  if (template_ && restart) {
+    if (auto sp = template_->spawn_spare(argv, env, fds)) return *sp;
   }
   if (template_) {
     bool broken = false;
@@ -475,6 +482,27 @@ Result<SpawnedProcess> Supervisor::Loop::start_worker_process(const std::vector<
     ++template_failures_;
   }
   return spawn_process(opt_.worker_executable, argv, env, fds);
+}
+
+// The template's spare (README "Worker start"), asked for when there is none:
+// at a worker's ready, so that the fork and the spare's warm-up run while no
+// start waits on them (nor the loop: the answer is read at the next start).
+// A template that failed is dropped, as at a spawn.
+void Supervisor::Loop::keep_spare() {
+  if (!template_) return;
+  bool broken = false;
+  const std::vector<std::string> shown = {opt_.worker_executable, kSpareShownFlag,
+                                          names_.instance(), std::to_string(::getpid())};
+  auto st = template_->keep_spare(shown, broken);
+  if (st) return;
+  if (!broken) {
+    log_debug("worker template: no spare: " + st.error().message);
+    return;
+  }
+  log_warn("worker template (pid " + std::to_string(template_->pid()) + "): " + st.error().message +
+           "; the next worker start starts a new one");
+  template_.reset();
+  ++template_failures_;
 }
 
 void Supervisor::Loop::publish(Entry& e) {

@@ -7,9 +7,14 @@
 //
 // A template that cannot start, or that stops answering, is dropped; the
 // caller then starts workers with spawn_process (posix_spawn + exec).
+//
+// It can also keep a spare: a child forked ahead of time that has taken the
+// page faults of a new process and waits on a socket of its own; a restart
+// hands it the worker's request and starts without a fork or those faults.
 
 #include <sys/types.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -39,14 +44,35 @@ class WorkerTemplate {
                                const std::vector<std::string>& extra_env, const SpawnFds& fds,
                                Deadline deadline, bool& broken);
 
+  // Asks for a spare if there is none, shown in `ps` as `shown`; does not
+  // wait for it (its pid is read with the template's next answer). `broken`
+  // as at spawn.
+  Status keep_spare(const std::vector<std::string>& shown, bool& broken);
+  // Hands a worker's request to the spare, as spawn would start it: the
+  // spare's pid (it is the worker now; there is no spare until keep_spare),
+  // or nullopt when there is none or it has died (reaped here).
+  std::optional<SpawnedProcess> spawn_spare(const std::vector<std::string>& argv,
+                                            const std::vector<std::string>& extra_env,
+                                            const SpawnFds& fds);
+
   pid_t pid() const noexcept { return pid_; }
   // Closes its socket (it exits on EOF) and reaps it; SIGKILL if it is slow.
+  // The spare, if any, is killed and reaped first.
   void stop() noexcept;
 
  private:
   WorkerTemplate(pid_t pid, int sock) noexcept : pid_(pid), sock_(sock) {}
+  Result<SpawnedProcess> ask(const std::string& bytes, const std::vector<int>& from,
+                             Deadline deadline, bool& broken);
+  Result<SpawnedProcess> answer(Deadline deadline, bool& broken);
+  // Reads the answer to a spare's request still unread: its pid.
+  Status settle_spare(Deadline deadline, bool& broken);
+  void drop_spare() noexcept;
   pid_t pid_ = 0;
   int sock_ = -1;
+  pid_t spare_pid_ = 0;
+  int spare_sock_ = -1;
+  bool spare_pending_ = false;  // asked for, its pid not read yet
 };
 
 }  // namespace dynmgr

@@ -1,8 +1,11 @@
 #include "worker/template.hpp"
 
 #include <fcntl.h>
+#include <link.h>
 #include <linux/sched.h>
+#include <malloc.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -14,6 +17,8 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -22,6 +27,12 @@
 #include "shared/worker_args.hpp"
 
 extern char** environ;
+
+// The bounds of the code a worker's start runs, linked together at the front
+// of .text (cmake/startup-order.ld); null where the executable was linked
+// without that order (a sanitized build, a program of one's own).
+extern "C" const char dynmgr_startup_begin[] __attribute__((weak, visibility("hidden")));
+extern "C" const char dynmgr_startup_end[] __attribute__((weak, visibility("hidden")));
 
 namespace dynmgr {
 namespace {
@@ -181,6 +192,143 @@ void show_as_exec(const ArgArea& args, const ArgArea& env, const std::vector<std
   std::exit(worker_main(static_cast<int>(req.argv.size()), argv.data()));
 }
 
+// One request from `sock`, its descriptors in `fds`. nullopt with `eof` at
+// the end of the socket; with errno EINVAL for a malformed request (its
+// descriptors are in `fds`, to be closed); else the socket failed.
+std::optional<wire::SpawnRequest> receive(int sock, std::vector<char>& buf, std::vector<int>& fds,
+                                          bool& eof) {
+  for (;;) {
+    iovec iov{buf.data(), buf.size()};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * wire::kMaxFds)];
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    const ssize_t n = ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+    if (n == 0) {
+      eof = true;
+      return std::nullopt;
+    }
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EINVAL) errno = EIO;
+      return std::nullopt;
+    }
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+      const std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (std::size_t i = 0; i < count; ++i) {
+        int fd = -1;
+        std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+        fds.push_back(fd);
+      }
+    }
+    auto req = wire::decode(std::string_view(buf.data(), static_cast<std::size_t>(n)));
+    if (!req || (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0 || req->to.size() != fds.size()) {
+      errno = EINVAL;
+      return std::nullopt;
+    }
+    return req;
+  }
+}
+
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22  // Linux 5.14; older kernels refuse it (EINVAL): no harm
+#endif
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+void populate_read(std::uintptr_t from, std::uintptr_t to) {
+  const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+  from &= ~(page - 1);
+  to = (to + page - 1) & ~(page - 1);
+  if (from < to) (void)::madvise(reinterpret_cast<void*>(from), to - from, MADV_POPULATE_READ);
+}
+
+// The executable's read-only data, and its start-up code (all of its code
+// where that is not known): their page table entries filled in one call
+// each, instead of a fault per 16 pages as the worker first reads each part.
+int populate_read_only(dl_phdr_info* info, std::size_t, void*) {
+  const bool startup_known = dynmgr_startup_begin != nullptr && dynmgr_startup_end != nullptr;
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    if (ph.p_type != PT_LOAD || (ph.p_flags & PF_W) != 0) continue;
+    if ((ph.p_flags & PF_X) != 0 && startup_known) continue;
+    populate_read(info->dlpi_addr + ph.p_vaddr, info->dlpi_addr + ph.p_vaddr + ph.p_memsz);
+  }
+  if (startup_known) {
+    populate_read(reinterpret_cast<std::uintptr_t>(dynmgr_startup_begin),
+                  reinterpret_cast<std::uintptr_t>(dynmgr_startup_end));
+  }
+  return 1;  // the executable only (it comes first)
+}
+
+// Writes a page of each of the next `kStackRoom` bytes of stack, as deep as a
+// worker's start goes: fresh or copied pages now, not faults then.
+[[gnu::noinline]] void touch_stack() {
+  constexpr std::size_t kStackRoom = 16 * 1024;
+  char room[kStackRoom];
+  for (std::size_t i = 0; i < kStackRoom; i += 4096) room[i] = 0;
+  asm volatile("" : : "r"(room) : "memory");  // the writes happen
+}
+
+// What a spare does before it waits: the faults every new address space
+// takes at the start of a worker (README "Worker start"), taken while nothing
+// waits on them. Its code and read-only data mapped; its stack and the heap
+// a start grows into written; the vDSO's pages read. Of the data it shares
+// with the template only what every start writes is written (the
+// environment's lock and pointer): a page written only to warm it would be a
+// copy the worker may never need.
+void warm_up() {
+  (void)::dl_iterate_phdr(populate_read_only, nullptr);
+  touch_stack();
+  // The heap's top chunk, where a start's allocations go when nothing freed
+  // fits: its first pages (and the one before, where the last chunk ends).
+  const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto brk_end = reinterpret_cast<std::uintptr_t>(::sbrk(0));
+  const std::uintptr_t top = brk_end - ::mallinfo2().keepcost;
+  constexpr std::uintptr_t kHeapRoom = 16 * 1024;
+  const std::uintptr_t from = (top & ~(page - 1)) - page;
+  const std::uintptr_t to = std::min(brk_end, (top + kHeapRoom + page - 1) & ~(page - 1));
+  if (top < brk_end && from < to) {
+    (void)::madvise(reinterpret_cast<void*>(from), to - from, MADV_POPULATE_WRITE);
+  }
+  // The environment's lock and pointer, which every start's setenv writes;
+  // the room's entry goes as it would from a worker's (show_as_exec).
+  (void)::unsetenv(kTemplateRoomEnv);
+  *static_cast<char** volatile*>(&environ) = environ;
+  timespec ts{};
+  for (const clockid_t c : {CLOCK_MONOTONIC, CLOCK_REALTIME, CLOCK_BOOTTIME}) {
+    (void)::clock_gettime(c, &ts);
+  }
+}
+
+// A spare (README "Worker start"): the supervisor's child (CLONE_PARENT),
+// shown as `--dynmgr-spare`, warmed up, then waiting on its own socket for
+// the request that makes it a worker. It leaves, making nothing, at the
+// socket's end or its supervisor's.
+[[noreturn]] void run_spare(int template_sock, int spare_sock, pid_t supervisor,
+                            const ThreadSelf& self, const ArgArea& args, const ArgArea& env,
+                            const wire::SpawnRequest& shown, std::vector<char>& buf,
+                            const WorkerRoleMain& worker_main) {
+  ::close(template_sock);
+  (void)::syscall(SYS_set_robust_list, self.robust_head, self.robust_len);
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (::getppid() != supervisor) std::_Exit(0);
+  write_area(args, shown.argv, PR_SET_MM_ARG_END, '\0');
+  warm_up();
+  std::vector<int> fds;
+  bool eof = false;
+  auto req = receive(spare_sock, buf, fds, eof);
+  if (!req || req->spare) std::_Exit(eof ? 0 : 127);
+  // As a forked worker starts: no parent-death signal (the worker sets its
+  // own; a worker outlives its supervisor, to be adopted).
+  ::prctl(PR_SET_PDEATHSIG, 0);
+  become_worker(spare_sock, self, args, env, *req, fds, worker_main);
+}
+
 }  // namespace
 
 int run_worker_template(int argc, char** argv, const WorkerRoleMain& worker_main) {
@@ -207,31 +355,12 @@ int run_worker_template(int argc, char** argv, const WorkerRoleMain& worker_main
   if (::send(sock, wire::kHello.data(), wire::kHello.size(), MSG_NOSIGNAL) < 0) return 1;
   std::vector<char> buf(wire::kMaxMessage);
   for (;;) {
-    iovec iov{buf.data(), buf.size()};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * wire::kMaxFds)];
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    const ssize_t n = ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
-    if (n == 0) return 0;
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return 1;
-    }
     std::vector<int> fds;
-    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-      const std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-      for (std::size_t i = 0; i < count; ++i) {
-        int fd = -1;
-        std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-        fds.push_back(fd);
-      }
-    }
-    auto req = wire::decode(std::string_view(buf.data(), static_cast<std::size_t>(n)));
-    if (!req || (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0 || req->to.size() != fds.size()) {
+    bool eof = false;
+    auto req = receive(sock, buf, fds, eof);
+    if (eof) return 0;
+    if (!req && fds.empty() && errno != EINVAL) return 1;
+    if (!req || (req->spare && fds.size() != 1)) {
       close_all(fds);
       reply(sock, wire::TemplateReply{0, EINVAL});
       continue;
@@ -240,7 +369,10 @@ int run_worker_template(int argc, char** argv, const WorkerRoleMain& worker_main
     ca.flags = CLONE_PARENT | CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID;
     ca.child_tid = reinterpret_cast<std::uint64_t>(self.tid_address);
     const long pid = ::syscall(SYS_clone3, &ca, sizeof ca);
-    if (pid == 0) become_worker(sock, self, args, env, *req, fds, worker_main);
+    if (pid == 0) {
+      if (req->spare) run_spare(sock, fds[0], supervisor, self, args, env, *req, buf, worker_main);
+      become_worker(sock, self, args, env, *req, fds, worker_main);
+    }
     const int err = errno;
     close_all(fds);
     reply(sock,

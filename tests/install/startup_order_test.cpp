@@ -71,6 +71,14 @@ TEST(StartupOrder, TheCodeAOneShotClientAndAStartingWorkerRunIsLinkedTogether) {
   }
   expect_in_startup(bin_path("probe"),
                     "_ZN6dynmgr19run_worker_templateEiPPcRKSt8functionIFiiS1_EE");
+  // The section's bounds, which a template's spare maps ahead of a restart
+  // (README "Worker start"): without them it would map all of the code.
+  for (const char* exe : {"probe", "dynmgrd", "counter"}) {
+    const Range s = startup_section(bin_path(exe));
+    EXPECT_EQ(symbol(bin_path(exe), "dynmgr_startup_begin"), s.begin) << exe;
+    const std::uint64_t end = symbol(bin_path(exe), "dynmgr_startup_end");
+    EXPECT_TRUE(end > s.begin && end <= s.end) << exe;
+  }
 }
 
 }  // namespace

@@ -25,6 +25,7 @@ TEST(TemplateWire, ARequestRoundTrips) {
   const auto back = decode(*bytes);
   ASSERT_TRUE(back);
   EXPECT_TRUE(back->new_session);
+  EXPECT_FALSE(back->spare);
   EXPECT_EQ(back->argv, sample().argv);
   EXPECT_EQ(back->env, sample().env);
   EXPECT_EQ(back->to, sample().to);
@@ -39,6 +40,19 @@ TEST(TemplateWire, ARequestWithoutEnvironmentOrDescriptorsRoundTrips) {
   EXPECT_EQ(back->argv, r.argv);
   EXPECT_TRUE(back->env.empty());
   EXPECT_TRUE(back->to.empty());
+}
+
+TEST(TemplateWire, ASpareRequestRoundTripsWithItsFlagAlone) {
+  SpawnRequest r;
+  r.spare = true;
+  r.argv = {"/usr/bin/app", "--dynmgr-spare", "inst"};
+  r.to = {3};
+  const auto back = decode(*encode(r));
+  ASSERT_TRUE(back);
+  EXPECT_TRUE(back->spare);
+  EXPECT_FALSE(back->new_session);
+  EXPECT_EQ(back->argv, r.argv);
+  EXPECT_EQ(back->to, r.to);
 }
 
 TEST(TemplateWire, WhatCannotBeSentIsNotEncoded) {
@@ -72,6 +86,7 @@ TEST(TemplateWire, LyingCountsAndBadFieldsAreRefused) {
     return b;
   };
   EXPECT_FALSE(decode("XYT1" + good.substr(4))) << "magic";
+  EXPECT_FALSE(decode(with_u32(4, 4))) << "a flag no release knows";
   EXPECT_FALSE(decode(with_u32(8, 0))) << "no argv";
   EXPECT_FALSE(decode(with_u32(8, 1'000'000))) << "argv count beyond the bytes";
   EXPECT_FALSE(decode(with_u32(12, 1'000'000))) << "env count beyond the bytes";

@@ -1,7 +1,8 @@
 // How dynmgrd starts its workers (README "Worker start"): forked from a
 // worker template process, each worker is still the supervisor's own child
 // with its own command line; a template that dies is replaced and no worker
-// start is lost; `--worker-start exec` starts none; a stop leaves none.
+// start is lost; `--worker-start exec` starts none; a stop leaves none. A
+// restart after an exit becomes the template's spare, made ahead of it.
 // Nothing sleeps: every wait is wait_until with a deadline.
 #include <fstream>
 #include <sstream>
@@ -49,6 +50,29 @@ class WorkerStart : public DynmgrdTest {
       if (args.size() > 1 && args[1] == "--dynmgr-template" && state_of(c) != 'Z') out.push_back(c);
     }
     return out;
+  }
+
+  // The supervisor's live children shown as the template's spare.
+  std::vector<pid_t> spares() {
+    std::vector<pid_t> out;
+    for (pid_t c : children_of(supervisor_pid())) {
+      const auto args = cmdline_of(c);
+      if (args.size() > 1 && args[1] == "--dynmgr-spare" && state_of(c) != 'Z') out.push_back(c);
+    }
+    return out;
+  }
+
+  // Waits for exactly one spare other than `not_this`; 0 on timeout.
+  pid_t one_spare(pid_t not_this = 0) {
+    pid_t spare = 0;
+    (void)wait_until(
+        [&] {
+          const auto s = spares();
+          spare = s.size() == 1 && s[0] != not_this ? s[0] : 0;
+          return spare > 0;
+        },
+        kWait);
+    return spare;
   }
 
   std::vector<pid_t> zombies() {
@@ -126,21 +150,86 @@ TEST_F(WorkerStart, AKilledTemplateIsReplacedAndNoWorkerStartIsLost) {
   EXPECT_NE(log().find("starting this worker with exec"), std::string::npos) << log();
 }
 
+TEST_F(WorkerStart, ARestartAfterAnExitBecomesTheSpareAndANewSpareIsMade) {
+  ASSERT_TRUE(start());
+  const pid_t a = put_and_wait("a");
+  ASSERT_GT(a, 0) << log();
+  // Made at a's ready: the supervisor's child, named for what it is.
+  const pid_t spare = one_spare();
+  ASSERT_GT(spare, 0) << log();
+  EXPECT_EQ(ppid_of(spare), supervisor_pid());
+  const auto shown = cmdline_of(spare);
+  ASSERT_EQ(shown.size(), 4u);
+  EXPECT_EQ(shown[1], "--dynmgr-spare");
+  EXPECT_EQ(shown[2], instance_);
+  EXPECT_EQ(shown[3], std::to_string(supervisor_pid()));
+  // A put forks a worker of its own: the spare waits for a restart.
+  const pid_t b = put_and_wait("b");
+  ASSERT_GT(b, 0) << log();
+  EXPECT_NE(b, spare);
+  EXPECT_EQ(spares(), std::vector<pid_t>{spare});
+  ::kill(a, SIGKILL);
+  const auto restarted = wait_record("a", [&](const WorkerInfo& w) {
+    return w.status == WorkerStatus::kRunning && w.pid != a && w.pid > 0;
+  });
+  ASSERT_TRUE(restarted) << log();
+  EXPECT_EQ(restarted->pid, spare) << log();
+  track(spare);
+  EXPECT_EQ(restarted->restarts, 1u);
+  expect_worker_shape(spare);
+  // A worker like any other: its environment, its command, its answers.
+  std::ifstream environ_file("/proc/" + std::to_string(spare) + "/environ");
+  const std::string environ_text((std::istreambuf_iterator<char>(environ_file)),
+                                 std::istreambuf_iterator<char>());
+  EXPECT_NE(environ_text.find(std::string("DYNMGR_WORKER_ID=a") + '\0'), std::string::npos);
+  EXPECT_GT(command_of(spare), 0);
+  EXPECT_EQ(ctl({"call", "a", "1"}).exit_code, 0) << log();
+  // The next restart's spare is made at this one's ready.
+  const pid_t next = one_spare(spare);
+  EXPECT_GT(next, 0) << log();
+  EXPECT_TRUE(zombies().empty());
+}
+
+TEST_F(WorkerStart, ADeadSpareIsReapedAndTheRestartIsForkedInstead) {
+  ASSERT_TRUE(start());
+  const pid_t a = put_and_wait("a");
+  ASSERT_GT(a, 0) << log();
+  const pid_t spare = one_spare();
+  ASSERT_GT(spare, 0) << log();
+  ::kill(spare, SIGKILL);
+  ASSERT_TRUE(wait_until([&] { return state_of(spare) == 'Z' || process_dead(spare); }, kWait));
+  ::kill(a, SIGKILL);
+  const auto restarted = wait_record("a", [&](const WorkerInfo& w) {
+    return w.status == WorkerStatus::kRunning && w.pid != a && w.pid > 0;
+  });
+  ASSERT_TRUE(restarted) << log();
+  track(restarted->pid);
+  EXPECT_NE(restarted->pid, spare);
+  expect_worker_shape(restarted->pid);
+  EXPECT_EQ(ctl({"call", "a", "1"}).exit_code, 0) << log();
+  EXPECT_GT(one_spare(spare), 0) << log();
+  EXPECT_TRUE(zombies().empty()) << "the dead spare was left unreaped";
+}
+
 TEST_F(WorkerStart, ExecModeStartsNoTemplate) {
   ASSERT_TRUE(start({"--worker-start", "exec"}));
   const pid_t a = put_and_wait("a");
   ASSERT_GT(a, 0) << log();
   expect_worker_shape(a);
   EXPECT_TRUE(templates().empty());
+  EXPECT_TRUE(spares().empty());
 }
 
-TEST_F(WorkerStart, AStopLeavesNoTemplate) {
+TEST_F(WorkerStart, AStopLeavesNoTemplateAndNoSpare) {
   ASSERT_TRUE(start());
   ASSERT_GT(put_and_wait("a"), 0) << log();
   const auto t = templates();
   ASSERT_EQ(t.size(), 1u);
+  const pid_t spare = one_spare();
+  ASSERT_GT(spare, 0) << log();
   ASSERT_EQ(ctl({"--wait", "15000", "stop"}).exit_code, 0);
   EXPECT_TRUE(wait_until([&] { return process_dead(t[0]); }, kWait));
+  EXPECT_TRUE(wait_until([&] { return process_dead(spare); }, kWait));
 }
 
 TEST_F(WorkerStart, ABadWorkerStartModeIsRefused) {
