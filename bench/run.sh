@@ -58,10 +58,16 @@ if rs and fs:
 PY
 
 # Process-level benchmarks: dynmgr beside its baseline, in the same run.
-for b in restart_bench exec_restart_bench call_bench cli_bench fleet_bench idle_fleet_bench containment_bench import_bench; do
-  if [ -x "$bin/$b" ]; then
+# restart_bench twice: back to back (a crash loop with no backoff) and with a
+# 20 ms pause after each restart (a crash now and then: the template's spare is
+# warm; README "Worker start").
+for b in "restart_bench 300 0" "restart_bench 300 20" exec_restart_bench call_bench cli_bench \
+         fleet_bench idle_fleet_bench containment_bench import_bench; do
+  exe=${b%% *}
+  if [ -x "$bin/$exe" ]; then
     echo "== $b"
-    "$bin/$b"
+    # shellcheck disable=SC2086 # the arguments are split on purpose
+    "$bin/"$b
     echo
   fi
 done
