@@ -42,25 +42,17 @@ pid_t ppid_of(pid_t pid) {
 
 class WorkerStart : public DynmgrdTest {
  protected:
-  // The supervisor's live children in the template role.
-  std::vector<pid_t> templates() {
+  // The supervisor's live children whose first argument is `role`.
+  std::vector<pid_t> children_shown_as(const std::string& role) {
     std::vector<pid_t> out;
     for (pid_t c : children_of(supervisor_pid())) {
       const auto args = cmdline_of(c);
-      if (args.size() > 1 && args[1] == "--dynmgr-template" && state_of(c) != 'Z') out.push_back(c);
+      if (args.size() > 1 && args[1] == role && state_of(c) != 'Z') out.push_back(c);
     }
     return out;
   }
-
-  // The supervisor's live children shown as the template's spare.
-  std::vector<pid_t> spares() {
-    std::vector<pid_t> out;
-    for (pid_t c : children_of(supervisor_pid())) {
-      const auto args = cmdline_of(c);
-      if (args.size() > 1 && args[1] == "--dynmgr-spare" && state_of(c) != 'Z') out.push_back(c);
-    }
-    return out;
-  }
+  std::vector<pid_t> templates() { return children_shown_as("--dynmgr-template"); }
+  std::vector<pid_t> spares() { return children_shown_as("--dynmgr-spare"); }
 
   // Waits for exactly one spare other than `not_this`; 0 on timeout.
   pid_t one_spare(pid_t not_this = 0) {
