@@ -17,12 +17,18 @@
 // their mailboxes and everything the kernel keeps for them), and what the
 // mailboxes hold of /dev/shm per worker. Each new worker gets one cast after
 // its put, so its mailbox has held a message and given its pages back (a
-// second after its last message) by the time the fleet is measured.
+// second after its last message) by the time the fleet is measured. The
+// floor, from the same run: the MemAvailable drop per process of as many bare
+// processes (ready_child: C, one byte of "ready", then pause()), after the
+// same idle time; the events run ends with its ratio.
 //
 //   idle_fleet_bench [MAX_WORKERS] [STEP] [IDLE_S] [TIMER_MAX]
 //   (defaults 8000, 2000, 5, 4000: the timer configuration stops at TIMER_MAX)
+#include <fcntl.h>
 #include <signal.h>
+#include <spawn.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -92,7 +98,36 @@ struct Config {
   int max_workers;
 };
 
-void run(const Config& cfg, int step, int idle_s) {
+// KiB of MemAvailable per bare process, `n` of them idle for `idle_s`.
+double bare_process_kib(int n, int idle_s) {
+  const std::string child = bench::bin_dir() + "/ready_child";
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) != 0) return 0;
+  const std::uint64_t avail0 = mem_available_kib();
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, p[1], 3);
+  std::vector<pid_t> pids;
+  for (int i = 0; i < n; ++i) {
+    char* argv[] = {const_cast<char*>(child.c_str()), nullptr};
+    pid_t pid = 0;
+    if (::posix_spawn(&pid, child.c_str(), &fa, nullptr, argv, environ) != 0) break;
+    pids.push_back(pid);
+  }
+  posix_spawn_file_actions_destroy(&fa);
+  ::close(p[1]);
+  char c;
+  for (std::size_t ready = 0; ready < pids.size() && ::read(p[0], &c, 1) == 1;) ++ready;
+  ::close(p[0]);
+  std::this_thread::sleep_for(std::chrono::seconds(idle_s));  // as idle as the fleet, then read
+  const std::uint64_t avail = mem_available_kib();
+  for (pid_t pid : pids) ::kill(pid, SIGKILL);
+  for (pid_t pid : pids) ::waitpid(pid, nullptr, 0);
+  return pids.empty() || avail0 <= avail ? 0 : static_cast<double>(avail0 - avail) / pids.size();
+}
+
+// Returns the last step's KiB per worker.
+double run(const Config& cfg, int step, int idle_s) {
   if (cfg.timer) {
     ::setenv("PROBE_IDLE_OVERRIDE", "1", 1);
     ::setenv("PROBE_IDLE_MS", "5000", 1);
@@ -102,9 +137,10 @@ void run(const Config& cfg, int step, int idle_s) {
   }
   const std::string name = "benchidle" + std::to_string(::getpid()) + (cfg.timer ? "t" : "e");
   const std::uint64_t avail0 = mem_available_kib();
-  if (!bench::start_probe(name, {"--max-workers", std::to_string(cfg.max_workers + 16)})) return;
+  if (!bench::start_probe(name, {"--max-workers", std::to_string(cfg.max_workers + 16)})) return 0;
   auto client = dynmgr::Client::connect(dynmgr::Client::Options{name, dynmgr::Millis(15000)});
-  if (!client) return;
+  if (!client) return 0;
+  double last_per_worker = 0;
   const pid_t sup = client->header().supervisor_pid;
   std::atomic<bool> done{false};
   std::atomic<bool> tripped{false};
@@ -179,6 +215,7 @@ void run(const Config& cfg, int step, int idle_s) {
     const std::uint64_t avail = mem_available_kib();
     const double per_worker = avail0 > avail ? static_cast<double>(avail0 - avail) / n : 0;
     const double mbox = static_cast<double>(mailbox_bytes(name)) / 1024 / n;
+    last_per_worker = per_worker;
     std::printf("%8d %10.0f %12.2f %10.2f %11.2f %14.0f %10.1f %12.1f %12.1f%s\n", n, block / put_s,
                 cpu_pct, sup_pct, dynmgr_pct, static_cast<double>(sw1 - sw0) / wall, loadavg1(),
                 per_worker, mbox, failed > 0 ? "  (some puts failed)" : "");
@@ -189,10 +226,11 @@ void run(const Config& cfg, int step, int idle_s) {
   if (tripped) {
     std::printf("   stopped by the watchdog: load average over 100\n");
     bench::run({bench::bin_dir() + "/dynmgrctl", "-n", name, "stop"});
-    return;
+    return 0;
   }
   auto stopper = dynmgr::Client::connect(dynmgr::Client::Options{name, dynmgr::Millis(120000)});
   if (stopper) (void)stopper->stop();
+  return last_per_worker;
 }
 
 }  // namespace
@@ -206,7 +244,15 @@ int main(int argc, char** argv) {
   run(Config{"timer: housekeeping every 5 s in every worker (before)", true,
              std::min(max_workers, timer_max)},
       step, idle_s);
-  run(Config{"events: the base idle(), idle workers never wake (now)", false, max_workers}, step,
-      idle_s);
+  const double bare = bare_process_kib(max_workers, idle_s);
+  std::printf("== floor: %d bare processes (ready_child, in pause()): %.1f KiB/process\n",
+              max_workers, bare);
+  const double per_worker =
+      run(Config{"events: the base idle(), idle workers never wake (now)", false, max_workers},
+          step, idle_s);
+  if (bare > 0 && per_worker > 0) {
+    std::printf("ratio KiB/worker / bare process: %.2fx   (target: <= 200 KiB per worker)\n",
+                per_worker / bare);
+  }
   return 0;
 }
