@@ -12,8 +12,12 @@
 #include <cstring>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 
 #include "app/supervisor_flags.hpp"
+#include "cluster/node.hpp"
+#include "shared/cluster_client.hpp"
+#include "shared/cluster_layout.hpp"
 #include "collector/log_collector.hpp"
 #include "shared/log.hpp"
 #include "shared/log_files.hpp"
@@ -83,6 +87,50 @@ int daemonize(const std::string& log_file, const std::string& program) {
   // Do not pin the directory we were started from (a daemon may outlive it).
   if (::chdir("/") != 0) std::cerr << program << ": unable to chdir to /\n";
   return pipefd[1];
+}
+
+// The cluster flags, checked (nullopt without --cluster).
+Result<std::optional<cluster::NodeOptions>> cluster_options(const SupervisorFlags& f,
+                                                            const std::string& program) {
+  if (f.cluster.empty()) {
+    const bool any = !f.node.empty() || !f.advertise.empty() || !f.cluster_name.empty() ||
+                     !f.cluster_token_file.empty() || f.rebalance;
+    if (any) {
+      return make_error(Errc::kInvalid,
+                        "--node, --advertise, --cluster-name, --cluster-token-file and "
+                        "--rebalance need --cluster");
+    }
+    return std::optional<cluster::NodeOptions>{};
+  }
+  cluster::NodeOptions n;
+  auto etcd = parse_http_endpoints(f.cluster);
+  if (!etcd) return make_error(Errc::kInvalid, "--cluster: " + etcd.error().message);
+  n.etcd = std::move(*etcd);
+  n.cluster = f.cluster_name.empty() ? f.opt.instance : f.cluster_name;
+  if (auto st = cluster::validate_cluster_name(n.cluster, "--cluster-name"); !st) return st.error();
+  n.node = f.node;
+  if (n.node.empty()) {
+    char host[256] = {};
+    if (::gethostname(host, sizeof host - 1) == 0) n.node = host;
+  }
+  if (auto st = cluster::validate_cluster_name(n.node, "--node"); !st) return st.error();
+  if (f.advertise.empty()) {
+    return make_error(Errc::kInvalid, "--cluster needs --advertise HOST:PORT (the gateway)");
+  }
+  auto a = parse_http_endpoint(f.advertise);
+  if (!a) return make_error(Errc::kInvalid, "--advertise: " + a.error().message);
+  n.advertise = std::move(*a);
+  if (f.cluster_token_file.empty()) {
+    return make_error(Errc::kInvalid, "--cluster needs --cluster-token-file FILE");
+  }
+  auto token = cluster::read_token_file(f.cluster_token_file, "--cluster-token-file");
+  if (!token) return token.error();
+  n.token = std::move(*token);
+  n.ttl = std::chrono::seconds(f.cluster_ttl_s);
+  n.checkpoint_interval = Millis(f.checkpoint_interval_ms);
+  n.rebalance = f.rebalance;
+  (void)program;
+  return std::optional<cluster::NodeOptions>(std::move(n));
 }
 
 }  // namespace
@@ -180,6 +228,24 @@ int run_manager(const ManagerFactory& factory, int argc, char** argv, const RunO
     }
     opt.web_token = std::move(*token);
   }
+  // Cluster mode: checked here, started once detached (threads do not
+  // survive the fork).
+  std::optional<cluster::NodeOptions> node;
+  std::string cluster_token_abs;
+  if (auto n = cluster_options(flags, program); !n) {
+    std::cerr << program << ": " << n.error().message << '\n';
+    return 2;
+  } else if (*n) {
+    node = std::move(**n);
+    std::error_code ec;
+    cluster_token_abs = std::filesystem::absolute(flags.cluster_token_file, ec).string();
+    // A node's workers must not outlive its lease by waiting for an adopter:
+    // the other nodes may start them elsewhere once it expires.
+    const auto cap = static_cast<std::uint32_t>(node->ttl.count() * 1000 / 2);
+    if (opt.registry.orphan_grace_ms > cap) opt.registry.orphan_grace_ms = cap;
+    // etcd holds the specs and payloads: the local database restores none.
+    opt.fresh = true;
+  }
   opt.worker_template = flags.worker_start == "template";
   if (flags.containment == "auto") {
     opt.containment = ContainmentWanted::kAuto;
@@ -267,6 +333,21 @@ int run_manager(const ManagerFactory& factory, int argc, char** argv, const RunO
       }
     }
   }
+  if (!cluster_token_abs.empty()) {
+    for (std::size_t i = 1; i < opt.argv.size(); ++i) {
+      if (opt.argv[i] == "--cluster-token-file" && i + 1 < opt.argv.size()) {
+        opt.argv[++i] = cluster_token_abs;
+      } else if (opt.argv[i].rfind("--cluster-token-file=", 0) == 0) {
+        opt.argv[i] = "--cluster-token-file=" + cluster_token_abs;
+      }
+    }
+  }
+  if (node) {
+    node->instance = opt.instance;
+    node->capacity = opt.registry.capacity;
+    node->sync = opt.durability == Durability::kSync;
+    if (!opt.state_dir.empty()) node->lease_file = opt.state_dir + "/cluster.lease";
+  }
   int ready_fd = -1;
   // A re-executed supervisor (reexec, SIGUSR2) is already detached: it must
   // keep its pid, or its workers would no longer be its children.
@@ -283,8 +364,25 @@ int run_manager(const ManagerFactory& factory, int argc, char** argv, const RunO
     };
   }
   auto manager = factory();
+  std::unique_ptr<cluster::Node> cluster_node;
+  if (node) {
+    if (!manager->children_specs().empty()) {
+      std::cerr << program
+                << ": built-in children are not started in cluster mode: put them through the "
+                   "cluster instead\n";
+      return 2;
+    }
+    auto started = cluster::Node::start(std::move(*node));
+    if (!started) {
+      std::cerr << program << ": " << started.error().message << '\n';
+      return 1;
+    }
+    cluster_node = std::move(*started);
+  }
   Supervisor supervisor(*manager, std::move(opt));
   const int rc = supervisor.run();
+  // Every worker is gone: the lease goes, and the other nodes take the ids.
+  if (cluster_node) cluster_node->stop(/*release=*/rc == 0);
   return rc;
 }
 

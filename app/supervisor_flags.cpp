@@ -87,6 +87,28 @@ void add_supervisor_flags(CLI::App& app, SupervisorFlags& f, const std::string& 
                  "(posix_spawn + exec of the executable for each one)")
       ->check(CLI::IsMember({"template", "exec"}))
       ->capture_default_str();
+  app.add_option("--cluster", f.cluster,
+                 "cluster mode: the etcd endpoints, http://HOST:PORT[,...] (README \"Cluster\")");
+  app.add_option("--node", f.node, "cluster mode: this node's name (default: the host name)");
+  app.add_option("--advertise", f.advertise,
+                 "cluster mode: HOST:PORT where this node's gateway listens and other nodes "
+                 "and clients reach it");
+  app.add_option("--cluster-name", f.cluster_name,
+                 "cluster mode: the cluster's name (default: the instance name)");
+  app.add_option("--cluster-token-file", f.cluster_token_file,
+                 "cluster mode: the gateways' token, this file's first line (mode 0600; required)");
+  app.add_option("--cluster-ttl", f.cluster_ttl_s,
+                 "cluster mode: the node's lease in seconds: a node cut off from etcd stops its "
+                 "workers within it, and its ids move after it")
+      ->check(CLI::Range(2u, 600u))
+      ->capture_default_str();
+  app.add_option("--checkpoint-interval", f.checkpoint_interval_ms,
+                 "cluster mode: the longest a changed payload waits to be checkpointed to etcd (ms)")
+      ->check(CLI::Range(50u, 3'600'000u))
+      ->capture_default_str();
+  app.add_flag("--rebalance", f.rebalance,
+               "cluster mode: hand ids over, one at a time, to a node placement prefers (a node "
+               "that joined)");
   app.add_option("--log-level", f.level, "debug|info|warn|error|off")->capture_default_str();
 }
 

@@ -62,7 +62,7 @@ PY
 # 20 ms pause after each restart (a crash now and then: the template's spare is
 # warm; README "Worker start").
 for b in "restart_bench 300 0" "restart_bench 300 20" exec_restart_bench call_bench cli_bench \
-         fleet_bench idle_fleet_bench containment_bench import_bench; do
+         fleet_bench idle_fleet_bench containment_bench import_bench "cluster_bench 300 2000 3"; do
   exe=${b%% *}
   if [ -x "$bin/$exe" ]; then
     echo "== $b"

@@ -53,6 +53,13 @@ void add_command_line(CLI::App& app, Context& ctx, std::vector<std::string>& exe
   app.add_flag("--json", ctx.json, "machine-readable output");
   app.add_option("--wait", ctx.wait_ms, "deadline of each request in ms (default 5000)")
       ->check(CLI::Range(1u, 86'400'000u));
+  app.add_option("--cluster", ctx.cluster_urls,
+                 "cluster mode: the etcd endpoints, http://HOST:PORT[,...]; put, put-new, del, "
+                 "get, call, cast, state and ping go to the node that owns the id");
+  app.add_option("--cluster-name", ctx.cluster_name,
+                 "cluster mode: the cluster's name (default: the instance name)");
+  app.add_option("--cluster-token-file", ctx.cluster_token_file,
+                 "cluster mode: the gateways' token, this file's first line");
   // Listed in the order --help shows them. put adds put and put-new.
   struct Verb {
     std::string_view name, other_name;
@@ -85,6 +92,22 @@ void add_command_line(CLI::App& app, Context& ctx, std::vector<std::string>& exe
     // -n '' is a mistake (an unset variable), not a request for the default.
     if (app.count("--name") > 0 && ctx.instance.empty()) {
       throw GlobalFlagError("-n: the instance name must not be empty");
+    }
+    if (ctx.in_cluster()) {
+      if (ctx.cluster_token_file.empty()) {
+        throw GlobalFlagError("--cluster needs --cluster-token-file FILE");
+      }
+      for (auto* sub : app.get_subcommands()) {
+        bool known = false;
+        for (const auto v : kClusterVerbs) known = known || sub->get_name() == v;
+        if (!known) {
+          throw GlobalFlagError(sub->get_name() +
+                                " does not work with --cluster: run it on the node "
+                                "(dynmgrctl -n INSTANCE " + sub->get_name() + ")");
+        }
+      }
+    } else if (!ctx.cluster_name.empty() || !ctx.cluster_token_file.empty()) {
+      throw GlobalFlagError("--cluster-name and --cluster-token-file need --cluster");
     }
     if (exec_argv.empty()) return;
     for (auto* sub : app.get_subcommands()) {

@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "dynmgr/client.hpp"
+#include "shared/cluster_client.hpp"
 #include "shared/error.hpp"
 
 namespace dynmgr::cli {
@@ -20,6 +21,15 @@ struct Context {
   std::uint32_t wait_ms = 5000;  // --wait MS: per-request deadline
   int exit_code = 0;
   std::optional<Client> client;
+  // --cluster (README "Cluster"): the verbs that work cluster-wide go through
+  // a node's gateway instead of the local instance.
+  std::string cluster_urls;        // --cluster URL[,URL...]
+  std::string cluster_name;        // --cluster-name (default: the instance name)
+  std::string cluster_token_file;  // --cluster-token-file
+  std::optional<cluster::ClusterClient> cluster_client;
+  bool in_cluster() const { return !cluster_urls.empty(); }
+  // Like connect, for --cluster.
+  cluster::ClusterClient* cluster(const std::string& what);
 
   // Connects on first use; prints the error and sets exit_code on failure.
   Client* connect(const std::string& what);
@@ -65,6 +75,19 @@ void add_command_line(CLI::App& app, Context& ctx, std::vector<std::string>& exe
 // the whole one; empty otherwise (no verb, an unknown word first, --help or
 // --version before the verb, `help`, which lists every verb).
 std::string_view verb_of(int argc, char** argv);
+
+// The verbs that work with --cluster (cli/verbs/cluster.cpp): each prints as
+// its one-host form does, plus the node.
+inline constexpr std::string_view kClusterVerbs[] = {"ping", "put", "put-new", "del", "get",
+                                                     "call", "cast", "state", "help"};
+void cluster_put(Context& ctx, const std::string& verb, const std::string& id,
+                 const ChildSpec& spec, bool only_new, bool passive);
+void cluster_del(Context& ctx, const std::string& id);
+void cluster_get(Context& ctx, const std::string& id);
+void cluster_message(Context& ctx, const std::string& verb, const std::string& id,
+                     const json::value& message);
+void cluster_state(Context& ctx);
+void cluster_ping(Context& ctx);
 
 // Each verb adds its subcommand; the callback runs it and sets ctx.exit_code.
 void add_ping(CLI::App& app, Context& ctx);

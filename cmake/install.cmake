@@ -24,15 +24,16 @@ set_target_properties(dynmgr_shared PROPERTIES EXPORT_NAME shared)
 set_target_properties(dynmgr_supervisor PROPERTIES EXPORT_NAME supervisor)
 set_target_properties(dynmgr_worker PROPERTIES EXPORT_NAME worker)
 set_target_properties(dynmgr_collector PROPERTIES EXPORT_NAME collector)
+set_target_properties(dynmgr_cluster PROPERTIES EXPORT_NAME cluster)
 install(TARGETS dynmgr_app dynmgr_shared dynmgr_supervisor dynmgr_worker dynmgr_collector
-  EXPORT dynmgrTargets
+  dynmgr_cluster EXPORT dynmgrTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
 # `cmake --install --strip` (and the Debian package) strips the executables;
 # CMake leaves archives alone, so their debug sections (most of their size) go
 # here, as dh_strip does for a -dev package.
 install(CODE "
   if(CMAKE_INSTALL_DO_STRIP)
-    foreach(lib app shared supervisor worker)
+    foreach(lib app shared supervisor worker cluster)
       execute_process(COMMAND \"${CMAKE_STRIP}\" --strip-debug
         \"\$ENV{DESTDIR}\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_LIBDIR}/libdynmgr_\${lib}.a\"
         COMMAND_ERROR_IS_FATAL ANY)

@@ -2,6 +2,7 @@
 // public header stands alone and reaches nothing in shared/.
 #include "dynmgr/child_spec.hpp"
 #include "dynmgr/client.hpp"
+#include "dynmgr/cluster_client.hpp"
 #include "dynmgr/error.hpp"
 #include "dynmgr/json.hpp"
 #include "dynmgr/manager.hpp"

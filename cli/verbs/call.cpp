@@ -14,6 +14,14 @@ void add_call(CLI::App& app, Context& ctx) {
   cmd->callback([&ctx, t] {
     auto m = resolve_message_target(ctx, "call", *t);
     if (!m) return;
+    if (ctx.in_cluster()) {
+      if (t->any) {
+        ctx.fail(m->what, Errc::kInvalid, "--any does not work with --cluster");
+        return;
+      }
+      cluster_message(ctx, "call", m->id, m->message);
+      return;
+    }
     Client* c = ctx.connect(m->what);
     if (c == nullptr) return;
     auto r = t->any ? c->call_any(m->message) : c->call(m->id, m->message);

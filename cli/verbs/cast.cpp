@@ -15,6 +15,14 @@ void add_cast(CLI::App& app, Context& ctx) {
   cmd->callback([&ctx, t] {
     auto m = resolve_message_target(ctx, "cast", *t);
     if (!m) return;
+    if (ctx.in_cluster()) {
+      if (t->any) {
+        ctx.fail(m->what, Errc::kInvalid, "--any does not work with --cluster");
+        return;
+      }
+      cluster_message(ctx, "cast", m->id, m->message);
+      return;
+    }
     Client* c = ctx.connect(m->what);
     if (c == nullptr) return;
     auto st = t->any ? c->cast_any(m->message) : c->cast(m->id, m->message);

@@ -17,6 +17,10 @@ void add_del(CLI::App& app, Context& ctx) {
       ctx.fail("del", st.error());
       return;
     }
+    if (ctx.in_cluster()) {
+      cluster_del(ctx, *id);
+      return;
+    }
     Client* c = ctx.connect(what);
     if (c == nullptr) return;
     if (auto st = c->del(*id); !st) {

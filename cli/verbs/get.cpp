@@ -16,6 +16,10 @@ void add_get(CLI::App& app, Context& ctx) {
       ctx.fail("get", st.error());
       return;
     }
+    if (ctx.in_cluster()) {
+      cluster_get(ctx, *id);
+      return;
+    }
     Client* c = ctx.connect(what);
     if (c == nullptr) return;
     auto r = c->get(*id);

@@ -9,6 +9,10 @@ namespace dynmgr::cli {
 void add_ping(CLI::App& app, Context& ctx) {
   auto* cmd = app.add_subcommand("ping", "check that the supervisor answers");
   cmd->callback([&ctx] {
+    if (ctx.in_cluster()) {
+      cluster_ping(ctx);
+      return;
+    }
     Client* c = ctx.connect("ping");
     if (c == nullptr) return;
     if (auto st = c->ping(); !st) {

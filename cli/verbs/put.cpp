@@ -156,6 +156,10 @@ void run_put(Context& ctx, const PutArgs& a, bool only_new, const std::vector<st
     ctx.fail(what, st.error());
     return;
   }
+  if (ctx.in_cluster()) {
+    cluster_put(ctx, verb, a.id, spec, only_new, a.passive);
+    return;
+  }
   Client* c = ctx.connect(what);
   if (c == nullptr) return;
   auto r = a.passive   ? c->put_passive(a.id, spec, only_new)

@@ -60,6 +60,10 @@ void stream_json(Context& ctx, const Client& c) {
 void add_state(CLI::App& app, Context& ctx) {
   auto* cmd = app.add_subcommand("state", "show the manager and every worker");
   cmd->callback([&ctx] {
+    if (ctx.in_cluster()) {
+      cluster_state(ctx);
+      return;
+    }
     Client* c = ctx.connect("state");
     if (c == nullptr) return;
     if (ctx.json) {

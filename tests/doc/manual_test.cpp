@@ -183,7 +183,8 @@ TEST(BashCompletion, FlagsOfAVerb) {
   EXPECT_EQ(complete({"dynmgrctl", "call", "--a"}), (Words{"--any"}));
   // A verb's flags plus the global ones (they may follow the verb).
   EXPECT_EQ(complete({"dynmgrctl", "del", "--"}),
-            (Words{"--help", "--json", "--name", "--version", "--wait"}));
+            (Words{"--cluster", "--cluster-name", "--cluster-token-file", "--help", "--json",
+                   "--name", "--version", "--wait"}));
   // Not another verb's flags.
   EXPECT_EQ(complete({"dynmgrctl", "get", "--pa"}), Words{});
 }

@@ -141,7 +141,7 @@ TEST(Install, PrefixHoldsProgramsPublicHeadersArchivesAndPackage) {
     expected.insert(std::string(DYNMGR_INSTALL_INCLUDEDIR) + "/dynmgr/" +
                     e.path().filename().string());
   }
-  for (const char* lib : {"app", "shared", "supervisor", "worker", "collector"}) {
+  for (const char* lib : {"app", "shared", "supervisor", "worker", "collector", "cluster"}) {
     expected.insert(std::string(DYNMGR_INSTALL_LIBDIR) + "/libdynmgr_" + lib + ".a");
   }
   const std::string cmakedir = DYNMGR_INSTALL_CMAKEDIR;
