@@ -531,7 +531,8 @@ TEST(Cluster, OneEtcdMemberDownChangesNothingAllDownKeepsServingAndRefusesChange
   ASSERT_FALSE(refused);
   EXPECT_NE(refused.error().message.find("etcd is unreachable"), std::string::npos)
       << refused.error().message;
-  auto cli = run_command({bin_path("dynmgrctl"), "-n", bed.node(0).name(), "get", ids[0]});
+  // On its node, dynmgrctl as on one host.
+  auto cli = run_command({bin_path("dynmgrctl"), "-n", bed.node(where.at(ids[0])).name(), "get", ids[0]});
   EXPECT_EQ(cli.exit_code, 0) << cli.err;
 
   // etcd back: the nodes serve again, nothing was lost or doubled.
